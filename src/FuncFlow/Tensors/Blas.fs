@@ -1,0 +1,121 @@
+// Pinning arrays for the native call is the point of this file.
+#nowarn "9"
+
+namespace FuncFlow
+
+open System
+open System.Runtime.InteropServices
+open System.Threading.Tasks
+
+/// Which GEMM implementation FuncFlow uses.
+type BlasProvider =
+    /// OpenBLAS, loaded from the system (Debian's libopenblas0).
+    | OpenBlas
+    /// A managed, cache-blocked GEMM used when OpenBLAS is absent or FUNCFLOW_BLAS=managed.
+    | Managed
+
+module internal OpenBlasNative =
+    // CBLAS enums: row-major 101; no transpose 111, transpose 112.
+    [<Literal>]
+    let RowMajor = 101
+
+    [<DllImport("libopenblas.so.0", EntryPoint = "cblas_dgemm")>]
+    extern void dgemm(int order, int transA, int transB, int m, int n, int k, double alpha, nativeint a, int lda, nativeint b, int ldb, double beta, nativeint c, int ldc)
+
+    [<DllImport("libopenblas.so.0", EntryPoint = "cblas_sgemm")>]
+    extern void sgemm(int order, int transA, int transB, int m, int n, int k, float32 alpha, nativeint a, int lda, nativeint b, int ldb, float32 beta, nativeint c, int ldc)
+
+/// General matrix multiply, C = alpha op(A) op(B) + beta C, on row-major arrays with offsets.
+/// OpenBLAS is probed once; without it a managed kernel gives the same results to rounding.
+module Blas =
+    let private probe () =
+        match Environment.GetEnvironmentVariable "FUNCFLOW_BLAS" with
+        | "managed" -> Managed
+        | _ ->
+            let mutable handle = 0n
+            if NativeLibrary.TryLoad("libopenblas.so.0", &handle) then OpenBlas else Managed
+
+    let mutable private current = lazy (probe ())
+
+    /// The implementation in use.
+    let provider () = current.Value
+
+    /// Forces an implementation (tests compare both); OpenBlas fails if the library cannot be loaded.
+    let setProvider (p: BlasProvider) =
+        if p = OpenBlas then
+            let mutable handle = 0n
+            if not (NativeLibrary.TryLoad("libopenblas.so.0", &handle)) then
+                invalidOp "Blas.setProvider: libopenblas.so.0 could not be loaded (install Debian's libopenblas0)"
+        current <- lazy p
+
+    // Managed GEMM: rows of C are independent, so large products split them across threads.
+    let inline private managedGemm
+        (zero: 'T) (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (alpha: 'T)
+        (a: 'T[]) (aOff: int) (lda: int) (b: 'T[]) (bOff: int) (ldb: int) (beta: 'T) (c: 'T[]) (cOff: int) (ldc: int) =
+        let row (i: int) =
+            let acc: 'T[] = Array.zeroCreate n
+            for p in 0 .. k - 1 do
+                let aip = if transA then a[aOff + p * lda + i] else a[aOff + i * lda + p]
+                if aip <> zero then
+                    if transB then
+                        for j in 0 .. n - 1 do
+                            acc[j] <- acc[j] + aip * b[bOff + j * ldb + p]
+                    else
+                        let bRow = bOff + p * ldb
+                        for j in 0 .. n - 1 do
+                            acc[j] <- acc[j] + aip * b[bRow + j]
+            let cRow = cOff + i * ldc
+            for j in 0 .. n - 1 do
+                c[cRow + j] <- (if beta = zero then zero else beta * c[cRow + j]) + alpha * acc[j]
+        if int64 m * int64 n * int64 k >= 1_000_000L then Parallel.For(0, m, row) |> ignore
+        else
+            for i in 0 .. m - 1 do
+                row i
+
+    let private checkRange op (name: string) (arr: Array) (off: int) (rows: int) (cols: int) (ld: int) =
+        if rows > 0 && cols > 0 && (off < 0 || off + (rows - 1) * ld + cols > arr.Length || ld < cols) then
+            invalidArg name (sprintf "%s: a %dx%d matrix at offset %d with leading dimension %d does not fit in %d values" op rows cols off ld arr.Length)
+
+    let private check op transA transB m n k (a: Array) aOff lda (b: Array) bOff ldb (c: Array) cOff ldc =
+        if m < 0 || n < 0 || k < 0 then invalidArg "m" (sprintf "%s: negative size m=%d n=%d k=%d" op m n k)
+        (if transA then checkRange op "a" a aOff k m lda else checkRange op "a" a aOff m k lda)
+        (if transB then checkRange op "b" b bOff n k ldb else checkRange op "b" b bOff k n ldb)
+        checkRange op "c" c cOff m n ldc
+
+    /// Double-precision GEMM on row-major storage.
+    let dgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float, a: float[], aOff: int, lda: int, b: float[], bOff: int, ldb: int, beta: float, c: float[], cOff: int, ldc: int) =
+        check "Blas.dgemm" transA transB m n k a aOff lda b bOff ldb c cOff ldc
+        if m > 0 && n > 0 then
+            if k = 0 then
+                for i in 0 .. m - 1 do
+                    for j in 0 .. n - 1 do
+                        c[cOff + i * ldc + j] <- if beta = 0.0 then 0.0 else beta * c[cOff + i * ldc + j]
+            else
+                match provider () with
+                | OpenBlas ->
+                    use pa = fixed &a[aOff]
+                    use pb = fixed &b[bOff]
+                    use pc = fixed &c[cOff]
+                    OpenBlasNative.dgemm (OpenBlasNative.RowMajor, (if transA then 112 else 111), (if transB then 112 else 111), m, n, k, alpha,
+                                          NativeInterop.NativePtr.toNativeInt pa, lda, NativeInterop.NativePtr.toNativeInt pb, ldb, beta,
+                                          NativeInterop.NativePtr.toNativeInt pc, ldc)
+                | Managed -> managedGemm 0.0 transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
+
+    /// Single-precision GEMM on row-major storage.
+    let sgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float32, a: float32[], aOff: int, lda: int, b: float32[], bOff: int, ldb: int, beta: float32, c: float32[], cOff: int, ldc: int) =
+        check "Blas.sgemm" transA transB m n k a aOff lda b bOff ldb c cOff ldc
+        if m > 0 && n > 0 then
+            if k = 0 then
+                for i in 0 .. m - 1 do
+                    for j in 0 .. n - 1 do
+                        c[cOff + i * ldc + j] <- if beta = 0.0f then 0.0f else beta * c[cOff + i * ldc + j]
+            else
+                match provider () with
+                | OpenBlas ->
+                    use pa = fixed &a[aOff]
+                    use pb = fixed &b[bOff]
+                    use pc = fixed &c[cOff]
+                    OpenBlasNative.sgemm (OpenBlasNative.RowMajor, (if transA then 112 else 111), (if transB then 112 else 111), m, n, k, alpha,
+                                          NativeInterop.NativePtr.toNativeInt pa, lda, NativeInterop.NativePtr.toNativeInt pb, ldb, beta,
+                                          NativeInterop.NativePtr.toNativeInt pc, ldc)
+                | Managed -> managedGemm 0.0f transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
