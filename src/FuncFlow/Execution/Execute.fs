@@ -1,0 +1,82 @@
+namespace FuncFlow
+
+open System
+open System.Numerics
+
+/// Runs one node's operation on its operands' storage into a destination buffer. One-shot evaluation
+/// and compiled plans both call this, so they compute the same values by construction.
+type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
+
+    /// The [outer; n; inner] view of a shape around one axis.
+    static member Around(shape: int[], axis: int) : struct (int * int * int) =
+        let outer = Shape.size shape[.. axis - 1]
+        let inner = Shape.size shape[axis + 1 ..]
+        struct (outer, shape[axis], inner)
+
+    /// Writes `node` computed from `args` (its operands' values, in order) into dst.
+    static member Node(node: Expr, args: 'T[][], dst: 'T[]) : unit =
+        let x () = node.Inputs[0]
+        match node.Op with
+        | Var name -> invalidOp (sprintf "variable '%s' must be bound, not executed" name)
+        | Const t -> (t.Data :?> 'T[]).CopyTo(dst, 0)
+        | Unary op -> Kernels<'T>.Unary(op, ReadOnlySpan args[0], Span dst)
+        | Binary op -> Kernels<'T>.Binary(op, args[0], node.Inputs[0].ShapeRef, args[1], node.Inputs[1].ShapeRef, dst, node.ShapeRef)
+        | PowScalar p -> Kernels<'T>.PowScalar(ReadOnlySpan args[0], 'T.CreateTruncating p, Span dst)
+        | MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false)
+        | Permute perm -> Kernels<'T>.Permute(args[0], x().ShapeRef, perm, dst)
+        | Reshape _ -> args[0].CopyTo(dst, 0)
+        | BroadcastTo _ -> Kernels<'T>.BroadcastTo(args[0], x().ShapeRef, dst, node.ShapeRef)
+        | Reduce(kind, axis, _) ->
+            let struct (outer, n, inner) =
+                match axis with
+                | Some a -> Execute<'T>.Around(x().ShapeRef, a)
+                | None -> struct (1, args[0].Length, 1)
+            let code = match kind with Sum -> 0 | Mean -> 1 | Max -> 2
+            Kernels<'T>.Reduce(code, args[0], outer, n, inner, dst)
+        | Concat axis ->
+            let struct (outer, total, inner) = Execute<'T>.Around(node.ShapeRef, axis)
+            let mutable start = 0
+            for i in 0 .. args.Length - 1 do
+                let len = node.Inputs[i].ShapeRef[axis]
+                Kernels<'T>.CopyAxis(args[i], len, 0, dst, total, start, outer, len, inner)
+                start <- start + len
+        | Slice(axis, start, length) ->
+            let struct (outer, n, inner) = Execute<'T>.Around(x().ShapeRef, axis)
+            Kernels<'T>.CopyAxis(args[0], n, start, dst, length, 0, outer, length, inner)
+        | Pad(axis, before, after) ->
+            let struct (outer, n, inner) = Execute<'T>.Around(x().ShapeRef, axis)
+            Array.Fill(dst, 'T.Zero)
+            Kernels<'T>.CopyAxis(args[0], n, 0, dst, n + before + after, before, outer, n, inner)
+        | Gather ->
+            let rows = x().ShapeRef[0]
+            Kernels<'T>.Gather(args[0], rows, Shape.size (x().ShapeRef[1..]), args[1], dst)
+        | ScatterAdd rows ->
+            let rowLen = Shape.size (x().ShapeRef[node.Inputs[1].Rank ..])
+            Kernels<'T>.ScatterAdd(args[0], rows, rowLen, args[1], dst)
+        | OneHot classes -> Kernels<'T>.OneHot(args[0], classes, dst)
+        | Softmax axis ->
+            let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
+            Kernels<'T>.Softmax(false, args[0], outer, n, inner, dst)
+        | LogSoftmax axis ->
+            let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
+            Kernels<'T>.Softmax(true, args[0], outer, n, inner, dst)
+        | AddN ->
+            args[0].CopyTo(dst, 0)
+            for i in 1 .. args.Length - 1 do
+                Numerics.Tensors.TensorPrimitives.Add(ReadOnlySpan dst, ReadOnlySpan args[i], Span dst)
+
+    /// A (batched) matrix product; the flags read an operand as transposed without copying it.
+    static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
+        let s = node.ShapeRef
+        let r = s.Length
+        let m, n = s[r - 2], s[r - 1]
+        let k = node.Inputs[0].ShapeRef[r - 1]
+        Kernels<'T>.MatMul(a, b, dst, Shape.size s[.. r - 3], m, k, n, transA, transB)
+
+    /// Fails, naming the node, if any value is NaN or infinite (anomaly mode).
+    static member CheckFinite(node: Expr, values: 'T[]) : unit =
+        let bad = Array.FindIndex(values, fun v -> not ('T.IsFinite v))
+        if bad >= 0 then
+            let operands = node.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat ", "
+            raise (ArithmeticException(sprintf "anomaly: %s (node %d, shape %s, operands %s) produced %s at flat index %d"
+                                           (string node) node.Id (Shape.show node.ShapeRef) operands (string values[bad]) bad))

@@ -1,0 +1,392 @@
+namespace FuncFlow
+
+open System
+open System.Threading
+
+/// Reductions over an axis (or over everything).
+type ReduceOp =
+    | Sum
+    | Mean
+    | Max
+
+/// What a node computes. The operands are the node's Inputs; an Op holds only the parameters.
+type Op =
+    /// A named variable, bound to a value at evaluation: an input or a parameter.
+    | Var of name: string
+    /// A constant value.
+    | Const of value: Tensor
+    | Unary of UnaryOp
+    | Binary of BinaryOp
+    /// x ** p for a constant exponent.
+    | PowScalar of exponent: float
+    /// Matrix product of the last two axes, batched over equal leading axes.
+    | MatMul
+    /// Output axis i is input axis perm[i].
+    | Permute of perm: int[]
+    | Reshape of shape: int[]
+    | BroadcastTo of shape: int[]
+    /// A reduction over one axis (None: over all axes).
+    | Reduce of ReduceOp * axis: int option * keepDim: bool
+    | Concat of axis: int
+    | Slice of axis: int * start: int * length: int
+    | Pad of axis: int * before: int * after: int
+    /// Rows of the first input picked by the integer-valued second input.
+    | Gather
+    /// The adjoint of Gather: rows of the first input added into `rows` rows at the second input's indices.
+    | ScatterAdd of rows: int
+    /// One-hot encoding of integer-valued labels; not differentiable in the labels.
+    | OneHot of classes: int
+    | Softmax of axis: int
+    | LogSoftmax of axis: int
+    /// The sum of any number of same-shape inputs (gradient accumulation).
+    | AddN
+
+/// A node of an immutable computation graph. Identity is the node itself (a unique Id), never its
+/// structure: two nodes that compute the same thing are different nodes; one node used twice is shared.
+/// Shape and dtype are inferred when the node is built, so shape errors surface there.
+[<Sealed>]
+type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
+    static let mutable counter = 0L
+    let id = Interlocked.Increment(&counter)
+
+    /// The operation.
+    member _.Op = op
+    /// The operands, in order.
+    member _.Inputs: Expr[] = inputs
+    member internal _.ShapeRef = shape
+    /// The inferred shape (a copy).
+    member _.Shape = Array.copy shape
+    /// The inferred dtype.
+    member _.DType = dtype
+    /// The number of axes.
+    member _.Rank = shape.Length
+    /// A number unique to this node, increasing in creation order.
+    member _.Id = id
+
+    override _.Equals(other: obj) = obj.ReferenceEquals(other, null) |> not && (match other with :? Expr as e -> e.Id = id | _ -> false)
+    override _.GetHashCode() = id.GetHashCode()
+
+    interface IComparable with
+        member _.CompareTo(other: obj) =
+            match other with
+            | :? Expr as e -> compare id e.Id
+            | _ -> invalidArg "other" "Expr can only be compared with Expr"
+
+    override _.ToString() =
+        let name =
+            match op with
+            | Var n -> n
+            | _ -> (sprintf "%A" op).Split([| ' '; '\n' |])[0]
+        sprintf "Expr(%s, shape=%s, dtype=%s)" name (Shape.show shape) dtype.Name
+
+/// Building expressions. Every builder infers the result's shape and dtype and fails, naming the
+/// operation and the shapes, when the operands do not fit.
+[<RequireQualifiedAccess>]
+module Expr =
+    let internal make op (inputs: Expr[]) shape dtype = Expr(op, inputs, shape, dtype)
+
+    let private fail (op: string) (message: string) : 'a = invalidArg "operand" (sprintf "%s: %s" op message)
+
+    let private sameDType (op: string) (a: Expr) (b: Expr) =
+        if a.DType <> b.DType then
+            fail op (sprintf "operands have dtypes %s and %s; cast one so both have the same dtype" a.DType.Name b.DType.Name)
+
+    /// A named variable of the given dtype and shape: an input or a parameter, bound at evaluation.
+    let varOf (dtype: DType) (name: string) (shape: int[]) =
+        if String.IsNullOrWhiteSpace name then invalidArg "name" "Expr.var: a variable needs a non-empty name"
+        Shape.validate (sprintf "Expr.var %s" name) shape
+        make (Var name) [||] (Array.copy shape) dtype
+
+    /// A named float64 variable.
+    let var name shape = varOf Float64 name shape
+
+    /// A named float32 variable.
+    let var32 name shape = varOf Float32 name shape
+
+    /// A constant tensor.
+    let constant (t: Tensor) = make (Const t) [||] t.ShapeRef t.DType
+
+    /// A float64 scalar constant.
+    let scalar (x: float) = constant (Tensor.scalar x)
+
+    /// A scalar constant of the given dtype.
+    let scalarOf (dtype: DType) (x: float) = constant (Tensor.scalarOf dtype x)
+
+    /// The variable's name, if the node is a variable.
+    let tryName (e: Expr) =
+        match e.Op with
+        | Var n -> Some n
+        | _ -> None
+
+    let private isScalarConst (value: float) (e: Expr) =
+        match e.Op with
+        | Const t -> t.Size = 1 && t.At 0 = value
+        | _ -> false
+
+    /// An elementwise function of one operand.
+    let unary (op: UnaryOp) (x: Expr) = make (Unary op) [| x |] x.ShapeRef x.DType
+
+    /// An elementwise function of two operands, with NumPy broadcasting.
+    let binary (op: BinaryOp) (a: Expr) (b: Expr) =
+        let name = sprintf "binary %s" op.Name
+        sameDType name a b
+        let shape = Shape.broadcast name a.ShapeRef b.ShapeRef
+        // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
+        if op = Mul && isScalarConst 1.0 a && shape = b.ShapeRef then b
+        elif (op = Mul || op = Div) && isScalarConst 1.0 b && shape = a.ShapeRef then a
+        else make (Binary op) [| a; b |] shape a.DType
+
+    /// a + b.
+    let add a b = binary Add a b
+    /// a - b.
+    let sub a b = binary Sub a b
+    /// a * b, elementwise.
+    let mul a b = binary Mul a b
+    /// a / b, elementwise.
+    let div a b = binary Div a b
+    /// a ** b, elementwise.
+    let pow a b = binary Pow a b
+    /// 1 where a = b, else 0 (no gradient).
+    let equal a b = binary Equal a b
+
+    /// x ** p for a constant exponent.
+    let powScalar (p: float) (x: Expr) =
+        if p = 1.0 then x else make (PowScalar p) [| x |] x.ShapeRef x.DType
+
+    /// -x.
+    let neg x = unary Neg x
+    /// e ** x.
+    let exp x = unary Exp x
+    /// The natural logarithm.
+    let log x = unary Log x
+    /// The square root.
+    let sqrt x = unary Sqrt x
+    /// |x|.
+    let abs x = unary Abs x
+    /// 1 / (1 + e ** -x).
+    let sigmoid x = unary Sigmoid x
+    /// The hyperbolic tangent.
+    let tanh x = unary Tanh x
+    /// max(x, 0).
+    let relu x = unary Relu x
+    /// log(1 + e ** x), computed stably.
+    let softplus x = unary Softplus x
+    /// -1, 0 or 1 (no gradient).
+    let sign x = unary Sign x
+    /// 1 where x > 0, else 0 (no gradient).
+    let step x = unary Step x
+
+    /// A constant of x's dtype, broadcastable against x.
+    let scalarLike (x: Expr) (value: float) = scalarOf x.DType value
+
+    /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
+    let reshape (shape: int[]) (x: Expr) =
+        let size = Shape.size x.ShapeRef
+        let known = shape |> Array.filter (fun d -> d <> -1) |> Shape.size
+        let resolved =
+            match shape |> Array.filter ((=) -1) |> Array.length with
+            | 0 -> Array.copy shape
+            | 1 when known > 0 && size % known = 0 -> shape |> Array.map (fun d -> if d = -1 then size / known else d)
+            | _ -> fail "reshape" (sprintf "cannot reshape %s into %s" (Shape.show x.ShapeRef) (Shape.show shape))
+        if Shape.size resolved <> size || resolved |> Array.exists (fun d -> d < 0) then
+            fail "reshape" (sprintf "cannot reshape %s (%d elements) into %s" (Shape.show x.ShapeRef) size (Shape.show resolved))
+        if resolved = x.ShapeRef then x else make (Reshape resolved) [| x |] resolved x.DType
+
+    /// Permutes axes: output axis i is input axis perm[i].
+    let permute (perm: int[]) (x: Expr) =
+        let rank = x.Rank
+        if perm.Length <> rank || (Array.sort perm) <> Array.init rank id then
+            fail "permute" (sprintf "%A is not a permutation of the %d axes of a tensor of shape %s" perm rank (Shape.show x.ShapeRef))
+        if perm = Array.init rank id then x
+        else make (Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
+
+    /// Swaps the last two axes (a matrix transpose); a 1-D or scalar value is returned as is.
+    let transpose (x: Expr) =
+        let r = x.Rank
+        if r < 2 then x
+        else permute (Array.init r (fun i -> if i = r - 2 then r - 1 elif i = r - 1 then r - 2 else i)) x
+
+    /// Broadcasts x to a shape (NumPy rules).
+    let broadcastTo (shape: int[]) (x: Expr) =
+        let target = Shape.broadcast "broadcastTo" x.ShapeRef shape
+        if target <> shape then
+            fail "broadcastTo" (sprintf "cannot broadcast %s to %s" (Shape.show x.ShapeRef) (Shape.show shape))
+        if shape = x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
+
+    let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
+        let name = (sprintf "%A" kind).ToLowerInvariant()
+        match axis with
+        | None ->
+            if kind = Max && Shape.size x.ShapeRef = 0 then fail name "the maximum of an empty tensor is undefined"
+            let shape = if keepDim then Array.create x.Rank 1 else [||]
+            make (Reduce(kind, None, keepDim)) [| x |] shape x.DType
+        | Some a ->
+            let a = Shape.axis name x.Rank a
+            if kind = Max && x.ShapeRef[a] = 0 then fail name (sprintf "axis %d of shape %s is empty" a (Shape.show x.ShapeRef))
+            let shape =
+                if keepDim then x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)
+                else x.ShapeRef |> Array.removeAt a
+            make (Reduce(kind, Some a, keepDim)) [| x |] shape x.DType
+
+    /// The sum of all elements (a scalar).
+    let sum x = reduce Sum None false x
+    /// The sum over one axis, which is dropped.
+    let sumAxis axis x = reduce Sum (Some axis) false x
+    /// The sum over one axis, kept with length 1.
+    let sumAxisKeep axis x = reduce Sum (Some axis) true x
+    /// The mean of all elements (a scalar).
+    let mean x = reduce Mean None false x
+    /// The mean over one axis, which is dropped.
+    let meanAxis axis x = reduce Mean (Some axis) false x
+    /// The mean over one axis, kept with length 1.
+    let meanAxisKeep axis x = reduce Mean (Some axis) true x
+    /// The largest element (a scalar).
+    let max x = reduce Max None false x
+    /// The maximum over one axis, which is dropped.
+    let maxAxis axis x = reduce Max (Some axis) false x
+    /// The maximum over one axis, kept with length 1.
+    let maxAxisKeep axis x = reduce Max (Some axis) true x
+
+    /// The seeds' expand: a new axis at `dim` along which x is repeated `copies` times.
+    let expand (dim: int) (copies: int) (x: Expr) =
+        if dim < 0 || dim > x.Rank then fail "expand" (sprintf "dim %d is out of range for shape %s (expected 0..%d)" dim (Shape.show x.ShapeRef) x.Rank)
+        if copies < 0 then fail "expand" (sprintf "copies must be non-negative, got %d" copies)
+        let withAxis = x.ShapeRef |> Array.insertAt dim 1
+        reshape withAxis x |> broadcastTo (x.ShapeRef |> Array.insertAt dim copies)
+
+    /// Sums x down to a shape it was broadcast from: the adjoint of broadcasting.
+    let sumTo (shape: int[]) (x: Expr) =
+        if x.ShapeRef = shape then x
+        else
+            let lead = x.Rank - shape.Length
+            if lead < 0 then fail "sumTo" (sprintf "cannot sum %s down to the larger rank of %s" (Shape.show x.ShapeRef) (Shape.show shape))
+            let mutable y = x
+            for _ in 1 .. lead do
+                y <- reduce Sum (Some 0) false y
+            for i in 0 .. shape.Length - 1 do
+                if shape[i] = 1 && y.ShapeRef[i] <> 1 then y <- reduce Sum (Some i) true y
+            if y.ShapeRef <> shape then
+                fail "sumTo" (sprintf "%s was not broadcast from %s" (Shape.show x.ShapeRef) (Shape.show shape))
+            y
+
+    /// Matrix product of the last two axes: (.., m, k) x (.., k, n) -> (.., m, n), batched when the leading
+    /// axes are equal; a batched left operand times a matrix multiplies every matrix of the batch.
+    let rec matmul (a: Expr) (b: Expr) =
+        sameDType "matmul" a b
+        let sa, sb = a.ShapeRef, b.ShapeRef
+        let mismatch () =
+            fail "matmul" (sprintf "shapes %s and %s do not fit: the left operand's last axis must equal the right operand's second-to-last, with equal leading axes" (Shape.show sa) (Shape.show sb))
+        if a.Rank < 2 || b.Rank < 2 then
+            fail "matmul" (sprintf "operands must have at least 2 axes, got %s and %s (reshape a vector to (1, n) or (n, 1))" (Shape.show sa) (Shape.show sb))
+        if sa[a.Rank - 1] <> sb[b.Rank - 2] then mismatch ()
+        if a.Rank > 2 && b.Rank = 2 then
+            let k = sa[a.Rank - 1]
+            let flat = matmul (reshape [| -1; k |] a) b
+            reshape (Array.append sa[.. a.Rank - 2] [| sb[1] |]) flat
+        elif a.Rank <> b.Rank || sa[.. a.Rank - 3] <> sb[.. b.Rank - 3] then mismatch ()
+        else make MatMul [| a; b |] (Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 1] |]) a.DType
+
+    /// Joins tensors along an axis; the other axes must agree.
+    let concat (axis: int) (xs: Expr list) =
+        match xs with
+        | [] -> fail "concat" "needs at least one operand"
+        | [ x ] -> x
+        | first :: _ ->
+            let a = Shape.axis "concat" first.Rank axis
+            for x in xs do
+                sameDType "concat" first x
+                let ok = x.Rank = first.Rank && Seq.forall (fun i -> i = a || x.ShapeRef[i] = first.ShapeRef[i]) (seq { 0 .. x.Rank - 1 })
+                if not ok then
+                    fail "concat" (sprintf "shapes %s and %s differ outside axis %d" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef) a)
+            let shape = first.ShapeRef |> Array.mapi (fun i d -> if i = a then xs |> List.sumBy (fun x -> x.ShapeRef[a]) else d)
+            make (Concat a) (Array.ofList xs) shape first.DType
+
+    /// Elements start .. start+length-1 along an axis.
+    let slice (axis: int) (start: int) (length: int) (x: Expr) =
+        let a = Shape.axis "slice" x.Rank axis
+        if start < 0 || length < 0 || start + length > x.ShapeRef[a] then
+            fail "slice" (sprintf "range [%d, %d) is outside axis %d of shape %s" start (start + length) a (Shape.show x.ShapeRef))
+        if start = 0 && length = x.ShapeRef[a] then x
+        else make (Slice(a, start, length)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d)) x.DType
+
+    /// Zeros added before and after along an axis.
+    let pad (axis: int) (before: int) (after: int) (x: Expr) =
+        let a = Shape.axis "pad" x.Rank axis
+        if before < 0 || after < 0 then fail "pad" (sprintf "padding must be non-negative, got %d and %d" before after)
+        if before = 0 && after = 0 then x
+        else make (Pad(a, before, after)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then d + before + after else d)) x.DType
+
+    /// Rows of x (along axis 0) picked by integer-valued indices of any shape: the result has shape
+    /// indices.shape @ x.shape[1..]. Embeddings and minibatches.
+    let gather (indices: Expr) (x: Expr) =
+        sameDType "gather" x indices
+        if x.Rank < 1 then fail "gather" (sprintf "cannot pick rows of a scalar (shape %s)" (Shape.show x.ShapeRef))
+        make Gather [| x; indices |] (Array.append indices.ShapeRef x.ShapeRef[1..]) x.DType
+
+    /// Adds the rows of x into `rows` zero rows at integer-valued indices: the adjoint of gather.
+    let scatterAdd (rows: int) (indices: Expr) (x: Expr) =
+        sameDType "scatterAdd" x indices
+        let lead = indices.Rank
+        if x.Rank < lead || x.ShapeRef[.. lead - 1] <> indices.ShapeRef then
+            fail "scatterAdd" (sprintf "values of shape %s do not start with the indices' shape %s" (Shape.show x.ShapeRef) (Shape.show indices.ShapeRef))
+        make (ScatterAdd rows) [| x; indices |] (Array.append [| rows |] x.ShapeRef[lead..]) x.DType
+
+    /// One-hot rows for integer-valued labels: shape labels.shape @ [classes].
+    let oneHot (classes: int) (labels: Expr) =
+        if classes <= 0 then fail "oneHot" (sprintf "the number of classes must be positive, got %d" classes)
+        make (OneHot classes) [| labels |] (Array.append labels.ShapeRef [| classes |]) labels.DType
+
+    /// Softmax along an axis, computed stably.
+    let softmax (axis: int) (x: Expr) = make (Softmax(Shape.axis "softmax" x.Rank axis)) [| x |] x.ShapeRef x.DType
+
+    /// Log-softmax along an axis, computed stably (log-sum-exp).
+    let logSoftmax (axis: int) (x: Expr) = make (LogSoftmax(Shape.axis "logSoftmax" x.Rank axis)) [| x |] x.ShapeRef x.DType
+
+    /// The sum of same-shape expressions.
+    let addN (xs: Expr list) =
+        match xs with
+        | [] -> fail "addN" "needs at least one operand"
+        | [ x ] -> x
+        | [ a; b ] when a.ShapeRef = b.ShapeRef -> add a b
+        | first :: _ ->
+            for x in xs do
+                sameDType "addN" first x
+                if x.ShapeRef <> first.ShapeRef then fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
+            make AddN (Array.ofList xs) first.ShapeRef first.DType
+
+    /// Zeros shaped like x.
+    let zerosLike (x: Expr) = constant (Tensor.zeros x.DType x.ShapeRef)
+
+    /// Ones shaped like x.
+    let onesLike (x: Expr) = constant (Tensor.ones x.DType x.ShapeRef)
+
+/// Operators, so that models read like mathematics. A float operand becomes a constant of the other
+/// operand's dtype. F#'s exp, log, sqrt, abs and tanh work on expressions through the members below.
+type Expr with
+    static member (+)(a: Expr, b: Expr) = Expr.add a b
+    static member (+)(a: Expr, b: float) = Expr.add a (Expr.scalarLike a b)
+    static member (+)(a: float, b: Expr) = Expr.add (Expr.scalarLike b a) b
+    static member (-)(a: Expr, b: Expr) = Expr.sub a b
+    static member (-)(a: Expr, b: float) = Expr.sub a (Expr.scalarLike a b)
+    static member (-)(a: float, b: Expr) = Expr.sub (Expr.scalarLike b a) b
+    static member (*)(a: Expr, b: Expr) = Expr.mul a b
+    static member (*)(a: Expr, b: float) = Expr.mul a (Expr.scalarLike a b)
+    static member (*)(a: float, b: Expr) = Expr.mul (Expr.scalarLike b a) b
+    static member (/)(a: Expr, b: Expr) = Expr.div a b
+    static member (/)(a: Expr, b: float) = Expr.div a (Expr.scalarLike a b)
+    static member (/)(a: float, b: Expr) = Expr.div (Expr.scalarLike b a) b
+    static member (~-)(a: Expr) = Expr.neg a
+    /// x ** p for a constant p (F#'s ** operator).
+    static member Pow(a: Expr, p: float) = Expr.powScalar p a
+    /// a ** b elementwise (F#'s ** operator).
+    static member Pow(a: Expr, b: Expr) = Expr.pow a b
+    /// Lets F#'s exp work on expressions.
+    static member Exp(a: Expr) = Expr.exp a
+    /// Lets F#'s log work on expressions.
+    static member Log(a: Expr) = Expr.log a
+    /// Lets F#'s sqrt work on expressions.
+    static member Sqrt(a: Expr) = Expr.sqrt a
+    /// Lets F#'s abs work on expressions.
+    static member Abs(a: Expr) = Expr.abs a
+    /// Lets F#'s tanh work on expressions.
+    static member Tanh(a: Expr) = Expr.tanh a

@@ -1,0 +1,301 @@
+namespace FuncFlow
+
+open System
+open System.Numerics
+open System.Numerics.Tensors
+
+/// Elementwise functions of one tensor.
+type UnaryOp =
+    | Neg
+    | Exp
+    | Log
+    | Sqrt
+    | Abs
+    | Sigmoid
+    | Tanh
+    | Relu
+    | Softplus
+    /// -1, 0 or 1 (NaN stays NaN); its derivative is zero.
+    | Sign
+    /// 1 where x > 0, else 0; the derivative of relu.
+    | Step
+
+    /// The lower-case name used in formulas and messages.
+    member op.Name =
+        match op with
+        | Neg -> "neg" | Exp -> "exp" | Log -> "log" | Sqrt -> "sqrt" | Abs -> "abs" | Sigmoid -> "sigmoid"
+        | Tanh -> "tanh" | Relu -> "relu" | Softplus -> "softplus" | Sign -> "sign" | Step -> "step"
+
+/// Elementwise functions of two tensors, with NumPy broadcasting.
+type BinaryOp =
+    | Add
+    | Sub
+    | Mul
+    | Div
+    | Pow
+    /// 1 where a = b, else 0; its derivative is zero.
+    | Equal
+
+    /// The symbol or name used in formulas and messages.
+    member op.Name =
+        match op with
+        | Add -> "+" | Sub -> "-" | Mul -> "*" | Div -> "/" | Pow -> "**" | Equal -> "=="
+
+/// Scalar helpers for the kernels, generic over float and float32.
+module internal Scalar =
+    let inline gt<'T when 'T :> IFloatingPointIeee754<'T>> (a: 'T) (b: 'T) = 'T.op_GreaterThan (a, b)
+    let inline eq<'T when 'T :> IFloatingPointIeee754<'T>> (a: 'T) (b: 'T) = 'T.op_Equality (a, b)
+    let inline lt<'T when 'T :> IFloatingPointIeee754<'T>> (a: 'T) (b: 'T) = 'T.op_LessThan (a, b)
+    let inline ofFloat<'T when 'T :> IFloatingPointIeee754<'T>> (x: float) : 'T = 'T.CreateTruncating x
+    let inline toFloat<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : float = Double.CreateTruncating x
+
+    // Stable in both tails: softplus x = max(x, 0) + log1p(exp(-|x|)).
+    let softplus<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : 'T =
+        'T.Max(x, 'T.Zero) + 'T.LogP1('T.Exp(-('T.Abs x)))
+
+    let sign<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : 'T =
+        if gt x 'T.Zero then 'T.One elif lt x 'T.Zero then -'T.One else x
+
+/// Destination-style kernels over row-major arrays: every output is written into a caller-owned buffer,
+/// so one-shot evaluation (fresh buffers) and compiled plans (reused buffers) share one implementation.
+type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
+
+    static member Unary(op: UnaryOp, src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        match op with
+        | Neg -> TensorPrimitives.Negate(src, dst)
+        | Exp -> TensorPrimitives.Exp(src, dst)
+        | Log -> TensorPrimitives.Log(src, dst)
+        | Sqrt -> TensorPrimitives.Sqrt(src, dst)
+        | Abs -> TensorPrimitives.Abs(src, dst)
+        | Sigmoid -> TensorPrimitives.Sigmoid(src, dst)
+        | Tanh -> TensorPrimitives.Tanh(src, dst)
+        | Relu ->
+            // Max(x, 0) in TensorPrimitives propagates NaN, as torch.relu does.
+            TensorPrimitives.Max(src, 'T.Zero, dst)
+        | Softplus ->
+            for i in 0 .. src.Length - 1 do
+                dst[i] <- Scalar.softplus src[i]
+        | Sign ->
+            for i in 0 .. src.Length - 1 do
+                dst[i] <- Scalar.sign src[i]
+        | Step ->
+            for i in 0 .. src.Length - 1 do
+                dst[i] <- if Scalar.gt src[i] 'T.Zero then 'T.One else 'T.Zero
+
+    static member PowScalar(src: ReadOnlySpan<'T>, p: 'T, dst: Span<'T>) : unit =
+        if Scalar.eq p ('T.CreateTruncating 2) then TensorPrimitives.Multiply(src, src, dst)
+        elif Scalar.eq p 'T.One then src.CopyTo dst
+        else TensorPrimitives.Pow(src, p, dst)
+
+    static member private Run(op: BinaryOp, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        match op with
+        | Add -> TensorPrimitives.Add(a, b, dst)
+        | Sub -> TensorPrimitives.Subtract(a, b, dst)
+        | Mul -> TensorPrimitives.Multiply(a, b, dst)
+        | Div -> TensorPrimitives.Divide(a, b, dst)
+        | Pow -> TensorPrimitives.Pow(a, b, dst)
+        | Equal ->
+            for i in 0 .. dst.Length - 1 do
+                dst[i] <- if Scalar.eq a[i] b[i] then 'T.One else 'T.Zero
+
+    static member private RunScalarRight(op: BinaryOp, a: ReadOnlySpan<'T>, b: 'T, dst: Span<'T>) : unit =
+        match op with
+        | Add -> TensorPrimitives.Add(a, b, dst)
+        | Sub -> TensorPrimitives.Subtract(a, b, dst)
+        | Mul -> TensorPrimitives.Multiply(a, b, dst)
+        | Div -> TensorPrimitives.Divide(a, b, dst)
+        | Pow -> TensorPrimitives.Pow(a, b, dst)
+        | Equal ->
+            for i in 0 .. dst.Length - 1 do
+                dst[i] <- if Scalar.eq a[i] b then 'T.One else 'T.Zero
+
+    static member private RunScalarLeft(op: BinaryOp, a: 'T, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        match op with
+        | Add -> TensorPrimitives.Add(b, a, dst)
+        | Sub -> TensorPrimitives.Subtract(a, b, dst)
+        | Mul -> TensorPrimitives.Multiply(b, a, dst)
+        | Div -> TensorPrimitives.Divide(a, b, dst)
+        | Pow -> TensorPrimitives.Pow(a, b, dst)
+        | Equal ->
+            for i in 0 .. dst.Length - 1 do
+                dst[i] <- if Scalar.eq a b[i] then 'T.One else 'T.Zero
+
+    /// dst = a op b, broadcasting a and b to outShape. The innermost axis runs as one vector call,
+    /// which covers the common cases (bias rows, per-row scalars) at full speed.
+    static member Binary(op: BinaryOp, a: 'T[], aShape: int[], b: 'T[], bShape: int[], dst: 'T[], outShape: int[]) : unit =
+        if a.Length = dst.Length && b.Length = dst.Length then
+            Kernels<'T>.Run(op, ReadOnlySpan a, ReadOnlySpan b, Span dst)
+        elif b.Length = 1 && a.Length = dst.Length then
+            Kernels<'T>.RunScalarRight(op, ReadOnlySpan a, b[0], Span dst)
+        elif a.Length = 1 && b.Length = dst.Length then
+            Kernels<'T>.RunScalarLeft(op, a[0], ReadOnlySpan b, Span dst)
+        elif dst.Length > 0 then
+            let rank = outShape.Length
+            let aStr = Kernels<'T>.BroadcastStrides(aShape, outShape)
+            let bStr = Kernels<'T>.BroadcastStrides(bShape, outShape)
+            let inner = outShape[rank - 1]
+            let aInner, bInner = aStr[rank - 1], bStr[rank - 1]
+            let outer = dst.Length / inner
+            let index = Array.zeroCreate rank
+            let mutable aOff = 0
+            let mutable bOff = 0
+            for row in 0 .. outer - 1 do
+                let d = Span(dst, row * inner, inner)
+                if aInner = 1 && bInner = 1 then Kernels<'T>.Run(op, ReadOnlySpan(a, aOff, inner), ReadOnlySpan(b, bOff, inner), d)
+                elif aInner = 1 then Kernels<'T>.RunScalarRight(op, ReadOnlySpan(a, aOff, inner), b[bOff], d)
+                elif bInner = 1 then Kernels<'T>.RunScalarLeft(op, a[aOff], ReadOnlySpan(b, bOff, inner), d)
+                else
+                    d.Fill a[aOff]
+                    Kernels<'T>.RunScalarRight(op, Span<'T>.op_Implicit d, b[bOff], d)
+                // Advance the odometer over the outer axes.
+                let mutable axis = rank - 2
+                let mutable carry = true
+                while carry && axis >= 0 do
+                    index[axis] <- index[axis] + 1
+                    aOff <- aOff + aStr[axis]
+                    bOff <- bOff + bStr[axis]
+                    if index[axis] = outShape[axis] then
+                        aOff <- aOff - aStr[axis] * outShape[axis]
+                        bOff <- bOff - bStr[axis] * outShape[axis]
+                        index[axis] <- 0
+                        axis <- axis - 1
+                    else carry <- false
+
+    /// Strides of a tensor read as if broadcast to outShape: 0 along broadcast axes.
+    static member BroadcastStrides(shape: int[], outShape: int[]) : int[] =
+        let own = Shape.strides shape
+        let lead = outShape.Length - shape.Length
+        Array.init outShape.Length (fun i -> if i < lead || shape[i - lead] = 1 then 0 else own[i - lead])
+
+    /// Copies src (of shape srcShape) broadcast to outShape.
+    static member BroadcastTo(src: 'T[], srcShape: int[], dst: 'T[], outShape: int[]) : unit =
+        let zero = [| 'T.Zero |]
+        Kernels<'T>.Binary(Add, src, srcShape, zero, [||], dst, outShape)
+
+    /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
+    static member Reduce(kind: int, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
+        // kind: 0 sum, 1 mean, 2 max.
+        if inner = 1 then
+            for o in 0 .. outer - 1 do
+                let row = ReadOnlySpan(src, o * n, n)
+                dst[o] <-
+                    match kind with
+                    | 2 -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
+                    | _ -> TensorPrimitives.Sum row
+        else
+            for o in 0 .. outer - 1 do
+                let d = Span(dst, o * inner, inner)
+                if n = 0 then d.Fill(if kind = 2 then 'T.NegativeInfinity else 'T.Zero)
+                else
+                    ReadOnlySpan(src, o * n * inner, inner).CopyTo d
+                    for k in 1 .. n - 1 do
+                        let s = ReadOnlySpan(src, (o * n + k) * inner, inner)
+                        if kind = 2 then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
+                        else TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
+        if kind = 1 then
+            TensorPrimitives.Divide(ReadOnlySpan dst, 'T.CreateTruncating n, Span dst)
+
+    /// Softmax (or log-softmax) over the middle axis of a tensor viewed as [outer; n; inner],
+    /// with the maximum subtracted first so that large logits do not overflow.
+    static member Softmax(log: bool, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
+        if inner = 1 then
+            for o in 0 .. outer - 1 do
+                let x = ReadOnlySpan(src, o * n, n)
+                let y = Span(dst, o * n, n)
+                let m = TensorPrimitives.Max x
+                TensorPrimitives.Subtract(x, m, y)
+                if log then
+                    let mutable s = 'T.Zero
+                    for i in 0 .. n - 1 do
+                        s <- s + 'T.Exp y[i]
+                    TensorPrimitives.Subtract(Span<'T>.op_Implicit y, 'T.Log s, y)
+                else
+                    TensorPrimitives.Exp(Span<'T>.op_Implicit y, y)
+                    let s = TensorPrimitives.Sum(Span<'T>.op_Implicit y)
+                    TensorPrimitives.Divide(Span<'T>.op_Implicit y, s, y)
+        else
+            let col: 'T[] = Array.zeroCreate n
+            let res: 'T[] = Array.zeroCreate n
+            for o in 0 .. outer - 1 do
+                for j in 0 .. inner - 1 do
+                    for i in 0 .. n - 1 do
+                        col[i] <- src[(o * n + i) * inner + j]
+                    Kernels<'T>.Softmax(log, col, 1, n, 1, res)
+                    for i in 0 .. n - 1 do
+                        dst[(o * n + i) * inner + j] <- res[i]
+
+    /// Writes src with its axes permuted: output axis i is input axis perm[i].
+    static member Permute(src: 'T[], srcShape: int[], perm: int[], dst: 'T[]) : unit =
+        let rank = srcShape.Length
+        let srcStrides = Shape.strides srcShape
+        let outShape = perm |> Array.map (fun p -> srcShape[p])
+        if rank = 2 && perm[0] = 1 then
+            // Blocked transpose keeps both sides in cache.
+            let r, c = srcShape[0], srcShape[1]
+            let block = 32
+            for i0 in 0 .. block .. r - 1 do
+                for j0 in 0 .. block .. c - 1 do
+                    for i in i0 .. min (i0 + block) r - 1 do
+                        for j in j0 .. min (j0 + block) c - 1 do
+                            dst[j * r + i] <- src[i * c + j]
+        elif dst.Length > 0 then
+            let strides = perm |> Array.map (fun p -> srcStrides[p])
+            let index = Array.zeroCreate rank
+            let mutable off = 0
+            for k in 0 .. dst.Length - 1 do
+                dst[k] <- src[off]
+                let mutable axis = rank - 1
+                let mutable carry = true
+                while carry && axis >= 0 do
+                    index[axis] <- index[axis] + 1
+                    off <- off + strides[axis]
+                    if index[axis] = outShape[axis] then
+                        off <- off - strides[axis] * outShape[axis]
+                        index[axis] <- 0
+                        axis <- axis - 1
+                    else carry <- false
+
+    /// Batched C = op(A) op(B) over the leading `batch` matrices of each operand.
+    static member MatMul(a: 'T[], b: 'T[], dst: 'T[], batch: int, m: int, k: int, n: int, transA: bool, transB: bool) : unit =
+        for i in 0 .. batch - 1 do
+            let lda = if transA then m else k
+            let ldb = if transB then k else n
+            match box a, box b, box dst with
+            | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
+                Blas.dgemm (transA, transB, m, n, k, 1.0, a, i * m * k, lda, b, i * k * n, ldb, 0.0, c, i * m * n, n)
+            | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
+                Blas.sgemm (transA, transB, m, n, k, 1.0f, a, i * m * k, lda, b, i * k * n, ldb, 0.0f, c, i * m * n, n)
+            | _ -> invalidOp "matmul: only float64 and float32 are supported"
+
+    /// Copies a block of `len` elements along the middle axis of [outer; n; inner] views:
+    /// from src's axis position srcStart to dst's axis position dstStart.
+    static member CopyAxis(src: 'T[], srcN: int, srcStart: int, dst: 'T[], dstN: int, dstStart: int, outer: int, len: int, inner: int) : unit =
+        for o in 0 .. outer - 1 do
+            ReadOnlySpan(src, (o * srcN + srcStart) * inner, len * inner).CopyTo(Span(dst, (o * dstN + dstStart) * inner, len * inner))
+
+    /// Rows of src picked by integer-valued indices: dst[i] = src[indices[i]].
+    static member Gather(src: 'T[], rows: int, rowLen: int, indices: 'T[], dst: 'T[]) : unit =
+        for i in 0 .. indices.Length - 1 do
+            let r = Kernels<'T>.Index("gather", indices[i], rows)
+            ReadOnlySpan(src, r * rowLen, rowLen).CopyTo(Span(dst, i * rowLen, rowLen))
+
+    /// The inverse of Gather for gradients: dst[indices[i]] += src[i], dst zeroed first.
+    static member ScatterAdd(src: 'T[], rows: int, rowLen: int, indices: 'T[], dst: 'T[]) : unit =
+        Array.Fill(dst, 'T.Zero)
+        for i in 0 .. indices.Length - 1 do
+            let r = Kernels<'T>.Index("scatterAdd", indices[i], rows)
+            let d = Span(dst, r * rowLen, rowLen)
+            TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(src, i * rowLen, rowLen), d)
+
+    /// One-hot rows: dst[i, labels[i]] = 1.
+    static member OneHot(labels: 'T[], classes: int, dst: 'T[]) : unit =
+        Array.Fill(dst, 'T.Zero)
+        for i in 0 .. labels.Length - 1 do
+            dst[i * classes + Kernels<'T>.Index("oneHot", labels[i], classes)] <- 'T.One
+
+    /// An index held as a float, checked to be a whole number in [0, count).
+    static member Index(op: string, value: 'T, count: int) : int =
+        let v = Scalar.toFloat value
+        if not (v >= 0.0 && v < float count && v = Math.Floor v) then
+            raise (ArgumentOutOfRangeException("indices", sprintf "%s: index %g is not a whole number in [0, %d)" op v count))
+        int v
