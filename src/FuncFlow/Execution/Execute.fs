@@ -9,13 +9,16 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
 
     /// The [outer; n; inner] view of a shape around one axis.
     static member Around(shape: int[], axis: int) : struct (int * int * int) =
-        let outer = Shape.size shape[.. axis - 1]
-        let inner = Shape.size shape[axis + 1 ..]
+        let mutable outer = 1
+        let mutable inner = 1
+        for i in 0 .. axis - 1 do
+            outer <- outer * shape[i]
+        for i in axis + 1 .. shape.Length - 1 do
+            inner <- inner * shape[i]
         struct (outer, shape[axis], inner)
 
     /// Writes `node` computed from `args` (its operands' values, in order) into dst.
     static member Node(node: Expr, args: 'T[][], dst: 'T[]) : unit =
-        let x () = node.Inputs[0]
         match node.Op with
         | Var name -> invalidOp (sprintf "variable '%s' must be bound, not executed" name)
         | Const t -> (t.Data :?> 'T[]).CopyTo(dst, 0)
@@ -23,13 +26,13 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         | Binary op -> Kernels<'T>.Binary(op, args[0], node.Inputs[0].ShapeRef, args[1], node.Inputs[1].ShapeRef, dst, node.ShapeRef)
         | PowScalar p -> Kernels<'T>.PowScalar(ReadOnlySpan args[0], 'T.CreateTruncating p, Span dst)
         | MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false)
-        | Permute perm -> Kernels<'T>.Permute(args[0], x().ShapeRef, perm, dst)
+        | Permute perm -> Kernels<'T>.Permute(args[0], node.Inputs[0].ShapeRef, perm, dst)
         | Reshape _ -> args[0].CopyTo(dst, 0)
-        | BroadcastTo _ -> Kernels<'T>.BroadcastTo(args[0], x().ShapeRef, dst, node.ShapeRef)
+        | BroadcastTo _ -> Kernels<'T>.BroadcastTo(args[0], node.Inputs[0].ShapeRef, dst, node.ShapeRef)
         | Reduce(kind, axis, _) ->
             let struct (outer, n, inner) =
                 match axis with
-                | Some a -> Execute<'T>.Around(x().ShapeRef, a)
+                | Some a -> Execute<'T>.Around(node.Inputs[0].ShapeRef, a)
                 | None -> struct (1, args[0].Length, 1)
             let code = match kind with Sum -> 0 | Mean -> 1 | Max -> 2
             Kernels<'T>.Reduce(code, args[0], outer, n, inner, dst)
@@ -41,17 +44,17 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 Kernels<'T>.CopyAxis(args[i], len, 0, dst, total, start, outer, len, inner)
                 start <- start + len
         | Slice(axis, start, length) ->
-            let struct (outer, n, inner) = Execute<'T>.Around(x().ShapeRef, axis)
+            let struct (outer, n, inner) = Execute<'T>.Around(node.Inputs[0].ShapeRef, axis)
             Kernels<'T>.CopyAxis(args[0], n, start, dst, length, 0, outer, length, inner)
         | Pad(axis, before, after) ->
-            let struct (outer, n, inner) = Execute<'T>.Around(x().ShapeRef, axis)
+            let struct (outer, n, inner) = Execute<'T>.Around(node.Inputs[0].ShapeRef, axis)
             Array.Fill(dst, 'T.Zero)
             Kernels<'T>.CopyAxis(args[0], n, 0, dst, n + before + after, before, outer, n, inner)
         | Gather ->
-            let rows = x().ShapeRef[0]
-            Kernels<'T>.Gather(args[0], rows, Shape.size (x().ShapeRef[1..]), args[1], dst)
+            let struct (_, rows, rowLen) = Execute<'T>.Around(node.Inputs[0].ShapeRef, 0)
+            Kernels<'T>.Gather(args[0], rows, rowLen, args[1], dst)
         | ScatterAdd rows ->
-            let rowLen = Shape.size (x().ShapeRef[node.Inputs[1].Rank ..])
+            let rowLen = Shape.size (node.Inputs[0].ShapeRef[node.Inputs[1].Rank ..])
             Kernels<'T>.ScatterAdd(args[0], rows, rowLen, args[1], dst)
         | OneHot classes -> Kernels<'T>.OneHot(args[0], classes, dst)
         | Softmax axis ->
@@ -71,7 +74,8 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         let r = s.Length
         let m, n = s[r - 2], s[r - 1]
         let k = node.Inputs[0].ShapeRef[r - 1]
-        Kernels<'T>.MatMul(a, b, dst, Shape.size s[.. r - 3], m, k, n, transA, transB)
+        let struct (batch, _, _) = Execute<'T>.Around(s, r - 2)
+        Kernels<'T>.MatMul(a, b, dst, batch, m, k, n, transA, transB)
 
     /// Fails, naming the node, if any value is NaN or infinite (anomaly mode).
     static member CheckFinite(node: Expr, values: 'T[]) : unit =

@@ -1,0 +1,259 @@
+namespace FuncFlow
+
+open System
+open System.Collections.Generic
+open System.Numerics
+
+/// A graph compiled once and run many times (MiniFlow's static graph, made fast): the topological order,
+/// every buffer and every kernel's operands are fixed at compile time, buffers whose lifetimes do not
+/// overlap share memory, and a run allocates nothing. Every variable owns a buffer that keeps its value
+/// between runs; an update (variable, expression) writes the expression's value into the variable at the
+/// end of each run, so an optimiser's step is part of the plan. Runs are serialised: a plan may be shared
+/// between threads.
+[<AbstractClass>]
+type Plan internal (outputs: Expr[], variables: Expr[]) =
+    let byName = Dictionary<string, Expr>()
+    do
+        for v in variables do
+            byName[(Expr.tryName v).Value] <- v
+
+    member internal _.Variable(op: string, name: string) =
+        match byName.TryGetValue name with
+        | true, v -> v
+        | _ ->
+            let known = if byName.Count = 0 then "it has none" else "it has " + String.Join(", ", byName.Keys)
+            raise (KeyNotFoundException(sprintf "Plan.%s: the plan has no variable '%s' (%s)" op name known))
+
+    member internal _.OutputNode(op: string, index: int) =
+        if index < 0 || index >= outputs.Length then
+            raise (ArgumentOutOfRangeException("index", sprintf "Plan.%s: output %d does not exist; the plan has %d outputs" op index outputs.Length))
+        outputs[index]
+
+    /// The outputs, in the order given to compile.
+    member _.Outputs: IReadOnlyList<Expr> = outputs
+    /// The names of the variables the plan reads, inputs and state alike.
+    member _.VariableNames: IReadOnlyList<string> = variables |> Array.map (fun v -> (Expr.tryName v).Value) :> IReadOnlyList<string>
+    /// The number of instructions a run executes.
+    abstract InstructionCount: int
+    /// The number of elements held by the plan's own buffers (after sharing).
+    abstract BufferElements: int64
+
+    /// Sets a variable's value (copied into the plan), for this and later runs.
+    abstract Set: name: string * value: Tensor -> unit
+    /// Sets a float64 variable from raw row-major values, without allocating.
+    abstract Set: name: string * values: float[] -> unit
+    /// Sets a float32 variable from raw row-major values, without allocating.
+    abstract Set: name: string * values: float32[] -> unit
+    /// A variable's current value (a copy): a trained parameter, an optimiser's state.
+    abstract Get: name: string -> Tensor
+    /// Runs the plan once on the variables' current values.
+    abstract Execute: unit -> unit
+    /// An output of the last run (a copy).
+    abstract Output: index: int -> Tensor
+    /// The value of a one-element output of the last run, without allocating.
+    abstract OutputScalar: index: int -> float
+
+    /// Sets the given variables, runs once, and returns the outputs.
+    member p.Run(env: IReadOnlyDictionary<string, Tensor>) : Tensor[] =
+        lock p (fun () ->
+            for kv in env do
+                p.Set(kv.Key, kv.Value)
+            p.Execute()
+            Array.init outputs.Length p.Output)
+
+[<Struct>]
+type internal Instruction<'T> =
+    {
+        Node: Expr
+        Args: 'T[][]
+        Dst: 'T[]
+        TransA: bool
+        TransB: bool
+    }
+
+type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
+    (outputs: Expr[], variables: Expr[], instructions: Instruction<'T>[], buffers: Dictionary<int64, 'T[]>,
+     updates: struct ('T[] * 'T[])[], bound: HashSet<string>, ownElements: int64) =
+    inherit Plan(outputs, variables)
+
+    let outputBuffers = outputs |> Array.map (fun o -> buffers[o.Id])
+
+    member private p.Buffer(op: string, name: string) =
+        let v = p.Variable(op, name)
+        struct (v, buffers[v.Id])
+
+    override _.InstructionCount = instructions.Length
+    override _.BufferElements = ownElements
+
+    override p.Set(name: string, value: Tensor) =
+        let struct (v, buffer) = p.Buffer("Set", name)
+        if value.ShapeRef <> v.ShapeRef then
+            invalidArg "value" (sprintf "Plan.Set: variable '%s' has shape %s but the value has shape %s" name (Shape.show v.ShapeRef) (Shape.show value.ShapeRef))
+        if value.DType <> v.DType then
+            invalidArg "value" (sprintf "Plan.Set: variable '%s' is %s but the value is %s; cast it with Tensor.cast" name v.DType.Name value.DType.Name)
+        lock p (fun () ->
+            (value.Data :?> 'T[]).CopyTo(buffer, 0)
+            bound.Add name |> ignore)
+
+    override p.Set(name: string, values: float[]) = p.SetRaw(name, values)
+    override p.Set(name: string, values: float32[]) = p.SetRaw(name, values)
+
+    member private p.SetRaw(name: string, values: Array) =
+        let struct (v, buffer) = p.Buffer("Set", name)
+        match box values with
+        | :? ('T[]) as typed when typed.Length = buffer.Length ->
+            lock p (fun () ->
+                typed.CopyTo(buffer, 0)
+                bound.Add name |> ignore)
+        | :? ('T[]) ->
+            invalidArg "values" (sprintf "Plan.Set: variable '%s' of shape %s needs %d values, got %d" name (Shape.show v.ShapeRef) buffer.Length values.Length)
+        | _ -> invalidArg "values" (sprintf "Plan.Set: variable '%s' is %s; pass values of that dtype" name v.DType.Name)
+
+    override p.Get(name: string) =
+        let struct (v, buffer) = p.Buffer("Get", name)
+        lock p (fun () -> Tensor.wrap v.ShapeRef (Array.copy buffer))
+
+    override p.Execute() =
+        lock p (fun () ->
+            if bound.Count < variables.Length then
+                let missing = variables |> Array.map (fun v -> (Expr.tryName v).Value) |> Array.filter (bound.Contains >> not)
+                raise (KeyNotFoundException(sprintf "Plan.Execute: variables %s have no value; set them with Plan.Set or pass them to Run" (String.Join(", ", missing))))
+            for ins in instructions do
+                match ins.Node.Op with
+                | MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+                | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
+            for struct (src, dst) in updates do
+                src.CopyTo(dst, 0))
+
+    override p.Output(index: int) =
+        p.OutputNode("Output", index) |> ignore
+        lock p (fun () -> Tensor.wrap outputs[index].ShapeRef (Array.copy outputBuffers[index]))
+
+    override p.OutputScalar(index: int) =
+        let node = p.OutputNode("OutputScalar", index)
+        if outputBuffers[index].Length <> 1 then
+            invalidArg "index" (sprintf "Plan.OutputScalar: output %d has shape %s, not one element; use Output" index (Shape.show node.ShapeRef))
+        Scalar.toFloat (outputBuffers[index][0])
+
+    /// Lays out buffers and instructions for the outputs and updates.
+    static member Compile(outputs: Expr[], updates: (Expr * Expr)[]) : Plan =
+        let roots = Array.append outputs (updates |> Array.map snd)
+        let order = Graph.topoSort (Array.append roots (updates |> Array.map fst))
+        // A matmul reads a transposed operand through a BLAS flag instead of a copy.
+        let isSwap (e: Expr) =
+            match e.Op with
+            | Permute perm -> perm.Length >= 2 && perm = Array.init perm.Length (fun i -> if i = perm.Length - 2 then i + 1 elif i = perm.Length - 1 then i - 1 else i)
+            | _ -> false
+        let operands (node: Expr) =
+            match node.Op with
+            | MatMul -> node.Inputs |> Array.map (fun i -> if isSwap i then i.Inputs[0] else i)
+            | _ -> node.Inputs
+        // Which nodes are actually run: those reachable from the roots through the rewritten operands.
+        let live = HashSet<int64>()
+        for r in roots do
+            live.Add r.Id |> ignore
+        for k in order.Length - 1 .. -1 .. 0 do
+            let node = order[k]
+            if live.Contains node.Id then
+                for i in operands node do
+                    live.Add i.Id |> ignore
+        let variables = order |> Array.filter (fun e -> (match e.Op with Var _ -> true | _ -> false))
+        let names = Dictionary<string, Expr>()
+        for v in variables do
+            let name = (Expr.tryName v).Value
+            match names.TryGetValue name with
+            | true, other when other.ShapeRef <> v.ShapeRef || other.DType <> v.DType ->
+                invalidArg "outputs" (sprintf "Plan.compile: two variables are named '%s' with shapes %s and %s; give them distinct names" name (Shape.show other.ShapeRef) (Shape.show v.ShapeRef))
+            | _ -> names[name] <- v
+        for (v, value) in updates do
+            match v.Op with
+            | Var name when v.ShapeRef = value.ShapeRef && v.DType = value.DType -> ()
+            | Var name -> invalidArg "updates" (sprintf "Plan.compile: the update of '%s' (%s %s) has shape %s and dtype %s" name (Shape.show v.ShapeRef) v.DType.Name (Shape.show value.ShapeRef) value.DType.Name)
+            | _ -> invalidArg "updates" "Plan.compile: only variables can be updated"
+        let running = order |> Array.filter (fun e -> live.Contains e.Id)
+        let position = Dictionary<int64, int>()
+        running |> Array.iteri (fun i e -> position[e.Id] <- i)
+        // Reshapes alias their operand's buffer; a buffer lives until the last use of any alias.
+        let root = Dictionary<int64, int64>()
+        for e in running do
+            root[e.Id] <- (match e.Op with Reshape _ -> root[e.Inputs[0].Id] | _ -> e.Id)
+        let lastUse = Dictionary<int64, int>()
+        let pinned = HashSet<int64>(roots |> Seq.map (fun r -> root[r.Id]))
+        running
+        |> Array.iteri (fun i e ->
+            lastUse[root[e.Id]] <- i
+            for a in operands e do
+                lastUse[root[a.Id]] <- i)
+        let buffers = Dictionary<int64, 'T[]>()
+        let free = Dictionary<int, Stack<'T[]>>()
+        let mutable own = 0L
+        let instructions = ResizeArray<Instruction<'T>>()
+        let varBuffers = Dictionary<string, 'T[]>()
+        for i in 0 .. running.Length - 1 do
+            let e = running[i]
+            let size = Shape.size e.ShapeRef
+            match e.Op with
+            | Var name ->
+                match varBuffers.TryGetValue name with
+                | true, b -> buffers[e.Id] <- b
+                | _ ->
+                    let b = Array.zeroCreate size
+                    own <- own + int64 size
+                    varBuffers[name] <- b
+                    buffers[e.Id] <- b
+            | Const t -> buffers[e.Id] <- (t.Data :?> 'T[])
+            | Reshape _ -> buffers[e.Id] <- buffers[e.Inputs[0].Id]
+            | _ ->
+                let dst =
+                    match free.TryGetValue size with
+                    | true, stack when stack.Count > 0 -> stack.Pop()
+                    | _ ->
+                        own <- own + int64 size
+                        Array.zeroCreate size
+                buffers[e.Id] <- dst
+                let ops = operands e
+                instructions.Add
+                    { Node = e
+                      Args = ops |> Array.map (fun a -> buffers[a.Id])
+                      Dst = dst
+                      TransA = e.Op = MatMul && not (obj.ReferenceEquals(ops[0], e.Inputs[0]))
+                      TransB = e.Op = MatMul && not (obj.ReferenceEquals(ops[1], e.Inputs[1])) }
+            // Buffers whose last use is this instruction go back to the pool (computed values only).
+            for a in Seq.append (operands e) [ e ] |> Seq.distinct do
+                let r = root[a.Id]
+                if lastUse[r] = i && not (pinned.Contains r) && buffers.ContainsKey r then
+                    match running[position[r]].Op with
+                    | Var _ | Const _ -> ()
+                    | _ ->
+                        let b = buffers[r]
+                        match free.TryGetValue b.Length with
+                        | true, stack -> stack.Push b
+                        | _ -> free[b.Length] <- Stack [ b ]
+                        lastUse[r] <- -1
+        let updateCopies = updates |> Array.map (fun (v, value) -> struct (buffers[value.Id], varBuffers[(Expr.tryName v).Value]))
+        let distinctVars = names.Values |> Array.ofSeq
+        TypedPlan<'T>(outputs, distinctVars, instructions.ToArray(), buffers, updateCopies, HashSet<string>(), own) :> Plan
+
+/// Compiling expressions into plans.
+module Plan =
+    let private compileTyped (outputs: Expr[]) (updates: (Expr * Expr)[]) =
+        let all = Array.append outputs (updates |> Array.map snd)
+        if all.Length = 0 then invalidArg "outputs" "Plan.compile: nothing to compute; give at least one output or update"
+        let dtype = all[0].DType
+        match all |> Array.tryFind (fun e -> e.DType <> dtype) with
+        | Some e -> invalidArg "outputs" (sprintf "Plan.compile: the graph mixes dtypes %s and %s" dtype.Name e.DType.Name)
+        | None -> ()
+        match dtype with
+        | Float64 -> TypedPlan<float>.Compile(outputs, updates)
+        | Float32 -> TypedPlan<float32>.Compile(outputs, updates)
+
+    /// Compiles outputs into a plan; all their variables are set with Plan.Set or passed to Run.
+    let compile (outputs: Expr list) : Plan = compileTyped (Array.ofList outputs) [||]
+
+    /// Compiles outputs plus updates: after each run, every (variable, expression) pair writes the
+    /// expression's value (computed from the variables' values before the run) into the variable.
+    let compileWithUpdates (outputs: Expr list) (updates: (Expr * Expr) list) : Plan =
+        compileTyped (Array.ofList outputs) (Array.ofList updates)
+
+    /// Runs a plan once with the given variable values and returns its outputs.
+    let run (env: IReadOnlyDictionary<string, Tensor>) (plan: Plan) : Tensor list = plan.Run env |> List.ofArray
