@@ -37,7 +37,7 @@ module Datasets =
         let raw = Path.Combine(dir, name)
         if File.Exists gz then gz
         elif File.Exists raw then raw
-        else raise (DataFormatException((DataFile.notFound gz).Message + sprintf " (also looked for %s)" raw))
+        else raise (DataFile.notFoundAny [ gz; raw ])
 
     /// Reads one MNIST-format split: images scaled to [0, 1] as float32 [n; rows*cols], labels as float32 [n].
     let private mnistSplit (dir: string) (prefix: string) : Dataset =

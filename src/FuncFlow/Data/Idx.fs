@@ -47,9 +47,10 @@ module Idx =
         let shape = Array.init rank (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(dims, 4 * i, 4)))
         if shape |> Array.exists (fun d -> d < 0) then
             fail (sprintf "%s: header gives a negative axis size in shape %s" path (Shape.show shape))
-        let total = shape |> Array.fold (fun acc d -> acc * int64 d) (int64 size)
-        if total > int64 Array.MaxLength then
-            fail (sprintf "%s: shape %s needs %d bytes, more than one array can hold" path (Shape.show shape) total)
+        let total =
+            match DataFile.byteCount size (shape |> Seq.map int64) with
+            | Some n -> n
+            | None -> fail (sprintf "%s: shape %s needs more bytes than one array can hold" path (Shape.show shape))
         let bytes = Array.zeroCreate<byte> (int total)
         let got = DataFile.readFully path s bytes 0 bytes.Length
         if got < bytes.Length then

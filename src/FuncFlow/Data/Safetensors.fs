@@ -39,7 +39,8 @@ module Safetensors =
     let private header (metadata: Map<string, string>) (entries: (string * string * int[] * int64 * int64) list) : byte[] =
         use ms = new MemoryStream()
         do
-            use w = new Utf8JsonWriter(ms)
+            // Names are written as UTF-8 rather than \u escapes, as the reference writer does; the header is never HTML.
+            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
             w.WriteStartObject()
             if not metadata.IsEmpty then
                 w.WriteStartObject "__metadata__"
@@ -165,13 +166,15 @@ module Safetensors =
         let b, en = offsets[0], offsets[1]
         if shape64 |> Array.exists (fun d -> d > int64 Int32.MaxValue) then bad "a dimension is too large"
         let shape = shape64 |> Array.map int
-        let count = shape64 |> Array.fold (fun acc d -> acc * d) 1L
+        let bytes =
+            match DataFile.byteCount size shape64 with
+            | Some n -> n
+            | None -> bad (sprintf "shape %s of %s is larger than one array can hold" (Shape.show shape) dtype)
         if en < b then bad (sprintf "data_offsets [%d, %d] end before they begin" b en)
-        if en - b <> count * int64 size then
-            bad (sprintf "data_offsets [%d, %d] span %d bytes but shape %s of %s needs %d" b en (en - b) (Shape.show shape) dtype (count * int64 size))
+        if en - b <> bytes then
+            bad (sprintf "data_offsets [%d, %d] span %d bytes but shape %s of %s needs %d" b en (en - b) (Shape.show shape) dtype bytes)
         if en > dataLength then
             bad (sprintf "data_offsets [%d, %d] run past the end of the data section (%d bytes): the file is truncated or the offsets are wrong" b en dataLength)
-        if count * int64 size > int64 Array.MaxLength then bad "the tensor is larger than one array can hold"
         { Name = name; DType = dtype; Shape = shape; Begin = b; End = en }
 
     /// Reads the header: the entries in file order and the metadata. The stream is left after the header.
