@@ -1,0 +1,172 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using FuncFlow.Interop;
+
+namespace FuncFlow.Nodes
+{
+    /// <summary>The sum of its inbound nodes' values (NumPy broadcasting), as the seed's <c>Add</c>.</summary>
+    public sealed class Add : Operation
+    {
+        /// <summary>Adds the values of <paramref name="inputs"/>.</summary>
+        /// <param name="inputs">The terms, at least one.</param>
+        public Add(params Node[] inputs) : base("Add_Op", inputs)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => inputs.Aggregate(ExprModule.add);
+    }
+
+    /// <summary>The elementwise product of its inbound nodes' values (NumPy broadcasting), as the seed's <c>Mul</c>.</summary>
+    public sealed class Mul : Operation
+    {
+        /// <summary>Multiplies the values of <paramref name="inputs"/>.</summary>
+        /// <param name="inputs">The factors, at least one.</param>
+        public Mul(params Node[] inputs) : base("Mul_Op", inputs)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => inputs.Aggregate(ExprModule.mul);
+    }
+
+    /// <summary>The linear transform <c>X · W + b</c>, as the seed's <c>Linear</c>.</summary>
+    public sealed class Linear : Operation
+    {
+        /// <summary>Creates the transform of <paramref name="x"/> by weights <paramref name="w"/> and bias <paramref name="b"/>.</summary>
+        /// <param name="x">The inputs, one row per example (rows x features).</param>
+        /// <param name="w">The weights (features x outputs).</param>
+        /// <param name="b">The bias (outputs), broadcast over the rows.</param>
+        public Linear(Node x, Node w, Node b) : base("Linear_OP", x, w, b)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) =>
+            ExprModule.add(ExprModule.matmul(inputs[0], inputs[1]), inputs[2]);
+    }
+
+    /// <summary>The logistic function <c>1 / (1 + e^-x)</c>, elementwise, as the seed's <c>Sigmoid</c>.</summary>
+    public sealed class Sigmoid : Operation
+    {
+        /// <summary>Applies the sigmoid to <paramref name="x"/>.</summary>
+        /// <param name="x">The operand.</param>
+        public Sigmoid(Node x) : base("Sigmoid_Op", x)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.sigmoid(inputs[0]);
+    }
+
+    /// <summary><c>max(x, 0)</c>, elementwise.</summary>
+    public sealed class Relu : Operation
+    {
+        /// <summary>Applies the rectifier to <paramref name="x"/>.</summary>
+        /// <param name="x">The operand.</param>
+        public Relu(Node x) : base("Relu_Op", x)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.relu(inputs[0]);
+    }
+
+    /// <summary>The hyperbolic tangent, elementwise.</summary>
+    public sealed class Tanh : Operation
+    {
+        /// <summary>Applies tanh to <paramref name="x"/>.</summary>
+        /// <param name="x">The operand.</param>
+        public Tanh(Node x) : base("Tanh_Op", x)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.tanh(inputs[0]);
+    }
+
+    /// <summary>The softmax along the last axis (each row of a matrix sums to one), computed stably.</summary>
+    public sealed class Softmax : Operation
+    {
+        /// <summary>Applies the softmax to <paramref name="x"/>.</summary>
+        /// <param name="x">The scores: a vector, or one row per example.</param>
+        public Softmax(Node x) : base("Softmax_Op", x)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.softmax(-1, inputs[0]);
+    }
+
+    /// <summary>
+    /// The mean squared error <c>mean((y - a)^2)</c>, as the seed's <c>MSE</c>: both operands are read as
+    /// columns (the seed's <c>reshape(-1, 1)</c>), so <c>y</c> of shape (m,) and <c>a</c> of shape (m, 1) match.
+    /// </summary>
+    public sealed class MSE : Operation
+    {
+        /// <summary>Creates the cost of predictions <paramref name="a"/> against targets <paramref name="y"/>.</summary>
+        /// <param name="y">The targets.</param>
+        /// <param name="a">The predictions, with as many elements as the targets.</param>
+        public MSE(Node y, Node a) : base("MSE_Op", y, a)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs)
+        {
+            var y = inputs[0];
+            var a = inputs[1];
+            var ny = y.Shape.Aggregate(1, (p, d) => p * d);
+            var na = a.Shape.Aggregate(1, (p, d) => p * d);
+            if (ny != na)
+                throw new ArgumentException(
+                    $"MSE: the targets have shape {Core.ShowShape(y.Shape)} ({ny} values) but the predictions have shape {Core.ShowShape(a.Shape)} ({na} values); they need the same number of values.");
+            var diff = ExprModule.sub(ExprModule.reshape(new[] { -1, 1 }, y), ExprModule.reshape(new[] { -1, 1 }, a));
+            return ExprModule.mean(ExprModule.mul(diff, diff));
+        }
+    }
+
+    /// <summary>
+    /// The cross-entropy of the softmax of <c>logits</c> (last axis) against <c>labels</c>, averaged over the
+    /// examples: the lecture's classification cost. The labels are either class indices (one per example: shape
+    /// of the logits without the last axis, or with a trailing 1) or probabilities of the logits' shape
+    /// (one-hot rows). No gradient flows into the labels.
+    /// </summary>
+    public sealed class SoftmaxCrossEntropy : Operation
+    {
+        /// <summary>Creates the cost of <paramref name="logits"/> against <paramref name="labels"/>.</summary>
+        /// <param name="logits">The scores: a vector of classes, or one row of classes per example.</param>
+        /// <param name="labels">Class indices or one-hot rows.</param>
+        public SoftmaxCrossEntropy(Node logits, Node labels) : base("SoftmaxCrossEntropy_Op", logits, labels)
+        {
+        }
+
+        /// <inheritdoc />
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => CrossEntropy.Build(inputs[0], inputs[1]);
+    }
+
+    internal static class CrossEntropy
+    {
+        /// <summary>mean over examples of -sum(p * logSoftmax(logits)), p one-hot from indices or given.</summary>
+        public static Expr Build(Expr logits, Expr labels)
+        {
+            var ls = logits.Shape;
+            var lb = labels.Shape;
+            if (ls.Length == 0)
+                throw new ArgumentException("cross-entropy: the logits are a scalar; give at least one axis of classes.");
+            var classes = ls[^1];
+            var batch = ls[..^1];
+            Expr p;
+            if (Core.SameShape(lb, ls)) p = labels;
+            else if (Core.SameShape(lb, batch)) p = ExprModule.oneHot(classes, labels);
+            else if (lb.Length == batch.Length + 1 && lb[^1] == 1 && Core.SameShape(lb[..^1], batch))
+                p = ExprModule.oneHot(classes, ExprModule.reshape(batch, labels));
+            else
+                throw new ArgumentException(
+                    $"cross-entropy: labels of shape {Core.ShowShape(lb)} do not fit logits of shape {Core.ShowShape(ls)}; give class indices of shape {Core.ShowShape(batch)} or one-hot rows of shape {Core.ShowShape(ls)}.");
+            var perExample = ExprModule.neg(ExprModule.sumAxis(-1, ExprModule.mul(p, ExprModule.logSoftmax(-1, logits))));
+            return ExprModule.mean(perExample);
+        }
+    }
+}
