@@ -197,6 +197,17 @@ let ``elementwise, softmax, matmul, concat, gather and permute accept empty tens
     Assert.Equal<float[]>([| 0.0; 0.0; 0.0 |], values[8].ToArray())
 
 [<Fact>]
+let ``every elementwise operation accepts empty tensors`` () =
+    let e = Expr.var "e" [| 0; 2 |]
+    let row = Expr.constant (Tensor.ofArray [| 1.0; 2.0 |])
+    let outputs =
+        [ for op in [ Neg; Exp; Log; Sqrt; Abs; Sigmoid; Tanh; Relu; Softplus; Sign; Step ] -> Expr.unary op e ]
+        @ [ for op in [ Add; Sub; Mul; Div; Pow; Equal ] -> Expr.binary op e row ]
+        @ [ Expr.powScalar 3.0 e; Expr.powScalar 2.0 e; Expr.addN [ e; e; e ] ]
+    for v in Eval.many (env [ "e", empty [| 0; 2 |] ]) outputs do
+        Assert.Equal<int[]>([| 0; 2 |], v.Shape)
+
+[<Fact>]
 let ``gradients and plans work through empty tensors`` () =
     let e = Expr.var "e" [| 0; 3 |]
     let w = Expr.var "w" [| 3 |]

@@ -10,6 +10,13 @@ type ReduceOp =
     | Mean
     | Max
 
+    /// The lower-case name used in messages.
+    member kind.Name =
+        match kind with
+        | Sum -> "sum"
+        | Mean -> "mean"
+        | Max -> "max"
+
 /// What a node computes. The operands are the node's Inputs; an Op holds only the parameters.
 type Op =
     /// A named variable, bound to a value at evaluation: an input or a parameter.
@@ -51,11 +58,22 @@ type Op =
         | Binary b -> sprintf "binary %s" b.Name
         | PowScalar p -> sprintf "powScalar %g" p
         | Reduce(kind, axis, _) ->
-            let kind = (sprintf "%A" kind).ToLowerInvariant()
             match axis with
-            | Some a -> sprintf "%s axis %d" kind a
-            | None -> kind
-        | _ -> ((sprintf "%A" op).Split([| ' '; '\n'; '(' |])[0]).ToLowerInvariant()
+            | Some a -> sprintf "%s axis %d" kind.Name a
+            | None -> kind.Name
+        | MatMul -> "matmul"
+        | Permute _ -> "permute"
+        | Reshape _ -> "reshape"
+        | BroadcastTo _ -> "broadcastTo"
+        | Concat _ -> "concat"
+        | Slice _ -> "slice"
+        | Pad _ -> "pad"
+        | Gather -> "gather"
+        | ScatterAdd _ -> "scatterAdd"
+        | OneHot _ -> "oneHot"
+        | Softmax _ -> "softmax"
+        | LogSoftmax _ -> "logSoftmax"
+        | AddN -> "addN"
 
 /// A node of an immutable computation graph. Identity is the node itself (a unique Id), never its
 /// structure: two nodes that compute the same thing are different nodes; one node used twice is shared.
@@ -170,7 +188,8 @@ module Expr =
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
-        let name = sprintf "binary %s" op.Name
+        // Concatenated, not sprintf-formatted: this runs for every node built.
+        let name = "binary " + op.Name
         sameDType name a b
         let shape = Shape.broadcast name a.ShapeRef b.ShapeRef
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
@@ -251,7 +270,7 @@ module Expr =
         if shape = x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
     let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
-        let name = (sprintf "%A" kind).ToLowerInvariant()
+        let name = kind.Name
         match axis with
         | None ->
             if kind = Max && Shape.size x.ShapeRef = 0 then fail name (sprintf "the maximum of an empty tensor (shape %s) is undefined" (Shape.show x.ShapeRef))
