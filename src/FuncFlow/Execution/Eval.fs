@@ -32,7 +32,11 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
             let node = order[i]
             values[i] <-
                 match node.Op with
-                | Var name -> Eval.Bind(name, node, env).Data :?> 'T[]
+                | Var name ->
+                    let bound = Eval.Bind(name, node, env).Data :?> 'T[]
+                    // A NaN fed in is reported as the input it is, not blamed on its first user.
+                    if options.CheckFinite then Execute<'T>.CheckFinite(node, [||], bound)
+                    bound
                 | Const t -> t.Data :?> 'T[]
                 // A reshape shares its operand's storage: values are never written after they are made.
                 | Reshape _ -> values[position[node.Inputs[0].Id]]
@@ -40,7 +44,7 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                     let args = node.Inputs |> Array.map (fun input -> values[position[input.Id]])
                     let dst: 'T[] = Array.zeroCreate (Shape.size node.ShapeRef)
                     Execute<'T>.Node(node, args, dst)
-                    if options.CheckFinite then Execute<'T>.CheckFinite(node, dst)
+                    if options.CheckFinite then Execute<'T>.CheckFinite(node, args, dst)
                     dst
             for input in node.Inputs do
                 let p = position[input.Id]
@@ -64,6 +68,8 @@ and Eval =
 
     /// Evaluates several expressions together, sharing common nodes.
     static member Many(env: IReadOnlyDictionary<string, Tensor>, outputs: Expr seq, options: EvalOptions) : Tensor[] =
+        if isNull env then nullArg "env"
+        if isNull outputs then nullArg "outputs"
         let outputs = Array.ofSeq outputs
         if outputs.Length = 0 then [||]
         else

@@ -77,10 +77,27 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         let struct (batch, _, _) = Execute<'T>.Around(s, r - 2)
         Kernels<'T>.MatMul(a, b, dst, batch, m, k, n, transA, transB)
 
-    /// Fails, naming the node, if any value is NaN or infinite (anomaly mode).
-    static member CheckFinite(node: Expr, values: 'T[]) : unit =
+    /// Fails, naming the node, if any value is NaN or infinite (anomaly mode). The message gives the operation,
+    /// the shapes, the operands' values at the offending index when they line up with it, and where the node
+    /// was built when creation sites are captured.
+    static member CheckFinite(node: Expr, args: 'T[][], values: 'T[]) : unit =
         let bad = Array.FindIndex(values, fun v -> not ('T.IsFinite v))
         if bad >= 0 then
-            let operands = node.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat ", "
-            raise (ArithmeticException(sprintf "anomaly: %s (node %d, shape %s, operands %s) produced %s at flat index %d"
-                                           (string node) node.Id (Shape.show node.ShapeRef) operands (string values[bad]) bad))
+            let value = string values[bad]
+            let what =
+                match node.Op with
+                | Var name -> sprintf "variable '%s' (shape %s) is bound to a value holding %s at flat index %d" name (Shape.show node.ShapeRef) value bad
+                | _ ->
+                    let operands = node.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat ", "
+                    sprintf "%s (node %d, shape %s, operands %s) produced %s at flat index %d" node.Op.Name node.Id (Shape.show node.ShapeRef) operands value bad
+            // Elementwise operands of the output's size are read at the same index: the value that went wrong.
+            let from =
+                match node.Op with
+                | Unary _ | Binary _ | PowScalar _ when args |> Array.forall (fun a -> a.Length = values.Length) ->
+                    sprintf "; operand values there: %s" (args |> Array.map (fun a -> string a[bad]) |> String.concat ", ")
+                | _ -> ""
+            let site =
+                match node.CreationSite with
+                | Some s -> sprintf "; built at %s" s
+                | None -> "; set Expr.CaptureCreationSites <- true (or FUNCFLOW_TRACE=1) to see where it was built"
+            raise (ArithmeticException(sprintf "anomaly: %s%s%s" what from site))

@@ -55,6 +55,7 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
 
     /// Sets the given variables, runs once, and returns the outputs.
     member p.Run(env: IReadOnlyDictionary<string, Tensor>) : Tensor[] =
+        if isNull env then nullArg "env"
         lock p (fun () ->
             for kv in env do
                 p.Set(kv.Key, kv.Value)
@@ -169,7 +170,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
             match v.Op with
             | Var name when v.ShapeRef = value.ShapeRef && v.DType = value.DType -> ()
             | Var name -> invalidArg "updates" (sprintf "Plan.compile: the update of '%s' (%s %s) has shape %s and dtype %s" name (Shape.show v.ShapeRef) v.DType.Name (Shape.show value.ShapeRef) value.DType.Name)
-            | _ -> invalidArg "updates" "Plan.compile: only variables can be updated"
+            | _ -> invalidArg "updates" (sprintf "Plan.compile: only variables can be updated, got %O" v)
         let running = order |> Array.filter (fun e -> live.Contains e.Id)
         let position = Dictionary<int64, int>()
         running |> Array.iteri (fun i e -> position[e.Id] <- i)

@@ -1,6 +1,7 @@
 namespace FuncFlow
 
 open System
+open System.Diagnostics
 open System.Threading
 
 /// Reductions over an axis (or over everything).
@@ -8,6 +9,13 @@ type ReduceOp =
     | Sum
     | Mean
     | Max
+
+    /// The lower-case name used in messages.
+    member kind.Name =
+        match kind with
+        | Sum -> "sum"
+        | Mean -> "mean"
+        | Max -> "max"
 
 /// What a node computes. The operands are the node's Inputs; an Op holds only the parameters.
 type Op =
@@ -41,13 +49,63 @@ type Op =
     /// The sum of any number of same-shape inputs (gradient accumulation).
     | AddN
 
+    /// The operation's name as messages show it, e.g. "log", "binary /", "sum axis 1", "var x".
+    member op.Name =
+        match op with
+        | Var name -> sprintf "var %s" name
+        | Const _ -> "const"
+        | Unary u -> u.Name
+        | Binary b -> sprintf "binary %s" b.Name
+        | PowScalar p -> sprintf "powScalar %g" p
+        | Reduce(kind, axis, _) ->
+            match axis with
+            | Some a -> sprintf "%s axis %d" kind.Name a
+            | None -> kind.Name
+        | MatMul -> "matmul"
+        | Permute _ -> "permute"
+        | Reshape _ -> "reshape"
+        | BroadcastTo _ -> "broadcastTo"
+        | Concat _ -> "concat"
+        | Slice _ -> "slice"
+        | Pad _ -> "pad"
+        | Gather -> "gather"
+        | ScatterAdd _ -> "scatterAdd"
+        | OneHot _ -> "oneHot"
+        | Softmax _ -> "softmax"
+        | LogSoftmax _ -> "logSoftmax"
+        | AddN -> "addN"
+
 /// A node of an immutable computation graph. Identity is the node itself (a unique Id), never its
 /// structure: two nodes that compute the same thing are different nodes; one node used twice is shared.
 /// Shape and dtype are inferred when the node is built, so shape errors surface there.
 [<Sealed>]
 type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
     static let mutable counter = 0L
+    static let mutable captureSites = Environment.GetEnvironmentVariable "FUNCFLOW_TRACE" = "1"
     let id = Interlocked.Increment(&counter)
+    // Null unless capture is on: when off, a node pays one static read and one empty field.
+    let site = if captureSites then Expr.CaptureSite() else null
+
+    // The first few frames outside FuncFlow and FSharp.Core: the user's code that built the node.
+    static member private CaptureSite() : string =
+        let own = typeof<Expr>.Assembly
+        let core = typeof<list<int>>.Assembly
+        StackTrace(1, true).GetFrames()
+        |> Seq.filter (fun f ->
+            let m = f.GetMethod()
+            not (isNull m || isNull m.DeclaringType) && m.DeclaringType.Assembly <> own && m.DeclaringType.Assembly <> core)
+        |> Seq.truncate 3
+        |> Seq.map (fun f ->
+            let m = f.GetMethod()
+            let at = if isNull (f.GetFileName()) then "" else sprintf " (%s:%d)" (IO.Path.GetFileName(f.GetFileName())) (f.GetFileLineNumber())
+            sprintf "%s.%s%s" m.DeclaringType.Name m.Name at)
+        |> String.concat " <- "
+
+    /// When true, every node built from now on records where it was built (a few stack frames), and anomaly
+    /// messages show it. Off by default (costly); FUNCFLOW_TRACE=1 in the environment turns it on at start.
+    static member CaptureCreationSites
+        with get () = captureSites
+        and set (value: bool) = captureSites <- value
 
     /// The operation.
     member _.Op = op
@@ -62,6 +120,8 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
     member _.Rank = shape.Length
     /// A number unique to this node, increasing in creation order.
     member _.Id = id
+    /// Where the node was built (innermost user frame first), if Expr.CaptureCreationSites was on then.
+    member _.CreationSite: string option = Option.ofObj site
 
     override _.Equals(other: obj) = obj.ReferenceEquals(other, null) |> not && (match other with :? Expr as e -> e.Id = id | _ -> false)
     override _.GetHashCode() = id.GetHashCode()
@@ -76,7 +136,7 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
         let name =
             match op with
             | Var n -> n
-            | _ -> (sprintf "%A" op).Split([| ' '; '\n' |])[0]
+            | _ -> op.Name
         sprintf "Expr(%s, shape=%s, dtype=%s)" name (Shape.show shape) dtype.Name
 
 /// Building expressions. Every builder infers the result's shape and dtype and fails, naming the
@@ -128,7 +188,8 @@ module Expr =
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
-        let name = sprintf "binary %s" op.Name
+        // Concatenated, not sprintf-formatted: this runs for every node built.
+        let name = "binary " + op.Name
         sameDType name a b
         let shape = Shape.broadcast name a.ShapeRef b.ShapeRef
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
@@ -151,6 +212,8 @@ module Expr =
 
     /// x ** p for a constant exponent.
     let powScalar (p: float) (x: Expr) =
+        // A NaN or infinite exponent is a bug upstream (a diverged schedule), not a power anyone means.
+        if not (Double.IsFinite p) then fail "powScalar" (sprintf "the exponent must be finite, got %g (input shape %s)" p (Shape.show x.ShapeRef))
         if p = 1.0 then x else make (PowScalar p) [| x |] x.ShapeRef x.DType
 
     /// -x.
@@ -181,22 +244,14 @@ module Expr =
 
     /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
     let reshape (shape: int[]) (x: Expr) =
-        let size = Shape.size x.ShapeRef
-        let known = shape |> Array.filter (fun d -> d <> -1) |> Shape.size
-        let resolved =
-            match shape |> Array.filter ((=) -1) |> Array.length with
-            | 0 -> Array.copy shape
-            | 1 when known > 0 && size % known = 0 -> shape |> Array.map (fun d -> if d = -1 then size / known else d)
-            | _ -> fail "reshape" (sprintf "cannot reshape %s into %s" (Shape.show x.ShapeRef) (Shape.show shape))
-        if Shape.size resolved <> size || resolved |> Array.exists (fun d -> d < 0) then
-            fail "reshape" (sprintf "cannot reshape %s (%d elements) into %s" (Shape.show x.ShapeRef) size (Shape.show resolved))
+        let resolved = Shape.resolveReshape "reshape" x.ShapeRef shape
         if resolved = x.ShapeRef then x else make (Reshape resolved) [| x |] resolved x.DType
 
     /// Permutes axes: output axis i is input axis perm[i].
     let permute (perm: int[]) (x: Expr) =
         let rank = x.Rank
         if perm.Length <> rank || (Array.sort perm) <> Array.init rank id then
-            fail "permute" (sprintf "%A is not a permutation of the %d axes of a tensor of shape %s" perm rank (Shape.show x.ShapeRef))
+            fail "permute" (sprintf "[%s] is not a permutation of the %d axes of shape %s" (String.Join(", ", perm)) rank (Shape.show x.ShapeRef))
         if perm = Array.init rank id then x
         else make (Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
 
@@ -208,20 +263,21 @@ module Expr =
 
     /// Broadcasts x to a shape (NumPy rules).
     let broadcastTo (shape: int[]) (x: Expr) =
+        Shape.validate "broadcastTo" shape
         let target = Shape.broadcast "broadcastTo" x.ShapeRef shape
         if target <> shape then
             fail "broadcastTo" (sprintf "cannot broadcast %s to %s" (Shape.show x.ShapeRef) (Shape.show shape))
         if shape = x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
     let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
-        let name = (sprintf "%A" kind).ToLowerInvariant()
+        let name = kind.Name
         match axis with
         | None ->
-            if kind = Max && Shape.size x.ShapeRef = 0 then fail name "the maximum of an empty tensor is undefined"
+            if kind = Max && Shape.size x.ShapeRef = 0 then fail name (sprintf "the maximum of an empty tensor (shape %s) is undefined" (Shape.show x.ShapeRef))
             let shape = if keepDim then Array.create x.Rank 1 else [||]
             make (Reduce(kind, None, keepDim)) [| x |] shape x.DType
         | Some a ->
-            let a = Shape.axis name x.Rank a
+            let a = Shape.axis name x.ShapeRef a
             if kind = Max && x.ShapeRef[a] = 0 then fail name (sprintf "axis %d of shape %s is empty" a (Shape.show x.ShapeRef))
             let shape =
                 if keepDim then x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)
@@ -292,7 +348,7 @@ module Expr =
         | [] -> fail "concat" "needs at least one operand"
         | [ x ] -> x
         | first :: _ ->
-            let a = Shape.axis "concat" first.Rank axis
+            let a = Shape.axis "concat" first.ShapeRef axis
             for x in xs do
                 sameDType "concat" first x
                 let ok = x.Rank = first.Rank && Seq.forall (fun i -> i = a || x.ShapeRef[i] = first.ShapeRef[i]) (seq { 0 .. x.Rank - 1 })
@@ -303,7 +359,7 @@ module Expr =
 
     /// Elements start .. start+length-1 along an axis.
     let slice (axis: int) (start: int) (length: int) (x: Expr) =
-        let a = Shape.axis "slice" x.Rank axis
+        let a = Shape.axis "slice" x.ShapeRef axis
         if start < 0 || length < 0 || start + length > x.ShapeRef[a] then
             fail "slice" (sprintf "range [%d, %d) is outside axis %d of shape %s" start (start + length) a (Shape.show x.ShapeRef))
         if start = 0 && length = x.ShapeRef[a] then x
@@ -311,7 +367,7 @@ module Expr =
 
     /// Zeros added before and after along an axis.
     let pad (axis: int) (before: int) (after: int) (x: Expr) =
-        let a = Shape.axis "pad" x.Rank axis
+        let a = Shape.axis "pad" x.ShapeRef axis
         if before < 0 || after < 0 then fail "pad" (sprintf "padding must be non-negative, got %d and %d" before after)
         if before = 0 && after = 0 then x
         else make (Pad(a, before, after)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then d + before + after else d)) x.DType
@@ -326,6 +382,7 @@ module Expr =
     /// Adds the rows of x into `rows` zero rows at integer-valued indices: the adjoint of gather.
     let scatterAdd (rows: int) (indices: Expr) (x: Expr) =
         sameDType "scatterAdd" x indices
+        if rows < 0 then fail "scatterAdd" (sprintf "the number of rows must be non-negative, got %d" rows)
         let lead = indices.Rank
         if x.Rank < lead || x.ShapeRef[.. lead - 1] <> indices.ShapeRef then
             fail "scatterAdd" (sprintf "values of shape %s do not start with the indices' shape %s" (Shape.show x.ShapeRef) (Shape.show indices.ShapeRef))
@@ -337,10 +394,10 @@ module Expr =
         make (OneHot classes) [| labels |] (Array.append labels.ShapeRef [| classes |]) labels.DType
 
     /// Softmax along an axis, computed stably.
-    let softmax (axis: int) (x: Expr) = make (Softmax(Shape.axis "softmax" x.Rank axis)) [| x |] x.ShapeRef x.DType
+    let softmax (axis: int) (x: Expr) = make (Softmax(Shape.axis "softmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
 
     /// Log-softmax along an axis, computed stably (log-sum-exp).
-    let logSoftmax (axis: int) (x: Expr) = make (LogSoftmax(Shape.axis "logSoftmax" x.Rank axis)) [| x |] x.ShapeRef x.DType
+    let logSoftmax (axis: int) (x: Expr) = make (LogSoftmax(Shape.axis "logSoftmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
 
     /// The sum of same-shape expressions.
     let addN (xs: Expr list) =

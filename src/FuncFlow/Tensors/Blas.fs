@@ -73,11 +73,13 @@ module Blas =
                 row i
 
     let private checkRange op (name: string) (arr: Array) (off: int) (rows: int) (cols: int) (ld: int) =
-        if rows > 0 && cols > 0 && (off < 0 || off + (rows - 1) * ld + cols > arr.Length || ld < cols) then
-            invalidArg name (sprintf "%s: a %dx%d matrix at offset %d with leading dimension %d does not fit in %d values" op rows cols off ld arr.Length)
+        if isNull arr then nullArg name
+        // In int64: a large leading dimension must not wrap around and pass.
+        if rows > 0 && cols > 0 && (off < 0 || ld < cols || int64 off + int64 (rows - 1) * int64 ld + int64 cols > int64 arr.Length) then
+            invalidArg name (sprintf "%s: operand %s, a %dx%d matrix at offset %d with leading dimension %d, does not fit in its %d values (the leading dimension must be at least %d)" op name rows cols off ld arr.Length cols)
 
     let private check op transA transB m n k (a: Array) aOff lda (b: Array) bOff ldb (c: Array) cOff ldc =
-        if m < 0 || n < 0 || k < 0 then invalidArg "m" (sprintf "%s: negative size m=%d n=%d k=%d" op m n k)
+        if m < 0 || n < 0 || k < 0 then invalidArg "m" (sprintf "%s: sizes must be non-negative, got m=%d n=%d k=%d" op m n k)
         (if transA then checkRange op "a" a aOff k m lda else checkRange op "a" a aOff m k lda)
         (if transB then checkRange op "b" b bOff n k ldb else checkRange op "b" b bOff k n ldb)
         checkRange op "c" c cOff m n ldc

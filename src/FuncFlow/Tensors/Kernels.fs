@@ -61,26 +61,28 @@ module internal Scalar =
 type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
 
     static member Unary(op: UnaryOp, src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
-        match op with
-        | Neg -> TensorPrimitives.Negate(src, dst)
-        | Exp -> TensorPrimitives.Exp(src, dst)
-        | Log -> TensorPrimitives.Log(src, dst)
-        | Sqrt -> TensorPrimitives.Sqrt(src, dst)
-        | Abs -> TensorPrimitives.Abs(src, dst)
-        | Sigmoid -> TensorPrimitives.Sigmoid(src, dst)
-        | Tanh -> TensorPrimitives.Tanh(src, dst)
-        | Relu ->
-            // Max(x, 0) in TensorPrimitives propagates NaN, as torch.relu does.
-            TensorPrimitives.Max(src, 'T.Zero, dst)
-        | Softplus ->
-            for i in 0 .. src.Length - 1 do
-                dst[i] <- Scalar.softplus src[i]
-        | Sign ->
-            for i in 0 .. src.Length - 1 do
-                dst[i] <- Scalar.sign src[i]
-        | Step ->
-            for i in 0 .. src.Length - 1 do
-                dst[i] <- if Scalar.gt src[i] 'T.Zero then 'T.One else 'T.Zero
+        // Some TensorPrimitives functions (Sigmoid) reject empty spans; an empty tensor has nothing to do.
+        if not dst.IsEmpty then
+            match op with
+            | Neg -> TensorPrimitives.Negate(src, dst)
+            | Exp -> TensorPrimitives.Exp(src, dst)
+            | Log -> TensorPrimitives.Log(src, dst)
+            | Sqrt -> TensorPrimitives.Sqrt(src, dst)
+            | Abs -> TensorPrimitives.Abs(src, dst)
+            | Sigmoid -> TensorPrimitives.Sigmoid(src, dst)
+            | Tanh -> TensorPrimitives.Tanh(src, dst)
+            | Relu ->
+                // Max(x, 0) in TensorPrimitives propagates NaN, as torch.relu does.
+                TensorPrimitives.Max(src, 'T.Zero, dst)
+            | Softplus ->
+                for i in 0 .. src.Length - 1 do
+                    dst[i] <- Scalar.softplus src[i]
+            | Sign ->
+                for i in 0 .. src.Length - 1 do
+                    dst[i] <- Scalar.sign src[i]
+            | Step ->
+                for i in 0 .. src.Length - 1 do
+                    dst[i] <- if Scalar.gt src[i] 'T.Zero then 'T.One else 'T.Zero
 
     static member PowScalar(src: ReadOnlySpan<'T>, p: 'T, dst: Span<'T>) : unit =
         if Scalar.eq p ('T.CreateTruncating 2) then TensorPrimitives.Multiply(src, src, dst)
@@ -198,7 +200,9 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// Softmax (or log-softmax) over the middle axis of a tensor viewed as [outer; n; inner],
     /// with the maximum subtracted first so that large logits do not overflow.
     static member Softmax(log: bool, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
-        if inner = 1 then
+        // An empty tensor has nothing to normalise (and TensorPrimitives.Max rejects an empty span).
+        if dst.Length = 0 then ()
+        elif inner = 1 then
             for o in 0 .. outer - 1 do
                 let x = ReadOnlySpan(src, o * n, n)
                 let y = Span(dst, o * n, n)

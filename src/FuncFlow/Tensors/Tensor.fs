@@ -37,11 +37,13 @@ module Shape =
             acc <- acc * shape[i]
         s
 
-    /// Resolves a possibly negative axis against a rank, or fails naming the operation.
-    let axis (op: string) (rank: int) (axis: int) =
+    /// Resolves a possibly negative axis against a shape, or fails naming the operation and the shape.
+    let axis (op: string) (shape: int[]) (axis: int) =
+        let rank = shape.Length
         let a = if axis < 0 then axis + rank else axis
         if a < 0 || a >= rank then
-            invalidArg "axis" (sprintf "%s: axis %d is out of range for a tensor of rank %d (expected -%d..%d)" op axis rank rank (rank - 1))
+            let expected = if rank = 0 then "a scalar has no axes" else sprintf "expected -%d..%d" rank (rank - 1)
+            invalidArg "axis" (sprintf "%s: axis %d is out of range for shape %s (%s)" op axis (show shape) expected)
         a
 
     /// NumPy broadcasting of two shapes, or an error naming the operation and both shapes.
@@ -55,10 +57,29 @@ module Shape =
             else
                 invalidArg "shape" (sprintf "%s: shapes %s and %s cannot be broadcast together (axis %d has %d and %d; each pair must be equal or one of them 1)" op (show a) (show b) i da db))
 
-    /// Checks that every dimension is non-negative.
+    /// Checks that every dimension is non-negative and that the element count fits in one .NET array.
     let validate (op: string) (shape: int[]) =
         if shape |> Array.exists (fun d -> d < 0) then
             invalidArg "shape" (sprintf "%s: shape %s has a negative dimension" op (show shape))
+        let count = shape |> Array.fold (fun n d -> n * int64 d) 1L
+        if count > int64 Array.MaxLength then
+            invalidArg "shape" (sprintf "%s: shape %s has %d elements, more than the %d one tensor can hold" op (show shape) count Array.MaxLength)
+
+    /// The shape a reshape from shape `from` to `target` gives (one dimension may be -1, inferred), or an
+    /// error naming the operation and both shapes; shared by Tensor.reshape and Expr.reshape.
+    let resolveReshape (op: string) (from: int[]) (target: int[]) =
+        let count = size from
+        let inferred = target |> Array.filter ((=) -1) |> Array.length
+        let known = target |> Array.filter (fun d -> d <> -1) |> size
+        let cannot why = invalidArg "shape" (sprintf "%s: cannot reshape %s (%d elements) into %s: %s" op (show from) count (show target) why)
+        if target |> Array.exists (fun d -> d < -1) then cannot "dimensions must be non-negative, or -1 once to infer one"
+        if inferred > 1 then cannot "only one dimension can be -1"
+        let resolved =
+            if inferred = 0 then Array.copy target
+            elif known > 0 && count % known = 0 then target |> Array.map (fun d -> if d = -1 then count / known else d)
+            else cannot (sprintf "no dimension in place of -1 makes %d elements" count)
+        if size resolved <> count then cannot (sprintf "%s has %d elements" (show resolved) (size resolved))
+        resolved
 
 /// An immutable N-dimensional array of float64 or float32 values, row-major.
 [<Sealed>]
@@ -138,17 +159,22 @@ type Tensor internal (shape: int[], data: Array) =
 module Tensor =
     let private checkShape op (shape: int[]) = Shape.validate op shape
 
+    let private checkFill op (shape: int[]) (count: int) =
+        checkShape op shape
+        if count <> Shape.size shape then
+            invalidArg "values" (sprintf "%s: %d values do not fill shape %s (%d expected)" op count (Shape.show shape) (Shape.size shape))
+
     /// Wraps storage without copying; internal because callers must not keep a reference to it.
     let internal wrap (shape: int[]) (data: Array) = Tensor(shape, data)
 
     /// A float64 tensor of the given shape from row-major values (copied).
     let create (shape: int[]) (values: float[]) =
-        checkShape "Tensor.create" shape
+        checkFill "Tensor.create" shape values.Length
         Tensor(Array.copy shape, Array.copy values)
 
     /// A float32 tensor of the given shape from row-major values (copied).
     let create32 (shape: int[]) (values: float32[]) =
-        checkShape "Tensor.create32" shape
+        checkFill "Tensor.create32" shape values.Length
         Tensor(Array.copy shape, Array.copy values)
 
     /// A float64 scalar (rank 0).
@@ -201,23 +227,34 @@ module Tensor =
         | Float32 -> Tensor(shape, Array.map float32 values)
 
     /// 0, 1, ..., n-1 as a 1-D tensor.
-    let arange (dtype: DType) (n: int) = ofFloats dtype [| n |] (Array.init n float)
+    let arange (dtype: DType) (n: int) =
+        if n < 0 then invalidArg "n" (sprintf "Tensor.arange: the length must be non-negative, got %d" n)
+        ofFloats dtype [| n |] (Array.init n float)
 
     /// start, start+step, ... below stop (above it for a negative step).
     let range (dtype: DType) (start: float) (stop: float) (step: float) =
-        if step = 0.0 || Double.IsNaN step then invalidArg "step" "Tensor.range: step must be non-zero"
-        let n = max 0 (int (ceil ((stop - start) / step)))
+        if step = 0.0 || not (Double.IsFinite step) then invalidArg "step" (sprintf "Tensor.range: step must be finite and non-zero, got %g" step)
+        if not (Double.IsFinite start && Double.IsFinite stop) then
+            invalidArg "stop" (sprintf "Tensor.range: start and stop must be finite, got %g and %g" start stop)
+        let count = max 0.0 (ceil ((stop - start) / step))
+        if count > float Array.MaxLength then
+            invalidArg "stop" (sprintf "Tensor.range: %g to %g by %g gives %g values, more than one tensor can hold" start stop step count)
+        let n = int count
         ofFloats dtype [| n |] (Array.init n (fun i -> start + float i * step))
 
     /// Uniform values in [low, high) from a seeded generator: the same seed gives the same tensor.
     let randUniform (dtype: DType) (seed: int) (shape: int[]) (low: float) (high: float) =
         checkShape "Tensor.randUniform" shape
+        if not (Double.IsFinite low && Double.IsFinite high && low <= high) then
+            invalidArg "high" (sprintf "Tensor.randUniform: bounds must be finite with low <= high, got low=%g high=%g" low high)
         let rng = Random(seed)
         ofFloats dtype (Array.copy shape) (Array.init (Shape.size shape) (fun _ -> low + (high - low) * rng.NextDouble()))
 
     /// Normal values with the given mean and standard deviation from a seeded generator.
     let randNormal (dtype: DType) (seed: int) (shape: int[]) (mean: float) (std: float) =
         checkShape "Tensor.randNormal" shape
+        if not (Double.IsFinite mean && Double.IsFinite std && std >= 0.0) then
+            invalidArg "std" (sprintf "Tensor.randNormal: mean must be finite and std finite and non-negative, got mean=%g std=%g" mean std)
         let dist = MathNet.Numerics.Distributions.Normal(mean, std, Random(seed))
         ofFloats dtype (Array.copy shape) (Array.init (Shape.size shape) (fun _ -> dist.Sample()))
 
@@ -230,16 +267,7 @@ module Tensor =
             | Float32 -> Tensor(t.ShapeRef, t.ToArray32())
 
     /// The same values with another shape of the same size (-1 infers one dimension).
-    let reshape (shape: int[]) (t: Tensor) =
-        let known = shape |> Array.filter (fun d -> d <> -1) |> Shape.size
-        let resolved =
-            match shape |> Array.filter ((=) -1) |> Array.length with
-            | 0 -> Array.copy shape
-            | 1 when known > 0 && t.Size % known = 0 -> shape |> Array.map (fun d -> if d = -1 then t.Size / known else d)
-            | _ -> invalidArg "shape" (sprintf "Tensor.reshape: cannot reshape %s into %s" (Shape.show t.ShapeRef) (Shape.show shape))
-        if Shape.size resolved <> t.Size then
-            invalidArg "shape" (sprintf "Tensor.reshape: cannot reshape %s (%d elements) into %s" (Shape.show t.ShapeRef) t.Size (Shape.show resolved))
-        Tensor(resolved, t.Data)
+    let reshape (shape: int[]) (t: Tensor) = Tensor(Shape.resolveReshape "Tensor.reshape" t.ShapeRef shape, t.Data)
 
     /// The values as float64, row-major.
     let toArray (t: Tensor) = t.ToArray()
