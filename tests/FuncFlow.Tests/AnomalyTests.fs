@@ -70,6 +70,8 @@ let ``without capture a node has no creation site and the message says how to ge
         Assert.True(f.CreationSite.IsNone)
         Assert.Contains("FUNCFLOW_TRACE=1", anomaly (bind [| -1.0; 1.0; 1.0 |]) f)
 
+// Not inlined, so that the Release build keeps this frame in the recorded creation site.
+[<System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)>]
 let private buildModel (input: Expr) = Expr.sum (Expr.log (input - 1.0))
 
 [<Fact>]
