@@ -135,7 +135,7 @@ let rec private grow (steps: int) (pool: Expr list) : Gen<Expr list> =
 /// A variable's shape: drawn around one (m, n) so that variables broadcast against each other.
 let private genVariableShape (m: int) (n: int) = Gen.elements [ [| m; n |]; [| n |]; [| m; 1 |]; [||]; [| 2; m; n |] ]
 
-/// A random DAG of up to `maxSteps` operations over 1-3 variables with values in [-1.5, 1.5).
+/// A random DAG of maxSteps/2 to maxSteps operations over 1-3 variables with values in [-1.5, 1.5).
 let genCase (maxSteps: int) : Gen<Case> =
     gen {
         let! m = Gen.choose (1, 3)
@@ -144,7 +144,7 @@ let genCase (maxSteps: int) : Gen<Case> =
         let! shapes = Gen.listOfLength count (genVariableShape m n)
         let! values = shapes |> List.map (genTensor (genFloat -1.5 1.5)) |> Gen.sequenceToList
         let variables = List.mapi (fun i (s: int[]) -> Expr.var (sprintf "v%d" i) s) shapes
-        let! steps = Gen.choose (1, maxSteps)
+        let! steps = Gen.choose ((maxSteps + 1) / 2, maxSteps)
         let! pool = grow steps (List.rev variables)
         return { Variables = List.zip variables values; Output = List.head pool }
     }

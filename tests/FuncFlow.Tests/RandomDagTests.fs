@@ -8,16 +8,16 @@ open Xunit
 
 [<Fact>]
 let ``random DAGs: full Jacobian against central differences`` () =
-    property 300 (ExprGen.genCase 8) (fun case -> gradcheck case.Variables case.Output)
+    property 300 (ExprGen.genCase 12) (fun case -> gradcheck case.Variables case.Output)
 
 [<Fact>]
 let ``random DAGs: fast mode agrees`` () =
     let options = { GradCheckOptions.Default with Fast = true }
-    property 100 (ExprGen.genCase 12) (fun case -> gradOk options case.Variables case.Output)
+    property 100 (ExprGen.genCase 16) (fun case -> gradOk options case.Variables case.Output)
 
 [<Fact>]
 let ``random DAGs: second derivatives against central differences of the gradient`` () =
-    property 100 (ExprGen.genCase 6) (fun case -> gradgradcheck case.Variables case.Output)
+    property 100 (ExprGen.genCase 8) (fun case -> gradgradcheck case.Variables case.Output)
 
 [<Fact>]
 let ``random DAGs share sub-expressions`` () =
