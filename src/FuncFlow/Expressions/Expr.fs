@@ -76,6 +76,9 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
         let name =
             match op with
             | Var n -> n
+            // Elementwise operations by their own names, so that messages say "log", not "Unary".
+            | Unary u -> u.Name
+            | Binary b -> b.Name
             | _ -> (sprintf "%A" op).Split([| ' '; '\n' |])[0]
         sprintf "Expr(%s, shape=%s, dtype=%s)" name (Shape.show shape) dtype.Name
 
