@@ -60,9 +60,12 @@ let ``a chain of 100,000 operations builds, evaluates and differentiates`` () =
 let ``a variable used 100,000 times differentiates`` () =
     let x = Expr.var "x" [| 2 |]
     let env = bind [ x, Tensor.ofArray [| 0.25; -3.0 |] ]
-    // Wide: one sum of 100,000 scaled copies; the gradient is sum(i) = 4,999,950,000, exact in float64.
-    let wide = Expr.sum (Expr.addN (List.init chainLength (fun i -> x * float i)))
-    Assert.Equal<float[]>([| 4999950000.0; 4999950000.0 |], (Eval.evaluate env (Grad.grad x wide)).ToArray())
+    // Wide: one node with 100,000 operands, all x.
+    let wide = Expr.sum (Expr.addN (List.replicate chainLength x))
+    Assert.Equal<float[]>([| 100000.0; 100000.0 |], (Eval.evaluate env (Grad.grad x wide)).ToArray())
+    // Scaled copies contribute different gradients: sum(i) over 10,000 terms = 49,995,000, exact in float64.
+    let scaled = Expr.sum (Expr.addN (List.init 10_000 (fun i -> x * float i)))
+    Assert.Equal<float[]>([| 49995000.0; 49995000.0 |], (Eval.evaluate env (Grad.grad x scaled)).ToArray())
     // Deep: x + x + ... + x, each use a separate contribution to the accumulation.
     let deep = Expr.sum (Seq.fold (fun acc _ -> acc + x) x (seq { 2 .. chainLength }))
     Assert.Equal<float[]>([| 100000.0; 100000.0 |], (Eval.evaluate env (Grad.grad x deep)).ToArray())

@@ -55,9 +55,11 @@ module Print =
         | Reshape shape -> "reshape", [ Shape.show shape ]
         | BroadcastTo shape -> "broadcastTo", [ Shape.show shape ]
         | Reduce(kind, axis, keep) ->
-            let name = (sprintf "%A" kind).ToLowerInvariant()
-            name, [ match axis with Some a -> yield sprintf "axis=%d" a | None -> ()
-                    if keep then yield "keepDim" ]
+            kind.Name,
+            [ match axis with
+              | Some a -> yield sprintf "axis=%d" a
+              | None -> ()
+              if keep then yield "keepDim" ]
         | Concat axis -> "concat", [ sprintf "axis=%d" axis ]
         | Slice(axis, start, length) -> "slice", [ sprintf "axis=%d" axis; sprintf "start=%d" start; sprintf "length=%d" length ]
         | Pad(axis, before, after) -> "pad", [ sprintf "axis=%d" axis; sprintf "before=%d" before; sprintf "after=%d" after ]

@@ -9,6 +9,13 @@ type ReduceOp =
     | Mean
     | Max
 
+    /// The lower-case name used in formulas and messages.
+    member op.Name =
+        match op with
+        | Sum -> "sum"
+        | Mean -> "mean"
+        | Max -> "max"
+
 /// What a node computes. The operands are the node's Inputs; an Op holds only the parameters.
 type Op =
     /// A named variable, bound to a value at evaluation: an input or a parameter.
@@ -131,7 +138,7 @@ module Expr =
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
-        let name = sprintf "binary %s" op.Name
+        let name = "binary " + op.Name
         sameDType name a b
         let shape = Shape.broadcast name a.ShapeRef b.ShapeRef
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
@@ -217,7 +224,7 @@ module Expr =
         if shape = x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
     let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
-        let name = (sprintf "%A" kind).ToLowerInvariant()
+        let name = kind.Name
         match axis with
         | None ->
             if kind = Max && Shape.size x.ShapeRef = 0 then fail name "the maximum of an empty tensor is undefined"
