@@ -1,0 +1,150 @@
+/// A generator of random expression DAGs over 1-3 float64 variables: random compositions of unary,
+/// broadcasting binary, matmul, reduction, shape, softmax and indexing operations, each step drawing its
+/// operands from the nodes built so far (recent ones preferred), so sub-expressions are shared. Values stay
+/// in ranges where finite differences are accurate: log and sqrt see positive arguments, divisors stay
+/// away from zero, exp sees a squashed argument.
+module FuncFlow.Tests.ExprGen
+
+open FsCheck
+open FsCheck.FSharp
+open FuncFlow
+open FuncFlow.Tests.Support
+
+/// A random graph with its variables and their values.
+type Case =
+    {
+        /// The variables, each bound in Values.
+        Variables: (Expr * Tensor) list
+        /// The output (any shape).
+        Output: Expr
+    }
+
+    /// Shows the case as its formula, for failure messages.
+    override c.ToString() = Print.formula c.Output
+
+/// Above this many elements a node is not grown further (concat, expand, pad, gather make bigger nodes).
+let private maxSize = 12
+
+let private broadcasts (a: int[]) (b: int[]) =
+    let n = max a.Length b.Length
+    let dim (s: int[]) i = if i - (n - s.Length) >= 0 then s[i - (n - s.Length)] else 1
+    Seq.forall (fun i -> dim a i = dim b i || dim a i = 1 || dim b i = 1) (seq { 0 .. n - 1 })
+
+/// An operand: usually one of the three newest nodes, so that chains grow deep.
+let private pick (pool: Expr list) = Gen.frequency [ 3, Gen.elements (List.truncate 3 pool); 1, Gen.elements pool ]
+
+let private genConstant (shape: int[]) = genTensor (genFloat -1.0 1.0) shape |> Gen.map Expr.constant
+
+let private unary (a: Expr) : Gen<Expr> =
+    Gen.elements
+        [ Expr.tanh a
+          Expr.sigmoid a
+          Expr.softplus a
+          -a
+          Expr.exp (Expr.tanh a)
+          Expr.log (a * a + 0.5)
+          Expr.sqrt (Expr.sigmoid a + 0.1)
+          Expr.relu a
+          Expr.abs a
+          a ** 2.0 ]
+
+let private binary (pool: Expr list) (a: Expr) : Gen<Expr> =
+    gen {
+        let! b = Gen.elements (pool |> List.filter (fun b -> broadcasts a.ShapeRef b.ShapeRef))
+        return!
+            Gen.elements
+                [ a + b
+                  a - b
+                  a * b
+                  a / (b * b + 1.0)
+                  Expr.pow (Expr.sigmoid a + 0.5) b ]
+    }
+
+let private matmul (a: Expr) : Gen<Expr> =
+    if a.Rank < 2 then Gen.constant (Expr.matmul (Expr.reshape [| -1; 1 |] a) (Expr.reshape [| 1; -1 |] a))
+    else
+        let k = a.ShapeRef[a.Rank - 1]
+        Gen.oneof
+            [ Gen.constant (Expr.matmul a (Expr.transpose a))
+              Gen.constant (Expr.matmul (Expr.transpose a) a)
+              // A batched left operand times a matrix when a has more than two axes.
+              Gen.choose (1, 3) |> Gen.bind (fun n -> genConstant [| k; n |]) |> Gen.map (Expr.matmul a) ]
+
+let private reduction (a: Expr) : Gen<Expr> =
+    if a.Rank = 0 then Gen.constant (Expr.sum a)
+    else
+        gen {
+            let! axis = Gen.choose (0, a.Rank - 1)
+            return!
+                Gen.elements
+                    [ Expr.sum a; Expr.mean a; Expr.max a; Expr.sumAxis axis a; Expr.meanAxisKeep axis a
+                      Expr.maxAxis axis a; Expr.maxAxisKeep axis a ]
+        }
+
+let private reshaping (a: Expr) : Gen<Expr> =
+    gen {
+        let! perm = Gen.shuffle [| 0 .. a.Rank - 1 |]
+        return!
+            Gen.elements
+                [ Expr.reshape [| -1 |] a
+                  Expr.reshape (Array.rev a.ShapeRef) a
+                  Expr.transpose a
+                  Expr.permute perm a ]
+    }
+
+let private normalise (a: Expr) : Gen<Expr> =
+    if a.Rank = 0 then Gen.constant (Expr.sigmoid a)
+    else Gen.choose (0, a.Rank - 1) |> Gen.bind (fun axis -> Gen.elements [ Expr.softmax axis a; Expr.logSoftmax axis a ])
+
+let private growing (pool: Expr list) (a: Expr) : Gen<Expr> =
+    if a.Rank = 0 || Shape.size a.ShapeRef > maxSize then unary a
+    else
+        gen {
+            let! axis = Gen.choose (0, a.Rank - 1)
+            let! copies = Gen.choose (1, 3)
+            let rows = a.ShapeRef[0]
+            let! indices = Gen.arrayOfLength (rows + 1) (Gen.choose (0, rows - 1))
+            let sameButAxis = pool |> List.filter (fun b -> b.Rank = a.Rank && Seq.forall (fun i -> i = axis || b.ShapeRef[i] = a.ShapeRef[i]) (seq { 0 .. a.Rank - 1 }))
+            let! other = Gen.elements sameButAxis
+            return!
+                Gen.elements
+                    [ Expr.concat axis [ a; other ]
+                      Expr.expand axis copies a
+                      Expr.pad axis 1 0 a
+                      Expr.slice axis 0 (max 1 (a.ShapeRef[axis] - 1)) a
+                      Expr.gather (Expr.constant (Tensor.ofArray (Array.map float indices))) a ]
+    }
+
+/// One new node built from the pool.
+let private step (pool: Expr list) : Gen<Expr> =
+    pick pool
+    |> Gen.bind (fun a ->
+        Gen.frequency
+            [ 4, unary a
+              4, binary pool a
+              2, matmul a
+              2, reduction a
+              2, reshaping a
+              2, normalise a
+              2, growing pool a ])
+
+let rec private grow (steps: int) (pool: Expr list) : Gen<Expr list> =
+    if steps = 0 then Gen.constant pool
+    else step pool |> Gen.bind (fun node -> grow (steps - 1) (node :: pool))
+
+/// A variable's shape: drawn around one (m, n) so that variables broadcast against each other.
+let private genVariableShape (m: int) (n: int) = Gen.elements [ [| m; n |]; [| n |]; [| m; 1 |]; [||]; [| 2; m; n |] ]
+
+/// A random DAG of maxSteps/2 to maxSteps operations over 1-3 variables with values in [-1.5, 1.5).
+let genCase (maxSteps: int) : Gen<Case> =
+    gen {
+        let! m = Gen.choose (1, 3)
+        let! n = Gen.choose (1, 3)
+        let! count = Gen.choose (1, 3)
+        let! shapes = Gen.listOfLength count (genVariableShape m n)
+        let! values = shapes |> List.map (genTensor (genFloat -1.5 1.5)) |> Gen.sequenceToList
+        let variables = List.mapi (fun i (s: int[]) -> Expr.var (sprintf "v%d" i) s) shapes
+        let! steps = Gen.choose ((maxSteps + 1) / 2, maxSteps)
+        let! pool = grow steps (List.rev variables)
+        return { Variables = List.zip variables values; Output = List.head pool }
+    }
