@@ -79,8 +79,15 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             for i in 0 .. src.Length - 1 do
                 dst[i] <- Scalar.sign src[i]
         | Step ->
-            for i in 0 .. src.Length - 1 do
-                dst[i] <- if Scalar.gt src[i] 'T.Zero then 'T.One else 'T.Zero
+            // Vectorised: relu's gradient runs this over every hidden activation each step.
+            let width = Vector<'T>.Count
+            let mutable i = 0
+            while i + width <= src.Length do
+                let v = Vector<'T>(src.Slice i)
+                Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero).CopyTo(dst.Slice i)
+                i <- i + width
+            for j in i .. src.Length - 1 do
+                dst[j] <- if Scalar.gt src[j] 'T.Zero then 'T.One else 'T.Zero
 
     static member PowScalar(src: ReadOnlySpan<'T>, p: 'T, dst: Span<'T>) : unit =
         if Scalar.eq p ('T.CreateTruncating 2) then TensorPrimitives.Multiply(src, src, dst)
@@ -129,6 +136,17 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             Kernels<'T>.RunScalarRight(op, ReadOnlySpan a, b[0], Span dst)
         elif a.Length = 1 && b.Length = dst.Length then
             Kernels<'T>.RunScalarLeft(op, a[0], ReadOnlySpan b, Span dst)
+        elif dst.Length > 0 && outShape.Length >= 1 && b.Length = outShape[outShape.Length - 1] && a.Length = dst.Length
+             && Kernels<'T>.IsRow(bShape) then
+            // A row (a bias) against every row of a: no strides to work out, nothing allocated.
+            let inner = b.Length
+            for row in 0 .. dst.Length / inner - 1 do
+                Kernels<'T>.Run(op, ReadOnlySpan(a, row * inner, inner), ReadOnlySpan b, Span(dst, row * inner, inner))
+        elif dst.Length > 0 && outShape.Length >= 1 && a.Length = outShape[outShape.Length - 1] && b.Length = dst.Length
+             && Kernels<'T>.IsRow(aShape) then
+            let inner = a.Length
+            for row in 0 .. dst.Length / inner - 1 do
+                Kernels<'T>.Run(op, ReadOnlySpan a, ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
         elif dst.Length > 0 then
             let rank = outShape.Length
             let aStr = Kernels<'T>.BroadcastStrides(aShape, outShape)
@@ -160,6 +178,13 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         index[axis] <- 0
                         axis <- axis - 1
                     else carry <- false
+
+    /// True when a shape is one row: every axis but the last has length 1 (or there is none).
+    static member IsRow(shape: int[]) : bool =
+        let mutable row = true
+        for i in 0 .. shape.Length - 2 do
+            row <- row && shape[i] = 1
+        row
 
     /// Strides of a tensor read as if broadcast to outShape: 0 along broadcast axes.
     static member BroadcastStrides(shape: int[], outShape: int[]) : int[] =
