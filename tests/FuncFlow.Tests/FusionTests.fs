@@ -42,7 +42,9 @@ let ``row and column broadcasts in a plan equal one-shot evaluation`` () =
     let row = Expr.var "row" [| 4 |]
     let row3 = Expr.var "row3" [| 1; 1; 4 |]
     let col = Expr.var "col" [| 2; 3; 1 |]
-    let outputs = [ a + row; row3 - a; a * col; row / (a + 10.0); Expr.step (a - row) ]
+    let outputs =
+        [ a + row; row3 - a; a * col; col - a; row / (a + 10.0); Expr.step (a - row)
+          Expr.broadcastTo [| 2; 3; 4 |] col; Expr.broadcastTo [| 2; 3; 4 |] row; Expr.broadcastTo [| 2; 3; 4 |] (Expr.sum col) ]
     let values =
         [ "a", Tensor.randNormal Float64 7 [| 2; 3; 4 |] 0.0 1.0
           "row", Tensor.randNormal Float64 8 [| 4 |] 0.0 1.0
