@@ -98,29 +98,47 @@ module Grad =
         // Only nodes on a path to a requested variable need a gradient.
         let wanted = HashSet<int64>(wrt |> Seq.map (fun e -> e.Id))
         let needs = HashSet<int64>()
+        let anyNeeded (node: Expr) =
+            let mutable found = false
+            for i in node.Inputs do
+                found <- found || needs.Contains i.Id
+            found
         for node in order do
-            if wanted.Contains node.Id || node.Inputs |> Array.exists (fun i -> needs.Contains i.Id) then needs.Add node.Id |> ignore
-        let contributions = Dictionary<int64, ResizeArray<Expr>>()
+            if wanted.Contains node.Id || anyNeeded node then needs.Add node.Id |> ignore
+        // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
+        let single = Dictionary<int64, Expr>()
+        let several = Dictionary<int64, ResizeArray<Expr>>()
+        let contribute (id: int64) (g: Expr) =
+            match several.TryGetValue id with
+            | true, list -> list.Add g
+            | _ ->
+                match single.TryGetValue id with
+                | true, first ->
+                    single.Remove id |> ignore
+                    several[id] <- ResizeArray [| first; g |]
+                | _ -> single[id] <- g
         let total = Dictionary<int64, Expr>()
-        if needs.Contains f.Id then contributions[f.Id] <- ResizeArray [ seed ]
+        if needs.Contains f.Id then contribute f.Id seed
         for k in order.Length - 1 .. -1 .. 0 do
             let node = order[k]
-            match contributions.TryGetValue node.Id with
-            | true, parts ->
-                contributions.Remove node.Id |> ignore
-                let g = Expr.addN (List.ofSeq parts)
+            let g =
+                match single.TryGetValue node.Id with
+                | true, g -> ValueSome g
+                | _ ->
+                    match several.TryGetValue node.Id with
+                    | true, parts -> ValueSome(Expr.addN (List.ofArray (parts.ToArray())))
+                    | _ -> ValueNone
+            match g with
+            | ValueNone -> ()
+            | ValueSome g ->
                 total[node.Id] <- g
-                if node.Inputs |> Array.exists (fun i -> needs.Contains i.Id) then
+                if anyNeeded node then
                     let grads = rule node g
                     for i in 0 .. node.Inputs.Length - 1 do
                         let input = node.Inputs[i]
                         match grads[i] with
-                        | Some gi when needs.Contains input.Id ->
-                            match contributions.TryGetValue input.Id with
-                            | true, list -> list.Add gi
-                            | _ -> contributions[input.Id] <- ResizeArray [ gi ]
+                        | Some gi when needs.Contains input.Id -> contribute input.Id gi
                         | _ -> ()
-            | _ -> ()
         wrt
         |> List.map (fun v ->
             match total.TryGetValue v.Id with

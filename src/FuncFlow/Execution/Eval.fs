@@ -28,6 +28,8 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         for o in outputs do
             lastUse[position[o.Id]] <- Int32.MaxValue
         let values: 'T[][] = Array.zeroCreate order.Length
+        let args1: 'T[][] = Array.zeroCreate 1
+        let args2: 'T[][] = Array.zeroCreate 2
         for i in 0 .. order.Length - 1 do
             let node = order[i]
             values[i] <-
@@ -41,7 +43,14 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 // A reshape shares its operand's storage: values are never written after they are made.
                 | Reshape _ -> values[position[node.Inputs[0].Id]]
                 | _ ->
-                    let args = node.Inputs |> Array.map (fun input -> values[position[input.Id]])
+                    // Kernels never keep their operand array, so unary and binary nodes share one each.
+                    let args =
+                        match node.Inputs.Length with
+                        | 1 -> args1
+                        | 2 -> args2
+                        | n -> Array.zeroCreate n
+                    for k in 0 .. args.Length - 1 do
+                        args[k] <- values[position[node.Inputs[k].Id]]
                     let dst: 'T[] = Array.zeroCreate (Shape.size node.ShapeRef)
                     Execute<'T>.Node(node, args, dst)
                     if options.CheckFinite then Execute<'T>.CheckFinite(node, args, dst)

@@ -70,6 +70,9 @@ type internal Instruction<'T> =
         Dst: 'T[]
         TransA: bool
         TransB: bool
+        /// Fused a - b * c for a scalar constant c (an SGD step): Args are [a; b], Scale is -c.
+        Axpy: bool
+        Scale: 'T
     }
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
@@ -115,16 +118,24 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         lock p (fun () -> Tensor.wrap v.ShapeRef (Array.copy buffer))
 
     override p.Execute() =
-        lock p (fun () ->
+        // Monitor rather than `lock`: lock's closure would be the only allocation of a run.
+        Threading.Monitor.Enter p
+        try
             if bound.Count < variables.Length then
                 let missing = variables |> Array.map (fun v -> (Expr.tryName v).Value) |> Array.filter (bound.Contains >> not)
                 raise (KeyNotFoundException(sprintf "Plan.Execute: variables %s have no value; set them with Plan.Set or pass them to Run" (String.Join(", ", missing))))
             for ins in instructions do
-                match ins.Node.Op with
-                | MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
-                | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
+                if ins.Axpy then
+                    // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
+                    Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
+                else
+                    match ins.Node.Op with
+                    | MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+                    | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
             for struct (src, dst) in updates do
-                src.CopyTo(dst, 0))
+                src.CopyTo(dst, 0)
+        finally
+            Threading.Monitor.Exit p
 
     override p.Output(index: int) =
         p.OutputNode("Output", index) |> ignore
@@ -145,10 +156,33 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
             match e.Op with
             | Permute perm -> perm.Length >= 2 && perm = Array.init perm.Length (fun i -> if i = perm.Length - 2 then i + 1 elif i = perm.Length - 1 then i - 1 else i)
             | _ -> false
+        let uses = Dictionary<int64, int>()
+        let countUse (e: Expr) = uses[e.Id] <- (match uses.TryGetValue e.Id with | true, n -> n + 1 | _ -> 1)
+        for e in order do
+            for i in e.Inputs do
+                countUse i
+        for r in roots do
+            countUse r
+        // a - b * c with c a scalar constant and b * c used nowhere else runs as one pass: the SGD update.
+        let axpy (node: Expr) =
+            match node.Op with
+            | Binary Sub ->
+                let product = node.Inputs[1]
+                match product.Op with
+                | Binary Mul when uses[product.Id] = 1 && Shape.equal node.Inputs[0].ShapeRef node.ShapeRef
+                                  && Shape.equal product.Inputs[0].ShapeRef node.ShapeRef ->
+                    match product.Inputs[1].Op with
+                    | Const c when c.Size = 1 -> ValueSome(-(c.At 0))
+                    | _ -> ValueNone
+                | _ -> ValueNone
+            | _ -> ValueNone
         let operands (node: Expr) =
             match node.Op with
             | MatMul -> node.Inputs |> Array.map (fun i -> if isSwap i then i.Inputs[0] else i)
-            | _ -> node.Inputs
+            | _ ->
+                match axpy node with
+                | ValueSome _ -> [| node.Inputs[0]; node.Inputs[1].Inputs[0] |]
+                | ValueNone -> node.Inputs
         // Which nodes are actually run: those reachable from the roots through the rewritten operands.
         let live = HashSet<int64>()
         for r in roots do
@@ -213,12 +247,15 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                         Array.zeroCreate size
                 buffers[e.Id] <- dst
                 let ops = operands e
+                let scale = axpy e
                 instructions.Add
                     { Node = e
                       Args = ops |> Array.map (fun a -> buffers[a.Id])
                       Dst = dst
                       TransA = e.Op = MatMul && not (obj.ReferenceEquals(ops[0], e.Inputs[0]))
-                      TransB = e.Op = MatMul && not (obj.ReferenceEquals(ops[1], e.Inputs[1])) }
+                      TransB = e.Op = MatMul && not (obj.ReferenceEquals(ops[1], e.Inputs[1]))
+                      Axpy = scale.IsSome
+                      Scale = 'T.CreateTruncating(ValueOption.defaultValue 0.0 scale) }
             // Buffers whose last use is this instruction go back to the pool (computed values only).
             for a in Seq.append (operands e) [ e ] |> Seq.distinct do
                 let r = root[a.Id]

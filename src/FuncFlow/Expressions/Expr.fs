@@ -193,8 +193,8 @@ module Expr =
         sameDType name a b
         let shape = Shape.broadcast name a.ShapeRef b.ShapeRef
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
-        if op = Mul && isScalarConst 1.0 a && shape = b.ShapeRef then b
-        elif (op = Mul || op = Div) && isScalarConst 1.0 b && shape = a.ShapeRef then a
+        if op = Mul && isScalarConst 1.0 a && Shape.equal shape b.ShapeRef then b
+        elif (op = Mul || op = Div) && isScalarConst 1.0 b && Shape.equal shape a.ShapeRef then a
         else make (Binary op) [| a; b |] shape a.DType
 
     /// a + b.
@@ -245,7 +245,7 @@ module Expr =
     /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
     let reshape (shape: int[]) (x: Expr) =
         let resolved = Shape.resolveReshape "reshape" x.ShapeRef shape
-        if resolved = x.ShapeRef then x else make (Reshape resolved) [| x |] resolved x.DType
+        if Shape.equal resolved x.ShapeRef then x else make (Reshape resolved) [| x |] resolved x.DType
 
     /// Permutes axes: output axis i is input axis perm[i].
     let permute (perm: int[]) (x: Expr) =
@@ -267,7 +267,7 @@ module Expr =
         let target = Shape.broadcast "broadcastTo" x.ShapeRef shape
         if target <> shape then
             fail "broadcastTo" (sprintf "cannot broadcast %s to %s" (Shape.show x.ShapeRef) (Shape.show shape))
-        if shape = x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
+        if Shape.equal shape x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
     let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
         let name = kind.Name
@@ -312,7 +312,7 @@ module Expr =
 
     /// Sums x down to a shape it was broadcast from: the adjoint of broadcasting.
     let sumTo (shape: int[]) (x: Expr) =
-        if x.ShapeRef = shape then x
+        if Shape.equal x.ShapeRef shape then x
         else
             let lead = x.Rank - shape.Length
             if lead < 0 then fail "sumTo" (sprintf "cannot sum %s down to the larger rank of %s" (Shape.show x.ShapeRef) (Shape.show shape))
@@ -404,11 +404,11 @@ module Expr =
         match xs with
         | [] -> fail "addN" "needs at least one operand"
         | [ x ] -> x
-        | [ a; b ] when a.ShapeRef = b.ShapeRef -> add a b
+        | [ a; b ] when Shape.equal a.ShapeRef b.ShapeRef -> add a b
         | first :: _ ->
             for x in xs do
                 sameDType "addN" first x
-                if x.ShapeRef <> first.ShapeRef then fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
+                if not (Shape.equal x.ShapeRef first.ShapeRef) then fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
             make AddN (Array.ofList xs) first.ShapeRef first.DType
 
     /// Zeros shaped like x.

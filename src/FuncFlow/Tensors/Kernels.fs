@@ -81,8 +81,15 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 for i in 0 .. src.Length - 1 do
                     dst[i] <- Scalar.sign src[i]
             | Step ->
-                for i in 0 .. src.Length - 1 do
-                    dst[i] <- if Scalar.gt src[i] 'T.Zero then 'T.One else 'T.Zero
+                // Vectorised: relu's gradient runs this over every hidden activation each step.
+                let width = Vector<'T>.Count
+                let mutable i = 0
+                while i + width <= src.Length do
+                    let v = Vector<'T>(src.Slice i)
+                    Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero).CopyTo(dst.Slice i)
+                    i <- i + width
+                for j in i .. src.Length - 1 do
+                    dst[j] <- if Scalar.gt src[j] 'T.Zero then 'T.One else 'T.Zero
 
     static member PowScalar(src: ReadOnlySpan<'T>, p: 'T, dst: Span<'T>) : unit =
         if Scalar.eq p ('T.CreateTruncating 2) then TensorPrimitives.Multiply(src, src, dst)
@@ -131,6 +138,26 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             Kernels<'T>.RunScalarRight(op, ReadOnlySpan a, b[0], Span dst)
         elif a.Length = 1 && b.Length = dst.Length then
             Kernels<'T>.RunScalarLeft(op, a[0], ReadOnlySpan b, Span dst)
+        elif dst.Length > 0 && outShape.Length >= 1 && b.Length = outShape[outShape.Length - 1] && a.Length = dst.Length
+             && Kernels<'T>.IsRow(bShape) then
+            // A row (a bias) against every row of a: no strides to work out, nothing allocated.
+            let inner = b.Length
+            for row in 0 .. dst.Length / inner - 1 do
+                Kernels<'T>.Run(op, ReadOnlySpan(a, row * inner, inner), ReadOnlySpan b, Span(dst, row * inner, inner))
+        elif dst.Length > 0 && outShape.Length >= 1 && a.Length = outShape[outShape.Length - 1] && b.Length = dst.Length
+             && Kernels<'T>.IsRow(aShape) then
+            let inner = a.Length
+            for row in 0 .. dst.Length / inner - 1 do
+                Kernels<'T>.Run(op, ReadOnlySpan a, ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
+        elif dst.Length > 0 && a.Length = dst.Length && Kernels<'T>.IsColumn(bShape, outShape) then
+            // One value per row (a softmax's row sums) against a full operand: also allocation-free.
+            let inner = outShape[outShape.Length - 1]
+            for row in 0 .. b.Length - 1 do
+                Kernels<'T>.RunScalarRight(op, ReadOnlySpan(a, row * inner, inner), b[row], Span(dst, row * inner, inner))
+        elif dst.Length > 0 && b.Length = dst.Length && Kernels<'T>.IsColumn(aShape, outShape) then
+            let inner = outShape[outShape.Length - 1]
+            for row in 0 .. a.Length - 1 do
+                Kernels<'T>.RunScalarLeft(op, a[row], ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
         elif dst.Length > 0 then
             let rank = outShape.Length
             let aStr = Kernels<'T>.BroadcastStrides(aShape, outShape)
@@ -163,6 +190,21 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         axis <- axis - 1
                     else carry <- false
 
+    /// True when a shape is one row: every axis but the last has length 1 (or there is none).
+    static member IsRow(shape: int[]) : bool =
+        let mutable row = true
+        for i in 0 .. shape.Length - 2 do
+            row <- row && shape[i] = 1
+        row
+
+    /// True when a shape is outShape with its last axis reduced to length 1.
+    static member IsColumn(shape: int[], outShape: int[]) : bool =
+        let r = outShape.Length
+        let mutable column = r >= 1 && shape.Length = r && shape[r - 1] = 1
+        for i in 0 .. r - 2 do
+            column <- column && shape[i] = outShape[i]
+        column
+
     /// Strides of a tensor read as if broadcast to outShape: 0 along broadcast axes.
     static member BroadcastStrides(shape: int[], outShape: int[]) : int[] =
         let own = Shape.strides shape
@@ -171,8 +213,14 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
 
     /// Copies src (of shape srcShape) broadcast to outShape.
     static member BroadcastTo(src: 'T[], srcShape: int[], dst: 'T[], outShape: int[]) : unit =
-        let zero = [| 'T.Zero |]
-        Kernels<'T>.Binary(Add, src, srcShape, zero, [||], dst, outShape)
+        // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient); else x + 0
+        // through Binary's paths. The fills add zero too, so -0 reads as 0 on every path.
+        if src.Length = 1 then Array.Fill(dst, src[0] + 'T.Zero)
+        elif dst.Length > 0 && Kernels<'T>.IsColumn(srcShape, outShape) then
+            let inner = outShape[outShape.Length - 1]
+            for row in 0 .. src.Length - 1 do
+                Span(dst, row * inner, inner).Fill(src[row] + 'T.Zero)
+        else Kernels<'T>.Binary(Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
 
     /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
     static member Reduce(kind: int, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =

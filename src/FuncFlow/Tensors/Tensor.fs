@@ -46,16 +46,23 @@ module Shape =
             invalidArg "axis" (sprintf "%s: axis %d is out of range for shape %s (%s)" op axis (show shape) expected)
         a
 
+    /// True when both shapes have the same dimensions. A plain loop: F#'s structural `=` on arrays
+    /// goes through generic equality, which costs more than building a scalar node.
+    let equal (a: int[]) (b: int[]) =
+        obj.ReferenceEquals(a, b) || (a.Length = b.Length && Array.forall2 (fun (x: int) y -> x = y) a b)
+
     /// NumPy broadcasting of two shapes, or an error naming the operation and both shapes.
     let broadcast (op: string) (a: int[]) (b: int[]) =
-        let n = max a.Length b.Length
-        Array.init n (fun i ->
-            let da = if i - (n - a.Length) >= 0 then a[i - (n - a.Length)] else 1
-            let db = if i - (n - b.Length) >= 0 then b[i - (n - b.Length)] else 1
-            if da = db || db = 1 then da
-            elif da = 1 then db
-            else
-                invalidArg "shape" (sprintf "%s: shapes %s and %s cannot be broadcast together (axis %d has %d and %d; each pair must be equal or one of them 1)" op (show a) (show b) i da db))
+        if equal a b then a
+        else
+            let n = max a.Length b.Length
+            Array.init n (fun i ->
+                let da = if i - (n - a.Length) >= 0 then a[i - (n - a.Length)] else 1
+                let db = if i - (n - b.Length) >= 0 then b[i - (n - b.Length)] else 1
+                if da = db || db = 1 then da
+                elif da = 1 then db
+                else
+                    invalidArg "shape" (sprintf "%s: shapes %s and %s cannot be broadcast together (axis %d has %d and %d; each pair must be equal or one of them 1)" op (show a) (show b) i da db))
 
     /// Checks that every dimension is non-negative and that the element count fits in one .NET array.
     let validate (op: string) (shape: int[]) =
