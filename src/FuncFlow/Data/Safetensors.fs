@@ -1,0 +1,244 @@
+namespace FuncFlow.Data
+
+open System
+open System.Buffers.Binary
+open System.Collections.Generic
+open System.IO
+open System.Runtime.InteropServices
+open System.Text
+open System.Text.Json
+open FuncFlow
+
+/// Reads and writes parameter files in the safetensors format (as Hugging Face's safetensors library):
+/// an 8-byte little-endian header length N, N bytes of UTF-8 JSON
+/// {"name": {"dtype": "F64", "shape": [..], "data_offsets": [begin, end]}, ..., "__metadata__": {..}},
+/// then the raw little-endian values, offsets counted from the start of that data section.
+[<RequireQualifiedAccess>]
+module Safetensors =
+    /// Headers above this size are refused before allocating, as the reference implementation does.
+    let private maxHeader = 100_000_000L
+
+    let private fail (msg: string) = raise (DataFormatException msg)
+
+    /// Raw little-endian bytes of an array of blittable values.
+    let private bytesOf<'T when 'T: unmanaged and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (a: 'T[]) : byte[] =
+        let b = MemoryMarshal.AsBytes(Span<'T>(a)).ToArray()
+        // The format is little-endian; on a big-endian machine swap each value's bytes.
+        if not BitConverter.IsLittleEndian then
+            let size = sizeof<'T>
+            for i in 0 .. a.Length - 1 do
+                Array.Reverse(b, i * size, size)
+        b
+
+    let private encode (t: Tensor) : string * byte[] =
+        match t.Data with
+        | :? (float[]) as a -> "F64", bytesOf a
+        | :? (float32[]) as a -> "F32", bytesOf a
+        | other -> invalidArg "tensors" (sprintf "Safetensors.save: storage of type %s is not supported" (other.GetType().Name))
+
+    let private header (metadata: Map<string, string>) (entries: (string * string * int[] * int64 * int64) list) : byte[] =
+        use ms = new MemoryStream()
+        do
+            // Names are written as UTF-8 rather than \u escapes, as the reference writer does; the header is never HTML.
+            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
+            w.WriteStartObject()
+            if not metadata.IsEmpty then
+                w.WriteStartObject "__metadata__"
+                for KeyValue(k, v) in metadata do
+                    w.WriteString(k, v)
+                w.WriteEndObject()
+            for name, dtype, shape, b, e in entries do
+                w.WriteStartObject name
+                w.WriteString("dtype", dtype)
+                w.WriteStartArray "shape"
+                for d in shape do
+                    w.WriteNumberValue d
+                w.WriteEndArray()
+                w.WriteStartArray "data_offsets"
+                w.WriteNumberValue b
+                w.WriteNumberValue e
+                w.WriteEndArray()
+                w.WriteEndObject()
+            w.WriteEndObject()
+        let json = ms.ToArray()
+        // Padding with spaces to a multiple of 8 keeps the data section aligned for readers that map the file.
+        let padded = (json.Length + 7) / 8 * 8
+        Array.append json (Array.create (padded - json.Length) (byte ' '))
+
+    /// save with a hook run on the complete, flushed temporary file just before it replaces the target;
+    /// internal so that tests can make the commit fail and check that nothing is left behind.
+    let internal saveCore (beforeCommit: string -> unit) (path: string) (metadata: Map<string, string>) (tensors: seq<string * Tensor>) : unit =
+        let items = Seq.toList tensors
+        let seen = HashSet<string>()
+        for name, _ in items do
+            if name = "__metadata__" then invalidArg "tensors" "Safetensors.save: the name __metadata__ is reserved for the metadata"
+            if not (seen.Add name) then invalidArg "tensors" (sprintf "Safetensors.save: the name \"%s\" appears twice" name)
+        let encoded = items |> List.map (fun (name, t) -> name, t.ShapeRef, encode t)
+        let entries, _ =
+            encoded
+            |> List.mapFold
+                (fun (offset: int64) (name, shape, (dtype, bytes: byte[])) ->
+                    (name, dtype, shape, offset, offset + int64 bytes.Length), offset + int64 bytes.Length)
+                0L
+        let head = header metadata entries
+        let full = Path.GetFullPath path
+        let tmp = full + ".tmp-" + Guid.NewGuid().ToString("N")
+        try
+            do
+                use fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None)
+                let len = Array.zeroCreate<byte> 8
+                BinaryPrimitives.WriteUInt64LittleEndian(Span len, uint64 head.Length)
+                fs.Write(len, 0, 8)
+                fs.Write(head, 0, head.Length)
+                for _, _, (_, bytes) in encoded do
+                    fs.Write(bytes, 0, bytes.Length)
+                fs.Flush true
+            beforeCommit tmp
+            File.Move(tmp, full, true)
+        with _ ->
+            if File.Exists tmp then File.Delete tmp
+            reraise ()
+
+    /// Writes named tensors (float64 as F64, float32 as F32) and string metadata to a safetensors file, atomically:
+    /// the file is written beside the target under a temporary name and moved over it only when complete, so a
+    /// failure leaves any previous file intact. Raises ArgumentException for a repeated or reserved name.
+    let saveWithMetadata (path: string) (metadata: Map<string, string>) (tensors: seq<string * Tensor>) : unit =
+        saveCore ignore path metadata tensors
+
+    /// Writes named tensors to a safetensors file atomically (see saveWithMetadata).
+    let save (path: string) (tensors: seq<string * Tensor>) : unit = saveCore ignore path Map.empty tensors
+
+    /// Writes a dictionary of named tensors to a safetensors file atomically (see saveWithMetadata); for C# callers.
+    let saveDictionary (path: string) (tensors: IReadOnlyDictionary<string, Tensor>) : unit =
+        saveCore ignore path Map.empty [ for KeyValue(k, v) in tensors -> k, v ]
+
+    /// One tensor's header entry, checked.
+    type private Entry = { Name: string; DType: string; Shape: int[]; Begin: int64; End: int64 }
+
+    let private itemSize (dtype: string) =
+        match dtype with
+        | "F64" | "I64" | "U64" -> Some 8
+        | "F32" | "I32" | "U32" -> Some 4
+        | "F16" | "BF16" | "I16" | "U16" -> Some 2
+        | "I8" | "U8" | "BOOL" -> Some 1
+        | _ -> None
+
+    /// Decodes little-endian values: F64 stays float64, F32/F16/BF16 become float32, integer types and BOOL float64.
+    let private decode (dtype: string) (b: byte[]) : Array =
+        match dtype with
+        | "F64" -> Array.init (b.Length / 8) (fun i -> BinaryPrimitives.ReadDoubleLittleEndian(ReadOnlySpan(b, 8 * i, 8)))
+        | "F32" -> Array.init (b.Length / 4) (fun i -> BinaryPrimitives.ReadSingleLittleEndian(ReadOnlySpan(b, 4 * i, 4)))
+        | "F16" -> Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadHalfLittleEndian(ReadOnlySpan(b, 2 * i, 2))))
+        // bfloat16 is the top half of a float32.
+        | "BF16" -> Array.init (b.Length / 2) (fun i -> BitConverter.Int32BitsToSingle(int (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))) <<< 16))
+        | "I64" -> Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8))))
+        | "U64" -> Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8))))
+        | "I32" -> Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4))))
+        | "U32" -> Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4))))
+        | "I16" -> Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))))
+        | "U16" -> Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))))
+        | "I8" -> Array.init b.Length (fun i -> float (sbyte b[i]))
+        | _ -> Array.init b.Length (fun i -> float b[i])
+
+    let private parseEntry (path: string) (dataLength: int64) (name: string) (e: JsonElement) : Entry =
+        let bad (what: string) = fail (sprintf "%s: tensor \"%s\": %s" path name what)
+        if e.ValueKind <> JsonValueKind.Object then bad "header entry is not a JSON object"
+        let prop (key: string) =
+            match e.TryGetProperty key with
+            | true, v -> v
+            | _ -> bad (sprintf "header entry has no \"%s\"" key)
+        let ints (key: string) =
+            let v = prop key
+            if v.ValueKind <> JsonValueKind.Array then bad (sprintf "\"%s\" is not an array" key)
+            [| for x in v.EnumerateArray() ->
+                   match x.ValueKind, x.TryGetInt64() with
+                   | JsonValueKind.Number, (true, n) when n >= 0L -> n
+                   | _ -> bad (sprintf "\"%s\" holds %s, not a non-negative integer" key (x.GetRawText())) |]
+        let dtypeElement = prop "dtype"
+        let dtype = if dtypeElement.ValueKind = JsonValueKind.String then dtypeElement.GetString() else dtypeElement.GetRawText()
+        let size =
+            match itemSize dtype with
+            | Some s -> s
+            | None -> bad (sprintf "unknown dtype \"%s\" (supported: F64, F32, F16, BF16, I64, U64, I32, U32, I16, U16, I8, U8, BOOL)" dtype)
+        let shape64 = ints "shape"
+        let offsets = ints "data_offsets"
+        if offsets.Length <> 2 then bad (sprintf "data_offsets must be [begin, end], got %d numbers" offsets.Length)
+        let b, en = offsets[0], offsets[1]
+        if shape64 |> Array.exists (fun d -> d > int64 Int32.MaxValue) then bad "a dimension is too large"
+        let shape = shape64 |> Array.map int
+        let bytes =
+            match DataFile.byteCount size shape64 with
+            | Some n -> n
+            | None -> bad (sprintf "shape %s of %s is larger than one array can hold" (Shape.show shape) dtype)
+        if en < b then bad (sprintf "data_offsets [%d, %d] end before they begin" b en)
+        if en - b <> bytes then
+            bad (sprintf "data_offsets [%d, %d] span %d bytes but shape %s of %s needs %d" b en (en - b) (Shape.show shape) dtype bytes)
+        if en > dataLength then
+            bad (sprintf "data_offsets [%d, %d] run past the end of the data section (%d bytes): the file is truncated or the offsets are wrong" b en dataLength)
+        { Name = name; DType = dtype; Shape = shape; Begin = b; End = en }
+
+    /// Reads the header: the entries in file order and the metadata. The stream is left after the header.
+    let private readHeader (path: string) (fs: FileStream) : Entry list * Map<string, string> * int64 =
+        let fileLength = fs.Length
+        if fileLength < 8L then fail (sprintf "%s: truncated file: %d bytes, shorter than the 8-byte header length" path fileLength)
+        let lenBytes = Array.zeroCreate<byte> 8
+        fs.ReadExactly(lenBytes, 0, 8)
+        let n = BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan lenBytes)
+        if n > uint64 (fileLength - 8L) then
+            fail (sprintf "%s: bad header length %d: larger than the %d bytes that follow it (truncated or not a safetensors file)" path n (fileLength - 8L))
+        if n > uint64 maxHeader then fail (sprintf "%s: bad header length %d: above the %d-byte limit" path n maxHeader)
+        let head = Array.zeroCreate<byte> (int n)
+        fs.ReadExactly(head, 0, head.Length)
+        let dataLength = fileLength - 8L - int64 n
+        let doc =
+            try
+                JsonDocument.Parse(ReadOnlyMemory head)
+            with :? JsonException as e ->
+                raise (DataFormatException(sprintf "%s: invalid JSON header: %s" path e.Message, e))
+        use doc = doc
+        let root = doc.RootElement
+        if root.ValueKind <> JsonValueKind.Object then fail (sprintf "%s: invalid header: expected a JSON object, got %A" path root.ValueKind)
+        let mutable metadata = Map.empty
+        let entries = ResizeArray()
+        for p in root.EnumerateObject() do
+            if p.Name = "__metadata__" then
+                if p.Value.ValueKind <> JsonValueKind.Object then fail (sprintf "%s: __metadata__ is not a JSON object" path)
+                for m in p.Value.EnumerateObject() do
+                    if m.Value.ValueKind <> JsonValueKind.String then
+                        fail (sprintf "%s: __metadata__ value \"%s\" is not a string" path m.Name)
+                    metadata <- metadata.Add(m.Name, m.Value.GetString())
+            else
+                entries.Add(parseEntry path dataLength p.Name p.Value)
+        let sorted = entries |> Seq.sortBy (fun e -> e.Begin, e.End) |> Seq.toList
+        sorted
+        |> List.pairwise
+        |> List.iter (fun (a, b) ->
+            if b.Begin < a.End then
+                fail (sprintf "%s: tensors \"%s\" [%d, %d] and \"%s\" [%d, %d] overlap" path a.Name a.Begin a.End b.Name b.Begin b.End))
+        List.ofSeq entries, metadata, 8L + int64 n
+
+    /// Reads every tensor of a safetensors file: F64 as float64, F32 (and F16, BF16) as float32, integer and BOOL
+    /// dtypes as float64. Raises DataFormatException naming the file (and the tensor) for a missing file, a bad
+    /// header length, invalid JSON, an unknown dtype, offsets that overlap, run past the data or disagree with the
+    /// shape, or truncated data; nothing is returned from a damaged file.
+    let load (path: string) : Map<string, Tensor> =
+        if not (File.Exists path) then fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))
+        use fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read)
+        let entries, _, dataStart = readHeader path fs
+        entries
+        |> List.map (fun e ->
+            let bytes = Array.zeroCreate<byte> (int (e.End - e.Begin))
+            fs.Position <- dataStart + e.Begin
+            fs.ReadExactly(bytes, 0, bytes.Length)
+            e.Name, Tensor.wrap e.Shape (decode e.DType bytes))
+        |> Map.ofList
+
+    /// The string metadata of a safetensors file (empty when it has none), checked as load checks the header.
+    let loadMetadata (path: string) : Map<string, string> =
+        if not (File.Exists path) then fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))
+        use fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read)
+        let _, metadata, _ = readHeader path fs
+        metadata
+
+    /// Reads every tensor of a safetensors file as a read-only dictionary (see load); for C# callers.
+    let loadDictionary (path: string) : IReadOnlyDictionary<string, Tensor> = load path :> IReadOnlyDictionary<string, Tensor>
