@@ -6,11 +6,9 @@ open FuncFlow
 /// Layers applied in order, each to the previous one's output. Parameters are named by position
 /// ("0.weight", "2.bias"), and each layer draws its initial values from its own seed derived from the model's.
 [<Sealed>]
-type Sequential(layers: Layer list) =
+type Sequential([<ParamArray>] layerArray: Layer[]) =
     inherit Layer()
-
-    /// A sequence from an array of layers (for C# callers: new Sequential(a, b, c)).
-    new([<ParamArray>] layers: Layer[]) = Sequential(List.ofArray layers)
+    let layers = List.ofArray layerArray
 
     /// The layers, in order.
     member _.Layers = layers
