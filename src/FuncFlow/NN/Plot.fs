@@ -41,13 +41,14 @@ module Plot =
         let text (x: float) (y: float) (anchor: string) (extra: string) (s: string) =
             sb.AppendFormat("<text x=\"{0}\" y=\"{1}\" text-anchor=\"{2}\" {3}>{4}</text>\n", num x, num y, anchor, extra, escape s) |> ignore
         text (width / 2.0) (y0 + 24.0) "middle" "font-size=\"15\" font-weight=\"bold\"" title
-        line left (y0 + top + plotH) (left + plotW) (y0 + top + plotH) "black"
-        line left (y0 + top) left (y0 + top + plotH) "black"
         for k in 0 .. 4 do
             let v = lo + (hi - lo) * float k / 4.0
-            line (left - 5.0) (py v) left (py v) "black"
             line left (py v) (left + plotW) (py v) "#e0e0e0"
+            line (left - 5.0) (py v) left (py v) "black"
             text (left - 8.0) (py v + 4.0) "end" "font-size=\"11\"" (label v)
+        // The axes go over the grid lines.
+        line left (y0 + top + plotH) (left + plotW) (y0 + top + plotH) "black"
+        line left (y0 + top) left (y0 + top + plotH) "black"
         let ticks = min (n - 1) 10
         for k in 0 .. ticks do
             let i = if ticks = 0 then 0 else (n - 1) * k / ticks
