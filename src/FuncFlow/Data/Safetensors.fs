@@ -5,7 +5,6 @@ open System.Buffers.Binary
 open System.Collections.Generic
 open System.IO
 open System.Runtime.InteropServices
-open System.Text
 open System.Text.Json
 open FuncFlow
 
@@ -20,20 +19,22 @@ module Safetensors =
 
     let private fail (msg: string) = raise (DataFormatException msg)
 
-    /// Raw little-endian bytes of an array of blittable values.
-    let private bytesOf<'T when 'T: unmanaged and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (a: 'T[]) : byte[] =
-        let b = MemoryMarshal.AsBytes(Span<'T>(a)).ToArray()
-        // The format is little-endian; on a big-endian machine swap each value's bytes.
-        if not BitConverter.IsLittleEndian then
+    /// Writes an array's values little-endian, straight from its memory on a little-endian machine.
+    let private writeValues<'T when 'T: unmanaged and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (s: Stream) (a: 'T[]) =
+        if BitConverter.IsLittleEndian then s.Write(MemoryMarshal.AsBytes(ReadOnlySpan<'T>(a)))
+        else
+            // A big-endian machine swaps each value's bytes.
+            let b = MemoryMarshal.AsBytes(ReadOnlySpan<'T>(a)).ToArray()
             let size = sizeof<'T>
             for i in 0 .. a.Length - 1 do
                 Array.Reverse(b, i * size, size)
-        b
+            s.Write(b, 0, b.Length)
 
-    let private encode (t: Tensor) : string * byte[] =
+    /// A tensor's dtype name, its data size in bytes, and a writer for its data.
+    let private encode (t: Tensor) : string * int64 * (Stream -> unit) =
         match t.Data with
-        | :? (float[]) as a -> "F64", bytesOf a
-        | :? (float32[]) as a -> "F32", bytesOf a
+        | :? (float[]) as a -> "F64", 8L * int64 a.Length, (fun s -> writeValues s a)
+        | :? (float32[]) as a -> "F32", 4L * int64 a.Length, (fun s -> writeValues s a)
         | other -> invalidArg "tensors" (sprintf "Safetensors.save: storage of type %s is not supported" (other.GetType().Name))
 
     let private header (metadata: Map<string, string>) (entries: (string * string * int[] * int64 * int64) list) : byte[] =
@@ -77,8 +78,7 @@ module Safetensors =
         let entries, _ =
             encoded
             |> List.mapFold
-                (fun (offset: int64) (name, shape, (dtype, bytes: byte[])) ->
-                    (name, dtype, shape, offset, offset + int64 bytes.Length), offset + int64 bytes.Length)
+                (fun (offset: int64) (name, shape, (dtype, length, _)) -> (name, dtype, shape, offset, offset + length), offset + length)
                 0L
         let head = header metadata entries
         let full = Path.GetFullPath path
@@ -90,8 +90,8 @@ module Safetensors =
                 BinaryPrimitives.WriteUInt64LittleEndian(Span len, uint64 head.Length)
                 fs.Write(len, 0, 8)
                 fs.Write(head, 0, head.Length)
-                for _, _, (_, bytes) in encoded do
-                    fs.Write(bytes, 0, bytes.Length)
+                for _, _, (_, _, write) in encoded do
+                    write fs
                 fs.Flush true
             beforeCommit tmp
             File.Move(tmp, full, true)

@@ -1,6 +1,5 @@
 namespace FuncFlow.Data
 
-open System
 open FuncFlow
 
 /// Per-column mean and standard deviation fitted on training features, to scale every split the same way.
