@@ -1,4 +1,4 @@
-/// An MLP 784-128-10 with ReLU (and dropout 0.2), trained by Adam (lr 1e-3, batch 64) on MNIST in float32
+/// An MLP 784-128-10 with ReLU, trained by Adam (lr 2e-3 decaying linearly to 0, batch 64) on MNIST in float32
 /// for 5 epochs: the README's main command.
 module MnistMlp
 
@@ -16,13 +16,16 @@ let normalise (ds: Dataset) =
 let main _ =
     let train, test = Datasets.mnistDefault ()
     let train, test = normalise train, normalise test
-    let layers = Sequential(Linear(784, 128), ReLU(), Dropout 0.2, Linear(128, 10))
+    let layers = Sequential(Linear(784, 128), ReLU(), Linear(128, 10))
     let model = Model.Create(layers, 1, Float32)
     printfn "%O, trained on %d images, tested on %d" model train.Count test.Count
-    let trainer = Trainer(model, Loss.CrossEntropy, Adam 1e-3, 1)
+    let epochs, batch = 5, 64
+    // A decaying rate lets the last epoch settle into a minimum instead of hopping around it.
+    let steps = epochs * ((train.Count + batch - 1) / batch)
+    let trainer = Trainer(model, Loss.CrossEntropy, Scheduled(Adam 2e-3, LinearDecay steps), 1)
     let output = Path.Combine(__SOURCE_DIRECTORY__, "output")
     let plot = Path.Combine(output, "mnist-mlp.svg")
-    let history = trainer.Fit(train, { FitOptions.Create(5, 64) with Test = Some test; PlotPath = Some plot })
+    let history = trainer.Fit(train, { FitOptions.Create(epochs, batch) with Test = Some test; PlotPath = Some plot })
     for e in history.Epochs do
         printfn "epoch %d: %.2f s (%.0f samples/s)" e.Epoch e.Seconds e.SamplesPerSecond
     trainer.Model.Save(Path.Combine(output, "mnist-mlp.safetensors"))

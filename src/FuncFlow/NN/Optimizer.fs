@@ -116,3 +116,38 @@ type AdamW(learningRate: float, weightDecay: float, beta1: float, beta2: float, 
     member _.WeightDecay = weightDecay
 
     override _.Update(step: Expr, p: Expr, grad: Expr) = inner.Update(step, p, grad)
+
+/// A learning-rate schedule: a factor on the base rate as a function of the number of steps taken,
+/// computed inside the training plan, so a schedule costs no recompilation.
+type Schedule =
+    /// Falls linearly from the base rate to zero over the given number of steps, then stays at zero.
+    | LinearDecay of steps: int
+    /// Multiplies the rate by gamma after every step.
+    | ExponentialDecay of gamma: float
+
+    /// The factor after `step` steps (a scalar expression of the step variable's dtype).
+    member s.Factor(step: Expr) : Expr =
+        match s with
+        | LinearDecay steps ->
+            if steps <= 0 then invalidArg "steps" (sprintf "Schedule.LinearDecay: the number of steps must be positive, got %d" steps)
+            Expr.relu (1.0 - step / float steps)
+        | ExponentialDecay gamma ->
+            if not (gamma > 0.0 && gamma <= 1.0) then invalidArg "gamma" (sprintf "Schedule.ExponentialDecay: gamma must be in (0, 1], got %g" gamma)
+            Expr.pow (Expr.scalarLike step gamma) step
+
+/// An optimiser whose learning rate follows a schedule. It scales each parameter's step (new value minus
+/// old) by the schedule's factor, which for SGD, Adam and AdamW is the same as scaling the learning rate;
+/// the optimiser's state (momentum, moments) is updated as without a schedule.
+[<Sealed>]
+type Scheduled(inner: Optimizer, schedule: Schedule) =
+    inherit Optimizer()
+
+    /// The optimiser being scheduled.
+    member _.Inner = inner
+    /// The schedule.
+    member _.Schedule = schedule
+
+    override _.Update(step: Expr, p: Expr, grad: Expr) =
+        let update = inner.Update(step, p, grad)
+        let factor = schedule.Factor step
+        { update with Updates = update.Updates |> List.map (fun (v, e) -> if v = p then v, p + factor * (e - p) else v, e) }

@@ -91,6 +91,29 @@ let ``AdamW decays the parameter directly, unlike Adam's L2 term`` () =
     closeAll 1e-8 (p0 |> Array.map (fun x -> 0.95 * x - 0.1 * float (sign x))) adamw
 
 [<Fact>]
+let ``A linear-decay schedule scales each SGD step by 1 - t/T`` () =
+    // grad of 0.5 |p|^2 is p, so step t (from 0) is p <- p - lr (1 - t/4) p.
+    let steps = optimise (Scheduled(SGD 0.1, LinearDecay 4)) p0 5
+    let expected =
+        List.scan (fun (p: float[]) t -> p |> Array.map (fun x -> x - 0.1 * max 0.0 (1.0 - float t / 4.0) * x)) p0 [ 0 .. 4 ] |> List.tail
+    List.iter2 (closeAll 1e-12) expected steps
+    closeAll 0.0 steps[3] steps[4]
+
+[<Fact>]
+let ``An exponential schedule on Adam equals Adam with the rate multiplied by gamma^t`` () =
+    let ours = optimise (Scheduled(Adam 0.01, ExponentialDecay 0.5)) p0 3
+    // Adam written out with plain floats, its rate at step t (from 0) being 0.01 * 0.5^t.
+    let reference x0 =
+        let mutable x, m, v = x0, 0.0, 0.0
+        [ for t in 1 .. 3 do
+              m <- 0.9 * m + 0.1 * x
+              v <- 0.999 * v + 0.001 * x * x
+              x <- x - 0.01 * 0.5 ** float (t - 1) * (m / (1.0 - 0.9 ** float t)) / (sqrt (v / (1.0 - 0.999 ** float t)) + 1e-8)
+              yield x ]
+    let expected = p0 |> Array.map reference |> List.transpose |> List.map Array.ofList
+    List.iter2 (closeAll 1e-12) expected ours
+
+[<Fact>]
 let ``Linear initialisation is seeded, deterministic and has the scheme's spread`` () =
     let weight (init: Init) seed = (Model.Create(Linear(400, 300, init), seed).Parameters["weight"]).ToArray()
     Assert.Equal<float[]>(weight He 7, weight He 7)
