@@ -1,5 +1,6 @@
 namespace FuncFlow.NN
 
+open System
 open System.Collections.Generic
 open FuncFlow
 open FuncFlow.Data
@@ -77,6 +78,11 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
         Safetensors.saveWithMetadata path (Map [ "funcflow.model", layer.Describe() ]) (Map.toSeq parameters)
 
     /// The same architecture with the parameters read from a safetensors file written by Save.
-    member m.Load(path: string) = m.WithParameters(Safetensors.load path)
+    member m.Load(path: string) =
+        let values = Safetensors.load path
+        try
+            m.WithParameters values
+        with :? ArgumentException as e ->
+            raise (DataFormatException(sprintf "%s: the parameters do not fit this model: %s" path e.Message, e))
 
     override _.ToString() = sprintf "Model(%s, %d parameters, %s)" (layer.Describe()) (parameters |> Seq.sumBy (fun kv -> kv.Value.Size)) dtype.Name

@@ -1,5 +1,6 @@
 namespace FuncFlow.NN
 
+open System
 open FuncFlow
 
 /// What an optimiser adds to a training plan for one parameter: its state variables with their initial
@@ -25,6 +26,12 @@ type Optimizer() =
         let name = (Expr.tryName parameter |> Option.defaultValue "parameter") + "." + suffix
         Expr.varOf parameter.DType name parameter.Shape, Tensor.zeros parameter.DType parameter.Shape
 
+    /// Fails unless a hyper-parameter is finite and at least `lowest` (NaN fails too).
+    static member internal Require(op: string, name: string, value: float, lowest: float, strictly: bool) =
+        let ok = Double.IsFinite value && (if strictly then value > lowest else value >= lowest)
+        if not ok then
+            invalidArg name (sprintf "%s: %s must be a finite number %s %g, got %g" op name (if strictly then ">" else ">=") lowest value)
+
     /// The gradient plus L2 weight decay (coupled decay, as PyTorch's weight_decay).
     static member internal Decayed(parameter: Expr, gradient: Expr, weightDecay: float) =
         if weightDecay = 0.0 then gradient else gradient + weightDecay * parameter
@@ -35,8 +42,9 @@ type Optimizer() =
 type SGD(learningRate: float, momentum: float, nesterov: bool, weightDecay: float) =
     inherit Optimizer()
     do
-        if learningRate <= 0.0 then invalidArg "learningRate" (sprintf "SGD: the learning rate must be positive, got %g" learningRate)
-        if momentum < 0.0 then invalidArg "momentum" (sprintf "SGD: momentum must be non-negative, got %g" momentum)
+        Optimizer.Require("SGD", "learningRate", learningRate, 0.0, true)
+        Optimizer.Require("SGD", "momentum", momentum, 0.0, false)
+        Optimizer.Require("SGD", "weightDecay", weightDecay, 0.0, false)
         if nesterov && momentum = 0.0 then invalidArg "nesterov" "SGD: Nesterov momentum needs a positive momentum"
 
     /// Plain SGD (the seeds' p -= lr * grad).
@@ -68,7 +76,9 @@ type SGD(learningRate: float, momentum: float, nesterov: bool, weightDecay: floa
 type Adam(learningRate: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, decoupled: bool) =
     inherit Optimizer()
     do
-        if learningRate <= 0.0 then invalidArg "learningRate" (sprintf "Adam: the learning rate must be positive, got %g" learningRate)
+        Optimizer.Require("Adam", "learningRate", learningRate, 0.0, true)
+        Optimizer.Require("Adam", "epsilon", epsilon, 0.0, false)
+        Optimizer.Require("Adam", "weightDecay", weightDecay, 0.0, false)
         if not (beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0) then
             invalidArg "beta1" (sprintf "Adam: betas must be in [0, 1), got %g and %g" beta1 beta2)
 

@@ -191,6 +191,39 @@ let ``Cross-entropy equals an independent log-sum-exp computation, even for huge
 let ``Cross-entropy with a label out of range fails clearly`` () =
     let ex = Assert.ThrowsAny<ArgumentException>(fun () -> evalLoss Losses.crossEntropy (Tensor.ofRows logits) (Tensor.ofArray [| 3.0; 4.0; 0.0 |]) |> ignore)
     Assert.Contains("[0, 4)", ex.Message)
+    Assert.Contains("label 4", ex.Message)
+
+/// Bad hyper-parameters and files: each fails when it is given, naming what was expected.
+let badTrainingInputs: obj[] list =
+    [ [| "SGD NaN rate"; (fun () -> SGD nan |> ignore); [| "SGD"; "learningRate"; "NaN" |] |]
+      [| "SGD infinite rate"; (fun () -> SGD infinity |> ignore); [| "SGD"; "learningRate"; "Infinity" |] |]
+      [| "SGD zero rate"; (fun () -> SGD 0.0 |> ignore); [| "SGD"; "> 0"; "got 0" |] |]
+      [| "SGD negative momentum"; (fun () -> SGD(0.1, -0.5) |> ignore); [| "momentum"; "-0.5" |] |]
+      [| "Adam NaN rate"; (fun () -> Adam nan |> ignore); [| "Adam"; "learningRate"; "NaN" |] |]
+      [| "Adam negative weight decay"; (fun () -> Adam(0.1, -1.0) |> ignore); [| "Adam"; "weightDecay"; "-1" |] |]
+      [| "linear decay over 0 steps"; (fun () -> (LinearDecay 0).Factor(Expr.var "t" [||]) |> ignore); [| "LinearDecay"; "positive"; "got 0" |] |]
+      [| "exponential decay gamma 2"; (fun () -> (ExponentialDecay 2.0).Factor(Expr.var "t" [||]) |> ignore); [| "ExponentialDecay"; "(0, 1]"; "got 2" |] |]
+      [| "negative batch size"
+         (fun () -> Trainer(Model.Create(Linear(4, 3), 0), Loss.CrossEntropy, SGD 0.1, 0).Fit(Datasets.irisDefault (), 1, -8) |> ignore)
+         [| "Trainer.Fit"; "batch size"; "-8" |] |] ]
+
+[<Theory; MemberData(nameof badTrainingInputs)>]
+let ``Bad training inputs fail with a message naming the problem`` (_: string) (action: unit -> unit) (fragments: string[]) =
+    let ex = Assert.ThrowsAny<ArgumentException>(action)
+    for f in fragments do
+        Assert.Contains(f, ex.Message)
+
+[<Fact>]
+let ``Loading parameters of the wrong shape names the file and the parameter`` () =
+    let path = Path.Combine(Path.GetTempPath(), sprintf "funcflow-wrong-%O.safetensors" (Guid.NewGuid()))
+    try
+        Model.Create(Linear(4, 3), 0).Save path
+        let ex = Assert.Throws<DataFormatException>(fun () -> Model.Create(Linear(5, 3), 0).Load path |> ignore)
+        Assert.Contains(path, ex.Message)
+        Assert.Contains("weight", ex.Message)
+        Assert.Contains("(5, 3)", ex.Message)
+    finally
+        File.Delete path
 
 [<Fact>]
 let ``MSE forms and binary cross-entropy match their formulas`` () =
