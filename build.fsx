@@ -38,7 +38,7 @@ let test () =
     if code <> 0 || failed > 0 || passed = 0 then exit 1
 
 let examples () =
-    for project in [ "examples/GrokkingNetwork"; "examples/BostonHousing"; "examples/SeedsWalkthrough"; "examples/MnistSoftmax"; "examples/MnistMlp" ] do
+    for project in [ "examples/GrokkingNetwork"; "examples/BostonHousing"; "examples/SeedsWalkthrough"; "examples/MnistSoftmax"; "examples/MnistMlp"; "examples/CSharpTraining" ] do
         if Directory.Exists(Path.Combine(root, project)) then runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
     runOrFail "dotnet" "fsi examples/grad.fsx"
 

@@ -1,5 +1,6 @@
 namespace FuncFlow.NN
 
+open System
 open System.Collections.Generic
 open FuncFlow
 open FuncFlow.Data
@@ -12,6 +13,9 @@ type Evaluation =
         /// The fraction of correct predictions, for losses that count them.
         Accuracy: float option
     }
+
+    /// The accuracy, or null for losses that do not count correct predictions: Accuracy in C#'s terms.
+    member e.AccuracyOrNull : Nullable<float> = Option.toNullable e.Accuracy
 
 /// Data sets in a model's dtype.
 module internal DatasetCast =

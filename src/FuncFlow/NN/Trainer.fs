@@ -39,6 +39,35 @@ type FitOptions =
         { Epochs = epochs; BatchSize = batchSize; Sampling = Shuffled; DropLast = false; Test = None
           LiveProgress = None; Quiet = false; PlotPath = None }
 
+    // Fluent copies, so C# (which has neither `{ o with ... }` nor F# options) can write
+    // FitOptions.Create(5, 64).WithTest(test).WithPlot(path).
+
+    /// A copy that evaluates the given data (loss and accuracy) after each epoch.
+    member o.WithTest(test: Dataset) =
+        if isNull (box test) then nullArg "test"
+        { o with Test = Some test }
+
+    /// A copy that writes the loss (and accuracy) curve as SVG to the given path.
+    member o.WithPlot(path: string) =
+        if isNull path then nullArg "path"
+        { o with PlotPath = Some path }
+
+    /// A copy that shows a live progress bar (true) or prints plain lines (false), whatever the terminal.
+    member o.WithProgress(live: bool) = { o with LiveProgress = Some live }
+
+    /// A copy that prints nothing at all.
+    member o.Quietly() = { o with Quiet = true }
+
+    /// A copy whose epochs are stepsPerEpoch batches each drawn with replacement (MiniFlow's resample).
+    /// Raises ArgumentException when stepsPerEpoch is not positive.
+    member o.WithReplacement(stepsPerEpoch: int) =
+        if stepsPerEpoch <= 0 then
+            invalidArg "stepsPerEpoch" (sprintf "FitOptions.WithReplacement: stepsPerEpoch must be positive, got %d" stepsPerEpoch)
+        { o with Sampling = WithReplacement stepsPerEpoch }
+
+    /// A copy that, with shuffled sampling, leaves out a final smaller batch.
+    member o.DroppingLast() = { o with DropLast = true }
+
 /// The result of one epoch.
 type EpochResult =
     {
