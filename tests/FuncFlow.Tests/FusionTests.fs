@@ -1,7 +1,9 @@
 /// Compiled plans with fused instructions (the SGD update a - b * c, row broadcasts, the vectorised step)
-/// compute what one-shot evaluation computes.
+/// and Eval's scalar path compute what one-shot evaluation's general path computes; shared literals and
+/// the dense node index keep graphs' meaning.
 module FuncFlow.Tests.FusionTests
 
+open System
 open Xunit
 open FuncFlow
 
@@ -63,3 +65,111 @@ let ``step is 1 exactly where x > 0, NaN included, across vector widths`` () =
     let x = Expr.var32 "x" [| values.Length |]
     let got = Eval.evaluate (Eval.bindings [ "x", Tensor.ofArray32 (Array.map float32 values) ]) (Expr.step x) |> Tensor.toArray
     Assert.Equal<float[]>(values |> Array.map (fun v -> if v > 0.0 then 1.0 else 0.0), got)
+
+let private specials = [ -2.5; -0.0; 0.0; 0.3; 1.0; 3.0; nan; infinity; -infinity ]
+
+let private unaryOps = Reflection.FSharpType.GetUnionCases typeof<UnaryOp> |> Array.map (fun c -> Reflection.FSharpValue.MakeUnion(c, [||]) :?> UnaryOp)
+
+let private binaryOps = [ Add; Sub; Mul; Div; Pow; Equal ]
+
+// Every elementwise operation of a and b, as rank-0 nodes (Eval's scalar path) or shape-(1) nodes (its general path).
+let private elementwise (a: Expr) (b: Expr) =
+    [ for op in unaryOps -> Expr.unary op a
+      for op in binaryOps -> Expr.binary op a b
+      for p in [ 2.0; 0.5; -1.5 ] -> Expr.powScalar p a
+      yield Expr.addN [ a; b; a * b ]
+      yield Expr.tanh (a * b + 0.5) ]
+
+let private bits (t: Tensor) = t.ToArray() |> Array.map BitConverter.DoubleToInt64Bits
+
+[<Theory>]
+[<InlineData("float64")>]
+[<InlineData("float32")>]
+let ``rank-0 nodes on Eval's scalar path equal the general path bit for bit, NaN and infinities included`` (dtypeName: string) =
+    let dtype = if dtypeName = "float64" then Float64 else Float32
+    let scalarOutputs = elementwise (Expr.varOf dtype "a" [||]) (Expr.varOf dtype "b" [||])
+    let vectorOutputs = elementwise (Expr.varOf dtype "a" [| 1 |]) (Expr.varOf dtype "b" [| 1 |])
+    for va in specials do
+        for vb in specials do
+            let bind shape = Eval.bindings [ "a", Tensor.cast dtype (Tensor.create shape [| va |]); "b", Tensor.cast dtype (Tensor.create shape [| vb |]) ]
+            let fast = Eval.many (bind [||]) scalarOutputs
+            let general = Eval.many (bind [| 1 |]) vectorOutputs
+            List.iter2 (fun (f: Tensor) (g: Tensor) ->
+                Assert.Equal<int[]>([||], f.Shape)
+                Assert.Equal<int64[]>(bits g, bits f)) fast general
+
+[<Fact>]
+let ``rank-0 values feed tensor-valued users, and outputs are fresh values`` () =
+    let a = Expr.var "a" [||]
+    let s = Expr.exp a * 2.0
+    let spread = Expr.broadcastTo [| 2; 3 |] s + Expr.reshape [| 1; 1 |] s
+    let env = Eval.bindings [ "a", Tensor.scalar 0.25 ]
+    let results = Eval.many env [ s; spread; Expr.sum spread * s; a ]
+    let v = exp 0.25 * 2.0
+    Assert.Equal(v, Tensor.item results[0])
+    Assert.Equal<float[]>(Array.create 6 (v + v), Tensor.toArray results[1])
+    Assert.Equal(6.0 * (v + v) * v, Tensor.item results[2])
+    Assert.Equal(0.25, Tensor.item results[3])
+    // Anomaly mode takes the general path for every node, and computes the same values.
+    Assert.Equal(Tensor.item (Eval.evaluate env (Expr.sum spread * s)), Tensor.item (Eval.evaluateChecked env (Expr.sum spread * s)))
+
+[<Fact>]
+let ``a scalar graph's gradients match a shape-(1) graph's, which runs on the general path`` () =
+    let build (shape: int[]) =
+        let xs = Array.init 5 (fun i -> Expr.var (sprintf "x%d" i) shape)
+        let mutable acc = Expr.zerosLike xs[0]
+        for i in 0 .. 99 do
+            acc <- acc + Expr.tanh (xs[i % 5] * xs[(i * 3 + 1) % 5] + 0.5) / (1.0 + Expr.sigmoid xs[i % 5])
+        let f = Expr.sum acc
+        let grads = Grad.wrt (List.ofArray xs) f
+        let env = Eval.bindings [ for i in 0 .. 4 -> sprintf "x%d" i, Tensor.create shape [| float i / 3.0 - 0.5 |] ]
+        Eval.many env (f :: [ for x in xs -> grads[x] ]) |> List.map bits
+    List.iter2 (fun (s: int64[]) v -> Assert.Equal<int64[]>(v, s)) (build [||]) (build [| 1 |])
+
+[<Fact>]
+let ``operator literals share constant nodes per dtype and value; Expr.scalar stays distinct`` () =
+    let x = Expr.var "x" [||]
+    let x32 = Expr.var32 "x32" [||]
+    let constOf (e: Expr) = e.Inputs[1]
+    Assert.Same(constOf (x + 0.5), constOf (x * 0.5))
+    Assert.NotSame(constOf (x + 0.5), constOf (x32 + 0.5))
+    Assert.NotSame(constOf (x + 0.0), constOf (x + -0.0))
+    Assert.Equal(BitConverter.DoubleToInt64Bits -0.0, BitConverter.DoubleToInt64Bits (Tensor.item (Eval.evaluate (Eval.bindings []) (constOf (x + -0.0)))))
+    Assert.Same(constOf (x + nan), constOf (x - nan))
+    Assert.NotSame(Expr.scalar 0.5, Expr.scalar 0.5)
+    // Many distinct literals (a schedule) neither break values nor grow without bound.
+    for i in 1 .. 1000 do
+        Assert.Equal(float i + 1.0, Tensor.item (Eval.evaluate (Eval.bindings [ "x", Tensor.scalar 1.0 ]) (x + float i)))
+
+[<Fact>]
+let ``gradients with respect to an explicit constant ignore shared literals of the same value`` () =
+    let x = Expr.var "x" [||]
+    let c = Expr.scalar 2.0
+    let f = c * x + x * 2.0 + 2.0
+    let g = Grad.wrt [ c; x ] f
+    let env = Eval.bindings [ "x", Tensor.scalar 3.0 ]
+    Assert.Equal(3.0, Tensor.item (Eval.evaluate env g[c]))
+    Assert.Equal(4.0, Tensor.item (Eval.evaluate env g[x]))
+
+[<Fact>]
+let ``graphs mixing old and new nodes (ids far apart) differentiate and evaluate correctly`` () =
+    let old = Expr.var "old" [| 3 |]
+    let k = Expr.scalar 1.5
+    // Many unrelated nodes in between: the graph below spans a wide range of ids.
+    let mutable junk = Expr.var "junk" [||]
+    for _ in 1 .. 300_000 do
+        junk <- junk + 1.0
+    let mutable y = old * k
+    for i in 1 .. 5000 do
+        y <- if i % 2 = 0 then y * 1.0001 else y - 0.25
+    let f = Expr.sum (y * old)
+    let g = Grad.grad old f
+    let plan = Plan.compile [ f; g ]
+    let value = Tensor.ofArray [| 1.0; -2.0; 0.5 |]
+    plan.Set("old", value)
+    plan.Execute()
+    let env = Eval.bindings [ "old", value ]
+    close (Eval.evaluate env f) (plan.Output 0)
+    close (Eval.evaluate env g) (plan.Output 1)
+    // old, k, old * k, the 5000 steps, and their two literals, each shared by 2500 steps.
+    Assert.Equal(3 + 5000 + 2, Graph.size [ y ])

@@ -96,7 +96,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         elif Scalar.eq p 'T.One then src.CopyTo dst
         else TensorPrimitives.Pow(src, p, dst)
 
-    static member private Run(op: BinaryOp, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+    /// dst = a op b over same-length spans.
+    static member Run(op: BinaryOp, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
         match op with
         | Add -> TensorPrimitives.Add(a, b, dst)
         | Sub -> TensorPrimitives.Subtract(a, b, dst)
