@@ -173,3 +173,82 @@ let ``graphs mixing old and new nodes (ids far apart) differentiate and evaluate
     close (Eval.evaluate env g) (plan.Output 1)
     // old, k, old * k, the 5000 steps, and their two literals, each shared by 2500 steps.
     Assert.Equal(3 + 5000 + 2, Graph.size [ y ])
+
+// Values equal where both are NaN, else within 1e-12 (bit-identical is checked separately where it must hold).
+let private sameOrClose (expected: Tensor) (actual: Tensor) =
+    Assert.Equal<int[]>(expected.Shape, actual.Shape)
+    Array.iter2 (fun (e: float) (a: float) ->
+        if Double.IsNaN e then Assert.True(Double.IsNaN a, sprintf "expected NaN, got %g" a)
+        else Assert.True(e = a || abs (e - a) <= 1e-12 * max 1.0 (abs e), sprintf "expected %g, got %g" e a)) (expected.ToArray()) (actual.ToArray())
+
+// A plan's outputs next to Eval's for the same bindings.
+let private planAndEval (outputs: Expr list) (values: (string * Tensor) list) =
+    let plan = Plan.compile outputs
+    for (name, t) in values do
+        plan.Set(name, t)
+    plan.Execute()
+    plan, List.init outputs.Length plan.Output, Eval.many (Eval.bindings values) outputs
+
+// Elementwise chains with single-use intermediates: unary, binary, powScalar, one-element operands, a row broadcast
+// (not fused) in the middle, and an intermediate used twice (not absorbed).
+let private chains (a: Expr) (b: Expr) (s: Expr) (row: Expr) =
+    let y = Expr.sigmoid a
+    let shared = Expr.tanh (a - b)
+    [ b * (y * (1.0 - y))
+      Expr.exp (Expr.powScalar 2.0 (a * s + b) / 3.0) - Expr.log (Expr.abs b + 0.5)
+      Expr.relu (a * row + b) * Expr.step (a - 0.25)
+      shared * shared + Expr.softplus (Expr.sqrt (Expr.abs a)) * Expr.sign b
+      Expr.pow (Expr.abs a + 1.0) (b / s) ]
+
+let private chainValues (shape: int[]) (withNaN: bool) =
+    let n = Shape.size shape
+    let a = Tensor.randNormal Float64 21 shape 0.0 2.0 |> Tensor.toArray
+    if withNaN then
+        a[n / 3] <- nan
+        a[n - 1] <- infinity
+    [ "a", Tensor.create shape a
+      "b", Tensor.randNormal Float64 22 shape 0.0 1.0
+      "s", Tensor.scalar 1.75
+      "row", Tensor.randNormal Float64 23 [| shape[shape.Length - 1] |] 0.0 1.0 ]
+
+[<Fact>]
+let ``fused elementwise groups equal Eval bit for bit when they fit one block, NaN and infinity included`` () =
+    let shape = [| 7; 13 |]
+    let outputs = chains (Expr.var "a" shape) (Expr.var "b" shape) (Expr.var "s" [||]) (Expr.var "row" [| 13 |])
+    let plan, got, expected = planAndEval outputs (chainValues shape true)
+    List.iter2 (fun (e: Tensor) (g: Tensor) -> Assert.Equal<int64[]>(bits e, bits g)) expected got
+    // Far fewer instructions than elementwise nodes: the chains run as groups.
+    Assert.True(plan.InstructionCount <= 12, sprintf "%d instructions" plan.InstructionCount)
+
+[<Fact>]
+let ``sigmoid's gradient chain is one instruction`` () =
+    let a = Expr.var "a" [| 4; 5 |]
+    let b = Expr.var "b" [| 4; 5 |]
+    let y = Expr.sigmoid a
+    let plan = Plan.compile [ b * (y * (1.0 - y)) ]
+    // sigmoid, then 1 - y, y * that and b * that fused.
+    Assert.Equal(2, plan.InstructionCount)
+
+[<Theory>]
+[<InlineData(1024)>]
+[<InlineData(2500)>]
+[<InlineData(2053)>]
+let ``fused groups over several blocks equal Eval, with a short last block`` (n: int) =
+    let shape = [| n |]
+    let outputs = chains (Expr.var "a" shape) (Expr.var "b" shape) (Expr.var "s" [||]) (Expr.var "row" [| n |])
+    let _, got, expected = planAndEval outputs (chainValues shape true)
+    List.iter2 sameOrClose expected got
+
+[<Fact>]
+let ``an SGD update whose gradient is a fusable chain stays an update and equals Eval`` () =
+    let x = Expr.var "x" [| 3; 4 |]
+    let a = Expr.var "a" [| 3; 4 |]
+    let g = a * (Expr.tanh x + 1.0)
+    let update = x - g * 0.1
+    let values = [ "x", Tensor.randNormal Float64 31 [| 3; 4 |] 0.0 1.0; "a", Tensor.randNormal Float64 32 [| 3; 4 |] 0.0 1.0 ]
+    let expected = Eval.evaluate (Eval.bindings values) update
+    let plan = Plan.compileWithUpdates [ Expr.sum x ] [ x, update ]
+    for (name, t) in values do
+        plan.Set(name, t)
+    plan.Execute()
+    Assert.Equal<int64[]>(bits expected, bits (plan.Get "x"))
