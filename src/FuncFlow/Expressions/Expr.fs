@@ -154,15 +154,17 @@ module Expr =
         if a.DType <> b.DType then
             fail op (sprintf "operands have dtypes %s and %s; cast one so both have the same dtype" a.DType.Name b.DType.Name)
 
-    // One shared Op per unary and binary operation: a union case with a field is otherwise a fresh
-    // object for every node built.
-    let private cases<'Op> (wrap: 'Op -> Op) =
-        let tag = FSharpValue.PreComputeUnionTagReader typeof<'Op>
-        let ops = FSharpType.GetUnionCases typeof<'Op> |> Array.map (fun c -> wrap (FSharpValue.MakeUnion(c, [||]) :?> 'Op))
-        fun (op: 'Op) -> ops[tag (box op)]
+    // One shared Op per unary and binary operation: a union case with a field is otherwise a fresh object
+    // for every node built. The operations' cases are singletons, so they are looked up by reference.
+    let private cases<'Op when 'Op: not struct> (wrap: 'Op -> Op) =
+        let table = Collections.Generic.Dictionary<'Op, Op>(HashIdentity.Reference)
+        for c in FSharpType.GetUnionCases typeof<'Op> do
+            let op = FSharpValue.MakeUnion(c, [||]) :?> 'Op
+            table[op] <- wrap op
+        table
 
-    let private unaryOp = cases Unary
-    let private binaryOp = cases Binary
+    let private unaryOps = cases Unary
+    let private binaryOps = cases Binary
 
     /// A named variable of the given dtype and shape: an input or a parameter, bound at evaluation.
     let varOf (dtype: DType) (name: string) (shape: int[]) =
@@ -219,7 +221,7 @@ module Expr =
         | _ -> false
 
     /// An elementwise function of one operand.
-    let unary (op: UnaryOp) (x: Expr) = make (unaryOp op) [| x |] x.ShapeRef x.DType
+    let unary (op: UnaryOp) (x: Expr) = make unaryOps[op] [| x |] x.ShapeRef x.DType
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
@@ -229,7 +231,7 @@ module Expr =
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
         if op = Mul && isScalarConst 1.0 a && Shape.equal shape b.ShapeRef then b
         elif (op = Mul || op = Div) && isScalarConst 1.0 b && Shape.equal shape a.ShapeRef then a
-        else make (binaryOp op) [| a; b |] shape a.DType
+        else make binaryOps[op] [| a; b |] shape a.DType
 
     /// a + b.
     let add a b = binary Add a b
