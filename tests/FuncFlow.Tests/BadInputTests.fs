@@ -84,8 +84,8 @@ let private cases : (string * (unit -> unit) * string list) list =
         "evaluate: gather index not whole",
         (fun () -> Eval.evaluate (env [ "i", Tensor.ofArray [| 1.5 |] ]) (Expr.gather (Expr.var "i" [| 1 |]) (Expr.constant (ones [| 3; 2 |]))) |> ignore),
         [ "gather"; "index 1.5" ]
-        "evaluate: oneHot label out of range", (fun () -> Eval.evaluate (env [ "x", Tensor.ofArray [| 1.0; 4.0 |] ]) (Expr.oneHot 3 v2) |> ignore), [ "oneHot"; "index 4"; "[0, 3)" ]
-        "evaluate: oneHot NaN label", (fun () -> Eval.evaluate (env [ "x", Tensor.ofArray [| nan; 0.0 |] ]) (Expr.oneHot 3 v2) |> ignore), [ "oneHot"; "index NaN" ]
+        "evaluate: oneHot label out of range", (fun () -> Eval.evaluate (env [ "x", Tensor.ofArray [| 1.0; 4.0 |] ]) (Expr.oneHot 3 v2) |> ignore), [ "oneHot"; "label 4"; "[0, 3)" ]
+        "evaluate: oneHot NaN label", (fun () -> Eval.evaluate (env [ "x", Tensor.ofArray [| nan; 0.0 |] ]) (Expr.oneHot 3 v2) |> ignore), [ "oneHot"; "label NaN" ]
         "evaluate: outputs mix dtypes", (fun () -> Eval.many (env []) [ Expr.scalar 1.0; Expr.scalarOf Float32 1.0 ] |> ignore), [ "evaluate"; "mix dtypes"; "float64"; "float32" ]
         "evaluate: no bindings object", (fun () -> Eval.evaluate null v2 |> ignore), [ "env" ]
         // Compiled plans.

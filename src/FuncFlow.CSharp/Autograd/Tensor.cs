@@ -120,6 +120,38 @@ namespace FuncFlow.Autograd
         private static string Name(long id, int i) =>
             "t" + id.ToString(CultureInfo.InvariantCulture) + "." + i.ToString(CultureInfo.InvariantCulture);
 
+        /// <summary>
+        /// This tensor as one core expression over the given leaves: every tensor it was computed from is replaced by
+        /// the expression that computed it, down to the leaves (as variables) and other tensors (as constants).
+        /// </summary>
+        internal Expr Trace(Tensor[] leaves, Expr[] vars)
+        {
+            var exprs = new Dictionary<Tensor, Expr>(ReferenceEqualityComparer.Instance);
+            for (int i = 0; i < leaves.Length; i++) exprs[leaves[i]] = vars[i];
+            var stack = new Stack<(Tensor Node, int Next)>();
+            stack.Push((this, 0));
+            while (stack.Count > 0)
+            {
+                var (node, next) = stack.Pop();
+                if (exprs.ContainsKey(node)) continue;
+                var cs = node.creators;
+                if (cs is null || node.build is null)
+                {
+                    exprs[node] = Core.Constant(node.data);
+                }
+                else if (next < cs.Length)
+                {
+                    stack.Push((node, next + 1));
+                    if (!exprs.ContainsKey(cs[next])) stack.Push((cs[next], 0));
+                }
+                else
+                {
+                    exprs[node] = node.build(cs.Select(c => exprs[c]).ToArray());
+                }
+            }
+            return exprs[this];
+        }
+
         /// <summary>Evaluates a core expression over the operands' values; records the graph when any operand has autograd.</summary>
         internal static Tensor Apply(string op, Func<IReadOnlyList<Expr>, Expr> build, params Tensor[] operands)
         {

@@ -38,6 +38,14 @@ namespace FuncFlow.Interop
             return result;
         }
 
+        public static GradCheckReport CheckGrad(GradCheckOptions options, IReadOnlyDictionary<string, CoreTensor> env, IEnumerable<Expr> vars, Expr f) =>
+            FuncFlow.GradCheck.check(options, env, ListModule.OfSeq(vars), f);
+
+        public static GradCheckReport CheckGradGrad(GradCheckOptions options, IReadOnlyDictionary<string, CoreTensor> env, IEnumerable<Expr> vars, Expr f) =>
+            FuncFlow.GradCheck.checkGradGrad(options, env, ListModule.OfSeq(vars), f);
+
+        public static Expr Constant(CoreTensor value) => ExprModule.constant(value);
+
         public static Expr AddN(IEnumerable<Expr> xs) => ExprModule.addN(ListModule.OfSeq(xs));
 
         public static CoreTensor ToFloat64(CoreTensor t) => TensorModule.cast(DType.Float64, t);

@@ -6,6 +6,7 @@ namespace FuncFlow
 open System
 open System.Runtime.InteropServices
 open System.Threading.Tasks
+open Microsoft.FSharp.NativeInterop
 
 /// Which GEMM implementation FuncFlow uses.
 type BlasProvider =
@@ -84,40 +85,32 @@ module Blas =
         (if transB then checkRange op "b" b bOff n k ldb else checkRange op "b" b bOff k n ldb)
         checkRange op "c" c cOff m n ldc
 
+    let private flag transposed = if transposed then 112 else 111
+
+    // The shared driver: checks, then OpenBLAS (through `native`, inlined so that no closure is allocated)
+    // or the managed kernel, which also covers k = 0 (C scaled by beta), a case BLAS need not handle.
+    let inline private gemm op zero ([<InlineIfLambda>] native: unit -> unit) transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc =
+        check op transA transB m n k a aOff lda b bOff ldb c cOff ldc
+        if m > 0 && n > 0 then
+            if k > 0 && provider () = OpenBlas then native ()
+            else managedGemm zero transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
+
     /// Double-precision GEMM on row-major storage.
     let dgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float, a: float[], aOff: int, lda: int, b: float[], bOff: int, ldb: int, beta: float, c: float[], cOff: int, ldc: int) =
-        check "Blas.dgemm" transA transB m n k a aOff lda b bOff ldb c cOff ldc
-        if m > 0 && n > 0 then
-            if k = 0 then
-                for i in 0 .. m - 1 do
-                    for j in 0 .. n - 1 do
-                        c[cOff + i * ldc + j] <- if beta = 0.0 then 0.0 else beta * c[cOff + i * ldc + j]
-            else
-                match provider () with
-                | OpenBlas ->
-                    use pa = fixed &a[aOff]
-                    use pb = fixed &b[bOff]
-                    use pc = fixed &c[cOff]
-                    OpenBlasNative.dgemm (OpenBlasNative.RowMajor, (if transA then 112 else 111), (if transB then 112 else 111), m, n, k, alpha,
-                                          NativeInterop.NativePtr.toNativeInt pa, lda, NativeInterop.NativePtr.toNativeInt pb, ldb, beta,
-                                          NativeInterop.NativePtr.toNativeInt pc, ldc)
-                | Managed -> managedGemm 0.0 transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
+        gemm "Blas.dgemm" 0.0 (fun () ->
+            use pa = fixed &a[aOff]
+            use pb = fixed &b[bOff]
+            use pc = fixed &c[cOff]
+            OpenBlasNative.dgemm (OpenBlasNative.RowMajor, flag transA, flag transB, m, n, k, alpha, NativePtr.toNativeInt pa, lda,
+                                  NativePtr.toNativeInt pb, ldb, beta, NativePtr.toNativeInt pc, ldc))
+            transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
 
     /// Single-precision GEMM on row-major storage.
     let sgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float32, a: float32[], aOff: int, lda: int, b: float32[], bOff: int, ldb: int, beta: float32, c: float32[], cOff: int, ldc: int) =
-        check "Blas.sgemm" transA transB m n k a aOff lda b bOff ldb c cOff ldc
-        if m > 0 && n > 0 then
-            if k = 0 then
-                for i in 0 .. m - 1 do
-                    for j in 0 .. n - 1 do
-                        c[cOff + i * ldc + j] <- if beta = 0.0f then 0.0f else beta * c[cOff + i * ldc + j]
-            else
-                match provider () with
-                | OpenBlas ->
-                    use pa = fixed &a[aOff]
-                    use pb = fixed &b[bOff]
-                    use pc = fixed &c[cOff]
-                    OpenBlasNative.sgemm (OpenBlasNative.RowMajor, (if transA then 112 else 111), (if transB then 112 else 111), m, n, k, alpha,
-                                          NativeInterop.NativePtr.toNativeInt pa, lda, NativeInterop.NativePtr.toNativeInt pb, ldb, beta,
-                                          NativeInterop.NativePtr.toNativeInt pc, ldc)
-                | Managed -> managedGemm 0.0f transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
+        gemm "Blas.sgemm" 0.0f (fun () ->
+            use pa = fixed &a[aOff]
+            use pb = fixed &b[bOff]
+            use pc = fixed &c[cOff]
+            OpenBlasNative.sgemm (OpenBlasNative.RowMajor, flag transA, flag transB, m, n, k, alpha, NativePtr.toNativeInt pa, lda,
+                                  NativePtr.toNativeInt pb, ldb, beta, NativePtr.toNativeInt pc, ldc))
+            transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc

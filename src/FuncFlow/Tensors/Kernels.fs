@@ -331,14 +331,14 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// Rows of src picked by integer-valued indices: dst[i] = src[indices[i]].
     static member Gather(src: 'T[], rows: int, rowLen: int, indices: 'T[], dst: 'T[]) : unit =
         for i in 0 .. indices.Length - 1 do
-            let r = Kernels<'T>.Index("gather", indices[i], rows)
+            let r = Kernels<'T>.Index("gather", "index", indices[i], rows)
             ReadOnlySpan(src, r * rowLen, rowLen).CopyTo(Span(dst, i * rowLen, rowLen))
 
     /// The inverse of Gather for gradients: dst[indices[i]] += src[i], dst zeroed first.
     static member ScatterAdd(src: 'T[], rows: int, rowLen: int, indices: 'T[], dst: 'T[]) : unit =
         Array.Fill(dst, 'T.Zero)
         for i in 0 .. indices.Length - 1 do
-            let r = Kernels<'T>.Index("scatterAdd", indices[i], rows)
+            let r = Kernels<'T>.Index("scatterAdd", "index", indices[i], rows)
             let d = Span(dst, r * rowLen, rowLen)
             TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(src, i * rowLen, rowLen), d)
 
@@ -346,11 +346,11 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     static member OneHot(labels: 'T[], classes: int, dst: 'T[]) : unit =
         Array.Fill(dst, 'T.Zero)
         for i in 0 .. labels.Length - 1 do
-            dst[i * classes + Kernels<'T>.Index("oneHot", labels[i], classes)] <- 'T.One
+            dst[i * classes + Kernels<'T>.Index("oneHot", "label", labels[i], classes)] <- 'T.One
 
     /// An index held as a float, checked to be a whole number in [0, count).
-    static member Index(op: string, value: 'T, count: int) : int =
+    static member Index(op: string, noun: string, value: 'T, count: int) : int =
         let v = Scalar.toFloat value
         if not (v >= 0.0 && v < float count && v = Math.Floor v) then
-            raise (ArgumentOutOfRangeException("indices", sprintf "%s: index %g is not a whole number in [0, %d)" op v count))
+            raise (ArgumentOutOfRangeException("indices", sprintf "%s: %s %g is not a whole number in [0, %d)" op noun v count))
         int v

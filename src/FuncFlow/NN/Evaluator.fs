@@ -1,0 +1,65 @@
+namespace FuncFlow.NN
+
+open System.Collections.Generic
+open FuncFlow
+open FuncFlow.Data
+
+/// The loss and (for classifiers) accuracy of a model on a data set.
+type Evaluation =
+    {
+        /// The mean loss over the examples.
+        Loss: float
+        /// The fraction of correct predictions, for losses that count them.
+        Accuracy: float option
+    }
+
+/// Data sets in a model's dtype.
+module internal DatasetCast =
+    /// The same data set with features and targets in the given dtype (no copy when they already are).
+    let cast (dtype: DType) (ds: Dataset) : Dataset =
+        { Features = Tensor.cast dtype ds.Features; Targets = Tensor.cast dtype ds.Targets }
+
+/// Evaluates models in evaluation mode (no dropout) with forward-only plans compiled once per batch shape
+/// and reused: only the parameters and the batches are fed.
+[<Sealed>]
+type Evaluator(loss: Loss) =
+    let plans = Dictionary<struct (string * string), Plan>()
+
+    member private _.PlanFor(model: Model, features: Tensor, targets: Tensor) =
+        let key = struct (Shape.show features.Shape, Shape.show targets.Shape)
+        match plans.TryGetValue key with
+        | true, p -> p
+        | _ ->
+            let x = Expr.varOf model.DType "input" features.Shape
+            let y = Expr.varOf model.DType "target" targets.Shape
+            let out = model.Forward x
+            let outputs = loss.Compute out y :: (loss.Correct |> Option.map (fun c -> c out y) |> Option.toList)
+            let p = Plan.compile outputs
+            plans[key] <- p
+            p
+
+    /// The loss of the model on one batch (and the number of correct rows, 0 without accuracy).
+    member e.Batch(model: Model, features: Tensor, targets: Tensor) : struct (float * float) =
+        let plan = e.PlanFor(model, features, targets)
+        for name in plan.VariableNames do
+            match model.Parameters.TryFind name with
+            | Some t -> plan.Set(name, t)
+            | None -> ()
+        plan.Set("input", features)
+        plan.Set("target", targets)
+        plan.Execute()
+        struct (plan.OutputScalar 0, (if loss.Correct.IsSome then plan.OutputScalar 1 else 0.0))
+
+    /// The mean loss and accuracy over a data set, in consecutive batches of batchSize rows.
+    member e.Evaluate(model: Model, data: Dataset, batchSize: int) : Evaluation =
+        let mutable mean = MeanMetric.Empty
+        let mutable correct = 0.0
+        for b in Batches.sequential batchSize (DatasetCast.cast model.DType data) do
+            let struct (l, c) = e.Batch(model, b.Features, b.Targets)
+            mean <- mean.Add(l, b.Count)
+            correct <- correct + c
+        { Loss = mean.Value
+          Accuracy = if loss.Correct.IsSome && mean.Count > 0 then Some(correct / float mean.Count) else None }
+
+    /// The mean loss and accuracy over a data set, in batches of 1000 rows.
+    member e.Evaluate(model: Model, data: Dataset) = e.Evaluate(model, data, 1000)

@@ -1,0 +1,79 @@
+namespace FuncFlow.NN
+
+open FuncFlow
+
+/// Loss functions on expressions: (prediction, target) -> a one-element loss.
+[<RequireQualifiedAccess>]
+module Losses =
+    let private sameSize (op: string) (pred: Expr) (target: Expr) =
+        if Shape.size pred.ShapeRef <> Shape.size target.ShapeRef then
+            invalidArg "target" (sprintf "%s: prediction %s and target %s have different sizes" op (Shape.show pred.ShapeRef) (Shape.show target.ShapeRef))
+        // Reading the target in the prediction's shape avoids the (n,) - (n,1) broadcast MiniFlow warns about.
+        Expr.reshape pred.ShapeRef target
+
+    /// MiniFlow's MSE: the mean over all elements of (target - prediction)^2 (a scalar).
+    let mse (pred: Expr) (target: Expr) =
+        let d = sameSize "Losses.mse" pred target - pred
+        Expr.mean (d * d)
+
+    /// Grokking's MSELoss: ((pred - target) * (pred - target)).sum(0), summed over the batch axis only
+    /// (shape [1] for one output column).
+    let sumSquaredError (pred: Expr) (target: Expr) =
+        let d = pred - sameSize "Losses.sumSquaredError" pred target
+        Expr.sumAxis 0 (d * d)
+
+    let private labelsFor (op: string) (logits: Expr) (labels: Expr) =
+        if logits.Rank <> 2 || labels.Rank <> 1 || labels.ShapeRef[0] <> logits.ShapeRef[0] then
+            invalidArg "labels" (sprintf "%s: expected logits [n; classes] and labels [n], got %s and %s" op (Shape.show logits.ShapeRef) (Shape.show labels.ShapeRef))
+        Expr.oneHot logits.ShapeRef[1] labels
+
+    /// Softmax cross-entropy with integer labels, averaged over the batch: mean_i -log softmax(logits_i)[label_i].
+    /// Uses log-softmax (log-sum-exp), so large logits do not overflow. A label outside [0, classes) or not a
+    /// whole number raises ArgumentOutOfRangeException when the graph runs.
+    let crossEntropy (logits: Expr) (labels: Expr) =
+        let oneHot = labelsFor "Losses.crossEntropy" logits labels
+        -(Expr.mean (Expr.sumAxis 1 (Expr.logSoftmax 1 logits * oneHot)))
+
+    /// The number of rows whose largest logit is at the label (a tie counts for each maximum); not differentiable.
+    let correct (logits: Expr) (labels: Expr) =
+        let oneHot = labelsFor "Losses.correct" logits labels
+        Expr.sum (oneHot * Expr.equal logits (Expr.maxAxisKeep 1 logits))
+
+    /// Binary cross-entropy of probabilities p in (0, 1) against 0/1 targets, averaged: -mean(t log p + (1-t) log(1-p)).
+    let binaryCrossEntropy (p: Expr) (target: Expr) =
+        let t = sameSize "Losses.binaryCrossEntropy" p target
+        -(Expr.mean (t * Expr.log p + (1.0 - t) * Expr.log (1.0 - p)))
+
+    /// Binary cross-entropy of logits x (before the sigmoid), computed stably as mean(softplus(x) - t x).
+    let binaryCrossEntropyWithLogits (x: Expr) (target: Expr) =
+        let t = sameSize "Losses.binaryCrossEntropyWithLogits" x target
+        Expr.mean (Expr.softplus x - t * x)
+
+    /// The number of predictions on the right side of a threshold (0.5 for probabilities, 0 for logits).
+    let correctBinary (threshold: float) (pred: Expr) (target: Expr) =
+        let t = sameSize "Losses.correctBinary" pred target
+        let predicted = Expr.step (pred - threshold)
+        Expr.sum (Expr.equal predicted t)
+
+/// A loss for training: the loss expression and, for classifiers, the count of correct predictions.
+type Loss =
+    {
+        /// A name for messages and plots.
+        Name: string
+        /// (prediction, target) -> a one-element loss.
+        Compute: Expr -> Expr -> Expr
+        /// (prediction, target) -> the number of correct rows, for accuracy; None for regression.
+        Correct: (Expr -> Expr -> Expr) option
+    }
+
+    /// MiniFlow's mean squared error.
+    static member MSE = { Name = "mse"; Compute = Losses.mse; Correct = None }
+    /// Grokking's MSELoss, summed over the batch axis.
+    static member SumSquaredError = { Name = "sse"; Compute = Losses.sumSquaredError; Correct = None }
+    /// Softmax cross-entropy with integer labels, with accuracy.
+    static member CrossEntropy = { Name = "cross-entropy"; Compute = Losses.crossEntropy; Correct = Some Losses.correct }
+    /// Binary cross-entropy of probabilities, with accuracy at 0.5.
+    static member BinaryCrossEntropy = { Name = "bce"; Compute = Losses.binaryCrossEntropy; Correct = Some(Losses.correctBinary 0.5) }
+    /// Binary cross-entropy of logits, with accuracy at 0.
+    static member BinaryCrossEntropyWithLogits =
+        { Name = "bce"; Compute = Losses.binaryCrossEntropyWithLogits; Correct = Some(Losses.correctBinary 0.0) }

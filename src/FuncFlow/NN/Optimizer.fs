@@ -1,0 +1,163 @@
+namespace FuncFlow.NN
+
+open System
+open FuncFlow
+
+/// What an optimiser adds to a training plan for one parameter: its state variables with their initial
+/// values, and the updates (variable, new value expression), the parameter's own among them. All new values
+/// are computed from the values before the step, as Plan.compileWithUpdates applies them.
+type ParameterUpdate =
+    {
+        /// State variables (momentum, moments) and their initial values.
+        State: (Expr * Tensor) list
+        /// (variable, expression of its value after the step), for the parameter and each state variable.
+        Updates: (Expr * Expr) list
+    }
+
+/// An optimiser: a pure description of how a parameter and its gradient become update expressions, so the
+/// whole step (forward, loss, gradient, update) compiles into one plan.
+[<AbstractClass>]
+type Optimizer() =
+    /// The update of one parameter. `step` is a scalar variable holding the number of steps already taken.
+    abstract Update: step: Expr * parameter: Expr * gradient: Expr -> ParameterUpdate
+
+    /// A state variable named after the parameter ("0.weight.momentum"), starting at zeros.
+    static member internal StateOf(parameter: Expr, suffix: string) =
+        let name = (Expr.tryName parameter |> Option.defaultValue "parameter") + "." + suffix
+        Expr.varOf parameter.DType name parameter.Shape, Tensor.zeros parameter.DType parameter.Shape
+
+    /// Fails unless a hyper-parameter is finite and at least `lowest` (NaN fails too).
+    static member internal Require(op: string, name: string, value: float, lowest: float, strictly: bool) =
+        let ok = Double.IsFinite value && (if strictly then value > lowest else value >= lowest)
+        if not ok then
+            invalidArg name (sprintf "%s: %s must be a finite number %s %g, got %g" op name (if strictly then ">" else ">=") lowest value)
+
+    /// The gradient plus L2 weight decay (coupled decay, as PyTorch's weight_decay).
+    static member internal Decayed(parameter: Expr, gradient: Expr, weightDecay: float) =
+        if weightDecay = 0.0 then gradient else gradient + weightDecay * parameter
+
+/// Stochastic gradient descent, PyTorch's form: g = grad + wd p; v = mu v + g; p -= lr (g + mu v) with
+/// Nesterov, p -= lr v without; plain p -= lr g when momentum is 0.
+[<Sealed>]
+type SGD(learningRate: float, momentum: float, nesterov: bool, weightDecay: float) =
+    inherit Optimizer()
+    do
+        Optimizer.Require("SGD", "learningRate", learningRate, 0.0, true)
+        Optimizer.Require("SGD", "momentum", momentum, 0.0, false)
+        Optimizer.Require("SGD", "weightDecay", weightDecay, 0.0, false)
+        if nesterov && momentum = 0.0 then invalidArg "nesterov" "SGD: Nesterov momentum needs a positive momentum"
+
+    /// Plain SGD (the seeds' p -= lr * grad).
+    new(learningRate) = SGD(learningRate, 0.0, false, 0.0)
+    /// SGD with momentum.
+    new(learningRate, momentum) = SGD(learningRate, momentum, false, 0.0)
+
+    /// The learning rate.
+    member _.LearningRate = learningRate
+    /// The momentum coefficient.
+    member _.Momentum = momentum
+    /// Whether the momentum is Nesterov's.
+    member _.Nesterov = nesterov
+    /// The L2 weight decay.
+    member _.WeightDecay = weightDecay
+
+    override _.Update(_: Expr, p: Expr, grad: Expr) =
+        let g = Optimizer.Decayed(p, grad, weightDecay)
+        if momentum = 0.0 then { State = []; Updates = [ p, p - learningRate * g ] }
+        else
+            let v, v0 = Optimizer.StateOf(p, "momentum")
+            let vNew = momentum * v + g
+            let direction = if nesterov then g + momentum * vNew else vNew
+            { State = [ v, v0 ]; Updates = [ p, p - learningRate * direction; v, vNew ] }
+
+/// Adam (Kingma and Ba) with bias correction; `decoupled` gives AdamW (Loshchilov and Hutter), which
+/// shrinks the parameter by lr * wd directly instead of adding wd p to the gradient.
+[<Sealed>]
+type Adam(learningRate: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, decoupled: bool) =
+    inherit Optimizer()
+    do
+        Optimizer.Require("Adam", "learningRate", learningRate, 0.0, true)
+        Optimizer.Require("Adam", "epsilon", epsilon, 0.0, false)
+        Optimizer.Require("Adam", "weightDecay", weightDecay, 0.0, false)
+        if not (beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0) then
+            invalidArg "beta1" (sprintf "Adam: betas must be in [0, 1), got %g and %g" beta1 beta2)
+
+    /// Adam with the usual betas (0.9, 0.999) and epsilon 1e-8.
+    new(learningRate) = Adam(learningRate, 0.9, 0.999, 1e-8, 0.0, false)
+
+    /// Adam with L2 weight decay added to the gradient (PyTorch's Adam weight_decay).
+    new(learningRate, weightDecay) = Adam(learningRate, 0.9, 0.999, 1e-8, weightDecay, false)
+
+    /// The learning rate.
+    member _.LearningRate = learningRate
+    /// The weight decay.
+    member _.WeightDecay = weightDecay
+    /// True for AdamW's decoupled decay.
+    member _.Decoupled = decoupled
+
+    override _.Update(step: Expr, p: Expr, grad: Expr) =
+        let g = if decoupled then grad else Optimizer.Decayed(p, grad, weightDecay)
+        let m, m0 = Optimizer.StateOf(p, "adam_m")
+        let v, v0 = Optimizer.StateOf(p, "adam_v")
+        let mNew = beta1 * m + (1.0 - beta1) * g
+        let vNew = beta2 * v + (1.0 - beta2) * (g * g)
+        let t = step + 1.0
+        // t counts this step too, so the first step divides the moments by (1 - beta).
+        let c1 = 1.0 - Expr.pow (Expr.scalarLike p beta1) t
+        let c2 = 1.0 - Expr.pow (Expr.scalarLike p beta2) t
+        let delta = learningRate * (mNew / c1) / (Expr.sqrt (vNew / c2) + epsilon)
+        let shrunk = if decoupled && weightDecay <> 0.0 then p * (1.0 - learningRate * weightDecay) else p
+        { State = [ m, m0; v, v0 ]; Updates = [ p, shrunk - delta; m, mNew; v, vNew ] }
+
+/// AdamW: Adam with decoupled weight decay, p <- p (1 - lr wd) - lr m^ / (sqrt v^ + eps).
+[<Sealed>]
+type AdamW(learningRate: float, weightDecay: float, beta1: float, beta2: float, epsilon: float) =
+    inherit Optimizer()
+    let inner = Adam(learningRate, beta1, beta2, epsilon, weightDecay, true)
+
+    /// AdamW with betas (0.9, 0.999) and epsilon 1e-8.
+    new(learningRate, weightDecay) = AdamW(learningRate, weightDecay, 0.9, 0.999, 1e-8)
+    /// AdamW with PyTorch's default weight decay 0.01.
+    new(learningRate) = AdamW(learningRate, 0.01)
+
+    /// The learning rate.
+    member _.LearningRate = learningRate
+    /// The decoupled weight decay.
+    member _.WeightDecay = weightDecay
+
+    override _.Update(step: Expr, p: Expr, grad: Expr) = inner.Update(step, p, grad)
+
+/// A learning-rate schedule: a factor on the base rate as a function of the number of steps taken,
+/// computed inside the training plan, so a schedule costs no recompilation.
+type Schedule =
+    /// Falls linearly from the base rate to zero over the given number of steps, then stays at zero.
+    | LinearDecay of steps: int
+    /// Multiplies the rate by gamma after every step.
+    | ExponentialDecay of gamma: float
+
+    /// The factor after `step` steps (a scalar expression of the step variable's dtype).
+    member s.Factor(step: Expr) : Expr =
+        match s with
+        | LinearDecay steps ->
+            if steps <= 0 then invalidArg "steps" (sprintf "Schedule.LinearDecay: the number of steps must be positive, got %d" steps)
+            Expr.relu (1.0 - step / float steps)
+        | ExponentialDecay gamma ->
+            if not (gamma > 0.0 && gamma <= 1.0) then invalidArg "gamma" (sprintf "Schedule.ExponentialDecay: gamma must be in (0, 1], got %g" gamma)
+            Expr.pow (Expr.scalarLike step gamma) step
+
+/// An optimiser whose learning rate follows a schedule. It scales each parameter's step (new value minus
+/// old) by the schedule's factor, which for SGD, Adam and AdamW is the same as scaling the learning rate;
+/// the optimiser's state (momentum, moments) is updated as without a schedule.
+[<Sealed>]
+type Scheduled(inner: Optimizer, schedule: Schedule) =
+    inherit Optimizer()
+
+    /// The optimiser being scheduled.
+    member _.Inner = inner
+    /// The schedule.
+    member _.Schedule = schedule
+
+    override _.Update(step: Expr, p: Expr, grad: Expr) =
+        let update = inner.Update(step, p, grad)
+        let factor = schedule.Factor step
+        { update with Updates = update.Updates |> List.map (fun (v, e) -> if v = p then v, p + factor * (e - p) else v, e) }

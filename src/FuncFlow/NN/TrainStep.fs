@@ -1,0 +1,105 @@
+namespace FuncFlow.NN
+
+open System
+open FuncFlow
+
+/// One training step compiled into a single plan for one input and target shape: forward pass, loss,
+/// gradients (derived once, at compile time) and the optimiser's updates. Running it feeds a batch and
+/// returns the loss; parameters and optimiser state live in the plan between runs.
+[<Sealed>]
+type TrainStep internal (plan: Plan, model: Model, stateNames: string list, noise: (Noise * Array) list, rng: Random, hasCorrect: bool) =
+    let fill () =
+        for n, buffer in noise do
+            let name = (Expr.tryName n.Var).Value
+            match buffer with
+            | :? (float[]) as b ->
+                for i in 0 .. b.Length - 1 do
+                    b[i] <- n.Sample rng
+                plan.Set(name, b)
+            | :? (float32[]) as b ->
+                for i in 0 .. b.Length - 1 do
+                    b[i] <- float32 (n.Sample rng)
+                plan.Set(name, b)
+            | _ -> invalidOp "TrainStep: noise buffers are float[] or float32[]"
+
+    /// The name of the variable holding the number of steps taken (Adam's t - 1).
+    static member StepName = "optimizer.step"
+
+    /// The compiled plan (outputs: 0 the loss, 1 the number of correct rows for classifiers).
+    member _.Plan = plan
+    /// The names of the variables that persist between steps: parameters, optimiser state, the step count.
+    member _.StateNames = stateNames
+    /// The number of steps taken so far.
+    member _.Steps = int (Tensor.item (plan.Get TrainStep.StepName))
+
+    /// Feeds a batch (features, targets) and runs one step; returns the loss before the update.
+    member _.Run(features: Tensor, targets: Tensor) : float =
+        plan.Set("input", features)
+        plan.Set("target", targets)
+        fill ()
+        plan.Execute()
+        plan.OutputScalar 0
+
+    /// Feeds a batch from raw values in the plan's dtype and runs one step, without allocating.
+    member _.Run(features: Array, targets: Array) : float =
+        let set (name: string) (values: Array) =
+            match values with
+            | :? (float[]) as a -> plan.Set(name, a)
+            | :? (float32[]) as a -> plan.Set(name, a)
+            | _ -> invalidArg "features" "TrainStep.Run: pass float[] or float32[] values"
+        set "input" features
+        set "target" targets
+        fill ()
+        plan.Execute()
+        plan.OutputScalar 0
+
+    /// The number of correct rows in the last batch (0 for a loss without accuracy).
+    member _.Correct = if hasCorrect then plan.OutputScalar 1 else 0.0
+
+    /// The current parameter values, as a model.
+    member _.Model : Model =
+        model.WithParameters(model.Parameters |> Map.map (fun name t -> if List.contains name stateNames then plan.Get name else t))
+
+    /// Copies parameters, optimiser state and the step count from another step plan of the same model
+    /// (used when the batch shape changes).
+    member _.CopyStateFrom(other: TrainStep) =
+        for name in stateNames do
+            plan.Set(name, other.Plan.Get name)
+
+    /// Compiles a step with a seeded generator for the noise (dropout masks).
+    static member Compile(model: Model, loss: Loss, optimizer: Optimizer, inputShape: int[], targetShape: int[], seed: int) =
+        TrainStep.Compile(model, loss, optimizer, inputShape, targetShape, Random seed)
+
+    /// Compiles a step (noise seed 0).
+    static member Compile(model: Model, loss: Loss, optimizer: Optimizer, inputShape: int[], targetShape: int[]) =
+        TrainStep.Compile(model, loss, optimizer, inputShape, targetShape, 0)
+
+    /// Compiles a step whose noise comes from a shared generator.
+    static member internal Compile(model: Model, loss: Loss, optimizer: Optimizer, inputShape: int[], targetShape: int[], rng: Random) =
+        let dtype = model.DType
+        let x = Expr.varOf dtype "input" inputShape
+        let y = Expr.varOf dtype "target" targetShape
+        let graph = model.Build(x, true)
+        let value = loss.Compute graph.Output y
+        if Shape.size value.ShapeRef <> 1 then
+            invalidArg "loss" (sprintf "TrainStep.Compile: the loss '%s' has shape %s; it must have one element" loss.Name (Shape.show value.ShapeRef))
+        let parameters = graph.Parameters |> Map.toList
+        let grads = Grad.wrt (List.map snd parameters) value
+        let step = Expr.varOf dtype TrainStep.StepName [||]
+        let perParameter = parameters |> List.map (fun (_, p) -> optimizer.Update(step, p, grads[p]))
+        let updates = (step, step + 1.0) :: (perParameter |> List.collect (fun u -> u.Updates))
+        let outputs = value :: (loss.Correct |> Option.map (fun c -> c graph.Output y) |> Option.toList)
+        let plan = Plan.compileWithUpdates outputs updates
+        for name, _ in parameters do
+            plan.Set(name, model.Parameters[name])
+        let states = perParameter |> List.collect (fun u -> u.State)
+        for v, initial in states do
+            plan.Set((Expr.tryName v).Value, initial)
+        plan.Set(TrainStep.StepName, Tensor.scalarOf dtype 0.0)
+        let buffers =
+            graph.Noise
+            |> List.map (fun n ->
+                let size = Shape.size n.Var.ShapeRef
+                n, (match dtype with Float64 -> Array.zeroCreate<float> size :> Array | Float32 -> Array.zeroCreate<float32> size :> Array))
+        let names = TrainStep.StepName :: (List.map fst parameters) @ (states |> List.map (fun (v, _) -> (Expr.tryName v).Value))
+        TrainStep(plan, model, names, buffers, rng, loss.Correct.IsSome)
