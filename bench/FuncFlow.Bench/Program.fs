@@ -7,11 +7,16 @@ open System.Globalization
 open FuncFlow.Bench.Workloads
 
 /// Median microseconds and allocated bytes per step over 5 repetitions, after warm-up repetitions
-/// that let the tiered JIT reach its optimised code (torch's kernels are compiled ahead of time).
+/// that let the tiered JIT reach its optimised code (torch's kernels are compiled ahead of time): at
+/// least 2, and at least 2 seconds' worth, since tier-1 compilation happens in the background after
+/// timed delays, so a workload of few, long steps (the scalar graph) needs time rather than calls.
 let private measure (w: Workload) =
-    for _ in 1 .. 2 do
+    let warm = Stopwatch.StartNew()
+    let mutable reps = 0
+    while reps < 2 || warm.Elapsed.TotalSeconds < 2.0 do
         for _ in 1 .. w.Steps do
             w.Step()
+        reps <- reps + 1
     let reps =
         [| for _ in 1 .. 5 ->
                // Total (all threads) allocation: the managed GEMM fallback uses worker threads.

@@ -1,150 +1,176 @@
 namespace FuncFlow
 
-open System.Collections.Generic
+open System.Runtime.CompilerServices
 
 /// Reverse-mode differentiation as a pure fold: one pass over the nodes in reverse topological order,
 /// with one rule per operation mapping (node, gradient flowing in) to its operands' gradients. Nothing is
 /// mutated; the result is a map from variable to gradient *expression*, so gradients can be evaluated,
 /// compiled, printed, or differentiated again.
 module Grad =
-    /// The gradients a node passes to each of its operands, given the gradient g flowing into it.
-    /// `None` marks an operand that receives no gradient (indices, labels, masks).
-    let private rule (y: Expr) (g: Expr) : Expr option[] =
+    // Reshapes a reduced gradient back to keep-dim form, then broadcasts it over the reduced axis of x.
+    let private spread (x: Expr) (axis: int option) (keepDim: bool) (v: Expr) =
+        let kept =
+            match axis, keepDim with
+            | None, _ -> Expr.reshape (Array.create x.Rank 1) v
+            | Some a, false -> Expr.reshape (x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)) v
+            | Some _, true -> v
+        Expr.broadcastTo x.ShapeRef kept
+
+    // Expr has no null in F#; the fold's arrays use it for "no gradient (yet)".
+    let inline private missing (e: Expr) = obj.ReferenceEquals(e, null)
+
+    // Builds operand i's gradient only when it needs one: a constant's is never built, then dropped.
+    let inline private emit (need: bool[]) (out: Expr[]) (i: int) ([<InlineIfLambda>] grad: unit -> Expr) =
+        if need[i] then out[i] <- grad ()
+
+    /// Writes into out[i] the gradient that node y passes to operand i, given the gradient g flowing into it,
+    /// for every i with need[i]. An operand that receives no gradient (indices, labels, masks) is left null.
+    let private rule (y: Expr) (g: Expr) (need: bool[]) (out: Expr[]) : unit =
         let x = if y.Inputs.Length > 0 then y.Inputs[0] else y
-        let one v = [| Some v |]
-        let scalar v = Expr.scalarLike y v
-        // Reshapes a reduced gradient back to keep-dim form, then broadcasts it over the reduced axis.
-        let spread (axis: int option) (keepDim: bool) (v: Expr) =
-            let kept =
-                match axis, keepDim with
-                | None, _ -> Expr.reshape (Array.create x.Rank 1) v
-                | Some a, false -> Expr.reshape (x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)) v
-                | Some _, true -> v
-            Expr.broadcastTo x.ShapeRef kept
+        let inline one (grad: unit -> Expr) = emit need out 0 grad
         match y.Op with
         | Var _
-        | Const _ -> [||]
+        | Const _ -> ()
         | Unary op ->
             match op with
-            | Neg -> one -g
-            | Exp -> one (g * y)
-            | Log -> one (g / x)
-            | Sqrt -> one (g / (y * 2.0))
-            | Abs -> one (g * Expr.sign x)
-            | Sigmoid -> one (g * (y * (1.0 - y)))
-            | Tanh -> one (g * (1.0 - y * y))
-            | Relu -> one (g * Expr.step x)
-            | Softplus -> one (g * Expr.sigmoid x)
+            | Neg -> one (fun () -> -g)
+            | Exp -> one (fun () -> g * y)
+            | Log -> one (fun () -> g / x)
+            | Sqrt -> one (fun () -> g / (y * 2.0))
+            | Abs -> one (fun () -> g * Expr.sign x)
+            | Sigmoid -> one (fun () -> g * (y * (1.0 - y)))
+            | Tanh -> one (fun () -> g * (1.0 - y * y))
+            | Relu -> one (fun () -> g * Expr.step x)
+            | Softplus -> one (fun () -> g * Expr.sigmoid x)
             | Sign
-            | Step -> [| None |]
+            | Step -> ()
         | Binary op ->
             let a, b = y.Inputs[0], y.Inputs[1]
-            let toA v = Some(Expr.sumTo a.ShapeRef v)
-            let toB v = Some(Expr.sumTo b.ShapeRef v)
+            let inline toA (grad: unit -> Expr) = emit need out 0 (fun () -> Expr.sumTo a.ShapeRef (grad ()))
+            let inline toB (grad: unit -> Expr) = emit need out 1 (fun () -> Expr.sumTo b.ShapeRef (grad ()))
             match op with
-            | Add -> [| toA g; toB g |]
-            | Sub -> [| toA g; toB -g |]
-            | Mul -> [| toA (g * b); toB (g * a) |]
-            | Div -> [| toA (g / b); toB (-(g * y) / b) |]
-            | Pow -> [| toA (g * b * Expr.pow a (b - 1.0)); toB (g * y * Expr.log a) |]
-            | Equal -> [| None; None |]
-        | PowScalar p -> one (g * (Expr.powScalar (p - 1.0) x * p))
+            | Add ->
+                toA (fun () -> g)
+                toB (fun () -> g)
+            | Sub ->
+                toA (fun () -> g)
+                toB (fun () -> -g)
+            | Mul ->
+                toA (fun () -> g * b)
+                toB (fun () -> g * a)
+            | Div ->
+                toA (fun () -> g / b)
+                toB (fun () -> -(g * y) / b)
+            | Pow ->
+                toA (fun () -> g * b * Expr.pow a (b - 1.0))
+                toB (fun () -> g * y * Expr.log a)
+            | Equal -> ()
+        | PowScalar p -> one (fun () -> g * (Expr.powScalar (p - 1.0) x * p))
         | MatMul ->
             let a, b = y.Inputs[0], y.Inputs[1]
-            [| Some(Expr.matmul g (Expr.transpose b)); Some(Expr.matmul (Expr.transpose a) g) |]
+            emit need out 0 (fun () -> Expr.matmul g (Expr.transpose b))
+            emit need out 1 (fun () -> Expr.matmul (Expr.transpose a) g)
         | Permute perm ->
             let inverse = Array.zeroCreate perm.Length
             perm |> Array.iteri (fun i p -> inverse[p] <- i)
-            one (Expr.permute inverse g)
-        | Reshape _ -> one (Expr.reshape x.ShapeRef g)
-        | BroadcastTo _ -> one (Expr.sumTo x.ShapeRef g)
-        | Reduce(Sum, axis, keep) -> one (spread axis keep g)
+            one (fun () -> Expr.permute inverse g)
+        | Reshape _ -> one (fun () -> Expr.reshape x.ShapeRef g)
+        | BroadcastTo _ -> one (fun () -> Expr.sumTo x.ShapeRef g)
+        | Reduce(Sum, axis, keep) -> one (fun () -> spread x axis keep g)
         | Reduce(Mean, axis, keep) ->
             let n = match axis with Some a -> x.ShapeRef[a] | None -> Shape.size x.ShapeRef
-            one (spread axis keep g / float n)
+            one (fun () -> spread x axis keep g / float n)
         | Reduce(Max, axis, keep) ->
             // Ties share the gradient equally, as in JAX.
-            let mask = Expr.equal x (spread axis keep y)
-            let count =
-                match axis with
-                | Some a -> Expr.broadcastTo x.ShapeRef (Expr.sumAxisKeep a mask)
-                | None -> spread None false (Expr.sum mask)
-            one (spread axis keep g * mask / count)
+            one (fun () ->
+                let mask = Expr.equal x (spread x axis keep y)
+                let count =
+                    match axis with
+                    | Some a -> Expr.broadcastTo x.ShapeRef (Expr.sumAxisKeep a mask)
+                    | None -> spread x None false (Expr.sum mask)
+                spread x axis keep g * mask / count)
         | Concat axis ->
             let mutable start = 0
-            y.Inputs
-            |> Array.map (fun input ->
-                let len = input.ShapeRef[axis]
-                let part = Expr.slice axis start len g
+            for i in 0 .. y.Inputs.Length - 1 do
+                let len = y.Inputs[i].ShapeRef[axis]
+                let from = start
+                emit need out i (fun () -> Expr.slice axis from len g)
                 start <- start + len
-                Some part)
-        | Slice(axis, start, length) -> one (Expr.pad axis start (x.ShapeRef[axis] - start - length) g)
-        | Pad(axis, before, _) -> one (Expr.slice axis before x.ShapeRef[axis] g)
-        | Gather -> [| Some(Expr.scatterAdd x.ShapeRef[0] y.Inputs[1] g); None |]
-        | ScatterAdd _ -> [| Some(Expr.gather y.Inputs[1] g); None |]
-        | OneHot _ -> [| None |]
-        | Softmax axis -> one (y * (g - Expr.sumAxisKeep axis (g * y)))
-        | LogSoftmax axis -> one (g - Expr.exp y * Expr.sumAxisKeep axis g)
-        | AddN -> y.Inputs |> Array.map (fun _ -> Some g)
+        | Slice(axis, start, length) -> one (fun () -> Expr.pad axis start (x.ShapeRef[axis] - start - length) g)
+        | Pad(axis, before, _) -> one (fun () -> Expr.slice axis before x.ShapeRef[axis] g)
+        | Gather -> one (fun () -> Expr.scatterAdd x.ShapeRef[0] y.Inputs[1] g)
+        | ScatterAdd _ -> one (fun () -> Expr.gather y.Inputs[1] g)
+        | OneHot _ -> ()
+        | Softmax axis -> one (fun () -> y * (g - Expr.sumAxisKeep axis (g * y)))
+        | LogSoftmax axis -> one (fun () -> g - Expr.exp y * Expr.sumAxisKeep axis g)
+        | AddN ->
+            for i in 0 .. y.Inputs.Length - 1 do
+                emit need out i (fun () -> g)
 
     /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
     /// Variables f does not depend on get zeros.
+    // Optimised at once: called once per gradient, its loops would otherwise run tier-0 code for a while.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let vjp (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
         if seed.ShapeRef <> f.ShapeRef then
             invalidArg "seed" (sprintf "Grad.vjp: the seed has shape %s but the output has shape %s" (Shape.show seed.ShapeRef) (Shape.show f.ShapeRef))
         if seed.DType <> f.DType then
             invalidArg "seed" (sprintf "Grad.vjp: the seed is %s but the output is %s" seed.DType.Name f.DType.Name)
-        let order = Graph.topoSort [ f ]
+        let graph = Graph.indexed [ f ]
+        let order, starts, operands = graph.Order, graph.Starts, graph.Operands
+        let n = graph.Count
         // Only nodes on a path to a requested variable need a gradient.
-        let wanted = HashSet<int64>(wrt |> Seq.map (fun e -> e.Id))
-        let needs = HashSet<int64>()
-        let anyNeeded (node: Expr) =
+        let needs = Scratch.rent<bool> n
+        for v in wrt do
+            let p = graph.Index.Position v.Id
+            if p >= 0 then needs[p] <- true
+        let anyNeeded (k: int) =
             let mutable found = false
-            for i in node.Inputs do
-                found <- found || needs.Contains i.Id
+            for e in starts[k] .. starts[k + 1] - 1 do
+                found <- found || needs[operands[e]]
             found
-        for node in order do
-            if wanted.Contains node.Id || anyNeeded node then needs.Add node.Id |> ignore
+        let mutable arity = 0
+        for k in 0 .. n - 1 do
+            if not needs[k] && anyNeeded k then needs[k] <- true
+            arity <- max arity (starts[k + 1] - starts[k])
         // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
-        let single = Dictionary<int64, Expr>()
-        let several = Dictionary<int64, ResizeArray<Expr>>()
-        let contribute (id: int64) (g: Expr) =
-            match several.TryGetValue id with
-            | true, list -> list.Add g
-            | _ ->
-                match single.TryGetValue id with
-                | true, first ->
-                    single.Remove id |> ignore
-                    several[id] <- ResizeArray [| first; g |]
-                | _ -> single[id] <- g
-        let total = Dictionary<int64, Expr>()
-        if needs.Contains f.Id then contribute f.Id seed
-        for k in order.Length - 1 .. -1 .. 0 do
-            let node = order[k]
-            let g =
-                match single.TryGetValue node.Id with
-                | true, g -> ValueSome g
-                | _ ->
-                    match several.TryGetValue node.Id with
-                    | true, parts -> ValueSome(Expr.addN (List.ofArray (parts.ToArray())))
-                    | _ -> ValueNone
-            match g with
-            | ValueNone -> ()
-            | ValueSome g ->
-                total[node.Id] <- g
-                if anyNeeded node then
-                    let grads = rule node g
-                    for i in 0 .. node.Inputs.Length - 1 do
-                        let input = node.Inputs[i]
-                        match grads[i] with
-                        | Some gi when needs.Contains input.Id -> contribute input.Id gi
-                        | _ -> ()
-        wrt
-        |> List.map (fun v ->
-            match total.TryGetValue v.Id with
-            | true, g -> v, g
-            | _ -> v, Expr.zerosLike v)
-        |> Map.ofList
+        let single = Scratch.rent<Expr> n
+        let several = Scratch.rent<ResizeArray<Expr>> n
+        let contribute (p: int) (g: Expr) =
+            if not (isNull several[p]) then several[p].Add g
+            elif missing single[p] then single[p] <- g
+            else
+                several[p] <- ResizeArray [| single[p]; g |]
+                single[p] <- Unchecked.defaultof<Expr>
+        let total = Scratch.rent<Expr> n
+        let need = Array.zeroCreate<bool> arity
+        let out = Array.zeroCreate<Expr> arity
+        if needs[n - 1] then contribute (n - 1) seed
+        for k in n - 1 .. -1 .. 0 do
+            let g = if isNull several[k] then single[k] else Expr.addN (List.ofSeq several[k])
+            if not (missing g) then
+                total[k] <- g
+                if anyNeeded k then
+                    let first = starts[k]
+                    let count = starts[k + 1] - first
+                    for i in 0 .. count - 1 do
+                        need[i] <- needs[operands[first + i]]
+                        out[i] <- Unchecked.defaultof<Expr>
+                    rule order[k] g need out
+                    for i in 0 .. count - 1 do
+                        if need[i] && not (missing out[i]) then contribute operands[first + i] out[i]
+        let result =
+            wrt
+            |> List.map (fun v ->
+                let p = graph.Index.Position v.Id
+                if p >= 0 && not (missing total[p]) then v, total[p] else v, Expr.zerosLike v)
+            |> Map.ofList
+        Scratch.release needs
+        Scratch.release single
+        Scratch.release several
+        Scratch.release total
+        graph.Release()
+        result
 
     /// Gradients of a scalar expression with respect to the given variables (or any of its nodes).
     let wrt (vars: Expr list) (f: Expr) : Map<Expr, Expr> =

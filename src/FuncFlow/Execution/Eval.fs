@@ -3,6 +3,7 @@ namespace FuncFlow
 open System
 open System.Collections.Generic
 open System.Numerics
+open System.Runtime.CompilerServices
 
 /// Options for one-shot evaluation.
 type EvalOptions =
@@ -16,49 +17,96 @@ type EvalOptions =
 
 type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
     /// Evaluates the outputs in one pass over the topological order. A value is dropped after its last
-    /// use, so a long chain runs in memory bounded by its widest cut, not its length.
+    /// use, so a long chain runs in memory bounded by its widest cut, not its length. Rank-0 values also
+    /// live in one array indexed by position, and rank-0 elementwise nodes of rank-0 operands run on it
+    /// directly: scalar graphs then allocate no array per node.
+    // Optimised at once: called once per evaluation, its loop would otherwise run tier-0 code for a while.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     static member Run(outputs: Expr[], env: IReadOnlyDictionary<string, Tensor>, options: EvalOptions) : Tensor[] =
-        let order = Graph.topoSort outputs
-        let position = Dictionary<int64, int>(order.Length)
-        order |> Array.iteri (fun i e -> position[e.Id] <- i)
-        let lastUse = Array.init order.Length id
-        for i in 0 .. order.Length - 1 do
-            for input in order[i].Inputs do
-                lastUse[position[input.Id]] <- i
-        for o in outputs do
-            lastUse[position[o.Id]] <- Int32.MaxValue
-        let values: 'T[][] = Array.zeroCreate order.Length
+        let graph = Graph.indexed outputs
+        let order, starts, operands, n = graph.Order, graph.Starts, graph.Operands, graph.Count
+        let lastUse = Scratch.rent<int> n
+        for k in 0 .. n - 1 do
+            lastUse[k] <- k
+        for k in 0 .. n - 1 do
+            for e in starts[k] .. starts[k + 1] - 1 do
+                lastUse[operands[e]] <- k
+        let outputPositions = outputs |> Array.map (fun o -> graph.Index.Position o.Id)
+        for p in outputPositions do
+            lastUse[p] <- Int32.MaxValue
+        let values = Scratch.rent<'T[]> n
+        let scalars = Scratch.rent<'T> n
+        // A rank-0 value computed on the fast path has no array until a tensor-valued user asks for one.
+        let array (p: int) = if isNull values[p] then [| scalars[p] |] else values[p]
         let args1: 'T[][] = Array.zeroCreate 1
         let args2: 'T[][] = Array.zeroCreate 2
-        for i in 0 .. order.Length - 1 do
-            let node = order[i]
-            values[i] <-
-                match node.Op with
-                | Var name ->
-                    let bound = Eval.Bind(name, node, env).Data :?> 'T[]
-                    // A NaN fed in is reported as the input it is, not blamed on its first user.
-                    if options.CheckFinite then Execute<'T>.CheckFinite(node, [||], bound)
-                    bound
-                | Const t -> t.Data :?> 'T[]
-                // A reshape shares its operand's storage: values are never written after they are made.
-                | Reshape _ -> values[position[node.Inputs[0].Id]]
-                | _ ->
-                    // Kernels never keep their operand array, so unary and binary nodes share one each.
-                    let args =
-                        match node.Inputs.Length with
-                        | 1 -> args1
-                        | 2 -> args2
-                        | n -> Array.zeroCreate n
-                    for k in 0 .. args.Length - 1 do
-                        args[k] <- values[position[node.Inputs[k].Id]]
-                    let dst: 'T[] = Array.zeroCreate (Shape.size node.ShapeRef)
-                    Execute<'T>.Node(node, args, dst)
-                    if options.CheckFinite then Execute<'T>.CheckFinite(node, args, dst)
-                    dst
-            for input in node.Inputs do
-                let p = position[input.Id]
-                if lastUse[p] = i then values[p] <- null
-        outputs |> Array.map (fun o -> Tensor.wrap o.ShapeRef values[position[o.Id]])
+        for k in 0 .. n - 1 do
+            let node = order[k]
+            let first = starts[k]
+            let count = starts[k + 1] - first
+            if not options.CheckFinite && Evaluator<'T>.OnScalars(node, operands, first, count, scalars, k) then ()
+            else
+                values[k] <-
+                    match node.Op with
+                    | Var name ->
+                        let bound = Eval.Bind(name, node, env).Data :?> 'T[]
+                        // A NaN fed in is reported as the input it is, not blamed on its first user.
+                        if options.CheckFinite then Execute<'T>.CheckFinite(node, [||], bound)
+                        bound
+                    | Const t -> t.Data :?> 'T[]
+                    // A reshape shares its operand's storage: values are never written after they are made.
+                    | Reshape _ -> array operands[first]
+                    | _ ->
+                        // Kernels never keep their operand array, so unary and binary nodes share one each.
+                        let args =
+                            match count with
+                            | 1 -> args1
+                            | 2 -> args2
+                            | n -> Array.zeroCreate n
+                        for i in 0 .. count - 1 do
+                            args[i] <- array operands[first + i]
+                        let dst: 'T[] = Array.zeroCreate (Shape.size node.ShapeRef)
+                        Execute<'T>.Node(node, args, dst)
+                        if options.CheckFinite then Execute<'T>.CheckFinite(node, args, dst)
+                        dst
+                if node.Rank = 0 then scalars[k] <- values[k][0]
+            for e in first .. first + count - 1 do
+                let p = operands[e]
+                if lastUse[p] = k then values[p] <- null
+        let results = outputPositions |> Array.mapi (fun i p -> Tensor.wrap outputs[i].ShapeRef (array p))
+        Scratch.release lastUse
+        Scratch.release values
+        Scratch.release scalars
+        graph.Release()
+        results
+
+    /// Computes a rank-0 elementwise node of rank-0 operands into scalars[k], through the same kernels
+    /// as arrays (on one-element spans, so the values are those of the general path); false for any
+    /// other node.
+    static member private OnScalars(node: Expr, operands: int[], first: int, count: int, scalars: 'T[], k: int) : bool =
+        let mutable rank0 = node.Rank = 0
+        for input in node.Inputs do
+            rank0 <- rank0 && input.Rank = 0
+        let a = if count > 0 then operands[first] else 0
+        let b = if count > 1 then operands[first + 1] else 0
+        match node.Op with
+        | Unary op when rank0 ->
+            Kernels<'T>.Unary(op, ReadOnlySpan(scalars, a, 1), Span(scalars, k, 1))
+            true
+        | Binary op when rank0 ->
+            Kernels<'T>.Run(op, ReadOnlySpan(scalars, a, 1), ReadOnlySpan(scalars, b, 1), Span(scalars, k, 1))
+            true
+        | PowScalar p when rank0 ->
+            Kernels<'T>.PowScalar(ReadOnlySpan(scalars, a, 1), 'T.CreateTruncating p, Span(scalars, k, 1))
+            true
+        | AddN when rank0 ->
+            // Left to right, as the general path adds operand after operand.
+            let mutable sum = scalars[a]
+            for i in 1 .. count - 1 do
+                sum <- sum + scalars[operands[first + i]]
+            scalars[k] <- sum
+            true
+        | _ -> false
 
 /// One-shot evaluation of expressions, for dynamic use. For many runs of one graph, compile a Plan.
 and Eval =

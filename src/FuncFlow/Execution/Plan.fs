@@ -62,6 +62,16 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
             p.Execute()
             Array.init outputs.Length p.Output)
 
+/// One node of a fused elementwise group and where its operands come from: r >= 0 is the instruction's
+/// Args[r], r < 0 the result of step -1 - r.
+[<Struct>]
+type internal FusedStep =
+    {
+        Node: Expr
+        A: int
+        B: int
+    }
+
 [<Struct>]
 type internal Instruction<'T> =
     {
@@ -73,7 +83,46 @@ type internal Instruction<'T> =
         /// Fused a - b * c for a scalar constant c (an SGD step): Args are [a; b], Scale is -c.
         Axpy: bool
         Scale: 'T
+        /// A fused elementwise group (null if none): its steps in order, the last one being Node.
+        Steps: FusedStep[]
+        /// One block-sized buffer per step but the last.
+        Temps: 'T[][]
     }
+
+/// Runs fused elementwise groups block by block: each step's intermediate stays in a small buffer that
+/// is still in cache for the next step, and the group is one instruction instead of one per node.
+type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
+    /// The elements per block: a multiple of every vector width, so that only a group's last block can
+    /// take TensorPrimitives' scalar path; groups of at most this size run their kernels on exactly the
+    /// spans the unfused nodes would, and compute the same bits.
+    static member Block = 1024
+
+    static member private Source(r: int, args: 'T[][], temps: 'T[][], start: int, length: int) : ReadOnlySpan<'T> =
+        if r < 0 then ReadOnlySpan(temps[-1 - r], 0, length)
+        else
+            let a = args[r]
+            // A one-element operand is broadcast: the kernels take it as a value.
+            if a.Length = 1 then ReadOnlySpan(a, 0, 1) else ReadOnlySpan(a, start, length)
+
+    /// Computes the group's last step into dst.
+    static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =
+        let mutable start = 0
+        while start < dst.Length do
+            let length = min Fused<'T>.Block (dst.Length - start)
+            for s in 0 .. steps.Length - 1 do
+                let step = steps[s]
+                let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], 0, length)
+                let a = Fused<'T>.Source(step.A, args, temps, start, length)
+                match step.Node.Op with
+                | Unary op -> Kernels<'T>.Unary(op, a, out)
+                | PowScalar p -> Kernels<'T>.PowScalar(a, 'T.CreateTruncating p, out)
+                | Binary op ->
+                    let b = Fused<'T>.Source(step.B, args, temps, start, length)
+                    if a.Length = length && b.Length = length then Kernels<'T>.Run(op, a, b, out)
+                    elif b.Length = 1 then Kernels<'T>.RunScalarRight(op, a, b[0], out)
+                    else Kernels<'T>.RunScalarLeft(op, a[0], b, out)
+                | _ -> invalidOp (sprintf "fused group: %s is not elementwise" step.Node.Op.Name)
+            start <- start + length
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
     (outputs: Expr[], variables: Expr[], instructions: Instruction<'T>[], buffers: Dictionary<int64, 'T[]>,
@@ -128,6 +177,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 if ins.Axpy then
                     // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
                     Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
+                elif not (isNull ins.Steps) then Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
                 else
                     match ins.Node.Op with
                     | MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
@@ -176,13 +226,60 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                     | _ -> ValueNone
                 | _ -> ValueNone
             | _ -> ValueNone
+        // Elementwise nodes fold in their elementwise operands of the same size that nothing else uses, up to
+        // a bounded group: one instruction, run block by block (sigmoid's gradient g * (y * (1 - y)), a loss's
+        // chain). Operands of one element are broadcast; other broadcasts stay separate instructions.
+        let size (e: Expr) = Shape.size e.ShapeRef
+        // An SGD update reads its product's operand directly, so the product can neither lead nor join a group.
+        let products = HashSet<int64>(order |> Seq.filter (fun e -> (axpy e).IsSome) |> Seq.map (fun e -> e.Inputs[1].Id))
+        let elementwise (e: Expr) =
+            size e > 0 && not (products.Contains e.Id)
+            && match e.Op with
+               | Unary _ | PowScalar _ -> true
+               | Binary _ -> (axpy e).IsNone && e.Inputs |> Array.forall (fun i -> size i = size e || size i = 1)
+               | _ -> false
+        let maxSteps = 16
+        let absorbed = HashSet<int64>()
+        let groupSize = Dictionary<int64, int>()
+        for e in order do
+            let mutable steps = 1
+            if elementwise e then
+                for i in e.Inputs do
+                    match groupSize.TryGetValue i.Id with
+                    | true, n when uses[i.Id] = 1 && size i = size e && steps + n <= maxSteps ->
+                        absorbed.Add i.Id |> ignore
+                        steps <- steps + n
+                    | _ -> ()
+                groupSize[e.Id] <- steps
+        let groups = Dictionary<int64, struct (Expr[] * FusedStep[])>()
+        for e in order do
+            if e.Inputs |> Array.exists (fun i -> absorbed.Contains i.Id) && not (absorbed.Contains e.Id) then
+                let leaves = ResizeArray<Expr>()
+                let steps = ResizeArray<FusedStep>()
+                // Depth is bounded by maxSteps.
+                let rec step (node: Expr) =
+                    let source (i: Expr) =
+                        if absorbed.Contains i.Id then step i
+                        else
+                            match leaves.FindIndex(fun l -> obj.ReferenceEquals(l, i)) with
+                            | -1 ->
+                                leaves.Add i
+                                leaves.Count - 1
+                            | k -> k
+                    let a = source node.Inputs[0]
+                    let b = if node.Inputs.Length > 1 then source node.Inputs[1] else 0
+                    steps.Add { Node = node; A = a; B = b }
+                    -steps.Count
+                step e |> ignore
+                groups[e.Id] <- struct (leaves.ToArray(), steps.ToArray())
         let operands (node: Expr) =
             match node.Op with
             | MatMul -> node.Inputs |> Array.map (fun i -> if isSwap i then i.Inputs[0] else i)
             | _ ->
-                match axpy node with
-                | ValueSome _ -> [| node.Inputs[0]; node.Inputs[1].Inputs[0] |]
-                | ValueNone -> node.Inputs
+                match axpy node, groups.TryGetValue node.Id with
+                | ValueSome _, _ -> [| node.Inputs[0]; node.Inputs[1].Inputs[0] |]
+                | ValueNone, (true, struct (leaves, _)) -> leaves
+                | ValueNone, _ -> node.Inputs
         // Which nodes are actually run: those reachable from the roots through the rewritten operands.
         let live = HashSet<int64>()
         for r in roots do
@@ -248,6 +345,13 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 buffers[e.Id] <- dst
                 let ops = operands e
                 let scale = axpy e
+                let steps, temps =
+                    match groups.TryGetValue e.Id with
+                    | true, struct (_, steps) ->
+                        let block = min size Fused<'T>.Block
+                        own <- own + int64 (block * (steps.Length - 1))
+                        steps, Array.init (steps.Length - 1) (fun _ -> Array.zeroCreate block)
+                    | _ -> null, null
                 instructions.Add
                     { Node = e
                       Args = ops |> Array.map (fun a -> buffers[a.Id])
@@ -255,7 +359,9 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                       TransA = e.Op = MatMul && not (obj.ReferenceEquals(ops[0], e.Inputs[0]))
                       TransB = e.Op = MatMul && not (obj.ReferenceEquals(ops[1], e.Inputs[1]))
                       Axpy = scale.IsSome
-                      Scale = 'T.CreateTruncating(ValueOption.defaultValue 0.0 scale) }
+                      Scale = 'T.CreateTruncating(ValueOption.defaultValue 0.0 scale)
+                      Steps = steps
+                      Temps = temps }
             // Buffers whose last use is this instruction go back to the pool (computed values only).
             for a in Seq.append (operands e) [ e ] |> Seq.distinct do
                 let r = root[a.Id]

@@ -3,6 +3,7 @@ namespace FuncFlow
 open System
 open System.Diagnostics
 open System.Threading
+open Microsoft.FSharp.Reflection
 
 /// Reductions over an axis (or over everything).
 type ReduceOp =
@@ -23,7 +24,9 @@ type Op =
     | Var of name: string
     /// A constant value.
     | Const of value: Tensor
+    /// An elementwise function of one operand.
     | Unary of UnaryOp
+    /// An elementwise function of two operands, with NumPy broadcasting.
     | Binary of BinaryOp
     /// x ** p for a constant exponent.
     | PowScalar of exponent: float
@@ -151,6 +154,18 @@ module Expr =
         if a.DType <> b.DType then
             fail op (sprintf "operands have dtypes %s and %s; cast one so both have the same dtype" a.DType.Name b.DType.Name)
 
+    // One shared Op per unary and binary operation: a union case with a field is otherwise a fresh object
+    // for every node built. The operations' cases are singletons, so they are looked up by reference.
+    let private cases<'Op when 'Op: not struct> (wrap: 'Op -> Op) =
+        let table = Collections.Generic.Dictionary<'Op, Op>(HashIdentity.Reference)
+        for c in FSharpType.GetUnionCases typeof<'Op> do
+            let op = FSharpValue.MakeUnion(c, [||]) :?> 'Op
+            table[op] <- wrap op
+        table
+
+    let private unaryOps = cases Unary
+    let private binaryOps = cases Binary
+
     /// A named variable of the given dtype and shape: an input or a parameter, bound at evaluation.
     let varOf (dtype: DType) (name: string) (shape: int[]) =
         if String.IsNullOrWhiteSpace name then invalidArg "name" "Expr.var: a variable needs a non-empty name"
@@ -172,6 +187,28 @@ module Expr =
     /// A scalar constant of the given dtype.
     let scalarOf (dtype: DType) (x: float) = constant (Tensor.scalarOf dtype x)
 
+    // Literals that operators and gradient rules turn into constants (x + 0.5, 1 - y * y) are mostly the
+    // same few values: a small direct-mapped cache per dtype shares their nodes instead of building a node,
+    // a tensor and its storage each time. Bounded, so varying literals (a learning-rate schedule) cannot
+    // grow it; a slot holds an immutable (bits, node) pair, so racing threads at worst rebuild a node.
+    let private literalSlots = 64
+    let private literals: (int64 * Expr)[][] = [| Array.zeroCreate literalSlots; Array.zeroCreate literalSlots |]
+
+    /// A constant of x's dtype, broadcastable against x. Nodes for the same value may be shared: unlike
+    /// Expr.scalar, the result is meant as an operand, not as a node to take gradients with respect to.
+    let scalarLike (x: Expr) (value: float) =
+        if Expr.CaptureCreationSites then scalarOf x.DType value
+        else
+            let bits = BitConverter.DoubleToInt64Bits value
+            let table = literals[match x.DType with Float64 -> 0 | Float32 -> 1]
+            let slot = int ((uint64 bits * 0x9E3779B97F4A7C15UL) >>> 58)
+            let cached = table[slot]
+            if not (isNull (box cached)) && fst cached = bits then snd cached
+            else
+                let node = scalarOf x.DType value
+                table[slot] <- (bits, node)
+                node
+
     /// The variable's name, if the node is a variable.
     let tryName (e: Expr) =
         match e.Op with
@@ -184,18 +221,17 @@ module Expr =
         | _ -> false
 
     /// An elementwise function of one operand.
-    let unary (op: UnaryOp) (x: Expr) = make (Unary op) [| x |] x.ShapeRef x.DType
+    let unary (op: UnaryOp) (x: Expr) = make unaryOps[op] [| x |] x.ShapeRef x.DType
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
-        // Concatenated, not sprintf-formatted: this runs for every node built.
-        let name = "binary " + op.Name
-        sameDType name a b
-        let shape = Shape.broadcast name a.ShapeRef b.ShapeRef
+        // The name is built only for a message: this runs for every node built.
+        if a.DType <> b.DType then sameDType ("binary " + op.Name) a b
+        let shape = if Shape.equal a.ShapeRef b.ShapeRef then a.ShapeRef else Shape.broadcast ("binary " + op.Name) a.ShapeRef b.ShapeRef
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
         if op = Mul && isScalarConst 1.0 a && Shape.equal shape b.ShapeRef then b
         elif (op = Mul || op = Div) && isScalarConst 1.0 b && Shape.equal shape a.ShapeRef then a
-        else make (Binary op) [| a; b |] shape a.DType
+        else make binaryOps[op] [| a; b |] shape a.DType
 
     /// a + b.
     let add a b = binary Add a b
@@ -239,8 +275,6 @@ module Expr =
     /// 1 where x > 0, else 0 (no gradient).
     let step x = unary Step x
 
-    /// A constant of x's dtype, broadcastable against x.
-    let scalarLike (x: Expr) (value: float) = scalarOf x.DType value
 
     /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
     let reshape (shape: int[]) (x: Expr) =

@@ -96,7 +96,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         elif Scalar.eq p 'T.One then src.CopyTo dst
         else TensorPrimitives.Pow(src, p, dst)
 
-    static member private Run(op: BinaryOp, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+    /// dst = a op b over same-length spans.
+    static member Run(op: BinaryOp, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
         match op with
         | Add -> TensorPrimitives.Add(a, b, dst)
         | Sub -> TensorPrimitives.Subtract(a, b, dst)
@@ -107,7 +108,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             for i in 0 .. dst.Length - 1 do
                 dst[i] <- if Scalar.eq a[i] b[i] then 'T.One else 'T.Zero
 
-    static member private RunScalarRight(op: BinaryOp, a: ReadOnlySpan<'T>, b: 'T, dst: Span<'T>) : unit =
+    /// dst = a op b for one value b.
+    static member RunScalarRight(op: BinaryOp, a: ReadOnlySpan<'T>, b: 'T, dst: Span<'T>) : unit =
         match op with
         | Add -> TensorPrimitives.Add(a, b, dst)
         | Sub -> TensorPrimitives.Subtract(a, b, dst)
@@ -118,7 +120,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             for i in 0 .. dst.Length - 1 do
                 dst[i] <- if Scalar.eq a[i] b then 'T.One else 'T.Zero
 
-    static member private RunScalarLeft(op: BinaryOp, a: 'T, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+    /// dst = a op b for one value a.
+    static member RunScalarLeft(op: BinaryOp, a: 'T, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
         match op with
         | Add -> TensorPrimitives.Add(b, a, dst)
         | Sub -> TensorPrimitives.Subtract(a, b, dst)
