@@ -4,6 +4,8 @@
 namespace FuncFlow
 
 open System
+open System.Numerics
+open System.Numerics.Tensors
 open System.Runtime.InteropServices
 open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
@@ -25,6 +27,45 @@ module internal OpenBlasNative =
 
     [<DllImport("libopenblas.so.0", EntryPoint = "cblas_sgemm")>]
     extern void sgemm(int order, int transA, int transB, int m, int n, int k, float32 alpha, nativeint a, int lda, nativeint b, int ldb, float32 beta, nativeint c, int ldc)
+
+/// The managed GEMM: one row of C at a time, vectorised along rows with TensorPrimitives, allocating
+/// nothing; rows are independent, so large products split them across threads. (MathNet's managed provider
+/// takes whole column-major arrays, without offsets or leading dimensions, so batched products would need copies.)
+type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
+    static member Row(i: int, transA: bool, transB: bool, n: int, k: int, alpha: 'T, a: 'T[], aOff: int, lda: int,
+                      b: 'T[], bOff: int, ldb: int, beta: 'T, c: 'T[], cOff: int, ldc: int) : unit =
+        let cRow = Span<'T>(c, cOff + i * ldc, n)
+        if transB then
+            // op(B)[p, j] = B[j, p]: each entry of the row is a dot product with a contiguous row of B.
+            for j in 0 .. n - 1 do
+                let bRow = ReadOnlySpan<'T>(b, bOff + j * ldb, k)
+                let dot: 'T = if transA then ManagedGemm<'T>.StridedDot(a, aOff + i, lda, bRow) else TensorPrimitives.Dot(ReadOnlySpan<'T>(a, aOff + i * lda, k), bRow)
+                let product: 'T = alpha * dot
+                // beta = 0 overwrites C, NaNs included, as BLAS does.
+                cRow[j] <- if 'T.IsZero beta then product else product + beta * cRow[j]
+        else
+            // C's row is scaled once, then gains alpha a(i, p) B[p, :] for each p along contiguous rows of B.
+            if 'T.IsZero beta then cRow.Clear()
+            elif not ('T.IsZero(beta - 'T.One)) then TensorPrimitives.Multiply(Span<'T>.op_Implicit cRow, beta, cRow)
+            for p in 0 .. k - 1 do
+                let aip = if transA then a[aOff + p * lda + i] else a[aOff + i * lda + p]
+                if not ('T.IsZero aip) then
+                    TensorPrimitives.MultiplyAdd(ReadOnlySpan<'T>(b, bOff + p * ldb, n), alpha * aip, Span<'T>.op_Implicit cRow, cRow)
+
+    /// The dot product of a strided column of a with a contiguous row.
+    static member StridedDot(a: 'T[], start: int, stride: int, row: ReadOnlySpan<'T>) : 'T =
+        let mutable sum = 'T.Zero
+        for p in 0 .. row.Length - 1 do
+            sum <- sum + a[start + p * stride] * row[p]
+        sum
+
+    static member Run(transA: bool, transB: bool, m: int, n: int, k: int, alpha: 'T, a: 'T[], aOff: int, lda: int,
+                      b: 'T[], bOff: int, ldb: int, beta: 'T, c: 'T[], cOff: int, ldc: int) : unit =
+        if int64 m * int64 n * int64 k >= 1_000_000L then
+            Parallel.For(0, m, fun i -> ManagedGemm<'T>.Row(i, transA, transB, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)) |> ignore
+        else
+            for i in 0 .. m - 1 do
+                ManagedGemm<'T>.Row(i, transA, transB, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
 
 /// General matrix multiply, C = alpha op(A) op(B) + beta C, on row-major arrays with offsets.
 /// OpenBLAS is probed once; without it a managed kernel gives the same results to rounding.
@@ -49,30 +90,6 @@ module Blas =
                 invalidOp "Blas.setProvider: libopenblas.so.0 could not be loaded (install Debian's libopenblas0)"
         current <- lazy p
 
-    // Managed GEMM: rows of C are independent, so large products split them across threads.
-    let inline private managedGemm
-        (zero: 'T) (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (alpha: 'T)
-        (a: 'T[]) (aOff: int) (lda: int) (b: 'T[]) (bOff: int) (ldb: int) (beta: 'T) (c: 'T[]) (cOff: int) (ldc: int) =
-        let row (i: int) =
-            let acc: 'T[] = Array.zeroCreate n
-            for p in 0 .. k - 1 do
-                let aip = if transA then a[aOff + p * lda + i] else a[aOff + i * lda + p]
-                if aip <> zero then
-                    if transB then
-                        for j in 0 .. n - 1 do
-                            acc[j] <- acc[j] + aip * b[bOff + j * ldb + p]
-                    else
-                        let bRow = bOff + p * ldb
-                        for j in 0 .. n - 1 do
-                            acc[j] <- acc[j] + aip * b[bRow + j]
-            let cRow = cOff + i * ldc
-            for j in 0 .. n - 1 do
-                c[cRow + j] <- (if beta = zero then zero else beta * c[cRow + j]) + alpha * acc[j]
-        if int64 m * int64 n * int64 k >= 1_000_000L then Parallel.For(0, m, row) |> ignore
-        else
-            for i in 0 .. m - 1 do
-                row i
-
     let private checkRange op (name: string) (arr: Array) (off: int) (rows: int) (cols: int) (ld: int) =
         if isNull arr then nullArg name
         // In int64: a large leading dimension must not wrap around and pass.
@@ -89,15 +106,16 @@ module Blas =
 
     // The shared driver: checks, then OpenBLAS (through `native`, inlined so that no closure is allocated)
     // or the managed kernel, which also covers k = 0 (C scaled by beta), a case BLAS need not handle.
-    let inline private gemm op zero ([<InlineIfLambda>] native: unit -> unit) transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc =
+    let inline private gemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
+        op ([<InlineIfLambda>] native: unit -> unit) transA transB m n k (alpha: 'T) (a: 'T[]) aOff lda (b: 'T[]) bOff ldb (beta: 'T) (c: 'T[]) cOff ldc =
         check op transA transB m n k a aOff lda b bOff ldb c cOff ldc
         if m > 0 && n > 0 then
             if k > 0 && provider () = OpenBlas then native ()
-            else managedGemm zero transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
+            else ManagedGemm<'T>.Run(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
 
     /// Double-precision GEMM on row-major storage.
     let dgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float, a: float[], aOff: int, lda: int, b: float[], bOff: int, ldb: int, beta: float, c: float[], cOff: int, ldc: int) =
-        gemm "Blas.dgemm" 0.0 (fun () ->
+        gemm "Blas.dgemm" (fun () ->
             use pa = fixed &a[aOff]
             use pb = fixed &b[bOff]
             use pc = fixed &c[cOff]
@@ -107,7 +125,7 @@ module Blas =
 
     /// Single-precision GEMM on row-major storage.
     let sgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float32, a: float32[], aOff: int, lda: int, b: float32[], bOff: int, ldb: int, beta: float32, c: float32[], cOff: int, ldc: int) =
-        gemm "Blas.sgemm" 0.0f (fun () ->
+        gemm "Blas.sgemm" (fun () ->
             use pa = fixed &a[aOff]
             use pb = fixed &b[bOff]
             use pc = fixed &c[cOff]
