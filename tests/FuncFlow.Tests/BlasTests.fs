@@ -5,11 +5,7 @@ open System
 open Xunit
 open FuncFlow
 
-// Runs f under each provider and restores the one in use before, even when f fails.
-let private withProvider (p: BlasProvider) (f: unit -> 'a) =
-    let before = Blas.provider ()
-    Blas.setProvider p
-    try f () finally Blas.setProvider before
+let private withProvider p f = Blas.withProvider p f
 
 let private openBlasPresent () =
     try
@@ -71,7 +67,14 @@ let ``sgemm: OpenBLAS and managed agree for every transpose combination, with of
                             sprintf "transA=%b transB=%b m=%d n=%d k=%d: index %d differs (%g vs %g)" transA transB m n k i viaOpenBlas[i] viaManaged[i])
 
 [<Fact>]
-let ``setProvider switches the provider and the previous one can be restored`` () =
+let ``withProvider switches the provider for its own flow only, and restores it`` () =
     let before = Blas.provider ()
-    withProvider Managed (fun () -> Assert.Equal(Managed, Blas.provider ()))
+    withProvider Managed (fun () ->
+        Assert.Equal(Managed, Blas.provider ())
+        // A thread started without this flow's context keeps the process-wide choice.
+        let mutable elsewhere = Managed
+        let thread = Threading.Thread(fun () -> elsewhere <- Blas.provider ())
+        thread.UnsafeStart()
+        thread.Join()
+        Assert.Equal(before, elsewhere))
     Assert.Equal(before, Blas.provider ())

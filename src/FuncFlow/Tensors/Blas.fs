@@ -7,6 +7,7 @@ open System
 open System.Numerics
 open System.Numerics.Tensors
 open System.Runtime.InteropServices
+open System.Threading
 open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 
@@ -77,18 +78,26 @@ module Blas =
             let mutable handle = 0n
             if NativeLibrary.TryLoad("libopenblas.so.0", &handle) then OpenBlas else Managed
 
-    let mutable private current = lazy (probe ())
+    let private probed = lazy (probe ())
+    // A per-flow override, so that comparing implementations never changes what other threads use.
+    let private scoped = AsyncLocal<BlasProvider voption>()
 
-    /// The implementation in use.
-    let provider () = current.Value
+    /// The implementation in use on this thread: FUNCFLOW_BLAS=managed or the probe, unless withProvider overrides it.
+    let provider () =
+        match scoped.Value with
+        | ValueSome p -> p
+        | ValueNone -> probed.Value
 
-    /// Forces an implementation (tests compare both); OpenBlas fails if the library cannot be loaded.
-    let setProvider (p: BlasProvider) =
+    /// Runs f with the given implementation for this thread and the tasks it starts, other threads unaffected
+    /// (tests compare both); OpenBlas fails if the library cannot be loaded.
+    let withProvider (p: BlasProvider) (f: unit -> 'a) : 'a =
         if p = OpenBlas then
             let mutable handle = 0n
             if not (NativeLibrary.TryLoad("libopenblas.so.0", &handle)) then
-                invalidOp "Blas.setProvider: libopenblas.so.0 could not be loaded (install Debian's libopenblas0)"
-        current <- lazy p
+                invalidOp "Blas.withProvider: libopenblas.so.0 could not be loaded (install Debian's libopenblas0-pthread)"
+        let before = scoped.Value
+        scoped.Value <- ValueSome p
+        try f () finally scoped.Value <- before
 
     let private checkRange op (name: string) (arr: Array) (off: int) (rows: int) (cols: int) (ld: int) =
         if isNull arr then nullArg name
