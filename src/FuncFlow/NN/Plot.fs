@@ -24,6 +24,14 @@ module Plot =
     let private label (x: float) = x.ToString("G4", CultureInfo.InvariantCulture)
     let private escape (s: string) = s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;")
 
+    // About five round values (1, 2, 2.5 or 5 times a power of ten apart) inside [lo, hi].
+    let private niceTicks (lo: float) (hi: float) =
+        let raw = (hi - lo) / 4.0
+        let magnitude = 10.0 ** floor (log10 raw)
+        let step = [ 1.0; 2.0; 2.5; 5.0; 10.0 ] |> List.map (fun m -> m * magnitude) |> List.find (fun s -> s >= raw)
+        let first = ceil (lo / step) * step
+        [ for k in 0 .. int ((hi - first) / step + 1e-9) -> first + float k * step ]
+
     let private panel (sb: StringBuilder) (y0: float) (title: string) (xLabel: string) (series: Series list) =
         let finite = series |> List.collect (fun s -> s.Values |> Array.filter Double.IsFinite |> List.ofArray)
         let lo, hi =
@@ -41,8 +49,7 @@ module Plot =
         let text (x: float) (y: float) (anchor: string) (extra: string) (s: string) =
             sb.AppendFormat("<text x=\"{0}\" y=\"{1}\" text-anchor=\"{2}\" {3}>{4}</text>\n", num x, num y, anchor, extra, escape s) |> ignore
         text (width / 2.0) (y0 + 24.0) "middle" "font-size=\"15\" font-weight=\"bold\"" title
-        for k in 0 .. 4 do
-            let v = lo + (hi - lo) * float k / 4.0
+        for v in niceTicks lo hi do
             line left (py v) (left + plotW) (py v) "#e0e0e0"
             line (left - 5.0) (py v) left (py v) "black"
             text (left - 8.0) (py v + 4.0) "end" "font-size=\"11\"" (label v)
@@ -64,9 +71,10 @@ module Plot =
                 |> Array.filter (fun (_, v) -> Double.IsFinite v)
                 |> Array.map (fun (i, v) -> num (px i) + "," + num (py v))
             sb.AppendFormat("<polyline fill=\"none\" stroke=\"{0}\" stroke-width=\"2\" points=\"{1}\"/>\n", color, String.Join(" ", points)) |> ignore
-            let ly = y0 + top + 14.0 + 16.0 * float k
-            line (left + plotW - 120.0) (ly - 4.0) (left + plotW - 100.0) (ly - 4.0) color
-            text (left + plotW - 95.0) ly "start" "font-size=\"12\"" s.Name)
+            // The legend sits in the top margin, right of the title, so it never covers a curve.
+            let ly = y0 + 14.0 + 14.0 * float k
+            line (left + plotW - 90.0) (ly - 4.0) (left + plotW - 70.0) (ly - 4.0) color
+            text (left + plotW - 65.0) ly "start" "font-size=\"12\"" s.Name)
 
     /// An SVG document with one panel per (title, series) pair, stacked, sharing the x-axis label.
     let svg (xLabel: string) (panels: (string * Series list) list) : string =
@@ -79,6 +87,12 @@ module Plot =
 
     /// Writes svg's document to a file, creating its folder.
     let save (path: string) (xLabel: string) (panels: (string * Series list) list) : unit =
-        let dir = Path.GetDirectoryName(Path.GetFullPath path)
-        Directory.CreateDirectory dir |> ignore
-        File.WriteAllText(path, svg xLabel panels)
+        let full = Path.GetFullPath path
+        Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
+        // Written beside the target and renamed, so a reader never sees half a plot.
+        let temp = full + ".tmp-" + Guid.NewGuid().ToString("N")
+        try
+            File.WriteAllText(temp, svg xLabel panels)
+            File.Move(temp, full, true)
+        finally
+            File.Delete temp
