@@ -84,6 +84,10 @@ let private cases : (string * (unit -> unit) * string list) list =
         "evaluate: gather index not whole",
         (fun () -> Eval.evaluate (env [ "i", Tensor.ofArray [| 1.5 |] ]) (Expr.gather (Expr.var "i" [| 1 |]) (Expr.constant (ones [| 3; 2 |]))) |> ignore),
         [ "gather"; "index 1.5" ]
+        "add: a null operand (from C#)", (fun () -> Expr.add (Unchecked.defaultof<Expr>) v2 |> ignore), [ "binary +"; "operand is null" ]
+        "matmul: a null operand", (fun () -> Expr.matmul v2 (Unchecked.defaultof<Expr>) |> ignore), [ "matmul"; "operand is null" ]
+        "softmax: a null operand", (fun () -> Expr.softmax 0 (Unchecked.defaultof<Expr>) |> ignore), [ "softmax"; "operand is null" ]
+        "concat: a null in the list", (fun () -> Expr.concat 0 [ v2; Unchecked.defaultof<Expr> ] |> ignore), [ "concat"; "operand is null" ]
         "evaluate: oneHot label out of range", (fun () -> Eval.evaluate (env [ "x", Tensor.ofArray [| 1.0; 4.0 |] ]) (Expr.oneHot 3 v2) |> ignore), [ "oneHot"; "label 4"; "[0, 3)" ]
         "evaluate: oneHot NaN label", (fun () -> Eval.evaluate (env [ "x", Tensor.ofArray [| nan; 0.0 |] ]) (Expr.oneHot 3 v2) |> ignore), [ "oneHot"; "label NaN" ]
         "evaluate: outputs mix dtypes", (fun () -> Eval.many (env []) [ Expr.scalar 1.0; Expr.scalarOf Float32 1.0 ] |> ignore), [ "evaluate"; "mix dtypes"; "float64"; "float32" ]

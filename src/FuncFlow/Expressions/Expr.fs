@@ -150,6 +150,10 @@ module Expr =
 
     let private fail (op: string) (message: string) : 'a = invalidArg "operand" (sprintf "%s: %s" op message)
 
+    // C# callers can pass null; say so by name rather than fail inside with a NullReferenceException.
+    let private operand (op: string) (e: Expr) =
+        if isNull (box e) then raise (ArgumentNullException("operand", sprintf "%s: an operand is null; pass an expression" op))
+
     let private sameDType (op: string) (a: Expr) (b: Expr) =
         if a.DType <> b.DType then
             fail op (sprintf "operands have dtypes %s and %s; cast one so both have the same dtype" a.DType.Name b.DType.Name)
@@ -221,10 +225,14 @@ module Expr =
         | _ -> false
 
     /// An elementwise function of one operand.
-    let unary (op: UnaryOp) (x: Expr) = make unaryOps[op] [| x |] x.ShapeRef x.DType
+    let unary (op: UnaryOp) (x: Expr) =
+        operand op.Name x
+        make unaryOps[op] [| x |] x.ShapeRef x.DType
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
+        if isNull (box a) then operand ("binary " + op.Name) a
+        if isNull (box b) then operand ("binary " + op.Name) b
         // The name is built only for a message: this runs for every node built.
         if a.DType <> b.DType then sameDType ("binary " + op.Name) a b
         let shape = if Shape.equal a.ShapeRef b.ShapeRef then a.ShapeRef else Shape.broadcast ("binary " + op.Name) a.ShapeRef b.ShapeRef
@@ -248,6 +256,7 @@ module Expr =
 
     /// x ** p for a constant exponent.
     let powScalar (p: float) (x: Expr) =
+        operand "powScalar" x
         // A NaN or infinite exponent is a bug upstream (a diverged schedule), not a power anyone means.
         if not (Double.IsFinite p) then fail "powScalar" (sprintf "the exponent must be finite, got %g (input shape %s)" p (Shape.show x.ShapeRef))
         if p = 1.0 then x else make (PowScalar p) [| x |] x.ShapeRef x.DType
@@ -275,14 +284,15 @@ module Expr =
     /// 1 where x > 0, else 0 (no gradient).
     let step x = unary Step x
 
-
     /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
     let reshape (shape: int[]) (x: Expr) =
+        operand "reshape" x
         let resolved = Shape.resolveReshape "reshape" x.ShapeRef shape
         if Shape.equal resolved x.ShapeRef then x else make (Reshape resolved) [| x |] resolved x.DType
 
     /// Permutes axes: output axis i is input axis perm[i].
     let permute (perm: int[]) (x: Expr) =
+        operand "permute" x
         let rank = x.Rank
         if perm.Length <> rank || (Array.sort perm) <> Array.init rank id then
             fail "permute" (sprintf "[%s] is not a permutation of the %d axes of shape %s" (String.Join(", ", perm)) rank (Shape.show x.ShapeRef))
@@ -291,12 +301,14 @@ module Expr =
 
     /// Swaps the last two axes (a matrix transpose); a 1-D or scalar value is returned as is.
     let transpose (x: Expr) =
+        operand "transpose" x
         let r = x.Rank
         if r < 2 then x
         else permute (Array.init r (fun i -> if i = r - 2 then r - 1 elif i = r - 1 then r - 2 else i)) x
 
     /// Broadcasts x to a shape (NumPy rules).
     let broadcastTo (shape: int[]) (x: Expr) =
+        operand "broadcastTo" x
         Shape.validate "broadcastTo" shape
         let target = Shape.broadcast "broadcastTo" x.ShapeRef shape
         if target <> shape then
@@ -304,6 +316,7 @@ module Expr =
         if Shape.equal shape x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
     let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
+        operand kind.Name x
         let name = kind.Name
         match axis with
         | None ->
@@ -339,6 +352,7 @@ module Expr =
 
     /// The seeds' expand: a new axis at `dim` along which x is repeated `copies` times.
     let expand (dim: int) (copies: int) (x: Expr) =
+        operand "expand" x
         if dim < 0 || dim > x.Rank then fail "expand" (sprintf "dim %d is out of range for shape %s (expected 0..%d)" dim (Shape.show x.ShapeRef) x.Rank)
         if copies < 0 then fail "expand" (sprintf "copies must be non-negative, got %d" copies)
         let withAxis = x.ShapeRef |> Array.insertAt dim 1
@@ -346,6 +360,7 @@ module Expr =
 
     /// Sums x down to a shape it was broadcast from: the adjoint of broadcasting.
     let sumTo (shape: int[]) (x: Expr) =
+        operand "sumTo" x
         if Shape.equal x.ShapeRef shape then x
         else
             let lead = x.Rank - shape.Length
@@ -362,6 +377,8 @@ module Expr =
     /// Matrix product of the last two axes: (.., m, k) x (.., k, n) -> (.., m, n), batched when the leading
     /// axes are equal; a batched left operand times a matrix multiplies every matrix of the batch.
     let rec matmul (a: Expr) (b: Expr) =
+        operand "matmul" a
+        operand "matmul" b
         sameDType "matmul" a b
         let sa, sb = a.ShapeRef, b.ShapeRef
         let mismatch () =
@@ -378,6 +395,8 @@ module Expr =
 
     /// Joins tensors along an axis; the other axes must agree.
     let concat (axis: int) (xs: Expr list) =
+        for x in xs do
+            operand "concat" x
         match xs with
         | [] -> fail "concat" "needs at least one operand"
         | [ x ] -> x
@@ -393,6 +412,7 @@ module Expr =
 
     /// Elements start .. start+length-1 along an axis.
     let slice (axis: int) (start: int) (length: int) (x: Expr) =
+        operand "slice" x
         let a = Shape.axis "slice" x.ShapeRef axis
         if start < 0 || length < 0 || start + length > x.ShapeRef[a] then
             fail "slice" (sprintf "range [%d, %d) is outside axis %d of shape %s" start (start + length) a (Shape.show x.ShapeRef))
@@ -401,6 +421,7 @@ module Expr =
 
     /// Zeros added before and after along an axis.
     let pad (axis: int) (before: int) (after: int) (x: Expr) =
+        operand "pad" x
         let a = Shape.axis "pad" x.ShapeRef axis
         if before < 0 || after < 0 then fail "pad" (sprintf "padding must be non-negative, got %d and %d" before after)
         if before = 0 && after = 0 then x
@@ -409,12 +430,16 @@ module Expr =
     /// Rows of x (along axis 0) picked by integer-valued indices of any shape: the result has shape
     /// indices.shape @ x.shape[1..]. Embeddings and minibatches.
     let gather (indices: Expr) (x: Expr) =
+        operand "gather" indices
+        operand "gather" x
         sameDType "gather" x indices
         if x.Rank < 1 then fail "gather" (sprintf "cannot pick rows of a scalar (shape %s)" (Shape.show x.ShapeRef))
         make Gather [| x; indices |] (Array.append indices.ShapeRef x.ShapeRef[1..]) x.DType
 
     /// Adds the rows of x into `rows` zero rows at integer-valued indices: the adjoint of gather.
     let scatterAdd (rows: int) (indices: Expr) (x: Expr) =
+        operand "scatterAdd" indices
+        operand "scatterAdd" x
         sameDType "scatterAdd" x indices
         if rows < 0 then fail "scatterAdd" (sprintf "the number of rows must be non-negative, got %d" rows)
         let lead = indices.Rank
@@ -424,17 +449,24 @@ module Expr =
 
     /// One-hot rows for integer-valued labels: shape labels.shape @ [classes].
     let oneHot (classes: int) (labels: Expr) =
+        operand "oneHot" labels
         if classes <= 0 then fail "oneHot" (sprintf "the number of classes must be positive, got %d" classes)
         make (OneHot classes) [| labels |] (Array.append labels.ShapeRef [| classes |]) labels.DType
 
     /// Softmax along an axis, computed stably.
-    let softmax (axis: int) (x: Expr) = make (Softmax(Shape.axis "softmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
+    let softmax (axis: int) (x: Expr) =
+        operand "softmax" x
+        make (Softmax(Shape.axis "softmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
 
     /// Log-softmax along an axis, computed stably (log-sum-exp).
-    let logSoftmax (axis: int) (x: Expr) = make (LogSoftmax(Shape.axis "logSoftmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
+    let logSoftmax (axis: int) (x: Expr) =
+        operand "logSoftmax" x
+        make (LogSoftmax(Shape.axis "logSoftmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
 
     /// The sum of same-shape expressions.
     let addN (xs: Expr list) =
+        for x in xs do
+            operand "addN" x
         match xs with
         | [] -> fail "addN" "needs at least one operand"
         | [ x ] -> x
