@@ -42,24 +42,34 @@ type Evaluator(loss: Loss) =
             plans[key] <- p
             p
 
-    /// The loss of the model on one batch (and the number of correct rows, 0 without accuracy).
-    member e.Batch(model: Model, features: Tensor, targets: Tensor) : struct (float * float) =
-        let plan = e.PlanFor(model, features, targets)
+    // The model's parameters go into a plan once per evaluation, not once per batch.
+    member private _.Load(model: Model, plan: Plan) =
         for name in plan.VariableNames do
             match model.Parameters.TryFind name with
             | Some t -> plan.Set(name, t)
             | None -> ()
+
+    member private _.Run(plan: Plan, features: Tensor, targets: Tensor) : struct (float * float) =
         plan.Set("input", features)
         plan.Set("target", targets)
         plan.Execute()
         struct (plan.OutputScalar 0, (if loss.Correct.IsSome then plan.OutputScalar 1 else 0.0))
 
+    /// The loss of the model on one batch (and the number of correct rows, 0 without accuracy).
+    member e.Batch(model: Model, features: Tensor, targets: Tensor) : struct (float * float) =
+        let plan = e.PlanFor(model, features, targets)
+        e.Load(model, plan)
+        e.Run(plan, features, targets)
+
     /// The mean loss and accuracy over a data set, in consecutive batches of batchSize rows.
     member e.Evaluate(model: Model, data: Dataset, batchSize: int) : Evaluation =
         let mutable mean = MeanMetric.Empty
         let mutable correct = 0.0
+        let loaded = HashSet<Plan>(HashIdentity.Reference)
         for b in Batches.sequential batchSize (DatasetCast.cast model.DType data) do
-            let struct (l, c) = e.Batch(model, b.Features, b.Targets)
+            let plan = e.PlanFor(model, b.Features, b.Targets)
+            if loaded.Add plan then e.Load(model, plan)
+            let struct (l, c) = e.Run(plan, b.Features, b.Targets)
             mean <- mean.Add(l, b.Count)
             correct <- correct + c
         { Loss = mean.Value
