@@ -112,7 +112,7 @@ module Grad =
     // Optimised at once: called once per gradient, its loops would otherwise run tier-0 code for a while.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let vjp (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
-        if seed.ShapeRef <> f.ShapeRef then
+        if not (Shape.equal seed.ShapeRef f.ShapeRef) then
             invalidArg "seed" (sprintf "Grad.vjp: the seed has shape %s but the output has shape %s" (Shape.show seed.ShapeRef) (Shape.show f.ShapeRef))
         if seed.DType <> f.DType then
             invalidArg "seed" (sprintf "Grad.vjp: the seed is %s but the output is %s" seed.DType.Name f.DType.Name)

@@ -114,7 +114,7 @@ and Eval =
     static member internal Bind(name: string, node: Expr, env: IReadOnlyDictionary<string, Tensor>) : Tensor =
         match env.TryGetValue name with
         | true, t ->
-            if t.ShapeRef <> node.ShapeRef then
+            if not (Shape.equal t.ShapeRef node.ShapeRef) then
                 invalidArg "env" (sprintf "evaluate: variable '%s' has shape %s but is bound to a value of shape %s" name (Shape.show node.ShapeRef) (Shape.show t.ShapeRef))
             if t.DType <> node.DType then
                 invalidArg "env" (sprintf "evaluate: variable '%s' is %s but is bound to a %s value; cast it with Tensor.cast" name node.DType.Name t.DType.Name)

@@ -34,8 +34,7 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 match axis with
                 | Some a -> Execute<'T>.Around(node.Inputs[0].ShapeRef, a)
                 | None -> struct (1, args[0].Length, 1)
-            let code = match kind with Sum -> 0 | Mean -> 1 | Max -> 2
-            Kernels<'T>.Reduce(code, args[0], outer, n, inner, dst)
+            Kernels<'T>.Reduce(kind, args[0], outer, n, inner, dst)
         | Concat axis ->
             let struct (outer, total, inner) = Execute<'T>.Around(node.ShapeRef, axis)
             let mutable start = 0

@@ -140,7 +140,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
 
     override p.Set(name: string, value: Tensor) =
         let struct (v, buffer) = p.Buffer("Set", name)
-        if value.ShapeRef <> v.ShapeRef then
+        if not (Shape.equal value.ShapeRef v.ShapeRef) then
             invalidArg "value" (sprintf "Plan.Set: variable '%s' has shape %s but the value has shape %s" name (Shape.show v.ShapeRef) (Shape.show value.ShapeRef))
         if value.DType <> v.DType then
             invalidArg "value" (sprintf "Plan.Set: variable '%s' is %s but the value is %s; cast it with Tensor.cast" name v.DType.Name value.DType.Name)
@@ -204,7 +204,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         // A matmul reads a transposed operand through a BLAS flag instead of a copy.
         let isSwap (e: Expr) =
             match e.Op with
-            | Permute perm -> perm.Length >= 2 && perm = Array.init perm.Length (fun i -> if i = perm.Length - 2 then i + 1 elif i = perm.Length - 1 then i - 1 else i)
+            | Permute perm -> perm.Length >= 2 && Shape.equal perm (Expr.swapLastTwo perm.Length)
             | _ -> false
         let uses = Dictionary<int64, int>()
         let countUse (e: Expr) = uses[e.Id] <- (match uses.TryGetValue e.Id with | true, n -> n + 1 | _ -> 1)
@@ -294,12 +294,12 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         for v in variables do
             let name = (Expr.tryName v).Value
             match names.TryGetValue name with
-            | true, other when other.ShapeRef <> v.ShapeRef || other.DType <> v.DType ->
+            | true, other when not (Shape.equal other.ShapeRef v.ShapeRef) || other.DType <> v.DType ->
                 invalidArg "outputs" (sprintf "Plan.compile: two variables are named '%s' with shapes %s and %s; give them distinct names" name (Shape.show other.ShapeRef) (Shape.show v.ShapeRef))
             | _ -> names[name] <- v
         for (v, value) in updates do
             match v.Op with
-            | Var name when v.ShapeRef = value.ShapeRef && v.DType = value.DType -> ()
+            | Var _ when Shape.equal v.ShapeRef value.ShapeRef && v.DType = value.DType -> ()
             | Var name -> invalidArg "updates" (sprintf "Plan.compile: the update of '%s' (%s %s) has shape %s and dtype %s" name (Shape.show v.ShapeRef) v.DType.Name (Shape.show value.ShapeRef) value.DType.Name)
             | _ -> invalidArg "updates" (sprintf "Plan.compile: only variables can be updated, got %O" v)
         let running = order |> Array.filter (fun e -> live.Contains e.Id)

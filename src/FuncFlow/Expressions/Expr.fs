@@ -5,19 +5,6 @@ open System.Diagnostics
 open System.Threading
 open Microsoft.FSharp.Reflection
 
-/// Reductions over an axis (or over everything).
-type ReduceOp =
-    | Sum
-    | Mean
-    | Max
-
-    /// The lower-case name used in messages.
-    member kind.Name =
-        match kind with
-        | Sum -> "sum"
-        | Mean -> "mean"
-        | Max -> "max"
-
 /// What a node computes. The operands are the node's Inputs; an Op holds only the parameters.
 type Op =
     /// A named variable, bound to a value at evaluation: an input or a parameter.
@@ -299,19 +286,21 @@ module Expr =
         if perm = Array.init rank id then x
         else make (Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
 
+    /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
+    let internal swapLastTwo (rank: int) =
+        Array.init rank (fun i -> if i = rank - 2 then rank - 1 elif i = rank - 1 then rank - 2 else i)
+
     /// Swaps the last two axes (a matrix transpose); a 1-D or scalar value is returned as is.
     let transpose (x: Expr) =
         operand "transpose" x
-        let r = x.Rank
-        if r < 2 then x
-        else permute (Array.init r (fun i -> if i = r - 2 then r - 1 elif i = r - 1 then r - 2 else i)) x
+        if x.Rank < 2 then x else permute (swapLastTwo x.Rank) x
 
     /// Broadcasts x to a shape (NumPy rules).
     let broadcastTo (shape: int[]) (x: Expr) =
         operand "broadcastTo" x
         Shape.validate "broadcastTo" shape
         let target = Shape.broadcast "broadcastTo" x.ShapeRef shape
-        if target <> shape then
+        if not (Shape.equal target shape) then
             fail "broadcastTo" (sprintf "cannot broadcast %s to %s" (Shape.show x.ShapeRef) (Shape.show shape))
         if Shape.equal shape x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
@@ -370,7 +359,7 @@ module Expr =
                 y <- reduce Sum (Some 0) false y
             for i in 0 .. shape.Length - 1 do
                 if shape[i] = 1 && y.ShapeRef[i] <> 1 then y <- reduce Sum (Some i) true y
-            if y.ShapeRef <> shape then
+            if not (Shape.equal y.ShapeRef shape) then
                 fail "sumTo" (sprintf "%s was not broadcast from %s" (Shape.show x.ShapeRef) (Shape.show shape))
             y
 

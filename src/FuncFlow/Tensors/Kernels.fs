@@ -41,6 +41,19 @@ type BinaryOp =
         match op with
         | Add -> "+" | Sub -> "-" | Mul -> "*" | Div -> "/" | Pow -> "**" | Equal -> "=="
 
+/// Reductions over an axis (or over everything).
+type ReduceOp =
+    | Sum
+    | Mean
+    | Max
+
+    /// The lower-case name used in messages.
+    member kind.Name =
+        match kind with
+        | Sum -> "sum"
+        | Mean -> "mean"
+        | Max -> "max"
+
 /// Scalar helpers for the kernels, generic over float and float32.
 module internal Scalar =
     let inline gt<'T when 'T :> IFloatingPointIeee754<'T>> (a: 'T) (b: 'T) = 'T.op_GreaterThan (a, b)
@@ -226,26 +239,25 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         else Kernels<'T>.Binary(Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
 
     /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
-    static member Reduce(kind: int, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
-        // kind: 0 sum, 1 mean, 2 max.
+    static member Reduce(kind: ReduceOp, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
         if inner = 1 then
             for o in 0 .. outer - 1 do
                 let row = ReadOnlySpan(src, o * n, n)
                 dst[o] <-
                     match kind with
-                    | 2 -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
-                    | _ -> TensorPrimitives.Sum row
+                    | Max -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
+                    | Sum | Mean -> TensorPrimitives.Sum row
         else
             for o in 0 .. outer - 1 do
                 let d = Span(dst, o * inner, inner)
-                if n = 0 then d.Fill(if kind = 2 then 'T.NegativeInfinity else 'T.Zero)
+                if n = 0 then d.Fill(if kind = Max then 'T.NegativeInfinity else 'T.Zero)
                 else
                     ReadOnlySpan(src, o * n * inner, inner).CopyTo d
                     for k in 1 .. n - 1 do
                         let s = ReadOnlySpan(src, (o * n + k) * inner, inner)
-                        if kind = 2 then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
+                        if kind = Max then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
                         else TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
-        if kind = 1 then
+        if kind = Mean then
             TensorPrimitives.Divide(ReadOnlySpan dst, 'T.CreateTruncating n, Span dst)
 
     /// Softmax (or log-softmax) over the middle axis of a tensor viewed as [outer; n; inner],

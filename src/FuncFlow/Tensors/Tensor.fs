@@ -292,5 +292,5 @@ module Tensor =
 
     /// True when both have the same shape and every pair of values satisfies |a - b| <= atol + rtol |b|.
     let allClose (rtol: float) (atol: float) (a: Tensor) (b: Tensor) =
-        a.ShapeRef = b.ShapeRef
+        Shape.equal a.ShapeRef b.ShapeRef
         && Seq.forall (fun i -> abs (a.At i - b.At i) <= atol + rtol * abs (b.At i)) (seq { 0 .. a.Size - 1 })
