@@ -100,8 +100,8 @@ namespace FuncFlow.Nodes
     }
 
     /// <summary>
-    /// The mean squared error <c>mean((y - a)^2)</c>, as the seed's <c>MSE</c>: both operands are read as
-    /// columns (the seed's <c>reshape(-1, 1)</c>), so <c>y</c> of shape (m,) and <c>a</c> of shape (m, 1) match.
+    /// The mean squared error <c>mean((y - a)^2)</c>, as the seed's <c>MSE</c>: the targets are read in the
+    /// predictions' shape (the seed reshapes both to columns), so <c>y</c> of shape (m,) and <c>a</c> of shape (m, 1) match.
     /// </summary>
     public sealed class MSE : Operation
     {
@@ -113,18 +113,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs)
-        {
-            var y = inputs[0];
-            var a = inputs[1];
-            var ny = y.Shape.Aggregate(1, (p, d) => p * d);
-            var na = a.Shape.Aggregate(1, (p, d) => p * d);
-            if (ny != na)
-                throw new ArgumentException(
-                    $"MSE: the targets have shape {Core.ShowShape(y.Shape)} ({ny} values) but the predictions have shape {Core.ShowShape(a.Shape)} ({na} values); they need the same number of values.");
-            var diff = ExprModule.sub(ExprModule.reshape(new[] { -1, 1 }, y), ExprModule.reshape(new[] { -1, 1 }, a));
-            return ExprModule.mean(ExprModule.mul(diff, diff));
-        }
+        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => FuncFlow.NN.Losses.mse(inputs[1], inputs[0]);
     }
 
     /// <summary>
