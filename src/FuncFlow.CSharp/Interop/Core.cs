@@ -81,7 +81,7 @@ namespace FuncFlow.Interop
             return result;
         }
 
-        public static bool SameShape(int[] a, int[] b) => a.AsSpan().SequenceEqual(b);
+        public static bool SameShape(int[] a, int[] b) => Shape.equal(a, b);
 
         public static string ShowShape(int[] shape) => Shape.show(shape);
 
