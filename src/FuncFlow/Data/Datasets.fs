@@ -79,16 +79,16 @@ module Datasets =
             fail (sprintf "%s: line 1 announces %d features plus a target, but rows have %d columns" path d rows[0].Length)
         rows, d
 
-    /// Features [n; d] and class indices [n] from rows whose last column is the class, all float64.
+    /// Features [n; d] and targets [n] from rows whose last column is the target (a class index), all float64.
     let private classification (rows: float[][]) (d: int) : Dataset =
         { Features = Tensor.wrap [| rows.Length; d |] (rows |> Array.collect (fun r -> r[.. d - 1]))
           Targets = Tensor.wrap [| rows.Length |] (rows |> Array.map (fun r -> r[d])) }
 
     /// Boston housing from scikit-learn's boston_house_prices.csv: features float64 [506; 13], target MEDV [506; 1].
     let boston (path: string) : Dataset =
-        let rows, d = sklearnCsv path 2
-        { Features = Tensor.wrap [| rows.Length; d |] (rows |> Array.collect (fun r -> r[.. d - 1]))
-          Targets = Tensor.wrap [| rows.Length; 1 |] (rows |> Array.map (fun r -> r[d])) }
+        let ds = sklearnCsv path 2 ||> classification
+        // A regression target, as a column.
+        { ds with Targets = Tensor.reshape [| ds.Count; 1 |] ds.Targets }
 
     /// Boston housing from the default data folder.
     let bostonDefault () : Dataset = boston (Path.Combine(defaultDataDir (), "small", "boston_house_prices.csv"))
