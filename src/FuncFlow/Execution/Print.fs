@@ -35,10 +35,6 @@ module Print =
 
     let private number (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
 
-    let private isTranspose (perm: int[]) =
-        let r = perm.Length
-        r >= 2 && perm = Array.init r (fun i -> if i = r - 2 then r - 1 elif i = r - 1 then r - 2 else i)
-
     /// An operation's name and parameters, shared by the formula (name(operands, parameters)) and the
     /// DOT labels (name parameters).
     let private describe (e: Expr) : string * string list =
@@ -50,7 +46,7 @@ module Print =
         | Binary op -> op.Name, []
         | PowScalar p -> "**", [ number p ]
         | MatMul -> "matmul", []
-        | Permute perm when isTranspose perm -> "transpose", []
+        | Permute perm when Expr.isTransposePermutation perm -> "transpose", []
         | Permute perm -> "permute", [ "[" + String.Join(", ", perm) + "]" ]
         | Reshape shape -> "reshape", [ Shape.show shape ]
         | BroadcastTo shape -> "broadcastTo", [ Shape.show shape ]

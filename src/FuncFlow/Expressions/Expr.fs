@@ -290,6 +290,9 @@ module Expr =
     let internal swapLastTwo (rank: int) =
         Array.init rank (fun i -> if i = rank - 2 then rank - 1 elif i = rank - 1 then rank - 2 else i)
 
+    /// True for the permutation a matrix transpose makes (the last two axes swapped).
+    let internal isTransposePermutation (perm: int[]) = perm.Length >= 2 && Shape.equal perm (swapLastTwo perm.Length)
+
     /// Swaps the last two axes (a matrix transpose); a 1-D or scalar value is returned as is.
     let transpose (x: Expr) =
         operand "transpose" x
