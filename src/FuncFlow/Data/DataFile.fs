@@ -31,6 +31,23 @@ module internal DataFile =
             fs.Dispose()
             reraise ()
 
+    /// Writes a file atomically: into a temporary file beside it, flushed to disk, then moved over the target,
+    /// so a reader never sees half a file and a failure leaves any previous file intact (the temporary file is
+    /// deleted). beforeCommit runs on the finished temporary file just before the move (tests fail it there).
+    let writeAtomically (beforeCommit: string -> unit) (path: string) (write: Stream -> unit) : unit =
+        let full = Path.GetFullPath path
+        let tmp = full + ".tmp-" + Guid.NewGuid().ToString("N")
+        try
+            do
+                use fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None)
+                write fs
+                fs.Flush true
+            beforeCommit tmp
+            File.Move(tmp, full, true)
+        with _ ->
+            if File.Exists tmp then File.Delete tmp
+            reraise ()
+
     /// Reads until count bytes are in the buffer or the stream ends; returns how many were read.
     /// A damaged gzip stream becomes a DataFormatException naming the file.
     let readFully (path: string) (s: Stream) (buffer: byte[]) (offset: int) (count: int) : int =

@@ -81,23 +81,13 @@ module Safetensors =
                 (fun (offset: int64) (name, shape, (dtype, length, _)) -> (name, dtype, shape, offset, offset + length), offset + length)
                 0L
         let head = header metadata entries
-        let full = Path.GetFullPath path
-        let tmp = full + ".tmp-" + Guid.NewGuid().ToString("N")
-        try
-            do
-                use fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None)
-                let len = Array.zeroCreate<byte> 8
-                BinaryPrimitives.WriteUInt64LittleEndian(Span len, uint64 head.Length)
-                fs.Write(len, 0, 8)
-                fs.Write(head, 0, head.Length)
-                for _, _, (_, _, write) in encoded do
-                    write fs
-                fs.Flush true
-            beforeCommit tmp
-            File.Move(tmp, full, true)
-        with _ ->
-            if File.Exists tmp then File.Delete tmp
-            reraise ()
+        DataFile.writeAtomically beforeCommit path (fun fs ->
+            let len = Array.zeroCreate<byte> 8
+            BinaryPrimitives.WriteUInt64LittleEndian(Span len, uint64 head.Length)
+            fs.Write(len, 0, 8)
+            fs.Write(head, 0, head.Length)
+            for _, _, (_, _, write) in encoded do
+                write fs)
 
     /// Writes named tensors (float64 as F64, float32 as F32) and string metadata to a safetensors file, atomically:
     /// the file is written beside the target under a temporary name and moved over it only when complete, so a

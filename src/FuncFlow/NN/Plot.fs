@@ -87,12 +87,6 @@ module Plot =
 
     /// Writes svg's document to a file, creating its folder.
     let save (path: string) (xLabel: string) (panels: (string * Series list) list) : unit =
-        let full = Path.GetFullPath path
-        Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
-        // Written beside the target and renamed, so a reader never sees half a plot.
-        let temp = full + ".tmp-" + Guid.NewGuid().ToString("N")
-        try
-            File.WriteAllText(temp, svg xLabel panels)
-            File.Move(temp, full, true)
-        finally
-            File.Delete temp
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
+        let bytes = Encoding.UTF8.GetBytes(svg xLabel panels)
+        FuncFlow.Data.DataFile.writeAtomically ignore path (fun s -> s.Write(bytes, 0, bytes.Length))
