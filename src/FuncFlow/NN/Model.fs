@@ -50,7 +50,7 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
     member m.WithParameters(values: Map<string, Tensor>) =
         for KeyValue(name, t) in parameters do
             match values.TryFind name with
-            | Some v when v.Shape = t.Shape -> ()
+            | Some v when Shape.equal v.ShapeRef t.ShapeRef -> ()
             | Some v -> invalidArg "values" (sprintf "Model.WithParameters: '%s' has shape %s, expected %s" name (Shape.show v.Shape) (Shape.show t.Shape))
             | None -> invalidArg "values" (sprintf "Model.WithParameters: no value for parameter '%s'" name)
         Model(layer, parameters |> Map.map (fun name _ -> Tensor.cast dtype values[name]), dtype)
