@@ -41,12 +41,11 @@ let private mlp (name: string) (steps: int) (dtype: DType) (sizes: int list) (ba
     let target, targetValue, loss =
         if mse then
             let y = Expr.varOf dtype "y" [| batch; classes |]
-            y, Tensor.randNormal dtype 7 [| batch; classes |] 0.0 1.0, Expr.mean (Expr.powScalar 2.0 (out - y))
+            y, Tensor.randNormal dtype 7 [| batch; classes |] 0.0 1.0, FuncFlow.NN.Losses.mse out y
         else
             let y = Expr.varOf dtype "y" [| batch |]
             let labels = Tensor.randUniform Float64 7 [| batch |] 0.0 (float classes) |> Tensor.toArray |> Array.map floor
-            let logp = Expr.logSoftmax 1 out
-            y, Tensor.cast dtype (Tensor.ofArray labels), -(Expr.mean (Expr.sumAxis 1 (Expr.oneHot classes y * logp)))
+            y, Tensor.cast dtype (Tensor.ofArray labels), FuncFlow.NN.Losses.crossEntropy out y
     let parameters = layers |> List.collect (fun (w, b, _) -> [ w; b ])
     let grads = Grad.wrt parameters loss
     let plan = Plan.compileWithUpdates [ loss ] [ for p in parameters -> p, p - grads[p] * 0.1 ]
