@@ -19,23 +19,40 @@ let runOrFail exe args =
         eprintfn "build.fsx: '%s %s' failed with exit code %d" exe args code
         exit code
 
-/// Counts passed and failed tests from the TRX files the test run wrote, not from dotnet test's text.
-let countResults (dir: string) =
+/// Passed, failed and skipped tests in the TRX files the C# test run wrote, not from dotnet test's text.
+let countTrx (dir: string) =
     let ns = XNamespace.Get "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"
-    Directory.GetFiles(dir, "*.trx", SearchOption.AllDirectories)
-    |> Array.map (fun file ->
-        let results = XDocument.Load(file).Descendants(ns + "UnitTestResult") |> Array.ofSeq
-        let count outcome = results |> Array.filter (fun r -> r.Attribute(XName.Get "outcome").Value = outcome) |> Array.length
-        count "Passed", results.Length - count "Passed" - count "NotExecuted")
-    |> Array.fold (fun (p, f) (p1, f1) -> p + p1, f + f1) (0, 0)
+    let results =
+        Directory.GetFiles(dir, "*.trx", SearchOption.AllDirectories)
+        |> Array.collect (fun file -> XDocument.Load(file).Descendants(ns + "UnitTestResult") |> Array.ofSeq)
+    let count outcome = results |> Array.filter (fun r -> r.Attribute(XName.Get "outcome").Value = outcome) |> Array.length
+    count "Passed", results.Length - count "Passed" - count "NotExecuted", count "NotExecuted"
+
+/// Passed, failed and skipped tests in the JUnit XML the Expecto program wrote: a <testcase> holds a <failure> or an
+/// <error> when it failed, a <skipped> when skipped, nothing when it passed.
+let countJUnit (file: string) =
+    let cases = XDocument.Load(file).Descendants(XName.Get "testcase") |> Array.ofSeq
+    let has name = cases |> Array.filter (fun c -> not (isNull (c.Element(XName.Get name)))) |> Array.length
+    let failed, skipped = has "failure" + has "error", has "skipped"
+    cases.Length - failed - skipped, failed, skipped
 
 let test () =
     let results = Path.Combine(root, "TestResults")
     if Directory.Exists results then Directory.Delete(results, true)
-    let code = run "dotnet" (sprintf "test FuncFlow.sln -c Release --logger trx --results-directory \"%s\"" results)
-    let passed, failed = if Directory.Exists results then countResults results else 0, 0
-    printfn "%d passed, %d failed" passed failed
-    if code <> 0 || failed > 0 || passed = 0 then exit 1
+    runOrFail "dotnet" "build FuncFlow.sln -c Release"
+    // The C# tests run on xunit through dotnet test; the F# tests are an Expecto program, run directly.
+    let csharpCode = run "dotnet" (sprintf "test tests/FuncFlow.CSharp.Tests -c Release --no-build --logger trx --results-directory \"%s\"" results)
+    let csharp = if Directory.Exists results then countTrx results else (0, 0, 0)
+    let junit = Path.Combine(results, "expecto.xml")
+    let fsharpCode = run "dotnet" (sprintf "tests/FuncFlow.Tests/bin/Release/net10.0/FuncFlow.Tests.dll --no-spinner --junit-summary \"%s\"" junit)
+    let fsharp = if File.Exists junit then countJUnit junit else (0, 0, 0)
+    let line (passed, failed, skipped) = sprintf "%d passed, %d failed%s" passed failed (if skipped > 0 then sprintf ", %d skipped" skipped else "")
+    printfn "C# tests (xunit): %s" (line csharp)
+    printfn "F# tests (Expecto): %s" (line fsharp)
+    let (p1, f1, s1), (p2, f2, s2) = csharp, fsharp
+    let passed, failed = p1 + p2, f1 + f2
+    printfn "%s" (line (passed, failed, s1 + s2))
+    if csharpCode <> 0 || fsharpCode <> 0 || failed > 0 || passed = 0 then exit 1
 
 let examples () =
     for project in [ "examples/GrokkingNetwork"; "examples/BostonHousing"; "examples/SeedsWalkthrough"; "examples/MnistSoftmax"; "examples/MnistMlp"; "examples/CSharpTraining" ] do

@@ -5,8 +5,9 @@ module FuncFlow.Tests.BadInputTests
 
 open System
 open System.Collections.Generic
-open Xunit
+open Expecto
 open FuncFlow
+open FuncFlow.Tests.Support
 
 let private x23 = Expr.var "x" [| 2; 3 |]
 let private v2 = Expr.var "x" [| 2 |]
@@ -127,108 +128,95 @@ let private cases : (string * (unit -> unit) * string list) list =
         "Blas.sgemm: null operand", (fun () -> Blas.sgemm (false, false, 1, 1, 1, 1.0f, null, 0, 1, [| 1.0f |], 0, 1, 0.0f, [| 0.0f |], 0, 1)), [ "a" ]
     ]
 
-/// The case descriptions, for the theory below.
-let caseNames : obj[] seq = cases |> Seq.map (fun (name, _, _) -> [| box name |])
-
 let private byName = dict [ for (name, action, fragments) in cases -> name, (action, fragments) ]
-
-[<Fact>]
-let ``at least 40 bad inputs are listed, with distinct descriptions`` () =
-    Assert.True(cases.Length >= 40, sprintf "%d cases" cases.Length)
-    Assert.Equal(cases.Length, byName.Count)
-
-[<Theory; MemberData(nameof caseNames)>]
-let ``a bad input fails with a clear message`` (name: string) =
-    let action, fragments = byName[name]
-    let error =
-        try
-            action ()
-            None
-        with e -> Some e
-    match error with
-    | None -> failwithf "%s: no exception" name
-    | Some e ->
-        match e with
-        | :? ArgumentException | :? KeyNotFoundException | :? InvalidOperationException -> ()
-        | _ -> failwithf "%s: %s is not an argument, key or invalid-operation error: %s" name (e.GetType().Name) e.Message
-        for fragment in fragments do
-            Assert.True(e.Message.Contains(fragment, StringComparison.Ordinal), sprintf "%s: message lacks \"%s\": %s" name fragment e.Message)
 
 // Empty tensors: a 0-length axis flows through every operation. Following NumPy, the sum of nothing is 0
 // and the mean of nothing is NaN (0/0); the maximum of nothing has no value and is refused when built.
 
 let private empty (shape: int[]) = Tensor.zeros Float64 shape
 
-[<Fact>]
-let ``sum of an empty tensor is 0 and its mean is NaN`` () =
-    let e = Expr.var "e" [| 0 |]
-    let values = Eval.many (env [ "e", empty [| 0 |] ]) [ Expr.sum e; Expr.mean e ]
-    Assert.Equal(0.0, Tensor.item values[0])
-    Assert.True(Double.IsNaN(Tensor.item values[1]))
-
-[<Fact>]
-let ``reductions over and along empty axes give the documented shapes and values`` () =
-    let e = Expr.var "e" [| 2; 0 |]
-    let values = Eval.many (env [ "e", empty [| 2; 0 |] ]) [ Expr.sumAxis 1 e; Expr.meanAxis 1 e; Expr.sumAxis 0 e; Expr.meanAxisKeep 0 e ]
-    Assert.Equal<float[]>([| 0.0; 0.0 |], values[0].ToArray())
-    Assert.True(values[1].ToArray() |> Array.forall Double.IsNaN)
-    Assert.Equal<int[]>([| 0 |], values[2].Shape)
-    Assert.Equal<int[]>([| 1; 0 |], values[3].Shape)
-
-[<Fact>]
-let ``elementwise, softmax, matmul, concat, gather and permute accept empty tensors`` () =
-    let e = Expr.var "e" [| 0; 3 |]
-    let m = Expr.var "m" [| 3; 0 |]
-    let bindings = env [ "e", empty [| 0; 3 |]; "m", empty [| 3; 0 |] ]
-    let outputs =
-        [
-            Expr.tanh e + Expr.constant (Tensor.ofArray [| 1.0; 2.0; 3.0 |])
-            Expr.softmax 1 e
-            Expr.logSoftmax 0 m
-            Expr.matmul e (Expr.constant (ones [| 3; 2 |]))
-            Expr.matmul m (Expr.constant (ones [| 0; 4 |]))
-            Expr.concat 0 [ e; Expr.constant (ones [| 1; 3 |]) ]
-            Expr.gather (Expr.constant (empty [| 0 |])) (Expr.constant (ones [| 4; 2 |]))
-            Expr.transpose e
-            Expr.pad 0 1 0 e
-        ]
-    let values = Eval.many bindings outputs
-    for (o, v) in List.zip outputs values do
-        Assert.Equal<int[]>(o.Shape, v.Shape)
-    // (3, 0) x (0, 4) has no terms to add: zeros.
-    Assert.Equal<float[]>(Array.zeroCreate 12, values[4].ToArray())
-    Assert.Equal<float[]>([| 1.0; 1.0; 1.0 |], values[5].ToArray())
-    Assert.Equal<float[]>([| 0.0; 0.0; 0.0 |], values[8].ToArray())
-
-[<Fact>]
-let ``every elementwise operation accepts empty tensors`` () =
-    let e = Expr.var "e" [| 0; 2 |]
-    let row = Expr.constant (Tensor.ofArray [| 1.0; 2.0 |])
-    let outputs =
-        [ for op in [ Neg; Exp; Log; Sqrt; Abs; Sigmoid; Tanh; Relu; Softplus; Sign; Step ] -> Expr.unary op e ]
-        @ [ for op in [ Add; Sub; Mul; Div; Pow; Equal ] -> Expr.binary op e row ]
-        @ [ Expr.powScalar 3.0 e; Expr.powScalar 2.0 e; Expr.addN [ e; e; e ] ]
-    for v in Eval.many (env [ "e", empty [| 0; 2 |] ]) outputs do
-        Assert.Equal<int[]>([| 0; 2 |], v.Shape)
-
-[<Fact>]
-let ``gradients and plans work through empty tensors`` () =
-    let e = Expr.var "e" [| 0; 3 |]
-    let w = Expr.var "w" [| 3 |]
-    let f = Expr.sum (Expr.sigmoid (e * w))
-    let bindings = env [ "e", empty [| 0; 3 |]; "w", ones [| 3 |] ]
-    let value, grads = Eval.valueAndGrad bindings [ e; w ] f
-    Assert.Equal(0.0, Tensor.item value)
-    Assert.Equal<int[]>([| 0; 3 |], grads[e].Shape)
-    Assert.Equal<float[]>([| 0.0; 0.0; 0.0 |], grads[w].ToArray())
-    let plan = Plan.compile [ f; (Grad.wrt [ w ] f)[w] ]
-    let out = plan.Run bindings
-    Assert.Equal(0.0, Tensor.item out[0])
-    Assert.Equal<float[]>([| 0.0; 0.0; 0.0 |], out[1].ToArray())
-
-[<Fact>]
-let ``empty tensors print and convert`` () =
-    Assert.Equal("tensor([], shape=(0,), dtype=float64)", string (empty [| 0 |]))
-    Assert.Equal("tensor([[], []], shape=(2, 0), dtype=float64)", string (empty [| 2; 0 |]))
-    Assert.Equal(0, (Tensor.toArray2D (empty [| 0; 5 |])).Length)
-    Assert.Equal<int[]>([| 0; 7 |], (Tensor.reshape [| -1; 7 |] (empty [| 0 |])).Shape)
+[<Tests>]
+let tests =
+    moduleTests "BadInputTests" [
+        testCase "at least 40 bad inputs are listed, with distinct descriptions" <| fun () ->
+            Expect.isTrue (cases.Length >= 40) (sprintf "%d cases" cases.Length)
+            Expect.equal byName.Count cases.Length "byName.Count"
+        yield!
+            [ for name, action, fragments in cases ->
+                  testCase (sprintf "a bad input fails with a clear message %s" name) <| fun () ->
+                      let error =
+                          try
+                              action ()
+                              None
+                          with e -> Some e
+                      match error with
+                      | None -> failtestf "%s: no exception" name
+                      | Some e ->
+                          match e with
+                          | :? ArgumentException | :? KeyNotFoundException | :? InvalidOperationException -> ()
+                          | _ -> failtestf "%s: %s is not an argument, key or invalid-operation error: %s" name (e.GetType().Name) e.Message
+                          for fragment in fragments do
+                              Expect.isTrue (e.Message.Contains(fragment, StringComparison.Ordinal)) (sprintf "%s: message lacks \"%s\": %s" name fragment e.Message) ]
+        testCase "sum of an empty tensor is 0 and its mean is NaN" <| fun () ->
+            let e = Expr.var "e" [| 0 |]
+            let values = Eval.many (env [ "e", empty [| 0 |] ]) [ Expr.sum e; Expr.mean e ]
+            Expect.equal (Tensor.item values[0]) 0.0 "Tensor.item values[0]"
+            Expect.isTrue (Double.IsNaN(Tensor.item values[1])) "Double.IsNaN(Tensor.item values[1])"
+        testCase "reductions over and along empty axes give the documented shapes and values" <| fun () ->
+            let e = Expr.var "e" [| 2; 0 |]
+            let values = Eval.many (env [ "e", empty [| 2; 0 |] ]) [ Expr.sumAxis 1 e; Expr.meanAxis 1 e; Expr.sumAxis 0 e; Expr.meanAxisKeep 0 e ]
+            Expect.equal (values[0].ToArray()) ([| 0.0; 0.0 |]) "values[0].ToArray()"
+            Expect.isTrue (values[1].ToArray() |> Array.forall Double.IsNaN) "values[1].ToArray() |> Array.forall Double.IsNaN"
+            Expect.equal (values[2].Shape) ([| 0 |]) "values[2].Shape"
+            Expect.equal (values[3].Shape) ([| 1; 0 |]) "values[3].Shape"
+        testCase "elementwise, softmax, matmul, concat, gather and permute accept empty tensors" <| fun () ->
+            let e = Expr.var "e" [| 0; 3 |]
+            let m = Expr.var "m" [| 3; 0 |]
+            let bindings = env [ "e", empty [| 0; 3 |]; "m", empty [| 3; 0 |] ]
+            let outputs =
+                [
+                    Expr.tanh e + Expr.constant (Tensor.ofArray [| 1.0; 2.0; 3.0 |])
+                    Expr.softmax 1 e
+                    Expr.logSoftmax 0 m
+                    Expr.matmul e (Expr.constant (ones [| 3; 2 |]))
+                    Expr.matmul m (Expr.constant (ones [| 0; 4 |]))
+                    Expr.concat 0 [ e; Expr.constant (ones [| 1; 3 |]) ]
+                    Expr.gather (Expr.constant (empty [| 0 |])) (Expr.constant (ones [| 4; 2 |]))
+                    Expr.transpose e
+                    Expr.pad 0 1 0 e
+                ]
+            let values = Eval.many bindings outputs
+            for (o, v) in List.zip outputs values do
+                Expect.equal v.Shape o.Shape "v.Shape"
+            // (3, 0) x (0, 4) has no terms to add: zeros.
+            Expect.equal (values[4].ToArray()) (Array.zeroCreate 12) "values[4].ToArray()"
+            Expect.equal (values[5].ToArray()) ([| 1.0; 1.0; 1.0 |]) "values[5].ToArray()"
+            Expect.equal (values[8].ToArray()) ([| 0.0; 0.0; 0.0 |]) "values[8].ToArray()"
+        testCase "every elementwise operation accepts empty tensors" <| fun () ->
+            let e = Expr.var "e" [| 0; 2 |]
+            let row = Expr.constant (Tensor.ofArray [| 1.0; 2.0 |])
+            let outputs =
+                [ for op in [ Neg; Exp; Log; Sqrt; Abs; Sigmoid; Tanh; Relu; Softplus; Sign; Step ] -> Expr.unary op e ]
+                @ [ for op in [ Add; Sub; Mul; Div; Pow; Equal ] -> Expr.binary op e row ]
+                @ [ Expr.powScalar 3.0 e; Expr.powScalar 2.0 e; Expr.addN [ e; e; e ] ]
+            for v in Eval.many (env [ "e", empty [| 0; 2 |] ]) outputs do
+                Expect.equal v.Shape ([| 0; 2 |]) "v.Shape"
+        testCase "gradients and plans work through empty tensors" <| fun () ->
+            let e = Expr.var "e" [| 0; 3 |]
+            let w = Expr.var "w" [| 3 |]
+            let f = Expr.sum (Expr.sigmoid (e * w))
+            let bindings = env [ "e", empty [| 0; 3 |]; "w", ones [| 3 |] ]
+            let value, grads = Eval.valueAndGrad bindings [ e; w ] f
+            Expect.equal (Tensor.item value) 0.0 "Tensor.item value"
+            Expect.equal (grads[e].Shape) ([| 0; 3 |]) "grads[e].Shape"
+            Expect.equal (grads[w].ToArray()) ([| 0.0; 0.0; 0.0 |]) "grads[w].ToArray()"
+            let plan = Plan.compile [ f; (Grad.wrt [ w ] f)[w] ]
+            let out = plan.Run bindings
+            Expect.equal (Tensor.item out[0]) 0.0 "Tensor.item out[0]"
+            Expect.equal (out[1].ToArray()) ([| 0.0; 0.0; 0.0 |]) "out[1].ToArray()"
+        testCase "empty tensors print and convert" <| fun () ->
+            Expect.equal (string (empty [| 0 |])) "tensor([], shape=(0,), dtype=float64)" "string (empty [| 0 |])"
+            Expect.equal (string (empty [| 2; 0 |])) "tensor([[], []], shape=(2, 0), dtype=float64)" "string (empty [| 2; 0 |])"
+            Expect.equal ((Tensor.toArray2D (empty [| 0; 5 |])).Length) 0 "(Tensor.toArray2D (empty [| 0; 5 |])).Length"
+            Expect.equal ((Tensor.reshape [| -1; 7 |] (empty [| 0 |])).Shape) ([| 0; 7 |]) "(Tensor.reshape [| -1; 7 |] (empty [| 0 |])).Shape"
+    ]

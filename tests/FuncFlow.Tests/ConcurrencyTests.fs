@@ -3,8 +3,9 @@ module FuncFlow.Tests.ConcurrencyTests
 
 open System
 open System.Threading.Tasks
-open Xunit
+open Expecto
 open FuncFlow
+open FuncFlow.Tests.Support
 
 let private iterations = 200
 let private parallelism = ParallelOptions(MaxDegreeOfParallelism = 12)
@@ -30,28 +31,25 @@ let private inParallel (compute: int -> Tensor seq) =
     let concurrent = Array.zeroCreate iterations
     Parallel.For(0, iterations, parallelism, fun i -> concurrent[i] <- bits (compute i)) |> ignore
     for i in 0 .. iterations - 1 do
-        Assert.True((sequential[i] = concurrent[i]), sprintf "iteration %d differs" i)
+        Expect.isTrue ((sequential[i] = concurrent[i])) (sprintf "iteration %d differs" i)
 
-[<Fact>]
-let ``one expression evaluated from many threads matches the sequential results bit for bit`` () =
-    inParallel (fun i -> Eval.many (bindings i) outputs)
-
-[<Fact>]
-let ``one plan run from many threads matches the sequential results bit for bit`` () =
-    let plan = Plan.compile outputs
-    inParallel (fun i -> plan.Run(bindings i))
-
-[<Fact>]
-let ``nodes built on many threads get distinct ids`` () =
-    let ids = Collections.Concurrent.ConcurrentBag<int64>()
-    Parallel.For(0, 10_000, parallelism, fun i -> ids.Add (Expr.tanh x).Id) |> ignore
-    Assert.Equal(10_000, Seq.length (Seq.distinct ids))
-
-[<Fact>]
-let ``gradients built on many threads evaluate to the same values`` () =
-    let env = bindings 7
-    let expected = bits (Eval.many env outputs)
-    Parallel.For(0, 64, parallelism, fun _ ->
-        let g = Grad.wrt [ w; b ] loss
-        Assert.Equal<int64[]>(expected, bits (Eval.many env [ loss; g[w]; g[b] ])))
-    |> ignore
+[<Tests>]
+let tests =
+    moduleTests "ConcurrencyTests" [
+        testCase "one expression evaluated from many threads matches the sequential results bit for bit" <| fun () ->
+            inParallel (fun i -> Eval.many (bindings i) outputs)
+        testCase "one plan run from many threads matches the sequential results bit for bit" <| fun () ->
+            let plan = Plan.compile outputs
+            inParallel (fun i -> plan.Run(bindings i))
+        testCase "nodes built on many threads get distinct ids" <| fun () ->
+            let ids = Collections.Concurrent.ConcurrentBag<int64>()
+            Parallel.For(0, 10_000, parallelism, fun i -> ids.Add (Expr.tanh x).Id) |> ignore
+            Expect.equal (Seq.length (Seq.distinct ids)) 10_000 "Seq.length (Seq.distinct ids)"
+        testCase "gradients built on many threads evaluate to the same values" <| fun () ->
+            let env = bindings 7
+            let expected = bits (Eval.many env outputs)
+            Parallel.For(0, 64, parallelism, fun _ ->
+                let g = Grad.wrt [ w; b ] loss
+                Expect.equal (bits (Eval.many env [ loss; g[w]; g[b] ])) expected "bits (Eval.many env [ loss; g[w]; g[b] ])")
+            |> ignore
+    ]

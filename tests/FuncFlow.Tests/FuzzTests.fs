@@ -5,8 +5,9 @@ module FuncFlow.Tests.FuzzTests
 
 open System
 open System.Threading.Tasks
-open Xunit
+open Expecto
 open FuncFlow
+open FuncFlow.Tests.Support
 
 let private extremes = [| 1e300; -1e300; 1e-300; -1e-300; 0.0; -0.0; -1.0; 1.0; 2.5; -3.0; nan; infinity; -infinity; 709.0; 800.0 |]
 
@@ -52,38 +53,42 @@ let private runCase (seed: int) =
             Ok(generate rng [| x; y; Expr.scalarOf dtype extremes[rng.Next extremes.Length] |] 4)
         with :? ArgumentException as e -> Error e.Message
     match built with
-    | Error message -> Assert.Matches("^[A-Za-z ]+[^:]*: ", message)
+    | Error message -> Expect.isMatch message "^[A-Za-z ]+[^:]*: " "message"
     | Ok e ->
         let plain = Eval.evaluate env e
-        Assert.Equal<int[]>(e.Shape, plain.Shape)
+        Expect.equal plain.Shape e.Shape "plain.Shape"
         let checkedOutcome =
             try
                 Value(Eval.evaluateChecked env e)
             with :? ArithmeticException as a -> Anomaly a.Message
         let allFinite = plain.ToArray() |> Array.forall Double.IsFinite
         match checkedOutcome with
-        | Value v -> Assert.Equal<float[]>(plain.ToArray(), v.ToArray())
+        | Value v -> expectSameValues (plain.ToArray()) (v.ToArray()) "anomaly mode against plain evaluation"
         | Anomaly message ->
-            Assert.StartsWith("anomaly: ", message)
-            Assert.Matches("shape \\(", message)
+            Expect.stringStarts message "anomaly: " "message"
+            Expect.isMatch message ("shape \\(") "message"
         // A non-finite result is some node's output, so anomaly mode must have stopped somewhere; only a
         // constant leaf (given, not produced) is exempt.
         let isConstant = match e.Op with Const _ -> true | _ -> false
-        if not allFinite && not isConstant then Assert.True(checkedOutcome.IsAnomaly, sprintf "anomaly mode missed a non-finite value in %O" e)
+        if not allFinite && not isConstant then Expect.isTrue checkedOutcome.IsAnomaly (sprintf "anomaly mode missed a non-finite value in %O" e)
         // Plans run the same kernels: the same bits, NaNs included.
         let plan = Plan.compile [ e ]
         let planned = plan.Run(Eval.bindings [ for name in plan.VariableNames -> name, env[name] ])
-        Assert.Equal<int64[]>(plain.ToArray() |> Array.map BitConverter.DoubleToInt64Bits, planned[0].ToArray() |> Array.map BitConverter.DoubleToInt64Bits)
+        Expect.equal (planned[0].ToArray() |> Array.map BitConverter.DoubleToInt64Bits) (plain.ToArray() |> Array.map BitConverter.DoubleToInt64Bits)
+            "planned[0].ToArray() |> Array.map BitConverter.DoubleToInt64Bits"
         // Gradients of the summed output exist whatever the values are.
         let grads = Eval.many env [ (Grad.grad x (Expr.sum e)); (Grad.grad y (Expr.sum e)) ]
-        Assert.Equal<int[]>([| 2; 3 |], grads[0].Shape)
+        Expect.equal (grads[0].Shape) ([| 2; 3 |]) "grads[0].Shape"
 
-[<Fact>]
-let ``random expressions over extreme values give values or clear errors, never crashes or hangs`` () =
-    for seed in 0 .. 399 do
-        let case = Task.Run(fun () -> runCase seed)
-        let finished =
-            try
-                case.Wait(TimeSpan.FromSeconds 20.0)
-            with :? AggregateException as a -> raise (Exception(sprintf "seed %d: %s" seed a.InnerException.Message, a.InnerException))
-        Assert.True(finished, sprintf "seed %d did not finish in 20 s" seed)
+[<Tests>]
+let tests =
+    moduleTests "FuzzTests" [
+        testCase "random expressions over extreme values give values or clear errors, never crashes or hangs" <| fun () ->
+            for seed in 0 .. 399 do
+                let case = Task.Run(fun () -> runCase seed)
+                let finished =
+                    try
+                        case.Wait(TimeSpan.FromSeconds 20.0)
+                    with :? AggregateException as a -> raise (Exception(sprintf "seed %d: %s" seed a.InnerException.Message, a.InnerException))
+                Expect.isTrue finished (sprintf "seed %d did not finish in 20 s" seed)
+    ]

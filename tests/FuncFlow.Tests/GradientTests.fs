@@ -2,7 +2,7 @@
 /// |analytic - numeric| <= 1e-5 + 1e-3 |numeric|), on generated shapes and values kept away from kinks.
 module FuncFlow.Tests.GradientTests
 
-open Xunit
+open Expecto
 open FsCheck
 open FsCheck.FSharp
 open FuncFlow
@@ -36,25 +36,6 @@ let private unaryCases : Map<string, (Expr -> Expr) * Gen<float>> =
           "relu", (Expr.relu, genAwayFromZero 0.1 2.0)
           "softplus", (Expr.softplus, genFloat -3.0 3.0) ]
 
-[<Theory>]
-[<InlineData "neg">]
-[<InlineData "exp">]
-[<InlineData "log">]
-[<InlineData "sqrt">]
-[<InlineData "abs">]
-[<InlineData "sigmoid">]
-[<InlineData "tanh">]
-[<InlineData "relu">]
-[<InlineData "softplus">]
-let ``unary operations`` (name: string) =
-    let op, values = unaryCases[name]
-    property cases (genAnyShape |> Gen.bind (genVar "x" values)) (fun (x, value) -> gradcheck [ x, value ] (op x))
-
-[<Fact>]
-let ``powScalar on positive values`` () =
-    let g = Gen.zip (Gen.elements [ 2.0; 3.0; 0.5; -1.0; 1.5; -2.5 ]) (genAnyShape |> Gen.bind (genVar "x" (genFloat 0.3 2.0)))
-    property cases g (fun (p, (x, value)) -> gradcheck [ x, value ] (Expr.powScalar p x))
-
 /// Two shapes that broadcast together: one full shape with some axes set to 1 and leading axes dropped.
 let private genBroadcastPair =
     gen {
@@ -79,199 +60,171 @@ let private binaryCases : Map<string, (Expr -> Expr -> Expr) * Gen<float> * Gen<
           "div", ((/), genFloat -2.0 2.0, genAwayFromZero 0.5 2.0)
           "pow", (Expr.pow, genFloat 0.3 2.0, genFloat -2.0 2.0) ]
 
-[<Theory>]
-[<InlineData "add">]
-[<InlineData "sub">]
-[<InlineData "mul">]
-[<InlineData "div">]
-[<InlineData "pow">]
-let ``binary operations with broadcasting`` (name: string) =
-    let op, left, right = binaryCases[name]
-    let g =
-        gen {
-            let! sa, sb = genBroadcastPair
-            let! a = genVar "a" left sa
-            let! b = genVar "b" right sb
-            return a, b
-        }
-    property cases g (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (op a b))
-    // The named broadcasting cases: a row of biases, an outer product, a scalar with a tensor on either side.
-    for sa, sb in [ [| 2; 3 |], [| 3 |]; [| 2; 1 |], [| 1; 3 |]; [||], [| 2; 3 |]; [| 2; 3 |], [||] ] do
-        let a, b = Expr.var "a" sa, Expr.var "b" sb
-        let va = Tensor.create sa (Array.init (Shape.size sa) (fun i -> 0.4 + 0.3 * float i))
-        let vb = Tensor.create sb (Array.init (Shape.size sb) (fun i -> 1.5 - 0.2 * float i))
-        gradcheck [ a, va; b, vb ] (op a b)
-
-[<Fact>]
-let ``operators with float operands`` () =
-    let x = Expr.var "x" [| 2; 2 |]
-    let value = Tensor.create [| 2; 2 |] [| 0.5; 1.5; -0.7; 2.0 |]
-    for f in [ x + 2.0; 2.0 + x; x - 3.0; 3.0 - x; x * 1.5; 1.5 * x; x / 4.0; 4.0 / x; -x; x ** 3.0 ] do
-        gradcheck [ x, value ] f
-
-[<Fact>]
-let ``matmul: plain, batched, batched by a matrix`` () =
-    let g =
-        gen {
-            let! m = Gen.choose (1, 4)
-            let! k = Gen.choose (1, 4)
-            let! n = Gen.choose (1, 4)
-            let! batch = Gen.choose (1, 3)
-            let! leftLead, rightLead = Gen.elements [ [||], [||]; [| batch |], [| batch |]; [| batch |], [||]; [| 2; batch |], [| 2; batch |] ]
-            let! a = genVar "a" (genFloat -1.0 1.0) (Array.append leftLead [| m; k |])
-            let! b = genVar "b" (genFloat -1.0 1.0) (Array.append rightLead [| k; n |])
-            return a, b
-        }
-    property cases g (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.matmul a b))
-
-[<Fact>]
-let ``permute and transpose`` () =
-    let g =
-        gen {
-            let! rank = Gen.choose (1, 4)
-            let! shape = genShape rank 3
-            let! perm = Gen.shuffle [| 0 .. rank - 1 |]
-            let! x = genVar "x" (genFloat -1.0 1.0) shape
-            return perm, x
-        }
-    property cases g (fun (perm, (x, value)) ->
-        gradcheck [ x, value ] (Expr.permute perm x)
-        gradcheck [ x, value ] (Expr.transpose x))
-
-[<Fact>]
-let ``reshape, broadcastTo, expand and sumTo`` () =
-    let g =
-        gen {
-            let! sa, sb = genBroadcastPair
-            let full = Shape.broadcast "test" sa sb
-            let! x = genVar "x" (genFloat -1.0 1.0) sa
-            let! dim = Gen.choose (0, sa.Length)
-            let! copies = Gen.choose (1, 3)
-            return full, dim, copies, x
-        }
-    property cases g (fun (full, dim, copies, (x, value)) ->
-        let size = Shape.size x.Shape
-        gradcheck [ x, value ] (Expr.reshape [| -1 |] x)
-        gradcheck [ x, value ] (Expr.reshape [| 1; size; 1 |] x)
-        gradcheck [ x, value ] (Expr.broadcastTo full x)
-        gradcheck [ x, value ] (Expr.expand dim copies x)
-        gradcheck [ x, value ] (Expr.sumTo x.Shape (Expr.broadcastTo full x * Expr.constant (Tensor.randUniform Float64 size full 0.5 1.5))))
-
-[<Fact>]
-let ``sum and mean over everything and over each axis`` () =
-    let g = Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (genVar "x" (genFloat -2.0 2.0))
-    property cases g (fun (x, value) ->
-        gradcheck [ x, value ] (Expr.sum x)
-        gradcheck [ x, value ] (Expr.mean x)
-        for axis in -x.Rank .. x.Rank - 1 do
-            for f in [ Expr.sumAxis; Expr.sumAxisKeep; Expr.meanAxis; Expr.meanAxisKeep ] do
-                gradcheck [ x, value ] (f axis x))
-
-[<Fact>]
-let ``max over everything and over each axis, without ties`` () =
-    let g = Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (fun s -> genDistinct s |> Gen.map (fun t -> Expr.var "x" s, t))
-    property cases g (fun (x, value) ->
-        gradcheck [ x, value ] (Expr.max x)
-        for axis in 0 .. x.Rank - 1 do
-            gradcheck [ x, value ] (Expr.maxAxis axis x)
-            gradcheck [ x, value ] (Expr.maxAxisKeep axis x))
-
-[<Fact>]
-let ``max shares the gradient of a tie equally`` () =
-    let x = Expr.var "x" [| 4 |]
-    let env = bind [ x, Tensor.ofArray [| 1.0; 3.0; 3.0; 2.0 |] ]
-    Assert.Equal<float[]>([| 0.0; 0.5; 0.5; 0.0 |], (Eval.evaluate env (Grad.grad x (Expr.max x))).ToArray())
-
-[<Fact>]
-let ``concat, slice and pad along each axis`` () =
-    let g =
-        gen {
-            let! rank = Gen.choose (1, 3)
-            let! shape = genShape rank 3
-            let! axis = Gen.choose (0, rank - 1)
-            let! extra = Gen.choose (1, 3)
-            let! a = genVar "a" (genFloat -1.0 1.0) shape
-            let! b = genVar "b" (genFloat -1.0 1.0) (shape |> Array.mapi (fun i d -> if i = axis then extra else d))
-            let! start = Gen.choose (0, shape[axis] - 1)
-            let! length = Gen.choose (1, shape[axis] - start)
-            let! before = Gen.choose (0, 2)
-            let! after = Gen.choose (1, 2)
-            return axis, (start, length), (before, after), a, b
-        }
-    property cases g (fun (axis, (start, length), (before, after), (a, va), (b, vb)) ->
-        gradcheck [ a, va; b, vb ] (Expr.concat axis [ a; b; a ])
-        gradcheck [ a, va ] (Expr.slice axis start length a)
-        gradcheck [ a, va ] (Expr.pad axis before after a))
-
-[<Fact>]
-let ``gather with repeated indices and scatterAdd`` () =
-    let g =
-        gen {
-            let! rows = Gen.choose (1, 3)
-            let! width = Gen.choose (1, 3)
-            // More picks than rows, so some row is picked at least twice.
-            let! picks = Gen.choose (rows + 1, 6)
-            let! indices = Gen.arrayOfLength picks (Gen.choose (0, rows - 1))
-            let! table = genVar "table" (genFloat -1.0 1.0) [| rows; width |]
-            let! updates = genVar "updates" (genFloat -1.0 1.0) [| picks; width |]
-            return rows, Array.map float indices, table, updates
-        }
-    property cases g (fun (rows, indices, (table, vt), (updates, vu)) ->
-        let index = Expr.constant (Tensor.ofArray indices)
-        gradcheck [ table, vt ] (Expr.gather index table)
-        gradcheck [ table, vt ] (Expr.gather (Expr.reshape [| 1; -1 |] index) table)
-        gradcheck [ updates, vu ] (Expr.scatterAdd rows index updates))
-
-[<Fact>]
-let ``oneHot masks select the labelled entries`` () =
-    let g =
-        gen {
-            let! batch = Gen.choose (1, 4)
-            let! classes = Gen.choose (2, 4)
-            let! labels = Gen.arrayOfLength batch (Gen.choose (0, classes - 1))
-            let! x = genVar "x" (genFloat -2.0 2.0) [| batch; classes |]
-            return classes, Array.map float labels, x
-        }
-    property cases g (fun (classes, labels, (x, value)) ->
-        gradcheck [ x, value ] (Expr.oneHot classes (Expr.constant (Tensor.ofArray labels)) * x))
-
-[<Fact>]
-let ``softmax and logSoftmax over each axis`` () =
-    let g = Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (genVar "x" (genFloat -3.0 3.0))
-    property cases g (fun (x, value) ->
-        for axis in -x.Rank .. x.Rank - 1 do
-            gradcheck [ x, value ] (Expr.softmax axis x)
-            gradcheck [ x, value ] (Expr.logSoftmax axis x))
-
-[<Fact>]
-let ``addN with a repeated operand`` () =
-    let g =
-        genAnyShape
-        |> Gen.bind (fun s -> Gen.zip (genVar "a" (genFloat -1.0 1.0) s) (genVar "b" (genFloat -1.0 1.0) s))
-    property cases g (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.addN [ a; b; a; Expr.tanh b ]))
-
-[<Fact>]
-let ``GradCheck reports a wrong derivative, naming the variable and element`` () =
-    // relu at exactly 0: Grad uses the subgradient 0, central differences see 0.5.
-    let x = Expr.var "x" [| 3 |]
-    let env = bind [ x, Tensor.ofArray [| 1.0; 0.0; -1.0 |] ]
-    let report = GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x))
-    Assert.False report.Passed
-    Assert.Equal("x", report.Variable)
-    Assert.Equal<int[]>([| 1 |], report.Index)
-    Assert.Equal(0.0, report.Analytic)
-    Assert.Equal(0.5, report.Numeric, 9)
-    Assert.Contains("'x'", report.Message)
-    Assert.Contains("[1]", report.Message)
-    let error = Assert.Throws<GradCheckException>(fun () -> GradCheck.assertOk GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x)))
-    Assert.Equal(report.Message, error.Message)
-    let fast = GradCheck.check { GradCheckOptions.Default with Fast = true } (bind [ x, Tensor.ofArray [| 1.0; 2.0; -1.0 |] ]) [] (Expr.relu x * x)
-    Assert.True(fast.Passed, fast.Message)
-    Assert.Empty fast.Index
-
-[<Fact>]
-let ``GradCheck refuses float32 graphs`` () =
-    let x = Expr.var32 "x" [| 2 |]
-    let env = Eval.bindings [ "x", Tensor.ofArray32 [| 1.0f; 2.0f |] ]
-    let error = Assert.ThrowsAny<System.ArgumentException>(fun () -> GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum x) |> ignore)
-    Assert.Contains("float64", error.Message)
+[<Tests>]
+let tests =
+    moduleTests "GradientTests" [
+        for name in [ "neg"; "exp"; "log"; "sqrt"; "abs"; "sigmoid"; "tanh"; "relu"; "softplus" ] do
+            let op, values = unaryCases[name]
+            testPropertyFrom (sprintf "unary operations %s" name) cases (genAnyShape |> Gen.bind (genVar "x" values)) (fun (x, value) ->
+                gradcheck [ x, value ] (op x))
+        testPropertyFrom "powScalar on positive values" cases
+            (Gen.zip (Gen.elements [ 2.0; 3.0; 0.5; -1.0; 1.5; -2.5 ]) (genAnyShape |> Gen.bind (genVar "x" (genFloat 0.3 2.0))))
+            (fun (p, (x, value)) -> gradcheck [ x, value ] (Expr.powScalar p x))
+        for name in [ "add"; "sub"; "mul"; "div"; "pow" ] do
+            let op, left, right = binaryCases[name]
+            testPropertyFrom (sprintf "binary operations with broadcasting %s" name) cases
+                (gen {
+                    let! sa, sb = genBroadcastPair
+                    let! a = genVar "a" left sa
+                    let! b = genVar "b" right sb
+                    return a, b
+                 })
+                (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (op a b))
+            testCase (sprintf "binary operations with broadcasting %s, named shapes" name) <| fun () ->
+                // The named broadcasting cases: a row of biases, an outer product, a scalar with a tensor on either side.
+                for sa, sb in [ [| 2; 3 |], [| 3 |]; [| 2; 1 |], [| 1; 3 |]; [||], [| 2; 3 |]; [| 2; 3 |], [||] ] do
+                    let a, b = Expr.var "a" sa, Expr.var "b" sb
+                    let va = Tensor.create sa (Array.init (Shape.size sa) (fun i -> 0.4 + 0.3 * float i))
+                    let vb = Tensor.create sb (Array.init (Shape.size sb) (fun i -> 1.5 - 0.2 * float i))
+                    gradcheck [ a, va; b, vb ] (op a b)
+        testCase "operators with float operands" <| fun () ->
+            let x = Expr.var "x" [| 2; 2 |]
+            let value = Tensor.create [| 2; 2 |] [| 0.5; 1.5; -0.7; 2.0 |]
+            for f in [ x + 2.0; 2.0 + x; x - 3.0; 3.0 - x; x * 1.5; 1.5 * x; x / 4.0; 4.0 / x; -x; x ** 3.0 ] do
+                gradcheck [ x, value ] f
+        testPropertyFrom "matmul: plain, batched, batched by a matrix" cases
+            (gen {
+                let! m = Gen.choose (1, 4)
+                let! k = Gen.choose (1, 4)
+                let! n = Gen.choose (1, 4)
+                let! batch = Gen.choose (1, 3)
+                let! leftLead, rightLead = Gen.elements [ [||], [||]; [| batch |], [| batch |]; [| batch |], [||]; [| 2; batch |], [| 2; batch |] ]
+                let! a = genVar "a" (genFloat -1.0 1.0) (Array.append leftLead [| m; k |])
+                let! b = genVar "b" (genFloat -1.0 1.0) (Array.append rightLead [| k; n |])
+                return a, b
+             })
+            (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.matmul a b))
+        testPropertyFrom "permute and transpose" cases
+            (gen {
+                let! rank = Gen.choose (1, 4)
+                let! shape = genShape rank 3
+                let! perm = Gen.shuffle [| 0 .. rank - 1 |]
+                let! x = genVar "x" (genFloat -1.0 1.0) shape
+                return perm, x
+             })
+            (fun (perm, (x, value)) ->
+                gradcheck [ x, value ] (Expr.permute perm x)
+                gradcheck [ x, value ] (Expr.transpose x))
+        testPropertyFrom "reshape, broadcastTo, expand and sumTo" cases
+            (gen {
+                let! sa, sb = genBroadcastPair
+                let full = Shape.broadcast "test" sa sb
+                let! x = genVar "x" (genFloat -1.0 1.0) sa
+                let! dim = Gen.choose (0, sa.Length)
+                let! copies = Gen.choose (1, 3)
+                return full, dim, copies, x
+             })
+            (fun (full, dim, copies, (x, value)) ->
+                let size = Shape.size x.Shape
+                gradcheck [ x, value ] (Expr.reshape [| -1 |] x)
+                gradcheck [ x, value ] (Expr.reshape [| 1; size; 1 |] x)
+                gradcheck [ x, value ] (Expr.broadcastTo full x)
+                gradcheck [ x, value ] (Expr.expand dim copies x)
+                gradcheck [ x, value ] (Expr.sumTo x.Shape (Expr.broadcastTo full x * Expr.constant (Tensor.randUniform Float64 size full 0.5 1.5))))
+        testPropertyFrom "sum and mean over everything and over each axis" cases
+            (Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (genVar "x" (genFloat -2.0 2.0)))
+            (fun (x, value) ->
+                gradcheck [ x, value ] (Expr.sum x)
+                gradcheck [ x, value ] (Expr.mean x)
+                for axis in -x.Rank .. x.Rank - 1 do
+                    for f in [ Expr.sumAxis; Expr.sumAxisKeep; Expr.meanAxis; Expr.meanAxisKeep ] do
+                        gradcheck [ x, value ] (f axis x))
+        testPropertyFrom "max over everything and over each axis, without ties" cases
+            (Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (fun s -> genDistinct s |> Gen.map (fun t -> Expr.var "x" s, t)))
+            (fun (x, value) ->
+                gradcheck [ x, value ] (Expr.max x)
+                for axis in 0 .. x.Rank - 1 do
+                    gradcheck [ x, value ] (Expr.maxAxis axis x)
+                    gradcheck [ x, value ] (Expr.maxAxisKeep axis x))
+        testCase "max shares the gradient of a tie equally" <| fun () ->
+            let x = Expr.var "x" [| 4 |]
+            let env = bind [ x, Tensor.ofArray [| 1.0; 3.0; 3.0; 2.0 |] ]
+            Expect.equal ((Eval.evaluate env (Grad.grad x (Expr.max x))).ToArray()) ([| 0.0; 0.5; 0.5; 0.0 |])
+                "(Eval.evaluate env (Grad.grad x (Expr.max x))).ToArray()"
+        testPropertyFrom "concat, slice and pad along each axis" cases
+            (gen {
+                let! rank = Gen.choose (1, 3)
+                let! shape = genShape rank 3
+                let! axis = Gen.choose (0, rank - 1)
+                let! extra = Gen.choose (1, 3)
+                let! a = genVar "a" (genFloat -1.0 1.0) shape
+                let! b = genVar "b" (genFloat -1.0 1.0) (shape |> Array.mapi (fun i d -> if i = axis then extra else d))
+                let! start = Gen.choose (0, shape[axis] - 1)
+                let! length = Gen.choose (1, shape[axis] - start)
+                let! before = Gen.choose (0, 2)
+                let! after = Gen.choose (1, 2)
+                return axis, (start, length), (before, after), a, b
+             })
+            (fun (axis, (start, length), (before, after), (a, va), (b, vb)) ->
+                gradcheck [ a, va; b, vb ] (Expr.concat axis [ a; b; a ])
+                gradcheck [ a, va ] (Expr.slice axis start length a)
+                gradcheck [ a, va ] (Expr.pad axis before after a))
+        testPropertyFrom "gather with repeated indices and scatterAdd" cases
+            (gen {
+                let! rows = Gen.choose (1, 3)
+                let! width = Gen.choose (1, 3)
+                // More picks than rows, so some row is picked at least twice.
+                let! picks = Gen.choose (rows + 1, 6)
+                let! indices = Gen.arrayOfLength picks (Gen.choose (0, rows - 1))
+                let! table = genVar "table" (genFloat -1.0 1.0) [| rows; width |]
+                let! updates = genVar "updates" (genFloat -1.0 1.0) [| picks; width |]
+                return rows, Array.map float indices, table, updates
+             })
+            (fun (rows, indices, (table, vt), (updates, vu)) ->
+                let index = Expr.constant (Tensor.ofArray indices)
+                gradcheck [ table, vt ] (Expr.gather index table)
+                gradcheck [ table, vt ] (Expr.gather (Expr.reshape [| 1; -1 |] index) table)
+                gradcheck [ updates, vu ] (Expr.scatterAdd rows index updates))
+        testPropertyFrom "oneHot masks select the labelled entries" cases
+            (gen {
+                let! batch = Gen.choose (1, 4)
+                let! classes = Gen.choose (2, 4)
+                let! labels = Gen.arrayOfLength batch (Gen.choose (0, classes - 1))
+                let! x = genVar "x" (genFloat -2.0 2.0) [| batch; classes |]
+                return classes, Array.map float labels, x
+             })
+            (fun (classes, labels, (x, value)) ->
+                gradcheck [ x, value ] (Expr.oneHot classes (Expr.constant (Tensor.ofArray labels)) * x))
+        testPropertyFrom "softmax and logSoftmax over each axis" cases
+            (Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (genVar "x" (genFloat -3.0 3.0)))
+            (fun (x, value) ->
+                for axis in -x.Rank .. x.Rank - 1 do
+                    gradcheck [ x, value ] (Expr.softmax axis x)
+                    gradcheck [ x, value ] (Expr.logSoftmax axis x))
+        testPropertyFrom "addN with a repeated operand" cases
+            (genAnyShape
+                |> Gen.bind (fun s -> Gen.zip (genVar "a" (genFloat -1.0 1.0) s) (genVar "b" (genFloat -1.0 1.0) s)))
+            (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.addN [ a; b; a; Expr.tanh b ]))
+        testCase "GradCheck reports a wrong derivative, naming the variable and element" <| fun () ->
+            // relu at exactly 0: Grad uses the subgradient 0, central differences see 0.5.
+            let x = Expr.var "x" [| 3 |]
+            let env = bind [ x, Tensor.ofArray [| 1.0; 0.0; -1.0 |] ]
+            let report = GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x))
+            Expect.isFalse report.Passed "report.Passed"
+            Expect.equal report.Variable "x" "report.Variable"
+            Expect.equal report.Index ([| 1 |]) "report.Index"
+            Expect.equal report.Analytic 0.0 "report.Analytic"
+            expectRounded 9 0.5 report.Numeric "report.Numeric"
+            Expect.stringContains report.Message "'x'" "report.Message"
+            Expect.stringContains report.Message "[1]" "report.Message"
+            let error = (throws<GradCheckException> (fun () -> GradCheck.assertOk GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x))))
+            Expect.equal error.Message report.Message "error.Message"
+            let fast = GradCheck.check { GradCheckOptions.Default with Fast = true } (bind [ x, Tensor.ofArray [| 1.0; 2.0; -1.0 |] ]) [] (Expr.relu x * x)
+            Expect.isTrue fast.Passed fast.Message
+            Expect.isEmpty fast.Index "fast.Index"
+        testCase "GradCheck refuses float32 graphs" <| fun () ->
+            let x = Expr.var32 "x" [| 2 |]
+            let env = Eval.bindings [ "x", Tensor.ofArray32 [| 1.0f; 2.0f |] ]
+            let error = (throwsAny<System.ArgumentException> (fun () -> GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum x) |> ignore))
+            Expect.stringContains error.Message "float64" "error.Message"
+    ]

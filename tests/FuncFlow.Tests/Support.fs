@@ -1,11 +1,15 @@
-/// Helpers shared by the tests: property runs, value generators, gradient-check assertions.
+/// Helpers shared by the tests: module lists, property tests, value generators, assertions.
 module FuncFlow.Tests.Support
 
 open System
-open Xunit
+open Expecto
 open FsCheck
 open FsCheck.FSharp
 open FuncFlow
+
+/// A module's tests: one after another within the module, while different modules run in parallel (as xunit ran
+/// them). Some modules touch process-wide state (Expr.CaptureCreationSites, the heap size ScaleTests measures).
+let moduleTests (name: string) (tests: Test list) : Test = testSequencedGroup name (testList name tests)
 
 /// The seed of every property run: fixed so that CI is deterministic; set FUNCFLOW_FSCHECK_SEED to
 /// explore other cases.
@@ -14,14 +18,13 @@ let private propertySeed =
     | null | "" -> 20250101UL
     | s -> UInt64.Parse s
 
-/// Runs a property on `cases` values from a generator; a failing case throws with FsCheck's report.
-let property (cases: int) (generator: Gen<'a>) (body: 'a -> unit) =
-    let config =
-        Config.QuickThrowOnFailure
-            .WithMaxTest(cases)
-            .WithQuietOnSuccess(true)
-            .WithReplay(Some { Rnd = Rnd(propertySeed, 0x9E3779B97F4A7C15UL); Size = None })
-    Check.One(config, Prop.forAll (Arb.fromGen generator) body)
+/// FsCheck settings for `cases` cases from the fixed seed.
+let propertyConfig (cases: int) : FsCheckConfig =
+    { FsCheckConfig.defaultConfig with maxTest = cases; replay = Some(propertySeed, 0x9E3779B97F4A7C15UL, None) }
+
+/// A property test on `cases` values from a generator; a failing case fails the test with FsCheck's report.
+let testPropertyFrom (name: string) (cases: int) (generator: Gen<'a>) (body: 'a -> unit) : Test =
+    testPropertyWithConfig (propertyConfig cases) name (Prop.forAll (Arb.fromGen generator) body)
 
 /// A float uniform in [low, high), with 2^31 distinct values, so that ties and exact kinks are rare.
 let genFloat (low: float) (high: float) : Gen<float> =
@@ -45,7 +48,7 @@ let bind (pairs: (Expr * Tensor) list) =
 /// Asserts that Grad agrees with central differences (PyTorch gradcheck's bar), naming the formula on failure.
 let gradOk (options: GradCheckOptions) (pairs: (Expr * Tensor) list) (f: Expr) =
     let report = GradCheck.check options (bind pairs) (List.map fst pairs) f
-    if not report.Passed then failwithf "%s\nformula: %s" report.Message (Print.formula f)
+    if not report.Passed then failtestf "%s\nformula: %s" report.Message (Print.formula f)
 
 /// gradOk with PyTorch's default tolerances over the full Jacobian.
 let gradcheck (pairs: (Expr * Tensor) list) (f: Expr) = gradOk GradCheckOptions.Default pairs f
@@ -53,13 +56,13 @@ let gradcheck (pairs: (Expr * Tensor) list) (f: Expr) = gradOk GradCheckOptions.
 /// Asserts that second derivatives agree with central differences of the gradient.
 let gradgradcheck (pairs: (Expr * Tensor) list) (f: Expr) =
     let report = GradCheck.checkGradGrad GradCheckOptions.Default (bind pairs) (List.map fst pairs) f
-    if not report.Passed then failwithf "%s\nformula: %s" report.Message (Print.formula f)
+    if not report.Passed then failtestf "%s\nformula: %s" report.Message (Print.formula f)
 
 let private assertWithin (what: string) (bound: float -> float) (expected: float[]) (actual: float[]) =
-    Assert.Equal(expected.Length, actual.Length)
+    Expect.equal actual.Length expected.Length "number of elements"
     Array.iteri2
         (fun i (e: float) (a: float) ->
-            if not (abs (a - e) <= bound e) then failwithf "element %d: expected %.17g, got %.17g (%s)" i e a what)
+            if not (abs (a - e) <= bound e) then failtestf "element %d: expected %.17g, got %.17g (%s)" i e a what)
         expected actual
 
 /// Asserts |actual - expected| <= tol * max(1, |expected|) elementwise, naming the element on failure.
@@ -69,3 +72,35 @@ let assertClose (tol: float) (expected: float[]) (actual: float[]) =
 /// Asserts |actual - expected| <= tol * |expected| elementwise, naming the element on failure.
 let assertRelative (tol: float) (expected: float[]) (actual: float[]) =
     assertWithin (sprintf "relative tolerance %g" tol) (fun e -> tol * abs e) expected actual
+
+/// |actual - expected| <= tol (xunit's Assert.Equal with a tolerance).
+let expectWithin (tol: float) (expected: float) (actual: float) (what: string) =
+    if not (abs (actual - expected) <= tol) then failtestf "%s: expected %.17g, got %.17g (tolerance %g)" what expected actual tol
+
+/// Equal after rounding both to `digits` decimal places (xunit's Assert.Equal with a precision).
+let expectRounded (digits: int) (expected: float) (actual: float) (what: string) =
+    Expect.equal (Math.Round(actual, digits)) (Math.Round(expected, digits)) (sprintf "%s (to %d decimal places)" what digits)
+
+/// The same values element by element, NaN equal to NaN (Double.Equals, as xunit compared arrays).
+let expectSameValues (expected: float[]) (actual: float[]) (what: string) =
+    Expect.equal actual.Length expected.Length (sprintf "%s: number of elements" what)
+    Array.iteri2
+        (fun i (e: float) (a: float) -> if not (e.Equals a) then failtestf "%s: element %d: expected %.17g, got %.17g" what i e a)
+        expected actual
+
+let private raised<'T when 'T :> exn> (exact: bool) (f: unit -> unit) : 'T =
+    let error =
+        try
+            f ()
+            None
+        with e -> Some e
+    match error with
+    | Some(:? 'T as e) when not exact || e.GetType() = typeof<'T> -> e
+    | Some e -> failtestf "expected %s, got %s: %s" typeof<'T>.Name (e.GetType().Name) e.Message
+    | None -> failtestf "expected %s, but nothing was thrown" typeof<'T>.Name
+
+/// Runs f, expecting an exception of exactly type 'T (not a subtype), and returns it.
+let throws<'T when 'T :> exn> (f: unit -> unit) : 'T = raised<'T> true f
+
+/// Runs f, expecting an exception of type 'T or a subtype, and returns it.
+let throwsAny<'T when 'T :> exn> (f: unit -> unit) : 'T = raised<'T> false f

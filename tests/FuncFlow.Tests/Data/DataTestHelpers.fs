@@ -4,8 +4,9 @@ module FuncFlow.Tests.Data.DataTestHelpers
 open System
 open System.IO
 open System.IO.Compression
-open Xunit
+open Expecto
 open FuncFlow.Data
+open FuncFlow.Tests.Support
 
 /// A temporary folder deleted with everything in it when disposed.
 type TempDir() =
@@ -41,7 +42,7 @@ let idxBytes (shape: int[]) (data: byte[]) =
 
 /// Runs f, expecting a DataFormatException whose message contains every fragment; returns the message.
 let expectFormatError (fragments: string list) (f: unit -> 'a) =
-    let e = Assert.Throws<DataFormatException>(fun () -> f () |> ignore)
+    let e = throws<DataFormatException> (fun () -> f () |> ignore)
     for frag in fragments do
-        Assert.True(e.Message.Contains frag, sprintf "expected the message to contain \"%s\", got: %s" frag e.Message)
+        Expect.isTrue (e.Message.Contains frag) (sprintf "expected the message to contain \"%s\", got: %s" frag e.Message)
     e.Message

@@ -1,0 +1,7 @@
+/// The test program: Expecto runs every [<Tests>] list in this assembly (dotnet fsi build.fsx test runs it).
+module FuncFlow.Tests.Main
+
+open Expecto
+
+[<EntryPoint>]
+let main argv = Tests.runTestsInAssemblyWithCLIArgs [] argv
