@@ -37,16 +37,15 @@ module Dataset =
 
     let private gather (t: Tensor) (indices: int[]) : Tensor =
         let rowSize = Shape.size t.ShapeRef[1..]
-        let pick (src: 'T[]) : Array =
+        let pick (src: 'T[]) : 'T[] =
             let dst = Array.zeroCreate<'T> (indices.Length * rowSize)
             indices |> Array.iteri (fun k i -> Array.Copy(src, i * rowSize, dst, k * rowSize, rowSize))
             dst
         let shape = Array.copy t.ShapeRef
         shape[0] <- indices.Length
-        match t.Data with
-        | :? (float[]) as a -> Tensor.wrap shape (pick a)
-        | :? (float32[]) as a -> Tensor.wrap shape (pick a)
-        | other -> invalidArg "t" (sprintf "Dataset: storage of type %s is not supported" (other.GetType().Name))
+        match t.Storage with
+        | TensorData.F64 a -> Tensor.ofStorage shape (TensorData.F64(pick a))
+        | TensorData.F32 a -> Tensor.ofStorage shape (TensorData.F32(pick a))
 
     /// The internal form of take, with the calling function's name for messages.
     let internal takeIn (op: string) (indices: int[]) (ds: Dataset) : Dataset =

@@ -54,8 +54,8 @@ module Datasets =
             fail (sprintf "%s has %d images but %s has %d labels; they must match" imagesPath n labelsPath labels.Shape[0])
         let pixels = images.Bytes |> Array.map (fun b -> float32 b / 255.0f)
         let classes = labels.Bytes |> Array.map float32
-        { Features = Tensor.wrap [| n; images.Shape[1] * images.Shape[2] |] pixels
-          Targets = Tensor.wrap [| n |] classes }
+        { Features = Tensor.ofStorage [| n; images.Shape[1] * images.Shape[2] |] (TensorData.F32 pixels)
+          Targets = Tensor.ofStorage [| n |] (TensorData.F32 classes) }
 
     /// MNIST (or Fashion-MNIST) from a folder holding train-/t10k-images-idx3-ubyte and -labels-idx1-ubyte,
     /// gzipped or raw: (train, test), features float32 [n; 784] in [0, 1], targets float32 class indices [n].
@@ -81,8 +81,8 @@ module Datasets =
 
     /// Features [n; d] and targets [n] from rows whose last column is the target (a class index), all float64.
     let private classification (rows: float[][]) (d: int) : Dataset =
-        { Features = Tensor.wrap [| rows.Length; d |] (rows |> Array.collect (fun r -> r[.. d - 1]))
-          Targets = Tensor.wrap [| rows.Length |] (rows |> Array.map (fun r -> r[d])) }
+        { Features = Tensor.ofStorage [| rows.Length; d |] (TensorData.F64(rows |> Array.collect (fun r -> r[.. d - 1])))
+          Targets = Tensor.ofStorage [| rows.Length |] (TensorData.F64(rows |> Array.map (fun r -> r[d]))) }
 
     /// Boston housing from scikit-learn's boston_house_prices.csv: features float64 [506; 13], target MEDV [506; 1].
     let boston (path: string) : Dataset =

@@ -64,15 +64,15 @@ module Idx =
     /// (float32 cannot hold every int32 exactly).
     let internal decode (raw: Raw) : Tensor =
         let b = raw.Bytes
-        let data: Array =
+        let data =
             match raw.TypeCode with
-            | 0x08uy -> Array.init b.Length (fun i -> float32 b[i])
-            | 0x09uy -> Array.init b.Length (fun i -> float32 (sbyte b[i]))
-            | 0x0Buy -> Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadInt16BigEndian(ReadOnlySpan(b, 2 * i, 2))))
-            | 0x0Cuy -> Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(b, 4 * i, 4))))
-            | 0x0Duy -> Array.init (b.Length / 4) (fun i -> BinaryPrimitives.ReadSingleBigEndian(ReadOnlySpan(b, 4 * i, 4)))
-            | _ -> Array.init (b.Length / 8) (fun i -> BinaryPrimitives.ReadDoubleBigEndian(ReadOnlySpan(b, 8 * i, 8)))
-        Tensor.wrap raw.Shape data
+            | 0x08uy -> TensorData.F32(Array.init b.Length (fun i -> float32 b[i]))
+            | 0x09uy -> TensorData.F32(Array.init b.Length (fun i -> float32 (sbyte b[i])))
+            | 0x0Buy -> TensorData.F32(Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadInt16BigEndian(ReadOnlySpan(b, 2 * i, 2)))))
+            | 0x0Cuy -> TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(b, 4 * i, 4)))))
+            | 0x0Duy -> TensorData.F32(Array.init (b.Length / 4) (fun i -> BinaryPrimitives.ReadSingleBigEndian(ReadOnlySpan(b, 4 * i, 4))))
+            | _ -> TensorData.F64(Array.init (b.Length / 8) (fun i -> BinaryPrimitives.ReadDoubleBigEndian(ReadOnlySpan(b, 8 * i, 8))))
+        Tensor.ofStorage raw.Shape data
 
     /// Reads an IDX file (gzipped or raw, detected by the gzip magic bytes) into a tensor of the file's shape.
     /// Unsigned-byte files (type 0x08, as MNIST) give float32 values 0-255; signed-byte, int16 and float32 files

@@ -32,10 +32,9 @@ module Safetensors =
 
     /// A tensor's dtype name, its data size in bytes, and a writer for its data.
     let private encode (t: Tensor) : string * int64 * (Stream -> unit) =
-        match t.Data with
-        | :? (float[]) as a -> "F64", 8L * int64 a.Length, (fun s -> writeValues s a)
-        | :? (float32[]) as a -> "F32", 4L * int64 a.Length, (fun s -> writeValues s a)
-        | other -> invalidArg "tensors" (sprintf "Safetensors.save: storage of type %s is not supported" (other.GetType().Name))
+        match t.Storage with
+        | TensorData.F64 a -> "F64", 8L * int64 a.Length, (fun s -> writeValues s a)
+        | TensorData.F32 a -> "F32", 4L * int64 a.Length, (fun s -> writeValues s a)
 
     let private header (metadata: Map<string, string>) (entries: (string * string * int[] * int64 * int64) list) : byte[] =
         use ms = new MemoryStream()
@@ -114,21 +113,21 @@ module Safetensors =
         | _ -> None
 
     /// Decodes little-endian values: F64 stays float64, F32/F16/BF16 become float32, integer types and BOOL float64.
-    let private decode (dtype: string) (b: byte[]) : Array =
+    let private decode (dtype: string) (b: byte[]) : TensorData =
         match dtype with
-        | "F64" -> Array.init (b.Length / 8) (fun i -> BinaryPrimitives.ReadDoubleLittleEndian(ReadOnlySpan(b, 8 * i, 8)))
-        | "F32" -> Array.init (b.Length / 4) (fun i -> BinaryPrimitives.ReadSingleLittleEndian(ReadOnlySpan(b, 4 * i, 4)))
-        | "F16" -> Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadHalfLittleEndian(ReadOnlySpan(b, 2 * i, 2))))
+        | "F64" -> TensorData.F64(Array.init (b.Length / 8) (fun i -> BinaryPrimitives.ReadDoubleLittleEndian(ReadOnlySpan(b, 8 * i, 8))))
+        | "F32" -> TensorData.F32(Array.init (b.Length / 4) (fun i -> BinaryPrimitives.ReadSingleLittleEndian(ReadOnlySpan(b, 4 * i, 4))))
+        | "F16" -> TensorData.F32(Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadHalfLittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
         // bfloat16 is the top half of a float32.
-        | "BF16" -> Array.init (b.Length / 2) (fun i -> BitConverter.Int32BitsToSingle(int (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))) <<< 16))
-        | "I64" -> Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8))))
-        | "U64" -> Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8))))
-        | "I32" -> Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4))))
-        | "U32" -> Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4))))
-        | "I16" -> Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))))
-        | "U16" -> Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))))
-        | "I8" -> Array.init b.Length (fun i -> float (sbyte b[i]))
-        | _ -> Array.init b.Length (fun i -> float b[i])
+        | "BF16" -> TensorData.F32(Array.init (b.Length / 2) (fun i -> BitConverter.Int32BitsToSingle(int (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))) <<< 16)))
+        | "I64" -> TensorData.F64(Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8)))))
+        | "U64" -> TensorData.F64(Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8)))))
+        | "I32" -> TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4)))))
+        | "U32" -> TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4)))))
+        | "I16" -> TensorData.F64(Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
+        | "U16" -> TensorData.F64(Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
+        | "I8" -> TensorData.F64(Array.init b.Length (fun i -> float (sbyte b[i])))
+        | _ -> TensorData.F64(Array.init b.Length (fun i -> float b[i]))
 
     let private parseEntry (path: string) (dataLength: int64) (name: string) (e: JsonElement) : Entry =
         let bad (what: string) = fail (sprintf "%s: tensor \"%s\": %s" path name what)
@@ -220,7 +219,7 @@ module Safetensors =
             let bytes = Array.zeroCreate<byte> (int (e.End - e.Begin))
             fs.Position <- dataStart + e.Begin
             fs.ReadExactly(bytes, 0, bytes.Length)
-            e.Name, Tensor.wrap e.Shape (decode e.DType bytes))
+            e.Name, Tensor.ofStorage e.Shape (decode e.DType bytes))
         |> Map.ofList
 
     /// The string metadata of a safetensors file (empty when it has none), checked as load checks the header.

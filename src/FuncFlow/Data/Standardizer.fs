@@ -1,14 +1,16 @@
 namespace FuncFlow.Data
 
+open System
+open System.Collections.Generic
 open FuncFlow
 
 /// Per-column mean and standard deviation fitted on training features, to scale every split the same way.
 type Standardizer =
     {
-        /// The mean of each column.
-        Mean: float[]
+        /// The mean of each column (read-only: apply uses it later).
+        Mean: IReadOnlyList<float>
         /// The population standard deviation of each column; 1 for a constant column, so it maps to 0, not NaN.
-        Std: float[]
+        Std: IReadOnlyList<float>
     }
 
 /// Fitting and applying a Standardizer.
@@ -40,15 +42,17 @@ module Standardizer =
                 let s = sqrt (sq[j] / float n)
                 // A constant column's mean can be off by an ulp, leaving a tiny std that would blow noise up to +-1.
                 if s <= 1e-12 * max 1.0 (abs mean[j]) then 1.0 else s)
-        { Mean = mean; Std = std }
+        { Mean = Array.AsReadOnly mean; Std = Array.AsReadOnly std }
 
     /// (x - mean) / std column by column, keeping the dtype; raises ArgumentException when the column count differs.
     let apply (s: Standardizer) (features: Tensor) : Tensor =
         let n, d = columns "Standardizer.apply" features
-        if d <> s.Mean.Length || d <> s.Std.Length then
-            invalidArg "features" (sprintf "Standardizer.apply: features have %d columns but the standardizer was fitted on %d" d s.Mean.Length)
+        if d <> s.Mean.Count || d <> s.Std.Count then
+            invalidArg "features" (sprintf "Standardizer.apply: features have %d columns but the standardizer was fitted on %d" d s.Mean.Count)
         let x = features.ToArray()
-        let y = Array.init (n * d) (fun k -> (x[k] - s.Mean[k % d]) / s.Std[k % d])
+        // Plain arrays in the loop: an interface call per element costs more than the arithmetic.
+        let mean, std = Array.ofSeq s.Mean, Array.ofSeq s.Std
+        let y = Array.init (n * d) (fun k -> (x[k] - mean[k % d]) / std[k % d])
         Tensor.ofFloats features.DType [| n; d |] y
 
     /// The same data set with its features standardized.

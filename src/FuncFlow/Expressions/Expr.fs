@@ -1,6 +1,7 @@
 namespace FuncFlow
 
 open System
+open System.Collections.Generic
 open System.Diagnostics
 open System.Threading
 open Microsoft.FSharp.Reflection
@@ -99,8 +100,10 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
 
     /// The operation.
     member _.Op = op
-    /// The operands, in order.
-    member _.Inputs: Expr[] = inputs
+    /// The operands, in order: the node's own array, for the core's hot paths; users see Operands.
+    member internal _.Inputs: Expr[] = inputs
+    /// The operands, in order, as a read-only view: a node's operands never change.
+    member _.Operands: IReadOnlyList<Expr> = Array.AsReadOnly inputs
     member internal _.ShapeRef = shape
     /// The inferred shape (a copy).
     member _.Shape = Array.copy shape

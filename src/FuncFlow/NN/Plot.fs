@@ -6,7 +6,7 @@ open System.IO
 open System.Text
 
 /// One curve of a plot.
-type Series =
+type internal Series =
     {
         /// The legend text.
         Name: string
@@ -15,8 +15,9 @@ type Series =
     }
 
 /// Line charts written as SVG by hand: one panel per quantity, each with axes, ticks and a legend.
+/// Internal: users get plots through FitOptions.PlotPath and History.SavePlot.
 [<RequireQualifiedAccess>]
-module Plot =
+module internal Plot =
     let private colors = [| "#1f77b4"; "#d62728"; "#2ca02c"; "#ff7f0e" |]
     let private width, panelHeight = 640.0, 260.0
     let private left, right, top, bottom = 70.0, 20.0, 40.0, 45.0

@@ -4,9 +4,10 @@ open System
 open System.Diagnostics
 open Spectre.Console
 
-/// Where training reports its progress: a live bar in a terminal, plain lines otherwise.
+/// Where training reports its progress: a live bar in a terminal, plain lines otherwise. Internal, as are the
+/// reporters below: Trainer picks one from FitOptions (LiveProgress, Quiet) and takes none from users.
 [<AbstractClass>]
-type ProgressReporter() =
+type internal ProgressReporter() =
     /// An epoch of `steps` steps begins.
     abstract EpochStarted: title: string * steps: int -> unit
     /// `count` more steps are done; `describe` gives the live status text, called only when it is shown.
@@ -16,7 +17,7 @@ type ProgressReporter() =
 
 /// Reports nothing.
 [<Sealed>]
-type SilentProgress() =
+type internal SilentProgress() =
     inherit ProgressReporter()
     override _.EpochStarted(_, _) = ()
     override _.Advance(_, _) = ()
@@ -24,7 +25,7 @@ type SilentProgress() =
 
 /// One line per finished epoch, for logs and redirected output.
 [<Sealed>]
-type LineProgress(write: Action<string>) =
+type internal LineProgress(write: Action<string>) =
     inherit ProgressReporter()
     /// Lines to standard output.
     new() = LineProgress(Action<string>(fun s -> Console.WriteLine s))
@@ -62,7 +63,7 @@ type internal BarProgress(ctx: ProgressContext) =
 
 /// Choosing and running a progress display.
 [<RequireQualifiedAccess>]
-module Progress =
+module internal Progress =
     /// True when standard output is a terminal and the CI variable is unset: a live bar is useful.
     let isInteractive () =
         not Console.IsOutputRedirected && String.IsNullOrEmpty(Environment.GetEnvironmentVariable "CI")

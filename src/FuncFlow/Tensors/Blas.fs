@@ -11,8 +11,8 @@ open System.Threading
 open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 
-/// Which GEMM implementation FuncFlow uses.
-type BlasProvider =
+/// Which GEMM implementation FuncFlow uses. Internal: users choose with FUNCFLOW_BLAS=managed, not in code.
+type internal BlasProvider =
     /// OpenBLAS, loaded from the system (Debian's libopenblas0).
     | OpenBlas
     /// A managed, cache-blocked GEMM used when OpenBLAS is absent or FUNCFLOW_BLAS=managed.
@@ -70,7 +70,8 @@ type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: 
 
 /// General matrix multiply, C = alpha op(A) op(B) + beta C, on row-major arrays with offsets.
 /// OpenBLAS is probed once; without it a managed kernel gives the same results to rounding.
-module Blas =
+/// Internal: the kernels' building block, with no shape checks a user could read; tests and the bench see it.
+module internal Blas =
     let private probe () =
         match Environment.GetEnvironmentVariable "FUNCFLOW_BLAS" with
         | "managed" -> Managed

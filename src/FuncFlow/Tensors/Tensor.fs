@@ -88,27 +88,45 @@ module Shape =
         if size resolved <> count then cannot (sprintf "%s has %d elements" (show resolved) (size resolved))
         resolved
 
+/// A tensor's storage. The case is the dtype, so storage and dtype cannot disagree.
+[<RequireQualifiedAccess>]
+type internal TensorData =
+    | F64 of float[]
+    | F32 of float32[]
+
+    member d.DType =
+        match d with
+        | F64 _ -> Float64
+        | F32 _ -> Float32
+
+    member d.Length =
+        match d with
+        | F64 a -> a.Length
+        | F32 a -> a.Length
+
+    /// The array itself, untyped, for generic kernels that know their 'T.
+    member d.Array: Array =
+        match d with
+        | F64 a -> a
+        | F32 a -> a
+
 /// An immutable N-dimensional array of float64 or float32 values, row-major.
 [<Sealed>]
-type Tensor internal (shape: int[], data: Array) =
-    let dtype =
-        match data with
-        | :? (float[]) -> Float64
-        | :? (float32[]) -> Float32
-        | _ -> invalidArg "data" (sprintf "Tensor: storage of type %s is not supported (use float[] or float32[])" (data.GetType().Name))
-
+type Tensor internal (shape: int[], data: TensorData) =
     do
         if data.Length <> Shape.size shape then
             invalidArg "data" (sprintf "Tensor: %d values do not fill shape %s (%d expected)" data.Length (Shape.show shape) (Shape.size shape))
 
-    /// The raw storage, float[] or float32[]; never handed out to users, who see copies.
-    member internal _.Data = data
+    /// The storage; never handed out to users, who see copies.
+    member internal _.Storage = data
+    /// The storage as float[] or float32[], for generic kernels that cast it to their 'T[].
+    member internal _.Data = data.Array
     member internal _.ShapeRef = shape
 
     /// The dimensions, outermost first (a copy).
     member _.Shape = Array.copy shape
     /// The element type.
-    member _.DType = dtype
+    member _.DType = data.DType
     /// The number of axes.
     member _.Rank = shape.Length
     /// The number of elements.
@@ -117,23 +135,20 @@ type Tensor internal (shape: int[], data: Array) =
     /// The values as float64, row-major (a copy).
     member _.ToArray() : float[] =
         match data with
-        | :? (float[]) as a -> Array.copy a
-        | :? (float32[]) as a -> Array.map float a
-        | _ -> failwith "unreachable"
+        | TensorData.F64 a -> Array.copy a
+        | TensorData.F32 a -> Array.map float a
 
     /// The values as float32, row-major (a copy).
     member _.ToArray32() : float32[] =
         match data with
-        | :? (float[]) as a -> Array.map float32 a
-        | :? (float32[]) as a -> Array.copy a
-        | _ -> failwith "unreachable"
+        | TensorData.F64 a -> Array.map float32 a
+        | TensorData.F32 a -> Array.copy a
 
     /// The element at a flat, row-major position, as float64.
     member internal _.At(i: int) : float =
         match data with
-        | :? (float[]) as a -> a[i]
-        | :? (float32[]) as a -> float a[i]
-        | _ -> failwith "unreachable"
+        | TensorData.F64 a -> a[i]
+        | TensorData.F32 a -> float a[i]
 
     /// Prints shape, dtype and values; large tensors are elided with "..." as NumPy does.
     override t.ToString() =
@@ -158,7 +173,7 @@ type Tensor internal (shape: int[], data: Array) =
                 sb.Append(']') |> ignore
         sb.Append("tensor(") |> ignore
         write 0 0
-        sb.AppendFormat(", shape={0}, dtype={1})", Shape.show shape, dtype.Name) |> ignore
+        sb.AppendFormat(", shape={0}, dtype={1})", Shape.show shape, data.DType.Name) |> ignore
         sb.ToString()
 
 /// Functions that make and read tensors.
@@ -172,26 +187,34 @@ module Tensor =
             invalidArg "values" (sprintf "%s: %d values do not fill shape %s (%d expected)" op count (Shape.show shape) (Shape.size shape))
 
     /// Wraps storage without copying; internal because callers must not keep a reference to it.
-    let internal wrap (shape: int[]) (data: Array) = Tensor(shape, data)
+    let internal ofStorage (shape: int[]) (data: TensorData) = Tensor(shape, data)
+
+    /// Wraps a generic kernel's float[] or float32[] result without copying: the kernel knows only its 'T[],
+    /// so the dtype is read from the array's element type here, once per result.
+    let internal wrap (shape: int[]) (data: Array) =
+        match data with
+        | :? (float[]) as a -> Tensor(shape, TensorData.F64 a)
+        | :? (float32[]) as a -> Tensor(shape, TensorData.F32 a)
+        | _ -> invalidArg "data" (sprintf "Tensor.wrap: storage of type %s is not supported (float[] or float32[] expected)" (data.GetType().Name))
 
     /// A float64 tensor of the given shape from row-major values (copied).
     let create (shape: int[]) (values: float[]) =
         checkFill "Tensor.create" shape values.Length
-        Tensor(Array.copy shape, Array.copy values)
+        Tensor(Array.copy shape, TensorData.F64(Array.copy values))
 
     /// A float32 tensor of the given shape from row-major values (copied).
     let create32 (shape: int[]) (values: float32[]) =
         checkFill "Tensor.create32" shape values.Length
-        Tensor(Array.copy shape, Array.copy values)
+        Tensor(Array.copy shape, TensorData.F32(Array.copy values))
 
     /// A float64 scalar (rank 0).
-    let scalar (x: float) = Tensor([||], [| x |])
+    let scalar (x: float) = Tensor([||], TensorData.F64 [| x |])
 
     /// A scalar of the given dtype.
     let scalarOf (dtype: DType) (x: float) : Tensor =
         match dtype with
-        | Float64 -> Tensor([||], [| x |])
-        | Float32 -> Tensor([||], [| float32 x |])
+        | Float64 -> Tensor([||], TensorData.F64 [| x |])
+        | Float32 -> Tensor([||], TensorData.F32 [| float32 x |])
 
     /// A 1-D float64 tensor.
     let ofArray (values: float[]) = create [| values.Length |] values
@@ -202,7 +225,7 @@ module Tensor =
     /// A 2-D float64 tensor from a rectangular array.
     let ofArray2D (values: float[,]) =
         let r, c = Array2D.length1 values, Array2D.length2 values
-        Tensor([| r; c |], Array.init (r * c) (fun i -> values[i / c, i % c]))
+        Tensor([| r; c |], TensorData.F64(Array.init (r * c) (fun i -> values[i / c, i % c])))
 
     /// A 2-D float64 tensor from rows, which must all have the same length.
     let ofRows (rows: float[][]) =
@@ -211,15 +234,15 @@ module Tensor =
         |> Array.iteri (fun i r ->
             if r.Length <> c then
                 invalidArg "rows" (sprintf "Tensor.ofRows: row %d has %d values but row 0 has %d (rows must have equal lengths)" i r.Length c))
-        Tensor([| rows.Length; c |], Array.concat rows)
+        Tensor([| rows.Length; c |], TensorData.F64(Array.concat rows))
 
     /// A tensor of the given dtype filled with one value.
     let full (dtype: DType) (shape: int[]) (value: float) : Tensor =
         checkShape "Tensor.full" shape
         let n = Shape.size shape
         match dtype with
-        | Float64 -> Tensor(Array.copy shape, Array.create n value)
-        | Float32 -> Tensor(Array.copy shape, Array.create n (float32 value))
+        | Float64 -> Tensor(Array.copy shape, TensorData.F64(Array.create n value))
+        | Float32 -> Tensor(Array.copy shape, TensorData.F32(Array.create n (float32 value)))
 
     /// Zeros of the given dtype and shape.
     let zeros dtype shape = full dtype shape 0.0
@@ -230,8 +253,8 @@ module Tensor =
     /// Converts float64 values to the given dtype, keeping the shape.
     let internal ofFloats (dtype: DType) (shape: int[]) (values: float[]) : Tensor =
         match dtype with
-        | Float64 -> Tensor(shape, values)
-        | Float32 -> Tensor(shape, Array.map float32 values)
+        | Float64 -> Tensor(shape, TensorData.F64 values)
+        | Float32 -> Tensor(shape, TensorData.F32(Array.map float32 values))
 
     /// 0, 1, ..., n-1 as a 1-D tensor.
     let arange (dtype: DType) (n: int) =
@@ -270,11 +293,11 @@ module Tensor =
         if t.DType = dtype then t
         else
             match dtype with
-            | Float64 -> Tensor(t.ShapeRef, t.ToArray())
-            | Float32 -> Tensor(t.ShapeRef, t.ToArray32())
+            | Float64 -> Tensor(t.ShapeRef, TensorData.F64(t.ToArray()))
+            | Float32 -> Tensor(t.ShapeRef, TensorData.F32(t.ToArray32()))
 
     /// The same values with another shape of the same size (-1 infers one dimension).
-    let reshape (shape: int[]) (t: Tensor) = Tensor(Shape.resolveReshape "Tensor.reshape" t.ShapeRef shape, t.Data)
+    let reshape (shape: int[]) (t: Tensor) = Tensor(Shape.resolveReshape "Tensor.reshape" t.ShapeRef shape, t.Storage)
 
     /// The values as float64, row-major.
     let toArray (t: Tensor) = t.ToArray()
