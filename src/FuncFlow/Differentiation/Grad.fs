@@ -119,58 +119,59 @@ module Grad =
         let graph = Graph.indexed [ f ]
         let order, starts, operands = graph.Order, graph.Starts, graph.Operands
         let n = graph.Count
-        // Only nodes on a path to a requested variable need a gradient.
         let needs = Scratch.rent<bool> n
-        for v in wrt do
-            let p = graph.Index.Position v.Id
-            if p >= 0 then needs[p] <- true
-        let anyNeeded (k: int) =
-            let mutable found = false
-            for e in starts[k] .. starts[k + 1] - 1 do
-                found <- found || needs[operands[e]]
-            found
-        let mutable arity = 0
-        for k in 0 .. n - 1 do
-            if not needs[k] && anyNeeded k then needs[k] <- true
-            arity <- max arity (starts[k + 1] - starts[k])
-        // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
         let single = Scratch.rent<Expr> n
         let several = Scratch.rent<ResizeArray<Expr>> n
-        let contribute (p: int) (g: Expr) =
-            if not (isNull several[p]) then several[p].Add g
-            elif missing single[p] then single[p] <- g
-            else
-                several[p] <- ResizeArray [| single[p]; g |]
-                single[p] <- Unchecked.defaultof<Expr>
         let total = Scratch.rent<Expr> n
-        let need = Array.zeroCreate<bool> arity
-        let out = Array.zeroCreate<Expr> arity
-        if needs[n - 1] then contribute (n - 1) seed
-        for k in n - 1 .. -1 .. 0 do
-            let g = if isNull several[k] then single[k] else Expr.addN (List.ofSeq several[k])
-            if not (missing g) then
-                total[k] <- g
-                if anyNeeded k then
-                    let first = starts[k]
-                    let count = starts[k + 1] - first
-                    for i in 0 .. count - 1 do
-                        need[i] <- needs[operands[first + i]]
-                        out[i] <- Unchecked.defaultof<Expr>
-                    rule order[k] g need out
-                    for i in 0 .. count - 1 do
-                        if need[i] && not (missing out[i]) then contribute operands[first + i] out[i]
-        let result =
+        // A rule or builder that throws (a shape bug, a null from C#) must not leak the pooled arrays.
+        try
+            // Only nodes on a path to a requested variable need a gradient.
+            for v in wrt do
+                let p = graph.Index.Position v.Id
+                if p >= 0 then needs[p] <- true
+            let anyNeeded (k: int) =
+                let mutable found = false
+                for e in starts[k] .. starts[k + 1] - 1 do
+                    found <- found || needs[operands[e]]
+                found
+            let mutable arity = 0
+            for k in 0 .. n - 1 do
+                if not needs[k] && anyNeeded k then needs[k] <- true
+                arity <- max arity (starts[k + 1] - starts[k])
+            // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
+            let contribute (p: int) (g: Expr) =
+                if not (isNull several[p]) then several[p].Add g
+                elif missing single[p] then single[p] <- g
+                else
+                    several[p] <- ResizeArray [| single[p]; g |]
+                    single[p] <- Unchecked.defaultof<Expr>
+            let need = Array.zeroCreate<bool> arity
+            let out = Array.zeroCreate<Expr> arity
+            if needs[n - 1] then contribute (n - 1) seed
+            for k in n - 1 .. -1 .. 0 do
+                let g = if isNull several[k] then single[k] else Expr.addN (List.ofSeq several[k])
+                if not (missing g) then
+                    total[k] <- g
+                    if anyNeeded k then
+                        let first = starts[k]
+                        let count = starts[k + 1] - first
+                        for i in 0 .. count - 1 do
+                            need[i] <- needs[operands[first + i]]
+                            out[i] <- Unchecked.defaultof<Expr>
+                        rule order[k] g need out
+                        for i in 0 .. count - 1 do
+                            if need[i] && not (missing out[i]) then contribute operands[first + i] out[i]
             wrt
             |> List.map (fun v ->
                 let p = graph.Index.Position v.Id
                 if p >= 0 && not (missing total[p]) then v, total[p] else v, Expr.zerosLike v)
             |> Map.ofList
-        Scratch.release needs
-        Scratch.release single
-        Scratch.release several
-        Scratch.release total
-        graph.Release()
-        result
+        finally
+            Scratch.release needs
+            Scratch.release single
+            Scratch.release several
+            Scratch.release total
+            graph.Release()
 
     /// Gradients of a scalar expression with respect to the given variables (or any of its nodes).
     let wrt (vars: Expr list) (f: Expr) : Map<Expr, Expr> =
