@@ -62,9 +62,17 @@ module Grad =
                 toA (fun () -> g / b)
                 toB (fun () -> -(g * y) / b)
             | Pow ->
-                toA (fun () -> g * b * Expr.pow a (b - 1.0))
-                toB (fun () -> g * y * Expr.log a)
+                // PyTorch's conventions (pow_backward_self, pow_backward_exponent): d/da is 0 where b = 0, even
+                // at a = 0, and d/db is 0 where a = 0 and b >= 0. With no select op, masks move the unused
+                // branch to a finite point (a^0 = 1, log 1 = 0) rather than multiplying an infinity by 0.
+                let zero = Expr.scalarLike a 0.0
+                toA (fun () -> g * b * Expr.pow a (b - 1.0 + Expr.equal b zero))
+                toB (fun () ->
+                    let zeroBase = Expr.equal a zero * (Expr.step b + Expr.equal b zero)
+                    g * y * Expr.log (a + zeroBase))
             | Equal -> ()
+        // x^0 is constant (1 everywhere, even at 0): no gradient, as in PyTorch, rather than 0 * 0^-1 = NaN.
+        | PowScalar 0.0 -> ()
         | PowScalar p -> one (fun () -> g * (Expr.powScalar (p - 1.0) x * p))
         | MatMul ->
             let a, b = y.Inputs[0], y.Inputs[1]
