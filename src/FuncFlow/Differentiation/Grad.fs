@@ -62,9 +62,17 @@ module Grad =
                 toA (fun () -> g / b)
                 toB (fun () -> -(g * y) / b)
             | Pow ->
-                toA (fun () -> g * b * Expr.pow a (b - 1.0))
-                toB (fun () -> g * y * Expr.log a)
+                // PyTorch's conventions (pow_backward_self, pow_backward_exponent): d/da is 0 where b = 0, even
+                // at a = 0, and d/db is 0 where a = 0 and b >= 0. With no select op, masks move the unused
+                // branch to a finite point (a^0 = 1, log 1 = 0) rather than multiplying an infinity by 0.
+                let zero = Expr.scalarLike a 0.0
+                toA (fun () -> g * b * Expr.pow a (b - 1.0 + Expr.equal b zero))
+                toB (fun () ->
+                    let zeroBase = Expr.equal a zero * (Expr.step b + Expr.equal b zero)
+                    g * y * Expr.log (a + zeroBase))
             | Equal -> ()
+        // x^0 is constant (1 everywhere, even at 0): no gradient, as in PyTorch, rather than 0 * 0^-1 = NaN.
+        | PowScalar 0.0 -> ()
         | PowScalar p -> one (fun () -> g * (Expr.powScalar (p - 1.0) x * p))
         | MatMul ->
             let a, b = y.Inputs[0], y.Inputs[1]
@@ -119,58 +127,59 @@ module Grad =
         let graph = Graph.indexed [ f ]
         let order, starts, operands = graph.Order, graph.Starts, graph.Operands
         let n = graph.Count
-        // Only nodes on a path to a requested variable need a gradient.
         let needs = Scratch.rent<bool> n
-        for v in wrt do
-            let p = graph.Index.Position v.Id
-            if p >= 0 then needs[p] <- true
-        let anyNeeded (k: int) =
-            let mutable found = false
-            for e in starts[k] .. starts[k + 1] - 1 do
-                found <- found || needs[operands[e]]
-            found
-        let mutable arity = 0
-        for k in 0 .. n - 1 do
-            if not needs[k] && anyNeeded k then needs[k] <- true
-            arity <- max arity (starts[k + 1] - starts[k])
-        // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
         let single = Scratch.rent<Expr> n
         let several = Scratch.rent<ResizeArray<Expr>> n
-        let contribute (p: int) (g: Expr) =
-            if not (isNull several[p]) then several[p].Add g
-            elif missing single[p] then single[p] <- g
-            else
-                several[p] <- ResizeArray [| single[p]; g |]
-                single[p] <- Unchecked.defaultof<Expr>
         let total = Scratch.rent<Expr> n
-        let need = Array.zeroCreate<bool> arity
-        let out = Array.zeroCreate<Expr> arity
-        if needs[n - 1] then contribute (n - 1) seed
-        for k in n - 1 .. -1 .. 0 do
-            let g = if isNull several[k] then single[k] else Expr.addN (List.ofSeq several[k])
-            if not (missing g) then
-                total[k] <- g
-                if anyNeeded k then
-                    let first = starts[k]
-                    let count = starts[k + 1] - first
-                    for i in 0 .. count - 1 do
-                        need[i] <- needs[operands[first + i]]
-                        out[i] <- Unchecked.defaultof<Expr>
-                    rule order[k] g need out
-                    for i in 0 .. count - 1 do
-                        if need[i] && not (missing out[i]) then contribute operands[first + i] out[i]
-        let result =
+        // A rule or builder that throws (a shape bug, a null from C#) must not leak the pooled arrays.
+        try
+            // Only nodes on a path to a requested variable need a gradient.
+            for v in wrt do
+                let p = graph.Index.Position v.Id
+                if p >= 0 then needs[p] <- true
+            let anyNeeded (k: int) =
+                let mutable found = false
+                for e in starts[k] .. starts[k + 1] - 1 do
+                    found <- found || needs[operands[e]]
+                found
+            let mutable arity = 0
+            for k in 0 .. n - 1 do
+                if not needs[k] && anyNeeded k then needs[k] <- true
+                arity <- max arity (starts[k + 1] - starts[k])
+            // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
+            let contribute (p: int) (g: Expr) =
+                if not (isNull several[p]) then several[p].Add g
+                elif missing single[p] then single[p] <- g
+                else
+                    several[p] <- ResizeArray [| single[p]; g |]
+                    single[p] <- Unchecked.defaultof<Expr>
+            let need = Array.zeroCreate<bool> arity
+            let out = Array.zeroCreate<Expr> arity
+            if needs[n - 1] then contribute (n - 1) seed
+            for k in n - 1 .. -1 .. 0 do
+                let g = if isNull several[k] then single[k] else Expr.addN (List.ofSeq several[k])
+                if not (missing g) then
+                    total[k] <- g
+                    if anyNeeded k then
+                        let first = starts[k]
+                        let count = starts[k + 1] - first
+                        for i in 0 .. count - 1 do
+                            need[i] <- needs[operands[first + i]]
+                            out[i] <- Unchecked.defaultof<Expr>
+                        rule order[k] g need out
+                        for i in 0 .. count - 1 do
+                            if need[i] && not (missing out[i]) then contribute operands[first + i] out[i]
             wrt
             |> List.map (fun v ->
                 let p = graph.Index.Position v.Id
                 if p >= 0 && not (missing total[p]) then v, total[p] else v, Expr.zerosLike v)
             |> Map.ofList
-        Scratch.release needs
-        Scratch.release single
-        Scratch.release several
-        Scratch.release total
-        graph.Release()
-        result
+        finally
+            Scratch.release needs
+            Scratch.release single
+            Scratch.release several
+            Scratch.release total
+            graph.Release()
 
     /// Gradients of a scalar expression with respect to the given variables (or any of its nodes).
     let wrt (vars: Expr list) (f: Expr) : Map<Expr, Expr> =

@@ -39,10 +39,27 @@ module Losses =
         let oneHot = labelsFor "Losses.correct" logits labels
         Expr.sum (oneHot * Expr.equal logits (Expr.maxAxisKeep 1 logits))
 
-    /// Binary cross-entropy of probabilities p in (0, 1) against 0/1 targets, averaged: -mean(t log p + (1-t) log(1-p)).
+    // max(log x, -100), built from masks (there is no select op): where x = 0 the logarithm's argument is
+    // moved to 1, so neither the value nor the gradient computes log 0 or 0 * infinity. Where the clamp is
+    // active the term is the constant -100 and passes no gradient; elsewhere it is log x exactly.
+    let private clampedLog (x: Expr) =
+        let zero = Expr.equal x (Expr.scalarLike x 0.0)
+        let log = Expr.log (x + zero)
+        let keep = Expr.step (log + 100.0) - zero
+        keep * log - (1.0 - keep) * 100.0
+
+    /// Binary cross-entropy of probabilities p in [0, 1] against targets in [0, 1], averaged:
+    /// -mean(t log p + (1-t) log(1-p)) with each logarithm clamped below at -100, as PyTorch's
+    /// binary_cross_entropy does, so that p = 0 or 1 (a confident float32 sigmoid rounds to 1) gives a finite
+    /// loss and a finite gradient.
+    /// The gradient is the derivative of this clamped loss, -(t/p [log p > -100] - (1-t)/(1-p) [log(1-p) > -100]) / n:
+    /// a clamped logarithm is constant and contributes 0 (at p = 1, t = 1 the gradient is -1/n; at p = 0, t = 1 it
+    /// is 0). PyTorch uses grad (p - t) / max(p (1-p), 1e-12) instead, which agrees wherever p (1-p) >= 1e-12 and
+    /// neither logarithm is clamped. One edge: in float32, a subnormal p below 1/MaxValue (about 2.9e-39, which
+    /// FuncFlow's sigmoid never gives) has log p > -100 but a derivative t/p beyond float32's range: -infinity there.
     let binaryCrossEntropy (p: Expr) (target: Expr) =
         let t = sameSize "Losses.binaryCrossEntropy" p target
-        -(Expr.mean (t * Expr.log p + (1.0 - t) * Expr.log (1.0 - p)))
+        -(Expr.mean (t * clampedLog p + (1.0 - t) * clampedLog (1.0 - p)))
 
     /// Binary cross-entropy of logits x (before the sigmoid), computed stably as mean(softplus(x) - t x).
     let binaryCrossEntropyWithLogits (x: Expr) (target: Expr) =

@@ -69,6 +69,20 @@ module internal Scalar =
     let sign<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : 'T =
         if gt x 'T.Zero then 'T.One elif lt x 'T.Zero then -'T.One else x
 
+    /// Below this magnitude tanh is computed by tanhNearZero.
+    let tanhSmall = 0.625
+
+    // Cephes' tanh on |x| < 0.625: x + x^3 P(x^2) / Q(x^2), within 2 ulp of tanh in float64 and 1 in float32.
+    let tanhP = [| -9.64399179425052238628E-1; -9.92877231001918586564E1; -1.61468768441708447952E3 |]
+    let tanhQ = [| 1.12811678491632931402E2; 2.23548839060100448583E3; 4.84406305325125486048E3 |]
+
+    /// tanh for |x| < tanhSmall, on scalars or on vectors (any type with the arithmetic operators).
+    let inline tanhNearZero (constant: float -> ^V) (x: ^V) : ^V =
+        let s = x * x
+        let p = (constant tanhP[0] * s + constant tanhP[1]) * s + constant tanhP[2]
+        let q = ((s + constant tanhQ[0]) * s + constant tanhQ[1]) * s + constant tanhQ[2]
+        x + x * s * (p / q)
+
 /// Destination-style kernels over row-major arrays: every output is written into a caller-owned buffer,
 /// so one-shot evaluation (fresh buffers) and compiled plans (reused buffers) share one implementation.
 type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
@@ -83,7 +97,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             | Sqrt -> TensorPrimitives.Sqrt(src, dst)
             | Abs -> TensorPrimitives.Abs(src, dst)
             | Sigmoid -> TensorPrimitives.Sigmoid(src, dst)
-            | Tanh -> TensorPrimitives.Tanh(src, dst)
+            | Tanh -> Kernels<'T>.Tanh(src, dst)
             | Relu ->
                 // Max(x, 0) in TensorPrimitives propagates NaN, as torch.relu does.
                 TensorPrimitives.Max(src, 'T.Zero, dst)
@@ -104,9 +118,37 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 for j in i .. src.Length - 1 do
                     dst[j] <- if Scalar.gt src[j] 'T.Zero then 'T.One else 'T.Zero
 
+    /// tanh. TensorPrimitives.Tanh cancels near 0 (its float32 tanh(0) is -6e-8, its float64 tanh(1e-300) is
+    /// -0, and it is off by hundreds of ulp below 0.01); below Scalar.tanhSmall its values are replaced by a
+    /// rational approximation, in vectors. Above, it is within a few ulp.
+    static member Tanh(src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        let small = 'T.CreateTruncating Scalar.tanhSmall
+        if src.Overlaps(Span<'T>.op_Implicit dst) then
+            // In place the input is gone once TensorPrimitives has run: go element by element.
+            for i in 0 .. src.Length - 1 do
+                dst[i] <- if Scalar.lt ('T.Abs src[i]) small then Scalar.tanhNearZero 'T.CreateTruncating src[i] else 'T.Tanh src[i]
+        else
+            TensorPrimitives.Tanh(src, dst)
+            let width = Vector<'T>.Count
+            let limit = Vector<'T>(small)
+            let mutable i = 0
+            while i + width <= src.Length do
+                let x = Vector<'T>(src.Slice i)
+                let near = Scalar.tanhNearZero (fun c -> Vector<'T>('T.CreateTruncating c)) x
+                Vector.ConditionalSelect(Vector.LessThan(Vector.Abs x, limit), near, Vector<'T>(Span<'T>.op_Implicit (dst.Slice i))).CopyTo(dst.Slice i)
+                i <- i + width
+            for j in i .. src.Length - 1 do
+                if Scalar.lt ('T.Abs src[j]) small then dst[j] <- Scalar.tanhNearZero 'T.CreateTruncating src[j]
+
     static member PowScalar(src: ReadOnlySpan<'T>, p: 'T, dst: Span<'T>) : unit =
         if Scalar.eq p ('T.CreateTruncating 2) then TensorPrimitives.Multiply(src, src, dst)
         elif Scalar.eq p 'T.One then src.CopyTo dst
+        // x ** 0.5 is sqrt x, as in PyTorch: NaN for every negative x, -infinity included (C's pow gives
+        // +infinity there), and x ** -0.5 is 1 / sqrt x (-infinity at -0, where pow gives +infinity).
+        elif Scalar.eq p ('T.CreateTruncating 0.5) then TensorPrimitives.Sqrt(src, dst)
+        elif Scalar.eq p ('T.CreateTruncating -0.5) then
+            TensorPrimitives.Sqrt(src, dst)
+            TensorPrimitives.Divide('T.One, Span<'T>.op_Implicit dst, dst)
         else TensorPrimitives.Pow(src, p, dst)
 
     /// dst = a op b over same-length spans.

@@ -1,0 +1,152 @@
+/// Every operation's forward value and vector-Jacobian product against PyTorch (float64), from
+/// reference/reference.json, written by reference/make_reference.py. Gradient checks compare a rule with
+/// its own forward, so a wrong forward with a consistent rule passes them; this independent reference
+/// does not. Each case runs through one-shot evaluation and through a compiled plan.
+/// Tolerance: |actual - expected| <= 1e-12 (1 + |expected|), on values and gradients alike.
+module FuncFlow.Tests.ReferenceTests
+
+open System.Text.Json
+open FuncFlow
+open FuncFlow.NN
+open FuncFlow.Tests.Support
+open FuncFlow.Tests.TorchReference
+open Expecto
+
+let private tolerance = 1e-12
+
+let private reference = lazy (load "reference.json")
+
+let private cases () = (field "cases" reference.Value).EnumerateArray() |> List.ofSeq
+
+/// The case's operation built with FuncFlow's builders from its operands.
+let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
+    let int (name: string) = (field name p).GetInt32()
+    let reduce (all: Expr -> Expr) (dropped: int -> Expr -> Expr) (kept: int -> Expr -> Expr) =
+        match (field "axis" p).ValueKind, (field "keepDim" p).GetBoolean() with
+        | JsonValueKind.Null, false -> all xs[0]
+        | JsonValueKind.Null, true -> failwith "reference: FuncFlow reduces over all axes without keepDim only"
+        | _, false -> dropped (int "axis") xs[0]
+        | _, true -> kept (int "axis") xs[0]
+    match List.tryFind (fst >> (=) op) unaryOps, List.tryFind (fst >> (=) op) binaryOps with
+    | Some(_, f), _ -> f xs[0]
+    | _, Some(_, f) -> f xs[0] xs[1]
+    | None, None ->
+        match op with
+        | "powScalar" -> Expr.powScalar (number (field "p" p)) xs[0]
+        | "matmul" -> Expr.matmul xs[0] xs[1]
+        | "permute" -> Expr.permute (ints (field "perm" p)) xs[0]
+        | "reshape" -> Expr.reshape (ints (field "shape" p)) xs[0]
+        | "broadcastTo" -> Expr.broadcastTo (ints (field "shape" p)) xs[0]
+        | "sum" -> reduce Expr.sum Expr.sumAxis Expr.sumAxisKeep
+        | "mean" -> reduce Expr.mean Expr.meanAxis Expr.meanAxisKeep
+        | "max" -> reduce Expr.max Expr.maxAxis Expr.maxAxisKeep
+        | "concat" -> Expr.concat (int "axis") xs
+        | "slice" -> Expr.slice (int "axis") (int "start") (int "length") xs[0]
+        | "pad" -> Expr.pad (int "axis") (int "before") (int "after") xs[0]
+        | "gather" -> Expr.gather xs[1] xs[0]
+        | "scatterAdd" -> Expr.scatterAdd (int "rows") xs[1] xs[0]
+        | "oneHot" -> Expr.oneHot (int "classes") xs[0]
+        | "softmax" -> Expr.softmax (int "axis") xs[0]
+        | "logSoftmax" -> Expr.logSoftmax (int "axis") xs[0]
+        | "addN" -> Expr.addN xs
+        | "expand" -> Expr.expand (int "dim") (int "copies") xs[0]
+        | "mse" -> Losses.mse xs[0] xs[1]
+        | "sumSquaredError" -> Losses.sumSquaredError xs[0] xs[1]
+        | "crossEntropy" -> Losses.crossEntropy xs[0] xs[1]
+        | "binaryCrossEntropy" -> Losses.binaryCrossEntropy xs[0] xs[1]
+        | "binaryCrossEntropyWithLogits" -> Losses.binaryCrossEntropyWithLogits xs[0] xs[1]
+        | _ -> failwithf "reference: no FuncFlow builder for operation '%s'" op
+
+/// A case's operands as variables, their values, and its output built from them.
+let private instantiate (case: JsonElement) =
+    let inputs = (field "inputs" case).EnumerateArray() |> List.ofSeq
+    let vars = inputs |> List.mapi (fun i input -> Expr.var (sprintf "x%d" i) (ints (field "shape" input)))
+    let values = List.map2 (fun (v: Expr) input -> tensor Float64 v.Shape (numbers (field "data" input))) vars inputs
+    let output = build ((field "op" case).GetString()) (field "params" case) vars
+    vars, values, output
+
+/// The mismatches of one case: its output's shape, then its value and the gradients PyTorch records,
+/// evaluated once and through a plan.
+let internal check (case: JsonElement) : string list =
+    let name = (field "name" case).GetString()
+    let vars, values, output = instantiate case
+    let expected = field "output" case
+    let shape = ints (field "shape" expected)
+    if output.Shape <> shape then
+        [ sprintf "%s: shape %s, PyTorch's %s" name (Shape.show output.Shape) (Shape.show shape) ]
+    else
+        let cotangent = Expr.constant (tensor Float64 shape (numbers (field "cotangent" case)))
+        let withGrads =
+            List.zip vars ((field "grads" case).EnumerateArray() |> List.ofSeq)
+            |> List.filter (fun (_, g) -> g.ValueKind <> JsonValueKind.Null)
+        let grads = Grad.vjp cotangent (List.map fst withGrads) output
+        let outputs = output :: (withGrads |> List.map (fun (v, _) -> grads[v]))
+        let expectations =
+            ("value", numbers (field "data" expected)) :: (withGrads |> List.map (fun (v, g) -> sprintf "gradient of %s" (Expr.tryName v).Value, numbers g))
+        let env = Eval.bindings (List.map2 (fun v t -> (Expr.tryName v).Value, t) vars values)
+        [ for path, results in [ "eval", Eval.many env outputs; "plan", Plan.compile outputs |> Plan.run env ] do
+              for (what, want), got in List.zip expectations results do
+                  yield! mismatches tolerance tolerance (sprintf "%s (%s) %s" name path what) want (got.ToArray()) ]
+
+/// The operations each test below covers, by the names the script gives them.
+let internal families : (string * string list) list =
+    [ "unary", List.map fst unaryOps
+      "binary", List.map fst binaryOps
+      "powScalar", [ "powScalar" ]
+      "matmul", [ "matmul" ]
+      "shape", [ "permute"; "reshape"; "broadcastTo"; "expand" ]
+      "reductions", [ "sum"; "mean"; "max" ]
+      "axis pieces", [ "concat"; "slice"; "pad" ]
+      "indexing", [ "gather"; "scatterAdd"; "oneHot" ]
+      "softmax", [ "softmax"; "logSoftmax" ]
+      "addN", [ "addN" ]
+      "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ] ]
+
+/// Checks every case of a family; fails with all mismatches at once.
+let internal checkFamily (family: string) =
+    let ops = families |> List.find (fst >> (=) family) |> snd
+    let chosen = cases () |> List.filter (fun c -> List.contains ((field "op" c).GetString()) ops)
+    if chosen.IsEmpty then failtestf "reference: no cases for %s" family
+    assertNone family (chosen |> List.collect check)
+
+/// Every reference case belongs to a family, and the cases' graphs use every operation FuncFlow has.
+let internal checkCoverage () =
+    let all = cases ()
+    let covered = families |> List.collect snd |> Set.ofList
+    let orphans = all |> List.map (fun c -> (field "op" c).GetString()) |> List.filter (covered.Contains >> not) |> List.distinct
+    if not orphans.IsEmpty then failtestf "reference: operations in no test: %A" orphans
+    let names (op: Op) =
+        match op with
+        | Unary u -> sprintf "Unary %A" u
+        | Binary b -> sprintf "Binary %A" b
+        | Reduce(kind, _, _) -> sprintf "Reduce %A" kind
+        | other -> (Reflection.FSharpValue.GetUnionFields(other, typeof<Op>) |> fst).Name
+    let used = all |> List.collect (fun c -> let _, _, output = instantiate c in Graph.topoSort [ output ] |> Array.toList) |> List.map (fun e -> names e.Op) |> Set.ofList
+    let cases (t: System.Type) = Reflection.FSharpType.GetUnionCases t |> Array.map (fun c -> c.Name)
+    let every =
+        [ for c in cases typeof<Op> do
+              match c with
+              | "Var" | "Const" -> ()
+              | "Unary" -> yield! cases typeof<UnaryOp> |> Array.map (sprintf "Unary %s")
+              | "Binary" -> yield! cases typeof<BinaryOp> |> Array.map (sprintf "Binary %s")
+              | "Reduce" -> yield! cases typeof<ReduceOp> |> Array.map (sprintf "Reduce %s")
+              | other -> other ]
+    let missing = every |> List.filter (used.Contains >> not)
+    if not missing.IsEmpty then failtestf "reference: no case exercises %A" missing
+
+[<Tests>]
+let tests =
+    moduleTests "ReferenceTests" [
+        testCase "the reference covers every operation, and every case is tested" <| fun () -> checkCoverage ()
+        testCase "unary operations match PyTorch" <| fun () -> checkFamily "unary"
+        testCase "binary operations with broadcasting match PyTorch" <| fun () -> checkFamily "binary"
+        testCase "powScalar matches PyTorch" <| fun () -> checkFamily "powScalar"
+        testCase "matmul, 2-D and batched, matches PyTorch" <| fun () -> checkFamily "matmul"
+        testCase "permute, reshape, broadcastTo and expand match PyTorch" <| fun () -> checkFamily "shape"
+        testCase "sum, mean and max over every axis and over all match PyTorch" <| fun () -> checkFamily "reductions"
+        testCase "concat, slice and pad match PyTorch" <| fun () -> checkFamily "axis pieces"
+        testCase "gather, scatterAdd and oneHot match PyTorch" <| fun () -> checkFamily "indexing"
+        testCase "softmax and logSoftmax over every axis match PyTorch" <| fun () -> checkFamily "softmax"
+        testCase "addN matches PyTorch" <| fun () -> checkFamily "addN"
+        testCase "losses match PyTorch" <| fun () -> checkFamily "losses"
+    ]
