@@ -204,7 +204,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         // A matmul reads a transposed operand through a BLAS flag instead of a copy.
         let isSwap (e: Expr) =
             match e.Op with
-            | Permute perm -> Expr.isTransposePermutation perm
+            | Permute perm -> Op.IsTransposePermutation perm
             | _ -> false
         let uses = Dictionary<int64, int>()
         let countUse (e: Expr) = uses[e.Id] <- (match uses.TryGetValue e.Id with | true, n -> n + 1 | _ -> 1)

@@ -2,7 +2,6 @@ namespace FuncFlow
 
 open System
 open System.Collections.Generic
-open System.Globalization
 open System.Text
 
 /// Readable renderings of expression graphs: an infix formula, and Graphviz DOT. Both walk the graph
@@ -33,39 +32,6 @@ module Print =
     [<Literal>]
     let private MaxInlineDepth = 16
 
-    let private number (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
-
-    /// An operation's name and parameters, shared by the formula (name(operands, parameters)) and the
-    /// DOT labels (name parameters).
-    let private describe (e: Expr) : string * string list =
-        match e.Op with
-        | Var name -> name, []
-        | Const t when t.Rank = 0 -> number (t.At 0), []
-        | Const _ -> "const", []
-        | Unary op -> op.Name, []
-        | Binary op -> op.Name, []
-        | PowScalar p -> "**", [ number p ]
-        | MatMul -> "matmul", []
-        | Permute perm when Expr.isTransposePermutation perm -> "transpose", []
-        | Permute perm -> "permute", [ "[" + String.Join(", ", perm) + "]" ]
-        | Reshape shape -> "reshape", [ Shape.show shape ]
-        | BroadcastTo shape -> "broadcastTo", [ Shape.show shape ]
-        | Reduce(kind, axis, keep) ->
-            kind.Name,
-            [ match axis with
-              | Some a -> yield sprintf "axis=%d" a
-              | None -> ()
-              if keep then yield "keepDim" ]
-        | Concat axis -> "concat", [ sprintf "axis=%d" axis ]
-        | Slice(axis, start, length) -> "slice", [ sprintf "axis=%d" axis; sprintf "start=%d" start; sprintf "length=%d" length ]
-        | Pad(axis, before, after) -> "pad", [ sprintf "axis=%d" axis; sprintf "before=%d" before; sprintf "after=%d" after ]
-        | Gather -> "gather", []
-        | ScatterAdd rows -> "scatterAdd", [ sprintf "rows=%d" rows ]
-        | OneHot classes -> "oneHot", [ sprintf "classes=%d" classes ]
-        | Softmax axis -> "softmax", [ sprintf "axis=%d" axis ]
-        | LogSoftmax axis -> "logSoftmax", [ sprintf "axis=%d" axis ]
-        | AddN -> "addN", []
-
     /// The formula of one node as pieces and the binding strength of its top operator; `strength p` is
     /// how tightly the operand at position p binds as written (a let-bound operand is an atom).
     let private render (e: Expr) (operand: Expr -> int) (strength: int -> int) : Piece[] * int =
@@ -75,11 +41,12 @@ module Print =
             // Left-associative operators need parentheses on an equal right operand, ** on an equal left one.
             let leftNeed, rightNeed = if level = Power then level + 1, level else level, level + 1
             Array.ofList (wrapped left leftNeed @ [ Text(" " + symbol + " ") ] @ wrapped right rightNeed), level
-        let name, parameters = describe e
+        let name, parameters = e.Op.Describe
         let positions = e.Inputs |> Array.map operand
         match e.Op with
         | Var _ -> [| Text name |], Atom
-        | Const t when t.Rank = 0 -> [| Text name |], (if t.At 0 < 0.0 then Negation else Atom)
+        // A scalar constant is written as its value.
+        | Const t when t.Rank = 0 -> [| Text parameters.Head |], (if t.At 0 < 0.0 then Negation else Atom)
         | Const t -> [| Text(name + Shape.show t.ShapeRef) |], Atom
         | Unary Neg -> Array.ofList (Text "-" :: wrapped positions[0] Atom), Negation
         | Binary op ->
@@ -89,9 +56,9 @@ module Print =
                 | Mul | Div -> Multiplicative
                 | Pow -> Power
                 | Equal -> Compare
-            infix op.Name level positions[0] positions[1]
-        | PowScalar p ->
-            Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + number p) ]), Power
+            infix name level positions[0] positions[1]
+        | PowScalar _ ->
+            Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + parameters.Head) ]), Power
         | _ ->
             let operands = positions |> Array.toList |> List.map (fun p -> [ Operand p ])
             let arguments = operands @ (parameters |> List.map (fun s -> [ Text s ]))
@@ -158,7 +125,7 @@ module Print =
         sb.Append("digraph funcflow {\n  node [shape=box];\n") |> ignore
         for i in 0 .. order.Length - 1 do
             let node = order[i]
-            let name, parameters = describe node
+            let name, parameters = node.Op.Describe
             // DOT reads the two characters \n inside a quoted label as a line break.
             let label = escape (String.Join(" ", name :: parameters)) + "\\n" + Shape.show node.ShapeRef
             let attributes =
