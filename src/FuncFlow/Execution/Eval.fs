@@ -80,33 +80,28 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         graph.Release()
         results
 
-    /// Computes a rank-0 elementwise node of rank-0 operands into scalars[k], through the same kernels
+    /// Computes a rank-0 elementwise node of rank-0 operands into scalars[k], through the same dispatcher
     /// as arrays (on one-element spans, so the values are those of the general path); false for any
     /// other node.
     static member private OnScalars(node: Expr, operands: int[], first: int, count: int, scalars: 'T[], k: int) : bool =
         let mutable rank0 = node.Rank = 0
         for input in node.Inputs do
             rank0 <- rank0 && input.Rank = 0
-        let a = if count > 0 then operands[first] else 0
-        let b = if count > 1 then operands[first + 1] else 0
-        match node.Op with
-        | Unary op when rank0 ->
-            Kernels<'T>.Unary(op, ReadOnlySpan(scalars, a, 1), Span(scalars, k, 1))
-            true
-        | Binary op when rank0 ->
-            Kernels<'T>.Run(op, ReadOnlySpan(scalars, a, 1), ReadOnlySpan(scalars, b, 1), Span(scalars, k, 1))
-            true
-        | PowScalar p when rank0 ->
-            Kernels<'T>.PowScalar(ReadOnlySpan(scalars, a, 1), 'T.CreateTruncating p, Span(scalars, k, 1))
-            true
-        | AddN when rank0 ->
-            // Left to right, as the general path adds operand after operand.
-            let mutable sum = scalars[a]
-            for i in 1 .. count - 1 do
-                sum <- sum + scalars[operands[first + i]]
-            scalars[k] <- sum
-            true
-        | _ -> false
+        if not rank0 then false
+        else
+            match node.Op with
+            | op when op.IsElementwise ->
+                let b = if count > 1 then ReadOnlySpan(scalars, operands[first + 1], 1) else ReadOnlySpan<'T>.Empty
+                Execute<'T>.Elementwise(op, ReadOnlySpan(scalars, operands[first], 1), b, Span(scalars, k, 1))
+                true
+            | AddN ->
+                // Left to right, as the general path adds operand after operand.
+                let mutable sum = scalars[operands[first]]
+                for i in 1 .. count - 1 do
+                    sum <- sum + scalars[operands[first + i]]
+                scalars[k] <- sum
+                true
+            | _ -> false
 
 /// One-shot evaluation of expressions, for dynamic use. For many runs of one graph, compile a Plan.
 and Eval =

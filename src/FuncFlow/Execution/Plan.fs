@@ -101,7 +101,7 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
         if r < 0 then ReadOnlySpan(temps[-1 - r], 0, length)
         else
             let a = args[r]
-            // A one-element operand is broadcast: the kernels take it as a value.
+            // A one-element operand is broadcast: the dispatcher takes it as a value.
             if a.Length = 1 then ReadOnlySpan(a, 0, 1) else ReadOnlySpan(a, start, length)
 
     /// Computes the group's last step into dst.
@@ -113,15 +113,8 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
                 let step = steps[s]
                 let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], 0, length)
                 let a = Fused<'T>.Source(step.A, args, temps, start, length)
-                match step.Node.Op with
-                | Unary op -> Kernels<'T>.Unary(op, a, out)
-                | PowScalar p -> Kernels<'T>.PowScalar(a, 'T.CreateTruncating p, out)
-                | Binary op ->
-                    let b = Fused<'T>.Source(step.B, args, temps, start, length)
-                    if a.Length = length && b.Length = length then Kernels<'T>.Run(op, a, b, out)
-                    elif b.Length = 1 then Kernels<'T>.RunScalarRight(op, a, b[0], out)
-                    else Kernels<'T>.RunScalarLeft(op, a[0], b, out)
-                | _ -> invalidOp (sprintf "fused group: %s is not elementwise" step.Node.Op.Name)
+                let b = if step.Node.Inputs.Length > 1 then Fused<'T>.Source(step.B, args, temps, start, length) else ReadOnlySpan<'T>.Empty
+                Execute<'T>.Elementwise(step.Node.Op, a, b, out)
             start <- start + length
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
@@ -233,11 +226,8 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         // An SGD update reads its product's operand directly, so the product can neither lead nor join a group.
         let products = HashSet<int64>(order |> Seq.filter (fun e -> (axpy e).IsSome) |> Seq.map (fun e -> e.Inputs[1].Id))
         let elementwise (e: Expr) =
-            size e > 0 && not (products.Contains e.Id)
-            && match e.Op with
-               | Unary _ | PowScalar _ -> true
-               | Binary _ -> (axpy e).IsNone && e.Inputs |> Array.forall (fun i -> size i = size e || size i = 1)
-               | _ -> false
+            size e > 0 && not (products.Contains e.Id) && e.Op.IsElementwise && (axpy e).IsNone
+            && e.Inputs |> Array.forall (fun i -> size i = size e || size i = 1)
         let maxSteps = 16
         let absorbed = HashSet<int64>()
         let groupSize = Dictionary<int64, int>()

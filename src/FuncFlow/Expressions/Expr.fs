@@ -79,6 +79,13 @@ type Op =
         | LogSoftmax axis -> "logSoftmax", [ sprintf "axis=%d" axis ]
         | AddN -> "addN", []
 
+    /// True for the operations computed element by element, with one-element operands broadcast
+    /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
+    member op.IsElementwise =
+        match op with
+        | Unary _ | Binary _ | PowScalar _ -> true
+        | _ -> false
+
     /// The operation's name as messages show it, e.g. "log", "binary /", "sum axis=1", "var x".
     member op.Name =
         let name, parameters = op.Describe
