@@ -1,6 +1,6 @@
 /// A plan run with updates is one simultaneous assignment: every output and every update is computed from
 /// the variables' values before the run, then all updates are written. Checked against Eval stepping the
-/// same assignment by hand.
+/// same assignment by hand; then the compiler's passes one by one.
 module FuncFlow.Tests.PlanSemanticsTests
 
 open System
@@ -149,4 +149,75 @@ let tests =
                 plan.Execute()
                 plan.OutputScalar 0 |> ignore
             Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L "bytes allocated by 20 runs"
+
+        // The passes one by one, on graphs small enough to derive their results by hand.
+        testCase "the schedule counts every node's uses and last use once" <| fun () ->
+            let x = Expr.var "x" [| 2 |]
+            let h = Expr.tanh x
+            let hh = h * h
+            let y = hh + x
+            use s = Schedule.Build [| y; h |]
+            let at (e: Expr) = s.Position e
+            Expect.equal s.Count 4 "nodes"
+            Expect.equal s.Roots [| at y; at h |] "roots"
+            // h: read twice by h * h and once as a root; x: by tanh and by +.
+            Expect.equal s.Uses[at h] 3 "uses of h"
+            Expect.equal s.Uses[at x] 2 "uses of x"
+            Expect.equal s.Uses[at hh] 1 "uses of h * h"
+            Expect.equal s.LastUse[at x] (at y) "last use of x"
+            Expect.equal s.LastUse[at hh] (at y) "last use of h * h"
+            Expect.equal s.LastUse[at h] Int32.MaxValue "last use of the root h"
+            Expect.equal s.LastUse[at y] Int32.MaxValue "last use of the root y"
+        testCase "rewrite reads transposes through GEMM flags and folds the SGD update; fuse groups single-use chains" <| fun () ->
+            let a, w, p = Expr.var "a" [| 3; 2 |], Expr.var "w" [| 3; 4 |], Expr.var "p" [| 2; 4 |]
+            let at = Expr.transpose a
+            let g = Expr.matmul at w
+            let product = g * 0.5
+            let update = p - product
+            let y = Expr.sigmoid p
+            let oneMinus = 1.0 - y
+            let inner = y * oneMinus
+            let chain = g * inner
+            use s = Schedule.Build [| chain; update |]
+            let pos (e: Expr) = s.Position e
+            let rewritten = PlanCompiler.rewrite s
+            Expect.equal rewritten.Kinds[pos g] (Gemm(true, false)) "the product reads a through a flag"
+            Expect.equal rewritten.Reads[pos g] [| pos a; pos w |] "the product's reads"
+            Expect.equal rewritten.Kinds[pos update] (Axpy -0.5) "the update"
+            Expect.equal rewritten.Reads[pos update] [| pos p; pos g |] "the update's reads"
+            Expect.equal rewritten.Kinds[pos product] Folded "the update's product"
+            Expect.equal rewritten.Kinds[pos chain] Kernel "the chain before fusion"
+            let fused = PlanCompiler.fuse rewritten
+            // Leaves in first-read order: g, y (read twice, so not absorbed), the constant 1.
+            Expect.equal fused.Reads[pos chain] [| pos g; pos y; pos oneMinus.Inputs[0] |] "the group's leaves"
+            let expectedSteps = [| { Node = oneMinus; A = 2; B = 1 }; { Node = inner; A = 1; B = -1 }; { Node = chain; A = 0; B = -2 } |]
+            Expect.equal fused.Kinds[pos chain] (Group expectedSteps) "the group's steps"
+            let live = PlanCompiler.liveness fused
+            for dead in [ at; product; inner; oneMinus ] do
+                Expect.isFalse (Array.contains (pos dead) live.Running) (sprintf "%O runs" dead)
+            Expect.equal live.Running (Array.sort [| pos a; pos w; pos g; pos p; pos y; pos oneMinus.Inputs[0]; pos chain; pos update |]) "what runs"
+            // g is read last by whichever of chain and update runs later; the roots are pinned.
+            Expect.equal live.LastRead[pos g] (Array.IndexOf(live.Running, max (pos chain) (pos update))) "last read of g"
+            Expect.equal live.LastRead[pos chain] Int32.MaxValue "last read of the root chain"
+        testCase "layout copies out only what a simultaneous assignment needs" <| fun () ->
+            let a, b, c = Expr.var "a" [| 2 |], Expr.var "b" [| 2 |], Expr.var "c" [| 2 |]
+            let layoutOf (outputs: Expr[]) (updates: (Expr * Expr)[]) =
+                use s = Schedule.Build(Array.append outputs (Array.map snd updates))
+                let lowered = s |> PlanCompiler.rewrite |> PlanCompiler.fuse
+                PlanCompiler.layout<float> lowered (PlanCompiler.liveness lowered) outputs.Length updates
+            // A swap and an identity: the identity writes nothing, the swap writes from copies of both variables.
+            let swap = layoutOf [| a |] [| a, b; b, a; c, c |]
+            let va, vb = swap.Variables["a"], swap.Variables["b"]
+            Expect.equal swap.Writes.Length 2 "writes"
+            Expect.equal swap.Stage.Length 2 "copies"
+            for struct (value, variable) in swap.Writes do
+                Expect.isTrue (obj.ReferenceEquals(variable, va) || obj.ReferenceEquals(variable, vb)) "a write goes to a or b"
+                Expect.isFalse (swap.Variables.Values |> Seq.exists (fun v -> obj.ReferenceEquals(v, value))) "an update writes from a variable's own buffer"
+            // The output a reads the same copy of a as b's update.
+            let copyOfA = swap.Stage |> Array.pick (fun struct (variable, copy) -> if obj.ReferenceEquals(variable, va) then Some copy else None)
+            Expect.isTrue (obj.ReferenceEquals(copyOfA, swap.Outputs[0])) "output a is the copy of a"
+            // Updates computed from the variables need no copies: they are read while the instructions run.
+            let computed = layoutOf [||] [| a, b * 2.0; b, a * 3.0 |]
+            Expect.isEmpty computed.Stage "copies for computed updates"
+            Expect.equal computed.Writes.Length 2 "writes of computed updates"
     ]
