@@ -220,4 +220,10 @@ let tests =
             let computed = layoutOf [||] [| a, b * 2.0; b, a * 3.0 |]
             Expect.isEmpty computed.Stage "copies for computed updates"
             Expect.equal computed.Writes.Length 2 "writes of computed updates"
+        testCase "a plan's outputs are a read-only view that cannot be written through" <| fun () ->
+            let x = Expr.var "x" [| 2 |]
+            let y = Expr.tanh x
+            let plan = Plan.compile [ y ]
+            throws<NotSupportedException> (fun () -> (plan.Outputs :?> Collections.Generic.IList<Expr>)[0] <- x) |> ignore
+            Expect.isTrue (obj.ReferenceEquals(y, plan.Outputs[0])) "the output is y"
     ]

@@ -16,6 +16,8 @@ open System.Numerics
 [<AbstractClass>]
 type Plan internal (outputs: Expr[], variables: Expr[]) =
     let byName = Dictionary<string, Expr>()
+    // A read-only view: the array itself, cast to IReadOnlyList, could be cast back and written.
+    let outputsView = Array.AsReadOnly outputs
     do
         for v in variables do
             byName[(Expr.tryName v).Value] <- v
@@ -33,7 +35,7 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
         outputs[index]
 
     /// The outputs, in the order given to compile.
-    member _.Outputs: IReadOnlyList<Expr> = outputs
+    member _.Outputs: IReadOnlyList<Expr> = outputsView
     /// The names of the plan's variables: those it reads (inputs and state alike), then those it only writes.
     member _.VariableNames: IReadOnlyList<string> = variables |> Array.map (fun v -> (Expr.tryName v).Value) :> IReadOnlyList<string>
     /// The number of instructions a run executes.
