@@ -23,90 +23,76 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
     // Optimised at once: called once per evaluation, its loop would otherwise run tier-0 code for a while.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     static member Run(outputs: Expr[], env: IReadOnlyDictionary<string, Tensor>, options: EvalOptions) : Tensor[] =
-        let graph = Graph.indexed outputs
-        let order, starts, operands, n = graph.Order, graph.Starts, graph.Operands, graph.Count
-        let lastUse = Scratch.rent<int> n
-        for k in 0 .. n - 1 do
-            lastUse[k] <- k
-        for k in 0 .. n - 1 do
-            for e in starts[k] .. starts[k + 1] - 1 do
-                lastUse[operands[e]] <- k
-        let outputPositions = outputs |> Array.map (fun o -> graph.Index.Position o.Id)
-        for p in outputPositions do
-            lastUse[p] <- Int32.MaxValue
+        use schedule = Schedule.Build outputs
+        let order, starts, operands, lastUse, n = schedule.Order, schedule.Starts, schedule.Operands, schedule.LastUse, schedule.Count
         let values = Scratch.rent<'T[]> n
         let scalars = Scratch.rent<'T> n
-        // A rank-0 value computed on the fast path has no array until a tensor-valued user asks for one.
-        let array (p: int) = if isNull values[p] then [| scalars[p] |] else values[p]
-        let args1: 'T[][] = Array.zeroCreate 1
-        let args2: 'T[][] = Array.zeroCreate 2
-        for k in 0 .. n - 1 do
-            let node = order[k]
-            let first = starts[k]
-            let count = starts[k + 1] - first
-            if not options.CheckFinite && Evaluator<'T>.OnScalars(node, operands, first, count, scalars, k) then ()
-            else
-                values[k] <-
-                    match node.Op with
-                    | Var name ->
-                        let bound = Eval.Bind(name, node, env).Data :?> 'T[]
-                        // A NaN fed in is reported as the input it is, not blamed on its first user.
-                        if options.CheckFinite then Execute<'T>.CheckFinite(node, [||], bound)
-                        bound
-                    | Const t -> t.Data :?> 'T[]
-                    // A reshape shares its operand's storage: values are never written after they are made.
-                    | Reshape _ -> array operands[first]
-                    | _ ->
-                        // Kernels never keep their operand array, so unary and binary nodes share one each.
-                        let args =
-                            match count with
-                            | 1 -> args1
-                            | 2 -> args2
-                            | n -> Array.zeroCreate n
-                        for i in 0 .. count - 1 do
-                            args[i] <- array operands[first + i]
-                        let dst: 'T[] = Array.zeroCreate (Shape.size node.ShapeRef)
-                        Execute<'T>.Node(node, args, dst)
-                        if options.CheckFinite then Execute<'T>.CheckFinite(node, args, dst)
-                        dst
-                if node.Rank = 0 then scalars[k] <- values[k][0]
-            for e in first .. first + count - 1 do
-                let p = operands[e]
-                if lastUse[p] = k then values[p] <- null
-        let results = outputPositions |> Array.mapi (fun i p -> Tensor.wrap outputs[i].ShapeRef (array p))
-        Scratch.release lastUse
-        Scratch.release values
-        Scratch.release scalars
-        graph.Release()
-        results
+        // Released whatever happens: a kernel's exception (an index out of range) must not leak pooled arrays.
+        try
+            // A rank-0 value computed on the fast path has no array until a tensor-valued user asks for one.
+            let array (p: int) = if isNull values[p] then [| scalars[p] |] else values[p]
+            let args1: 'T[][] = Array.zeroCreate 1
+            let args2: 'T[][] = Array.zeroCreate 2
+            for k in 0 .. n - 1 do
+                let node = order[k]
+                let first = starts[k]
+                let count = starts[k + 1] - first
+                if not options.CheckFinite && Evaluator<'T>.OnScalars(node, operands, first, count, scalars, k) then ()
+                else
+                    values[k] <-
+                        match node.Op with
+                        | Var name ->
+                            let bound = Eval.Bind(name, node, env).Data :?> 'T[]
+                            // A NaN fed in is reported as the input it is, not blamed on its first user.
+                            if options.CheckFinite then Execute<'T>.CheckFinite(node, [||], bound)
+                            bound
+                        | Const t -> t.Data :?> 'T[]
+                        // A reshape shares its operand's storage: values are never written after they are made.
+                        | Reshape _ -> array operands[first]
+                        | _ ->
+                            // Kernels never keep their operand array, so unary and binary nodes share one each.
+                            let args =
+                                match count with
+                                | 1 -> args1
+                                | 2 -> args2
+                                | n -> Array.zeroCreate n
+                            for i in 0 .. count - 1 do
+                                args[i] <- array operands[first + i]
+                            let dst: 'T[] = Array.zeroCreate (Shape.size node.ShapeRef)
+                            Execute<'T>.Node(node, args, dst)
+                            if options.CheckFinite then Execute<'T>.CheckFinite(node, args, dst)
+                            dst
+                    if node.Rank = 0 then scalars[k] <- values[k][0]
+                for e in first .. first + count - 1 do
+                    let p = operands[e]
+                    if lastUse[p] = k then values[p] <- null
+            schedule.Roots |> Array.mapi (fun i p -> Tensor.wrap outputs[i].ShapeRef (array p))
+        finally
+            Scratch.release values
+            Scratch.release scalars
 
-    /// Computes a rank-0 elementwise node of rank-0 operands into scalars[k], through the same kernels
+    /// Computes a rank-0 elementwise node of rank-0 operands into scalars[k], through the same dispatcher
     /// as arrays (on one-element spans, so the values are those of the general path); false for any
     /// other node.
     static member private OnScalars(node: Expr, operands: int[], first: int, count: int, scalars: 'T[], k: int) : bool =
         let mutable rank0 = node.Rank = 0
         for input in node.Inputs do
             rank0 <- rank0 && input.Rank = 0
-        let a = if count > 0 then operands[first] else 0
-        let b = if count > 1 then operands[first + 1] else 0
-        match node.Op with
-        | Unary op when rank0 ->
-            Kernels<'T>.Unary(op, ReadOnlySpan(scalars, a, 1), Span(scalars, k, 1))
-            true
-        | Binary op when rank0 ->
-            Kernels<'T>.Run(op, ReadOnlySpan(scalars, a, 1), ReadOnlySpan(scalars, b, 1), Span(scalars, k, 1))
-            true
-        | PowScalar p when rank0 ->
-            Kernels<'T>.PowScalar(ReadOnlySpan(scalars, a, 1), 'T.CreateTruncating p, Span(scalars, k, 1))
-            true
-        | AddN when rank0 ->
-            // Left to right, as the general path adds operand after operand.
-            let mutable sum = scalars[a]
-            for i in 1 .. count - 1 do
-                sum <- sum + scalars[operands[first + i]]
-            scalars[k] <- sum
-            true
-        | _ -> false
+        if not rank0 then false
+        else
+            match node.Op with
+            | op when op.IsElementwise ->
+                let b = if count > 1 then ReadOnlySpan(scalars, operands[first + 1], 1) else ReadOnlySpan<'T>.Empty
+                Execute<'T>.Elementwise(op, ReadOnlySpan(scalars, operands[first], 1), b, Span(scalars, k, 1))
+                true
+            | AddN ->
+                // Left to right, as the general path adds operand after operand.
+                let mutable sum = scalars[operands[first]]
+                for i in 1 .. count - 1 do
+                    sum <- sum + scalars[operands[first + i]]
+                scalars[k] <- sum
+                true
+            | _ -> false
 
 /// One-shot evaluation of expressions, for dynamic use. For many runs of one graph, compile a Plan.
 and Eval =

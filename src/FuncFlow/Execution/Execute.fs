@@ -17,14 +17,24 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             inner <- inner * shape[i]
         struct (outer, shape[axis], inner)
 
+    /// Runs an elementwise operation (unary, binary or powScalar) over spans: the one dispatch from an Op
+    /// to its kernel, which Node, Eval's scalar path and fused plan groups all call. A binary operand of
+    /// one element is broadcast as a value; unary operations ignore b.
+    static member Elementwise(op: Op, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        match op with
+        | Unary u -> Kernels<'T>.Unary(u, a, dst)
+        | Binary o -> Kernels<'T>.Binary(o, a, b, dst)
+        | PowScalar p -> Kernels<'T>.PowScalar(a, 'T.CreateTruncating p, dst)
+        | _ -> invalidOp (sprintf "%s is not an elementwise operation" op.Name)
+
     /// Writes `node` computed from `args` (its operands' values, in order) into dst.
     static member Node(node: Expr, args: 'T[][], dst: 'T[]) : unit =
         match node.Op with
         | Var name -> invalidOp (sprintf "variable '%s' must be bound, not executed" name)
         | Const t -> (t.Data :?> 'T[]).CopyTo(dst, 0)
-        | Unary op -> Kernels<'T>.Unary(op, ReadOnlySpan args[0], Span dst)
+        | Unary _ | PowScalar _ -> Execute<'T>.Elementwise(node.Op, ReadOnlySpan args[0], ReadOnlySpan<'T>.Empty, Span dst)
+        // Operands that need no strides reach Elementwise's binary dispatcher whole, others row by row.
         | Binary op -> Kernels<'T>.Binary(op, args[0], node.Inputs[0].ShapeRef, args[1], node.Inputs[1].ShapeRef, dst, node.ShapeRef)
-        | PowScalar p -> Kernels<'T>.PowScalar(ReadOnlySpan args[0], 'T.CreateTruncating p, Span dst)
         | MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false)
         | Permute perm -> Kernels<'T>.Permute(args[0], node.Inputs[0].ShapeRef, perm, dst)
         | Reshape _ -> args[0].CopyTo(dst, 0)

@@ -2,7 +2,6 @@ namespace FuncFlow
 
 open System
 open System.Collections.Generic
-open System.Globalization
 open System.Text
 
 /// Readable renderings of expression graphs: an infix formula, and Graphviz DOT. Both walk the graph
@@ -33,53 +32,21 @@ module Print =
     [<Literal>]
     let private MaxInlineDepth = 16
 
-    let private number (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
-
-    /// An operation's name and parameters, shared by the formula (name(operands, parameters)) and the
-    /// DOT labels (name parameters).
-    let private describe (e: Expr) : string * string list =
-        match e.Op with
-        | Var name -> name, []
-        | Const t when t.Rank = 0 -> number (t.At 0), []
-        | Const _ -> "const", []
-        | Unary op -> op.Name, []
-        | Binary op -> op.Name, []
-        | PowScalar p -> "**", [ number p ]
-        | MatMul -> "matmul", []
-        | Permute perm when Expr.isTransposePermutation perm -> "transpose", []
-        | Permute perm -> "permute", [ "[" + String.Join(", ", perm) + "]" ]
-        | Reshape shape -> "reshape", [ Shape.show shape ]
-        | BroadcastTo shape -> "broadcastTo", [ Shape.show shape ]
-        | Reduce(kind, axis, keep) ->
-            kind.Name,
-            [ match axis with
-              | Some a -> yield sprintf "axis=%d" a
-              | None -> ()
-              if keep then yield "keepDim" ]
-        | Concat axis -> "concat", [ sprintf "axis=%d" axis ]
-        | Slice(axis, start, length) -> "slice", [ sprintf "axis=%d" axis; sprintf "start=%d" start; sprintf "length=%d" length ]
-        | Pad(axis, before, after) -> "pad", [ sprintf "axis=%d" axis; sprintf "before=%d" before; sprintf "after=%d" after ]
-        | Gather -> "gather", []
-        | ScatterAdd rows -> "scatterAdd", [ sprintf "rows=%d" rows ]
-        | OneHot classes -> "oneHot", [ sprintf "classes=%d" classes ]
-        | Softmax axis -> "softmax", [ sprintf "axis=%d" axis ]
-        | LogSoftmax axis -> "logSoftmax", [ sprintf "axis=%d" axis ]
-        | AddN -> "addN", []
-
-    /// The formula of one node as pieces and the binding strength of its top operator; `strength p` is
-    /// how tightly the operand at position p binds as written (a let-bound operand is an atom).
-    let private render (e: Expr) (operand: Expr -> int) (strength: int -> int) : Piece[] * int =
+    /// The formula of one node as pieces and the binding strength of its top operator, given its operands'
+    /// positions; `strength p` is how tightly the operand at position p binds as written (a let-bound operand
+    /// is an atom).
+    let private render (e: Expr) (positions: int[]) (strength: int -> int) : Piece[] * int =
         let wrapped (position: int) (needed: int) =
             if strength position >= needed then [ Operand position ] else [ Text "("; Operand position; Text ")" ]
         let infix (symbol: string) (level: int) (left: int) (right: int) =
             // Left-associative operators need parentheses on an equal right operand, ** on an equal left one.
             let leftNeed, rightNeed = if level = Power then level + 1, level else level, level + 1
             Array.ofList (wrapped left leftNeed @ [ Text(" " + symbol + " ") ] @ wrapped right rightNeed), level
-        let name, parameters = describe e
-        let positions = e.Inputs |> Array.map operand
+        let name, parameters = e.Op.Describe
         match e.Op with
         | Var _ -> [| Text name |], Atom
-        | Const t when t.Rank = 0 -> [| Text name |], (if t.At 0 < 0.0 then Negation else Atom)
+        // A scalar constant is written as its value.
+        | Const t when t.Rank = 0 -> [| Text parameters.Head |], (if t.At 0 < 0.0 then Negation else Atom)
         | Const t -> [| Text(name + Shape.show t.ShapeRef) |], Atom
         | Unary Neg -> Array.ofList (Text "-" :: wrapped positions[0] Atom), Negation
         | Binary op ->
@@ -89,9 +56,9 @@ module Print =
                 | Mul | Div -> Multiplicative
                 | Pow -> Power
                 | Equal -> Compare
-            infix op.Name level positions[0] positions[1]
-        | PowScalar p ->
-            Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + number p) ]), Power
+            infix name level positions[0] positions[1]
+        | PowScalar _ ->
+            Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + parameters.Head) ]), Power
         | _ ->
             let operands = positions |> Array.toList |> List.map (fun p -> [ Operand p ])
             let arguments = operands @ (parameters |> List.map (fun s -> [ Text s ]))
@@ -102,25 +69,22 @@ module Print =
     /// once, as `let t1 = ... in` before the formula; so is a node nested deeper than a few levels, which
     /// keeps long chains readable and the output linear in the graph's size.
     let formula (e: Expr) : string =
-        let order = Graph.topoSort [ e ]
-        let position = Dictionary<int64, int>(order.Length)
-        order |> Array.iteri (fun i n -> position[n.Id] <- i)
-        let uses = Array.zeroCreate order.Length
-        for node in order do
-            for input in node.Inputs do
-                uses[position[input.Id]] <- uses[position[input.Id]] + 1
-        let pieces: Piece[][] = Array.zeroCreate order.Length
-        let strength: int[] = Array.zeroCreate order.Length
-        let depth: int[] = Array.zeroCreate order.Length
-        let bound: bool[] = Array.zeroCreate order.Length
+        use schedule = Schedule.Build [| e |]
+        let n = schedule.Count
+        let pieces: Piece[][] = Array.zeroCreate n
+        let strength: int[] = Array.zeroCreate n
+        let depth: int[] = Array.zeroCreate n
+        let bound: bool[] = Array.zeroCreate n
         let effective p = if bound[p] then Atom else strength[p]
-        for i in 0 .. order.Length - 1 do
-            let node = order[i]
-            let p, s = render node (fun input -> position[input.Id]) effective
+        for i in 0 .. n - 1 do
+            let node = schedule.Order[i]
+            let positions = schedule.Operands[schedule.Starts[i] .. schedule.Starts[i + 1] - 1]
+            let p, s = render node positions effective
             pieces[i] <- p
             strength[i] <- s
-            depth[i] <- 1 + (node.Inputs |> Array.fold (fun d input -> let q = position[input.Id] in max d (if bound[q] then 0 else depth[q])) 0)
-            bound[i] <- i < order.Length - 1 && node.Inputs.Length > 0 && (uses[i] > 1 || depth[i] > MaxInlineDepth)
+            depth[i] <- 1 + (positions |> Array.fold (fun d q -> max d (if bound[q] then 0 else depth[q])) 0)
+            // The root (last) is written out anyway; its use count includes being the root.
+            bound[i] <- i < n - 1 && positions.Length > 0 && (schedule.Uses[i] > 1 || depth[i] > MaxInlineDepth)
         let names = Dictionary<int, string>()
         let sb = StringBuilder()
         let stack = Stack<Piece>()
@@ -135,13 +99,13 @@ module Print =
                 | Text t -> sb.Append t |> ignore
                 | Operand p when bound[p] -> sb.Append names[p] |> ignore
                 | Operand p -> expand p
-        for i in 0 .. order.Length - 1 do
+        for i in 0 .. n - 1 do
             if bound[i] then
                 names[i] <- sprintf "t%d" (names.Count + 1)
                 sb.Append("let ").Append(names[i]).Append(" = ") |> ignore
                 write i
                 sb.Append(" in\n") |> ignore
-        write (order.Length - 1)
+        write (n - 1)
         sb.ToString()
 
     let private escape (s: string) = s.Replace("\\", "\\\\").Replace("\"", "\\\"")
@@ -150,23 +114,21 @@ module Print =
     /// (a variable with its name) and shape, edges from operands to their users, outputs drawn with a double
     /// border. Nodes are numbered in topological order, so the same graph always prints the same text.
     let dot (outputs: Expr list) : string =
-        let order = Graph.topoSort outputs
-        let position = Dictionary<int64, int>(order.Length)
-        order |> Array.iteri (fun i n -> position[n.Id] <- i)
-        let isOutput = HashSet<int64>(outputs |> Seq.map (fun o -> o.Id))
+        use schedule = Schedule.Build(Array.ofList outputs)
+        let isOutput = HashSet<int>(schedule.Roots)
         let sb = StringBuilder()
         sb.Append("digraph funcflow {\n  node [shape=box];\n") |> ignore
-        for i in 0 .. order.Length - 1 do
-            let node = order[i]
-            let name, parameters = describe node
+        for i in 0 .. schedule.Count - 1 do
+            let node = schedule.Order[i]
+            let name, parameters = node.Op.Describe
             // DOT reads the two characters \n inside a quoted label as a line break.
             let label = escape (String.Join(" ", name :: parameters)) + "\\n" + Shape.show node.ShapeRef
             let attributes =
                 [ yield "label=\"" + label + "\""
                   match node.Op with Var _ -> yield "shape=ellipse" | _ -> ()
-                  if isOutput.Contains node.Id then yield "peripheries=2" ]
+                  if isOutput.Contains i then yield "peripheries=2" ]
             sb.AppendFormat("  n{0} [{1}];\n", i, String.Join(", ", attributes)) |> ignore
-            for input in node.Inputs do
-                sb.AppendFormat("  n{0} -> n{1};\n", position[input.Id], i) |> ignore
+            for e in schedule.Starts[i] .. schedule.Starts[i + 1] - 1 do
+                sb.AppendFormat("  n{0} -> n{1};\n", schedule.Operands[e], i) |> ignore
         sb.Append("}\n") |> ignore
         sb.ToString()

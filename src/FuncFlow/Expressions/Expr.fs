@@ -40,31 +40,59 @@ type Op =
     /// The sum of any number of same-shape inputs (gradient accumulation).
     | AddN
 
-    /// The operation's name as messages show it, e.g. "log", "binary /", "sum axis 1", "var x".
-    member op.Name =
+    /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
+    static member internal SwapLastTwo(rank: int) =
+        Array.init rank (fun i -> if i = rank - 2 then rank - 1 elif i = rank - 1 then rank - 2 else i)
+
+    /// True for the permutation a matrix transpose makes (the last two axes swapped).
+    static member internal IsTransposePermutation(perm: int[]) = perm.Length >= 2 && Shape.equal perm (Op.SwapLastTwo perm.Length)
+
+    /// The operation's name and parameters: the one table that messages (Name) and printing (formulas and
+    /// DOT labels) are written from, e.g. ("sum", ["axis=1"; "keepDim"]). A variable is described by its
+    /// name, a binary operation by its symbol.
+    member op.Describe: string * string list =
+        let number (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
         match op with
-        | Var name -> sprintf "var %s" name
-        | Const _ -> "const"
-        | Unary u -> u.Name
-        | Binary b -> sprintf "binary %s" b.Name
-        | PowScalar p -> sprintf "powScalar %g" p
-        | Reduce(kind, axis, _) ->
-            match axis with
-            | Some a -> sprintf "%s axis %d" kind.Name a
-            | None -> kind.Name
-        | MatMul -> "matmul"
-        | Permute _ -> "permute"
-        | Reshape _ -> "reshape"
-        | BroadcastTo _ -> "broadcastTo"
-        | Concat _ -> "concat"
-        | Slice _ -> "slice"
-        | Pad _ -> "pad"
-        | Gather -> "gather"
-        | ScatterAdd _ -> "scatterAdd"
-        | OneHot _ -> "oneHot"
-        | Softmax _ -> "softmax"
-        | LogSoftmax _ -> "logSoftmax"
-        | AddN -> "addN"
+        | Var name -> name, []
+        | Const t -> "const", (if t.Rank = 0 then [ number (t.At 0) ] else [])
+        | Unary u -> u.Name, []
+        | Binary b -> b.Name, []
+        | PowScalar p -> "powScalar", [ number p ]
+        | MatMul -> "matmul", []
+        | Permute perm when Op.IsTransposePermutation perm -> "transpose", []
+        | Permute perm -> "permute", [ "[" + String.Join(", ", perm) + "]" ]
+        | Reshape shape -> "reshape", [ Shape.show shape ]
+        | BroadcastTo shape -> "broadcastTo", [ Shape.show shape ]
+        | Reduce(kind, axis, keepDim) ->
+            kind.Name,
+            [ match axis with
+              | Some a -> yield sprintf "axis=%d" a
+              | None -> ()
+              if keepDim then yield "keepDim" ]
+        | Concat axis -> "concat", [ sprintf "axis=%d" axis ]
+        | Slice(axis, start, length) -> "slice", [ sprintf "axis=%d" axis; sprintf "start=%d" start; sprintf "length=%d" length ]
+        | Pad(axis, before, after) -> "pad", [ sprintf "axis=%d" axis; sprintf "before=%d" before; sprintf "after=%d" after ]
+        | Gather -> "gather", []
+        | ScatterAdd rows -> "scatterAdd", [ sprintf "rows=%d" rows ]
+        | OneHot classes -> "oneHot", [ sprintf "classes=%d" classes ]
+        | Softmax axis -> "softmax", [ sprintf "axis=%d" axis ]
+        | LogSoftmax axis -> "logSoftmax", [ sprintf "axis=%d" axis ]
+        | AddN -> "addN", []
+
+    /// True for the operations computed element by element, with one-element operands broadcast
+    /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
+    member op.IsElementwise =
+        match op with
+        | Unary _ | Binary _ | PowScalar _ -> true
+        | _ -> false
+
+    /// The operation's name as messages show it, e.g. "log", "binary /", "sum axis=1", "var x".
+    member op.Name =
+        let name, parameters = op.Describe
+        match op with
+        | Var _ -> "var " + name
+        | Binary _ -> "binary " + name
+        | _ -> String.Join(" ", name :: parameters)
 
 /// A node of an immutable computation graph. Identity is the node itself (a unique Id), never its
 /// structure: two nodes that compute the same thing are different nodes; one node used twice is shared.
@@ -289,17 +317,10 @@ module Expr =
         if perm = Array.init rank id then x
         else make (Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
 
-    /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
-    let internal swapLastTwo (rank: int) =
-        Array.init rank (fun i -> if i = rank - 2 then rank - 1 elif i = rank - 1 then rank - 2 else i)
-
-    /// True for the permutation a matrix transpose makes (the last two axes swapped).
-    let internal isTransposePermutation (perm: int[]) = perm.Length >= 2 && Shape.equal perm (swapLastTwo perm.Length)
-
     /// Swaps the last two axes (a matrix transpose); a 1-D or scalar value is returned as is.
     let transpose (x: Expr) =
         operand "transpose" x
-        if x.Rank < 2 then x else permute (swapLastTwo x.Rank) x
+        if x.Rank < 2 then x else permute (Op.SwapLastTwo x.Rank) x
 
     /// Broadcasts x to a shape (NumPy rules).
     let broadcastTo (shape: int[]) (x: Expr) =

@@ -68,7 +68,7 @@ type internal NodeIndex(newest: int64) =
 
 /// A topological order with each node's operands as positions in it (compressed rows: node k's operand
 /// positions are Operands[Starts[k] .. Starts[k + 1] - 1]). The arrays are rented scratch, longer than
-/// Count; Release gives them back.
+/// Count; Release (or Dispose, through `use`) gives them back.
 type internal IndexedGraph =
     {
         /// Every reachable node, operands before their users (the first Count entries).
@@ -89,6 +89,9 @@ type internal IndexedGraph =
         Scratch.release g.Order
         Scratch.release g.Starts
         Scratch.release g.Operands
+
+    interface IDisposable with
+        member g.Dispose() = g.Release()
 
 /// Walks over expression DAGs, iteratively: graph depth never grows the call stack.
 module Graph =
@@ -136,10 +139,8 @@ module Graph =
 
     /// Every node reachable from the roots, each once, operands before their users (post-order DFS).
     let topoSort (roots: Expr seq) : Expr[] =
-        let graph = indexed roots
-        let order = graph.Order[.. graph.Count - 1]
-        graph.Release()
-        order
+        use graph = indexed roots
+        graph.Order[.. graph.Count - 1]
 
     /// The variables the roots depend on, in first-use order.
     let variables (roots: Expr seq) : Expr list =

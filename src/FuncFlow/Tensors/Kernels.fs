@@ -151,89 +151,90 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             TensorPrimitives.Divide('T.One, Span<'T>.op_Implicit dst, dst)
         else TensorPrimitives.Pow(src, p, dst)
 
-    /// dst = a op b over same-length spans.
-    static member Run(op: BinaryOp, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
-        match op with
-        | Add -> TensorPrimitives.Add(a, b, dst)
-        | Sub -> TensorPrimitives.Subtract(a, b, dst)
-        | Mul -> TensorPrimitives.Multiply(a, b, dst)
-        | Div -> TensorPrimitives.Divide(a, b, dst)
-        | Pow -> TensorPrimitives.Pow(a, b, dst)
-        | Equal ->
-            for i in 0 .. dst.Length - 1 do
-                dst[i] <- if Scalar.eq a[i] b[i] then 'T.One else 'T.Zero
+    /// dst = a op b over spans: the one binary dispatcher. Operands of dst's length are read elementwise and
+    /// a one-element operand is broadcast as a value (same-length first, so one-element spans all take one
+    /// path); any other length is a caller's bug, reported with the lengths.
+    static member Binary(op: BinaryOp, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        let n = dst.Length
+        if a.Length = n && b.Length = n then
+            match op with
+            | Add -> TensorPrimitives.Add(a, b, dst)
+            | Sub -> TensorPrimitives.Subtract(a, b, dst)
+            | Mul -> TensorPrimitives.Multiply(a, b, dst)
+            | Div -> TensorPrimitives.Divide(a, b, dst)
+            | Pow -> TensorPrimitives.Pow(a, b, dst)
+            | Equal ->
+                for i in 0 .. n - 1 do
+                    dst[i] <- if Scalar.eq a[i] b[i] then 'T.One else 'T.Zero
+        elif a.Length = n && b.Length = 1 then
+            let b = b[0]
+            match op with
+            | Add -> TensorPrimitives.Add(a, b, dst)
+            | Sub -> TensorPrimitives.Subtract(a, b, dst)
+            | Mul -> TensorPrimitives.Multiply(a, b, dst)
+            | Div -> TensorPrimitives.Divide(a, b, dst)
+            | Pow -> TensorPrimitives.Pow(a, b, dst)
+            | Equal ->
+                for i in 0 .. n - 1 do
+                    dst[i] <- if Scalar.eq a[i] b then 'T.One else 'T.Zero
+        elif a.Length = 1 && b.Length = n then
+            let a = a[0]
+            match op with
+            | Add -> TensorPrimitives.Add(b, a, dst)
+            | Sub -> TensorPrimitives.Subtract(a, b, dst)
+            | Mul -> TensorPrimitives.Multiply(b, a, dst)
+            | Div -> TensorPrimitives.Divide(a, b, dst)
+            | Pow -> TensorPrimitives.Pow(a, b, dst)
+            | Equal ->
+                for i in 0 .. n - 1 do
+                    dst[i] <- if Scalar.eq a b[i] then 'T.One else 'T.Zero
+        else
+            invalidOp (sprintf "binary %s: operands of %d and %d elements do not make %d elements; only one-element operands broadcast here" op.Name a.Length b.Length n)
 
-    /// dst = a op b for one value b.
-    static member RunScalarRight(op: BinaryOp, a: ReadOnlySpan<'T>, b: 'T, dst: Span<'T>) : unit =
-        match op with
-        | Add -> TensorPrimitives.Add(a, b, dst)
-        | Sub -> TensorPrimitives.Subtract(a, b, dst)
-        | Mul -> TensorPrimitives.Multiply(a, b, dst)
-        | Div -> TensorPrimitives.Divide(a, b, dst)
-        | Pow -> TensorPrimitives.Pow(a, b, dst)
-        | Equal ->
-            for i in 0 .. dst.Length - 1 do
-                dst[i] <- if Scalar.eq a[i] b then 'T.One else 'T.Zero
-
-    /// dst = a op b for one value a.
-    static member RunScalarLeft(op: BinaryOp, a: 'T, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
-        match op with
-        | Add -> TensorPrimitives.Add(b, a, dst)
-        | Sub -> TensorPrimitives.Subtract(a, b, dst)
-        | Mul -> TensorPrimitives.Multiply(b, a, dst)
-        | Div -> TensorPrimitives.Divide(a, b, dst)
-        | Pow -> TensorPrimitives.Pow(a, b, dst)
-        | Equal ->
-            for i in 0 .. dst.Length - 1 do
-                dst[i] <- if Scalar.eq a b[i] then 'T.One else 'T.Zero
-
-    /// dst = a op b, broadcasting a and b to outShape. The innermost axis runs as one vector call,
-    /// which covers the common cases (bias rows, per-row scalars) at full speed.
+    /// dst = a op b, broadcasting a and b to outShape. Operands that need no strides go to the span
+    /// dispatcher whole; otherwise the innermost axis runs as one dispatcher call per row, which covers the
+    /// common cases (bias rows, per-row scalars) at full speed.
     static member Binary(op: BinaryOp, a: 'T[], aShape: int[], b: 'T[], bShape: int[], dst: 'T[], outShape: int[]) : unit =
-        if a.Length = dst.Length && b.Length = dst.Length then
-            Kernels<'T>.Run(op, ReadOnlySpan a, ReadOnlySpan b, Span dst)
-        elif b.Length = 1 && a.Length = dst.Length then
-            Kernels<'T>.RunScalarRight(op, ReadOnlySpan a, b[0], Span dst)
-        elif a.Length = 1 && b.Length = dst.Length then
-            Kernels<'T>.RunScalarLeft(op, a[0], ReadOnlySpan b, Span dst)
+        if (a.Length = dst.Length || a.Length = 1) && (b.Length = dst.Length || b.Length = 1) then
+            Kernels<'T>.Binary(op, ReadOnlySpan a, ReadOnlySpan b, Span dst)
         elif dst.Length > 0 && outShape.Length >= 1 && b.Length = outShape[outShape.Length - 1] && a.Length = dst.Length
              && Kernels<'T>.IsRow(bShape) then
             // A row (a bias) against every row of a: no strides to work out, nothing allocated.
             let inner = b.Length
             for row in 0 .. dst.Length / inner - 1 do
-                Kernels<'T>.Run(op, ReadOnlySpan(a, row * inner, inner), ReadOnlySpan b, Span(dst, row * inner, inner))
+                Kernels<'T>.Binary(op, ReadOnlySpan(a, row * inner, inner), ReadOnlySpan b, Span(dst, row * inner, inner))
         elif dst.Length > 0 && outShape.Length >= 1 && a.Length = outShape[outShape.Length - 1] && b.Length = dst.Length
              && Kernels<'T>.IsRow(aShape) then
             let inner = a.Length
             for row in 0 .. dst.Length / inner - 1 do
-                Kernels<'T>.Run(op, ReadOnlySpan a, ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
+                Kernels<'T>.Binary(op, ReadOnlySpan a, ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
         elif dst.Length > 0 && a.Length = dst.Length && Kernels<'T>.IsColumn(bShape, outShape) then
             // One value per row (a softmax's row sums) against a full operand: also allocation-free.
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. b.Length - 1 do
-                Kernels<'T>.RunScalarRight(op, ReadOnlySpan(a, row * inner, inner), b[row], Span(dst, row * inner, inner))
+                Kernels<'T>.Binary(op, ReadOnlySpan(a, row * inner, inner), ReadOnlySpan(b, row, 1), Span(dst, row * inner, inner))
         elif dst.Length > 0 && b.Length = dst.Length && Kernels<'T>.IsColumn(aShape, outShape) then
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. a.Length - 1 do
-                Kernels<'T>.RunScalarLeft(op, a[row], ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
+                Kernels<'T>.Binary(op, ReadOnlySpan(a, row, 1), ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
         elif dst.Length > 0 then
             let rank = outShape.Length
             let aStr = Kernels<'T>.BroadcastStrides(aShape, outShape)
             let bStr = Kernels<'T>.BroadcastStrides(bShape, outShape)
             let inner = outShape[rank - 1]
-            let aInner, bInner = aStr[rank - 1], bStr[rank - 1]
+            // An operand broadcast along the innermost axis is one value per row.
+            let aLen = if aStr[rank - 1] = 1 then inner else 1
+            let bLen = if bStr[rank - 1] = 1 then inner else 1
             let outer = dst.Length / inner
             let index = Array.zeroCreate rank
             let mutable aOff = 0
             let mutable bOff = 0
             for row in 0 .. outer - 1 do
                 let d = Span(dst, row * inner, inner)
-                if aInner = 1 && bInner = 1 then Kernels<'T>.Run(op, ReadOnlySpan(a, aOff, inner), ReadOnlySpan(b, bOff, inner), d)
-                elif aInner = 1 then Kernels<'T>.RunScalarRight(op, ReadOnlySpan(a, aOff, inner), b[bOff], d)
-                elif bInner = 1 then Kernels<'T>.RunScalarLeft(op, a[aOff], ReadOnlySpan(b, bOff, inner), d)
-                else
+                if aLen = 1 && bLen = 1 then
                     d.Fill a[aOff]
-                    Kernels<'T>.RunScalarRight(op, Span<'T>.op_Implicit d, b[bOff], d)
+                    Kernels<'T>.Binary(op, Span<'T>.op_Implicit d, ReadOnlySpan(b, bOff, 1), d)
+                else Kernels<'T>.Binary(op, ReadOnlySpan(a, aOff, aLen), ReadOnlySpan(b, bOff, bLen), d)
                 // Advance the odometer over the outer axes.
                 let mutable axis = rank - 2
                 let mutable carry = true

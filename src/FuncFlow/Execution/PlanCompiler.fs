@@ -1,0 +1,371 @@
+namespace FuncFlow
+
+open System
+open System.Collections.Generic
+open System.Numerics
+
+/// One node of a fused elementwise group and where its operands come from: r >= 0 is the instruction's
+/// Args[r], r < 0 the result of step -1 - r.
+[<Struct>]
+type internal FusedStep =
+    {
+        Node: Expr
+        A: int
+        B: int
+    }
+
+/// How a plan computes one scheduled node, as the rewrite and fusion passes decide.
+type internal Lowering =
+    /// A variable's or a constant's own buffer: nothing runs.
+    | Leaf
+    /// A reshape: a view of its operand's buffer; nothing runs.
+    | Alias
+    /// Execute.Node on its operands.
+    | Kernel
+    /// A matrix product reading transposed operands through GEMM flags instead of copies.
+    | Gemm of transA: bool * transB: bool
+    /// a - b * c for a one-element constant c (an SGD step) in one pass: reads [a; b], scales by -c.
+    | Axpy of scale: float
+    /// The product b * c of an Axpy, computed inside it: never runs on its own.
+    | Folded
+    /// A fused elementwise group: reads its leaves and runs its steps in order, the last being this node.
+    | Group of steps: FusedStep[]
+
+/// The plan's intermediate form over a schedule: for every position, how it runs and the positions it reads.
+type internal Lowered =
+    {
+        Schedule: Schedule
+        Kinds: Lowering[]
+        Reads: int[][]
+    }
+
+/// What runs and how long each buffer lives.
+type internal Liveness =
+    {
+        /// The positions the roots reach through the rewritten reads, in order.
+        Running: int[]
+        /// The position whose buffer each position uses: a reshape uses its operand's owner's.
+        Owner: int[]
+        /// Per owner, the index in Running of its buffer's last read; Int32.MaxValue for the roots' (pinned).
+        LastRead: int[]
+    }
+
+/// Every buffer of a plan and the copies that end a run.
+type internal Layout<'T> =
+    {
+        /// Each running position's buffer (null elsewhere).
+        Buffers: 'T[][]
+        /// Each group's block-sized buffers, one per step but the last.
+        Temps: 'T[][][]
+        /// Each variable's buffer, by name: the variables read and those only written.
+        Variables: Dictionary<string, 'T[]>
+        /// (variable, copy) pairs run after the instructions: the values before the run of updated variables
+        /// that outputs or updates read, kept before any update is written.
+        Stage: struct ('T[] * 'T[])[]
+        /// (value, variable) pairs run last: the updates; one whose value is the variable's own buffer is left out.
+        Writes: struct ('T[] * 'T[])[]
+        /// Where each output's value is after a run.
+        Outputs: 'T[][]
+        /// Elements in buffers the plan allocated itself.
+        Own: int64
+    }
+
+[<Struct>]
+type internal Instruction<'T> =
+    {
+        Node: Expr
+        Args: 'T[][]
+        Dst: 'T[]
+        TransA: bool
+        TransB: bool
+        /// Fused a - b * c for a scalar constant c (an SGD step): Args are [a; b], Scale is -c.
+        Axpy: bool
+        Scale: 'T
+        /// A fused elementwise group (null if none): its steps in order, the last one being Node.
+        Steps: FusedStep[]
+        /// One block-sized buffer per step but the last.
+        Temps: 'T[][]
+    }
+
+/// Plan compilation as passes over one schedule, each a function of the previous passes' results:
+/// validate -> rewrite -> fuse -> liveness -> layout -> emit.
+module internal PlanCompiler =
+    /// The elements per block of a fused group: a multiple of every vector width, so that only a group's
+    /// last block can take TensorPrimitives' scalar path; groups of at most this size run their kernels on
+    /// exactly the spans the unfused nodes would, and compute the same bits.
+    [<Literal>]
+    let FusedBlock = 1024
+
+    /// The most nodes one fused group holds.
+    [<Literal>]
+    let MaxGroupSteps = 16
+
+    let private name (v: Expr) = (Expr.tryName v).Value
+
+    /// Fails before any work on updates that are not one simultaneous assignment: a target that is not a
+    /// variable, a value of another shape or dtype, a variable assigned twice.
+    let validate (updates: (Expr * Expr)[]) =
+        let assigned = HashSet<string>()
+        for (v, value) in updates do
+            match v.Op with
+            | Var n when not (Shape.equal v.ShapeRef value.ShapeRef) || v.DType <> value.DType ->
+                invalidArg "updates" (sprintf "Plan.compile: the update of '%s' (%s %s) has shape %s and dtype %s" n (Shape.show v.ShapeRef) v.DType.Name (Shape.show value.ShapeRef) value.DType.Name)
+            | Var n when not (assigned.Add n) ->
+                invalidArg "updates" (sprintf "Plan.compile: variable '%s' is updated twice; a run assigns each variable one value" n)
+            | Var _ -> ()
+            | _ -> invalidArg "updates" (sprintf "Plan.compile: only variables can be updated, got %O" v)
+
+    /// The plan's variables, first those read (in first-use order), then those only written; fails on two
+    /// variables that share a name but not a shape and dtype.
+    let variables (s: Schedule) (updates: (Expr * Expr)[]) : Expr[] * Expr[] =
+        let byName = Dictionary<string, Expr>()
+        let all = ResizeArray<Expr>()
+        let add (v: Expr) =
+            match byName.TryGetValue(name v) with
+            | true, other when not (Shape.equal other.ShapeRef v.ShapeRef) || other.DType <> v.DType ->
+                invalidArg "outputs" (sprintf "Plan.compile: two variables are named '%s' with shapes %s and %s; give them distinct names" (name v) (Shape.show other.ShapeRef) (Shape.show v.ShapeRef))
+            | true, _ -> ()
+            | _ ->
+                byName[name v] <- v
+                all.Add v
+        for k in 0 .. s.Count - 1 do
+            match s.Order[k].Op with
+            | Var _ -> add s.Order[k]
+            | _ -> ()
+        let read = all.ToArray()
+        for (v, _) in updates do
+            add v
+        all.ToArray(), read
+
+    /// A transpose that a matrix product reads through a GEMM flag: its operand.
+    let private (|Transposed|_|) (e: Expr) =
+        match e.Op with
+        | Permute perm when Op.IsTransposePermutation perm -> Some e.Inputs[0]
+        | _ -> None
+
+    /// a - b * c where c is a one-element constant, b * c is read nowhere else, and a and b have the
+    /// result's shape: the SGD update, one MultiplyAdd pass over same-length spans. Any broadcast operand
+    /// leaves the nodes to the general kernels. Gives (a, b * c, b, -c).
+    let private (|SgdUpdate|_|) (uses: Expr -> int) (e: Expr) =
+        match e.Op with
+        | Binary Sub ->
+            let a, product = e.Inputs[0], e.Inputs[1]
+            match product.Op with
+            | Binary Mul when uses product = 1 ->
+                let b, c = product.Inputs[0], product.Inputs[1]
+                match c.Op with
+                | Const t when t.Size = 1 && Shape.equal a.ShapeRef e.ShapeRef && Shape.equal b.ShapeRef e.ShapeRef ->
+                    Some(a, product, b, -(t.At 0))
+                | _ -> None
+            | _ -> None
+        | _ -> None
+
+    /// Decides how each node runs: leaves and reshapes run nothing, matrix products read transposes through
+    /// GEMM flags, the SGD update pattern becomes one Axpy; every other node runs as itself.
+    let rewrite (s: Schedule) : Lowered =
+        let n = s.Count
+        let reads = Array.init n (fun k -> s.Operands[s.Starts[k] .. s.Starts[k + 1] - 1])
+        let kinds = Array.create n Kernel
+        let uses (e: Expr) = s.Uses[s.Position e]
+        for k in 0 .. n - 1 do
+            let e = s.Order[k]
+            kinds[k] <-
+                match e.Op, e with
+                | (Var _ | Const _), _ -> Leaf
+                | Reshape _, _ -> Alias
+                | MatMul, _ ->
+                    let flag i =
+                        match e.Inputs[i] with
+                        | Transposed x ->
+                            reads[k][i] <- s.Position x
+                            true
+                        | _ -> false
+                    let transA = flag 0
+                    Gemm(transA, flag 1)
+                | _, SgdUpdate uses (a, product, b, scale) ->
+                    reads[k] <- [| s.Position a; s.Position b |]
+                    kinds[s.Position product] <- Folded
+                    Axpy scale
+                | _ -> Kernel
+        { Schedule = s; Kinds = kinds; Reads = reads }
+
+    /// Folds elementwise nodes into their one elementwise reader where the intermediate has the reader's
+    /// size and nothing else reads it, up to MaxGroupSteps nodes: one blocked instruction per group
+    /// (sigmoid's gradient g * (y * (1 - y)), a loss's chain). A group's operands have its size or one
+    /// element (broadcast as a value by the dispatcher); a node with any other broadcast stays outside.
+    let fuse (p: Lowered) : Lowered =
+        let s = p.Schedule
+        let n = s.Count
+        let size k = Shape.size s.Order[k].ShapeRef
+        let elementwise k =
+            match p.Kinds[k] with
+            | Kernel when s.Order[k].Op.IsElementwise -> size k > 0 && p.Reads[k] |> Array.forall (fun i -> size i = size k || size i = 1)
+            | _ -> false
+        // The schedule's use counts hold for the rewritten reads here: an Axpy reads its product's operand
+        // once instead of the product, and neither is elementwise to a group.
+        let groupSize = Array.zeroCreate<int> n
+        let absorbed = Array.zeroCreate<bool> n
+        for k in 0 .. n - 1 do
+            if elementwise k then
+                let mutable steps = 1
+                for i in p.Reads[k] do
+                    if groupSize[i] > 0 && s.Uses[i] = 1 && size i = size k && steps + groupSize[i] <= MaxGroupSteps then
+                        absorbed[i] <- true
+                        steps <- steps + groupSize[i]
+                groupSize[k] <- steps
+        let kinds = Array.copy p.Kinds
+        let reads = Array.copy p.Reads
+        for k in 0 .. n - 1 do
+            if groupSize[k] > 1 && not absorbed[k] then
+                let leaves = ResizeArray<int>()
+                let steps = ResizeArray<FusedStep>()
+                // Depth is bounded by MaxGroupSteps.
+                let rec step (node: int) =
+                    let source (i: int) =
+                        if absorbed[i] then step i
+                        else
+                            match leaves.IndexOf i with
+                            | -1 ->
+                                leaves.Add i
+                                leaves.Count - 1
+                            | j -> j
+                    let operands = p.Reads[node]
+                    let a = source operands[0]
+                    let b = if operands.Length > 1 then source operands[1] else 0
+                    steps.Add { Node = s.Order[node]; A = a; B = b }
+                    -steps.Count
+                step k |> ignore
+                kinds[k] <- Group(steps.ToArray())
+                reads[k] <- leaves.ToArray()
+        { p with Kinds = kinds; Reads = reads }
+
+    /// Which positions run (those the roots reach through the rewritten reads), whose buffer each uses, and
+    /// where each buffer is read last; the roots' buffers are pinned, as the plan's results.
+    let liveness (p: Lowered) : Liveness =
+        let s = p.Schedule
+        let n = s.Count
+        let live = Array.zeroCreate<bool> n
+        for r in s.Roots do
+            live[r] <- true
+        for k in n - 1 .. -1 .. 0 do
+            if live[k] then
+                for i in p.Reads[k] do
+                    live[i] <- true
+        let running = Array.init n id |> Array.filter (fun k -> live[k])
+        let owner = Array.init n id
+        for k in running do
+            match p.Kinds[k] with
+            | Alias -> owner[k] <- owner[p.Reads[k][0]]
+            | _ -> ()
+        let lastRead = Array.create n -1
+        running
+        |> Array.iteri (fun i k ->
+            lastRead[owner[k]] <- i
+            for a in p.Reads[k] do
+                lastRead[owner[a]] <- i)
+        for r in s.Roots do
+            lastRead[owner[r]] <- Int32.MaxValue
+        { Running = running; Owner = owner; LastRead = lastRead }
+
+    /// Fixes every buffer: variables by name (also those only written), constants' own storage, reshapes
+    /// as views, computed values from a pool by size (a buffer returns to it after its last read, and is
+    /// taken before the reads of its node are released, so no kernel writes over its operand). Then the
+    /// copies that make a run one simultaneous assignment: an output or update that reads an updated
+    /// variable gets a copy of its value before the run (a swap, a rotation, a loss beside its parameters),
+    /// from buffers that are free by then.
+    let layout<'T> (p: Lowered) (live: Liveness) (outputs: int) (updates: (Expr * Expr)[]) : Layout<'T> =
+        let s = p.Schedule
+        let own = ref 0L
+        let fresh (size: int) : 'T[] =
+            own.Value <- own.Value + int64 size
+            Array.zeroCreate size
+        let free = Dictionary<int, Stack<'T[]>>()
+        let take (size: int) =
+            match free.TryGetValue size with
+            | true, stack when stack.Count > 0 -> stack.Pop()
+            | _ -> fresh size
+        let varBuffers = Dictionary<string, 'T[]>()
+        let variable (v: Expr) =
+            match varBuffers.TryGetValue(name v) with
+            | true, b -> b
+            | _ ->
+                let b = fresh (Shape.size v.ShapeRef)
+                varBuffers[name v] <- b
+                b
+        let buffers = Array.zeroCreate<'T[]> s.Count
+        let temps = Array.zeroCreate<'T[][]> s.Count
+        let released = Array.zeroCreate<bool> s.Count
+        let release (i: int) (position: int) =
+            let o = live.Owner[position]
+            match p.Kinds[o] with
+            | Leaf | Alias -> ()
+            | _ when live.LastRead[o] = i && not released[o] ->
+                released[o] <- true
+                let b = buffers[o]
+                match free.TryGetValue b.Length with
+                | true, stack -> stack.Push b
+                | _ -> free[b.Length] <- Stack [ b ]
+            | _ -> ()
+        live.Running
+        |> Array.iteri (fun i k ->
+            let e = s.Order[k]
+            match p.Kinds[k] with
+            | Leaf ->
+                buffers[k] <-
+                    match e.Op with
+                    | Const t -> t.Data :?> 'T[]
+                    | _ -> variable e
+            | Alias -> buffers[k] <- buffers[p.Reads[k][0]]
+            | kind ->
+                let size = Shape.size e.ShapeRef
+                buffers[k] <- take size
+                match kind with
+                | Group steps -> temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh (min size FusedBlock))
+                | _ -> ()
+            for a in p.Reads[k] do
+                release i a
+            release i k)
+        for (v, _) in updates do
+            variable v |> ignore
+        let writes =
+            updates
+            |> Array.mapi (fun j (v, _) -> struct (buffers[s.Roots[outputs + j]], varBuffers[name v]))
+            |> Array.filter (fun struct (value, target) -> not (obj.ReferenceEquals(value, target)))
+        let written = HashSet<'T[]>(writes |> Seq.map (fun struct (_, target) -> target), HashIdentity.Reference)
+        let copies = Dictionary<'T[], 'T[]>(HashIdentity.Reference)
+        let beforeRun (b: 'T[]) =
+            if not (written.Contains b) then b
+            else
+                match copies.TryGetValue b with
+                | true, copy -> copy
+                | _ ->
+                    let copy = take b.Length
+                    copies[b] <- copy
+                    copy
+        { Buffers = buffers
+          Temps = temps
+          Variables = varBuffers
+          Outputs = Array.init outputs (fun i -> beforeRun buffers[s.Roots[i]])
+          Writes = writes |> Array.map (fun struct (value, target) -> struct (beforeRun value, target))
+          Stage = copies |> Seq.map (fun kv -> struct (kv.Key, kv.Value)) |> Array.ofSeq
+          Own = own.Value }
+
+    /// One instruction per running node that computes something, with its buffers.
+    let emit<'T when 'T :> INumberBase<'T>> (p: Lowered) (live: Liveness) (layout: Layout<'T>) : Instruction<'T>[] =
+        [| for k in live.Running do
+               let plain =
+                   { Node = p.Schedule.Order[k]
+                     Args = p.Reads[k] |> Array.map (fun a -> layout.Buffers[a])
+                     Dst = layout.Buffers[k]
+                     TransA = false
+                     TransB = false
+                     Axpy = false
+                     Scale = 'T.Zero
+                     Steps = null
+                     Temps = null }
+               match p.Kinds[k] with
+               | Leaf | Alias | Folded -> ()
+               | Kernel -> yield plain
+               | Gemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB }
+               | Axpy scale -> yield { plain with Axpy = true; Scale = 'T.CreateTruncating scale }
+               | Group steps -> yield { plain with Steps = steps; Temps = layout.Temps[k] } |]
