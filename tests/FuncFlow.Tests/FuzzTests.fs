@@ -1,9 +1,12 @@
 /// Fuzzing: random small expressions over extreme values, in plain and anomaly mode. Each outcome is a
 /// value (NaN and infinities included, as values), an ArithmeticException from anomaly mode naming an
-/// operation, or an ArgumentException from a builder; never another exception, never a hang.
+/// operation, or an ArgumentException from a builder; never another exception, never a hang. Gradients are
+/// checked by value: a compiled plan of them gives one-shot evaluation's bits, and at a second, moderate
+/// point, where the expression is smooth, they agree with central differences (GradCheck).
 module FuncFlow.Tests.FuzzTests
 
 open System
+open System.Collections.Generic
 open System.Threading.Tasks
 open Expecto
 open FuncFlow
@@ -39,6 +42,37 @@ type private Outcome =
     | Value of Tensor
     | Anomaly of string
 
+/// How far from a kink, jump or singularity every operand must be, and how large any value may be, for
+/// central differences (eps 1e-6) to be meaningful: rounding noise is then below GradCheck's atol.
+let private margin, largest = 1e-3, 1e4
+
+/// Whether e is smooth around the bindings, judged node by node: every value is finite and at most
+/// `largest` in magnitude; the operands of relu, abs, sign, step, log, sqrt, powScalar and a divisor are at
+/// least `margin` from 0, and a power's base at least `margin` above it; no two values an equality compares,
+/// or two of a maximum's operand, are closer than `margin` without being equal (equal ones are ties built
+/// into the graph, which perturbations move together).
+let private smoothAt (env: IReadOnlyDictionary<string, Tensor>) (e: Expr) =
+    let nodes = Graph.topoSort [ e ]
+    let values = Dictionary<Expr, float[]>(HashIdentity.Reference)
+    List.iter2 (fun (n: Expr) (v: Tensor) -> values[n] <- v.ToArray()) (List.ofArray nodes) (Eval.many env (List.ofArray nodes))
+    let operand (n: Expr) i = values[n.Operands[i]]
+    let awayFromZero (v: float[]) = v |> Array.forall (fun a -> abs a >= margin)
+    let apart (a: float[]) (b: float[]) = a |> Array.forall (fun p -> b |> Array.forall (fun q -> p = q || abs (p - q) >= margin))
+    let nodeSmooth (n: Expr) =
+        values[n] |> Array.forall (fun v -> Double.IsFinite v && abs v <= largest)
+        && match n.Op with
+           | Unary(Relu | Abs | Sign | Step | Log | Sqrt)
+           | PowScalar _ -> awayFromZero (operand n 0)
+           | Binary Div -> awayFromZero (operand n 1)
+           | Binary Pow -> operand n 0 |> Array.forall (fun a -> a >= margin)
+           | Binary Equal -> apart (operand n 0) (operand n 1)
+           | Reduce(Max, _, _) -> apart (operand n 0) (operand n 0)
+           | _ -> true
+    nodes |> Array.forall nodeSmooth
+
+let private bits (t: Tensor) = t.ToArray() |> Array.map BitConverter.DoubleToInt64Bits
+
+/// Runs one case; true when its gradients were compared with central differences.
 let private runCase (seed: int) =
     let rng = Random seed
     let dtype = if seed % 3 = 0 then Float32 else Float64
@@ -53,7 +87,9 @@ let private runCase (seed: int) =
             Ok(generate rng [| x; y; Expr.scalarOf dtype extremes[rng.Next extremes.Length] |] 4)
         with :? ArgumentException as e -> Error e.Message
     match built with
-    | Error message -> Expect.isMatch message "^[A-Za-z ]+[^:]*: " "message"
+    | Error message ->
+        Expect.isMatch message "^[A-Za-z ]+[^:]*: " "message"
+        false
     | Ok e ->
         let plain = Eval.evaluate env e
         Expect.equal plain.Shape e.Shape "plain.Shape"
@@ -74,16 +110,39 @@ let private runCase (seed: int) =
         // Plans run the same kernels: the same bits, NaNs included.
         let plan = Plan.compile [ e ]
         let planned = plan.Run(Eval.bindings [ for name in plan.VariableNames -> name, env[name] ])
-        Expect.equal (planned[0].ToArray() |> Array.map BitConverter.DoubleToInt64Bits) (plain.ToArray() |> Array.map BitConverter.DoubleToInt64Bits)
-            "planned[0].ToArray() |> Array.map BitConverter.DoubleToInt64Bits"
-        // Gradients of the summed output exist whatever the values are.
-        let grads = Eval.many env [ (Grad.grad x (Expr.sum e)); (Grad.grad y (Expr.sum e)) ]
-        Expect.equal (grads[0].Shape) ([| 2; 3 |]) "grads[0].Shape"
+        Expect.equal (bits planned[0]) (bits plain) "the plan's value bits"
+        // Gradients of the summed output exist whatever the values are, and a compiled plan of them (fused,
+        // with shared buffers) gives one-shot evaluation's bits, NaNs included.
+        let gradients = [ Grad.grad x (Expr.sum e); Grad.grad y (Expr.sum e) ]
+        let grads = Eval.many env gradients
+        Expect.equal grads[0].Shape [| 2; 3 |] "the gradient's shape for x"
+        Expect.equal grads[1].Shape [| 3 |] "the gradient's shape for y"
+        let gradPlan = Plan.compile gradients
+        let plannedGrads = gradPlan.Run(Eval.bindings [ for name in gradPlan.VariableNames -> name, env[name] ])
+        List.iteri2
+            (fun i (g: Tensor) (p: Tensor) ->
+                Expect.isTrue
+                    (bits g = bits p)
+                    (sprintf "seed %d: the plan's gradient %d differs from evaluation's in %O: %A vs %A" seed i e (g.ToArray()) (p.ToArray())))
+            grads
+            (List.ofArray plannedGrads)
+        // At a moderate point where the expression is smooth, the gradients' values agree with central
+        // differences (a NaN or infinite gradient there fails too).
+        let moderate = Random(seed + 100_000)
+        let around shape =
+            Tensor.create shape (Array.init (Shape.size shape) (fun _ -> (0.25 + 1.75 * moderate.NextDouble()) * (if moderate.Next 2 = 0 then -1.0 else 1.0)))
+        let atModerate = Eval.bindings [ "x", Tensor.cast dtype (around [| 2; 3 |]); "y", Tensor.cast dtype (around [| 3 |]) ]
+        if dtype = Float64 && smoothAt atModerate e then
+            let report = GradCheck.check GradCheckOptions.Default atModerate [ x; y ] (Expr.sum e)
+            Expect.isTrue report.Passed (sprintf "seed %d: %s\nformula: %s" seed report.Message (Print.formula e))
+            true
+        else false
 
 [<Tests>]
 let tests =
     moduleTests "FuzzTests" [
         testCase "random expressions over extreme values give values or clear errors, never crashes or hangs" <| fun () ->
+            let mutable compared = 0
             for seed in 0 .. 399 do
                 let case = Task.Run(fun () -> runCase seed)
                 let finished =
@@ -91,4 +150,7 @@ let tests =
                         case.Wait(TimeSpan.FromSeconds 20.0)
                     with :? AggregateException as a -> raise (Exception(sprintf "seed %d: %s" seed a.InnerException.Message, a.InnerException))
                 Expect.isTrue finished (sprintf "seed %d did not finish in 20 s" seed)
+                if case.Result then compared <- compared + 1
+            // Most float64 cases are smooth at the moderate point; a filter that let none through would check nothing.
+            Expect.isGreaterThanOrEqual compared 100 "cases whose gradients were compared with central differences"
     ]
