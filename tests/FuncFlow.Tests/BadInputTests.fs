@@ -196,8 +196,8 @@ let tests =
             let e = Expr.var "e" [| 0; 2 |]
             let row = Expr.constant (Tensor.ofArray [| 1.0; 2.0 |])
             let outputs =
-                [ for op in [ Neg; Exp; Log; Sqrt; Abs; Sigmoid; Tanh; Relu; Softplus; Sign; Step ] -> Expr.unary op e ]
-                @ [ for op in [ Add; Sub; Mul; Div; Pow; Equal ] -> Expr.binary op e row ]
+                [ for op in [ UnaryOp.Neg; UnaryOp.Exp; UnaryOp.Log; UnaryOp.Sqrt; UnaryOp.Abs; UnaryOp.Sigmoid; UnaryOp.Tanh; UnaryOp.Relu; UnaryOp.Softplus; UnaryOp.Sign; UnaryOp.Step ] -> Expr.unary op e ]
+                @ [ for op in [ BinaryOp.Add; BinaryOp.Sub; BinaryOp.Mul; BinaryOp.Div; BinaryOp.Pow; BinaryOp.Equal ] -> Expr.binary op e row ]
                 @ [ Expr.powScalar 3.0 e; Expr.powScalar 2.0 e; Expr.addN [ e; e; e ] ]
             for v in Eval.many (env [ "e", empty [| 0; 2 |] ]) outputs do
                 Expect.equal v.Shape ([| 0; 2 |]) "v.Shape"

@@ -15,7 +15,7 @@ let private specials = [ -2.5; -0.0; 0.0; 0.3; 1.0; 3.0; nan; infinity; -infinit
 
 let private unaryOps = Reflection.FSharpType.GetUnionCases typeof<UnaryOp> |> Array.map (fun c -> Reflection.FSharpValue.MakeUnion(c, [||]) :?> UnaryOp)
 
-let private binaryOps = [ Add; Sub; Mul; Div; Pow; Equal ]
+let private binaryOps = [ BinaryOp.Add; BinaryOp.Sub; BinaryOp.Mul; BinaryOp.Div; BinaryOp.Pow; BinaryOp.Equal ]
 
 // Every elementwise operation of a and b, as rank-0 nodes (Eval's scalar path) or shape-(1) nodes (its general path).
 let private elementwise (a: Expr) (b: Expr) =

@@ -14,8 +14,8 @@ open FuncFlow.Tests.Support
 
 let private extremes = [| 1e300; -1e300; 1e-300; -1e-300; 0.0; -0.0; -1.0; 1.0; 2.5; -3.0; nan; infinity; -infinity; 709.0; 800.0 |]
 
-let private unaries = [| Neg; Exp; Log; Sqrt; Abs; Sigmoid; Tanh; Relu; Softplus; Sign; Step |]
-let private binaries = [| Add; Sub; Mul; Div; Pow; Equal |]
+let private unaries = [| UnaryOp.Neg; UnaryOp.Exp; UnaryOp.Log; UnaryOp.Sqrt; UnaryOp.Abs; UnaryOp.Sigmoid; UnaryOp.Tanh; UnaryOp.Relu; UnaryOp.Softplus; UnaryOp.Sign; UnaryOp.Step |]
+let private binaries = [| BinaryOp.Add; BinaryOp.Sub; BinaryOp.Mul; BinaryOp.Div; BinaryOp.Pow; BinaryOp.Equal |]
 
 /// A random expression of depth at most `depth` over the given leaves.
 let rec private generate (rng: Random) (leaves: Expr[]) (depth: int) : Expr =
@@ -61,12 +61,12 @@ let private smoothAt (env: IReadOnlyDictionary<string, Tensor>) (e: Expr) =
     let nodeSmooth (n: Expr) =
         values[n] |> Array.forall (fun v -> Double.IsFinite v && abs v <= largest)
         && match n.Op with
-           | Unary(Relu | Abs | Sign | Step | Log | Sqrt)
-           | PowScalar _ -> awayFromZero (operand n 0)
-           | Binary Div -> awayFromZero (operand n 1)
-           | Binary Pow -> operand n 0 |> Array.forall (fun a -> a >= margin)
-           | Binary Equal -> apart (operand n 0) (operand n 1)
-           | Reduce(Max, _, _) -> apart (operand n 0) (operand n 0)
+           | Op.Unary(UnaryOp.Relu | UnaryOp.Abs | UnaryOp.Sign | UnaryOp.Step | UnaryOp.Log | UnaryOp.Sqrt)
+           | Op.PowScalar _ -> awayFromZero (operand n 0)
+           | Op.Binary BinaryOp.Div -> awayFromZero (operand n 1)
+           | Op.Binary BinaryOp.Pow -> operand n 0 |> Array.forall (fun a -> a >= margin)
+           | Op.Binary BinaryOp.Equal -> apart (operand n 0) (operand n 1)
+           | Op.Reduce(ReduceOp.Max, _, _) -> apart (operand n 0) (operand n 0)
            | _ -> true
     nodes |> Array.forall nodeSmooth
 
@@ -105,7 +105,7 @@ let private runCase (seed: int) =
             Expect.isMatch message ("shape \\(") "message"
         // A non-finite result is some node's output, so anomaly mode must have stopped somewhere; only a
         // constant leaf (given, not produced) is exempt.
-        let isConstant = match e.Op with Const _ -> true | _ -> false
+        let isConstant = match e.Op with Op.Const _ -> true | _ -> false
         if not allFinite && not isConstant then Expect.isTrue checkedOutcome.IsAnomaly (sprintf "anomaly mode missed a non-finite value in %O" e)
         // Plans run the same kernels: the same bits, NaNs included.
         let plan = Plan.compile [ e ]

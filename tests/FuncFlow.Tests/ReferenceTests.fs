@@ -117,9 +117,9 @@ let internal checkCoverage () =
     if not orphans.IsEmpty then failtestf "reference: operations in no test: %A" orphans
     let names (op: Op) =
         match op with
-        | Unary u -> sprintf "Unary %A" u
-        | Binary b -> sprintf "Binary %A" b
-        | Reduce(kind, _, _) -> sprintf "Reduce %A" kind
+        | Op.Unary u -> sprintf "Unary %A" u
+        | Op.Binary b -> sprintf "Binary %A" b
+        | Op.Reduce(kind, _, _) -> sprintf "Reduce %A" kind
         | other -> (Reflection.FSharpValue.GetUnionFields(other, typeof<Op>) |> fst).Name
     let used = all |> List.collect (fun c -> let _, _, output = instantiate c in Graph.topoSort [ output ] |> Array.toList) |> List.map (fun e -> names e.Op) |> Set.ofList
     let cases (t: System.Type) = Reflection.FSharpType.GetUnionCases t |> Array.map (fun c -> c.Name)

@@ -29,39 +29,39 @@ module Grad =
         let x = if y.Inputs.Length > 0 then y.Inputs[0] else y
         let inline one (grad: unit -> Expr) = emit need out 0 grad
         match y.Op with
-        | Var _
-        | Const _ -> ()
-        | Unary op ->
+        | Op.Var _
+        | Op.Const _ -> ()
+        | Op.Unary op ->
             match op with
-            | Neg -> one (fun () -> -g)
-            | Exp -> one (fun () -> g * y)
-            | Log -> one (fun () -> g / x)
-            | Sqrt -> one (fun () -> g / (y * 2.0))
-            | Abs -> one (fun () -> g * Expr.sign x)
-            | Sigmoid -> one (fun () -> g * (y * (1.0 - y)))
-            | Tanh -> one (fun () -> g * (1.0 - y * y))
-            | Relu -> one (fun () -> g * Expr.step x)
-            | Softplus -> one (fun () -> g * Expr.sigmoid x)
-            | Sign
-            | Step -> ()
-        | Binary op ->
+            | UnaryOp.Neg -> one (fun () -> -g)
+            | UnaryOp.Exp -> one (fun () -> g * y)
+            | UnaryOp.Log -> one (fun () -> g / x)
+            | UnaryOp.Sqrt -> one (fun () -> g / (y * 2.0))
+            | UnaryOp.Abs -> one (fun () -> g * Expr.sign x)
+            | UnaryOp.Sigmoid -> one (fun () -> g * (y * (1.0 - y)))
+            | UnaryOp.Tanh -> one (fun () -> g * (1.0 - y * y))
+            | UnaryOp.Relu -> one (fun () -> g * Expr.step x)
+            | UnaryOp.Softplus -> one (fun () -> g * Expr.sigmoid x)
+            | UnaryOp.Sign
+            | UnaryOp.Step -> ()
+        | Op.Binary op ->
             let a, b = y.Inputs[0], y.Inputs[1]
             let inline toA (grad: unit -> Expr) = emit need out 0 (fun () -> Expr.sumTo a.ShapeRef (grad ()))
             let inline toB (grad: unit -> Expr) = emit need out 1 (fun () -> Expr.sumTo b.ShapeRef (grad ()))
             match op with
-            | Add ->
+            | BinaryOp.Add ->
                 toA (fun () -> g)
                 toB (fun () -> g)
-            | Sub ->
+            | BinaryOp.Sub ->
                 toA (fun () -> g)
                 toB (fun () -> -g)
-            | Mul ->
+            | BinaryOp.Mul ->
                 toA (fun () -> g * b)
                 toB (fun () -> g * a)
-            | Div ->
+            | BinaryOp.Div ->
                 toA (fun () -> g / b)
                 toB (fun () -> -(g * y) / b)
-            | Pow ->
+            | BinaryOp.Pow ->
                 // PyTorch's conventions (pow_backward_self, pow_backward_exponent): d/da is 0 where b = 0, even
                 // at a = 0, and d/db is 0 where a = 0 and b >= 0. With no select op, masks move the unused
                 // branch to a finite point (a^0 = 1, log 1 = 0) rather than multiplying an infinity by 0.
@@ -70,25 +70,25 @@ module Grad =
                 toB (fun () ->
                     let zeroBase = Expr.equal a zero * (Expr.step b + Expr.equal b zero)
                     g * y * Expr.log (a + zeroBase))
-            | Equal -> ()
+            | BinaryOp.Equal -> ()
         // x^0 is constant (1 everywhere, even at 0): no gradient, as in PyTorch, rather than 0 * 0^-1 = NaN.
-        | PowScalar 0.0 -> ()
-        | PowScalar p -> one (fun () -> g * (Expr.powScalar (p - 1.0) x * p))
-        | MatMul ->
+        | Op.PowScalar 0.0 -> ()
+        | Op.PowScalar p -> one (fun () -> g * (Expr.powScalar (p - 1.0) x * p))
+        | Op.MatMul ->
             let a, b = y.Inputs[0], y.Inputs[1]
             emit need out 0 (fun () -> Expr.matmul g (Expr.transpose b))
             emit need out 1 (fun () -> Expr.matmul (Expr.transpose a) g)
-        | Permute perm ->
+        | Op.Permute perm ->
             let inverse = Array.zeroCreate perm.Length
             perm |> Array.iteri (fun i p -> inverse[p] <- i)
             one (fun () -> Expr.permute inverse g)
-        | Reshape _ -> one (fun () -> Expr.reshape x.ShapeRef g)
-        | BroadcastTo _ -> one (fun () -> Expr.sumTo x.ShapeRef g)
-        | Reduce(Sum, axis, keep) -> one (fun () -> spread x axis keep g)
-        | Reduce(Mean, axis, keep) ->
+        | Op.Reshape _ -> one (fun () -> Expr.reshape x.ShapeRef g)
+        | Op.BroadcastTo _ -> one (fun () -> Expr.sumTo x.ShapeRef g)
+        | Op.Reduce(ReduceOp.Sum, axis, keep) -> one (fun () -> spread x axis keep g)
+        | Op.Reduce(ReduceOp.Mean, axis, keep) ->
             let n = match axis with Some a -> x.ShapeRef[a] | None -> Shape.size x.ShapeRef
             one (fun () -> spread x axis keep g / float n)
-        | Reduce(Max, axis, keep) ->
+        | Op.Reduce(ReduceOp.Max, axis, keep) ->
             // Ties share the gradient equally, as in JAX.
             one (fun () ->
                 let mask = Expr.equal x (spread x axis keep y)
@@ -97,21 +97,21 @@ module Grad =
                     | Some a -> Expr.broadcastTo x.ShapeRef (Expr.sumAxisKeep a mask)
                     | None -> spread x None false (Expr.sum mask)
                 spread x axis keep g * mask / count)
-        | Concat axis ->
+        | Op.Concat axis ->
             let mutable start = 0
             for i in 0 .. y.Inputs.Length - 1 do
                 let len = y.Inputs[i].ShapeRef[axis]
                 let from = start
                 emit need out i (fun () -> Expr.slice axis from len g)
                 start <- start + len
-        | Slice(axis, start, length) -> one (fun () -> Expr.pad axis start (x.ShapeRef[axis] - start - length) g)
-        | Pad(axis, before, _) -> one (fun () -> Expr.slice axis before x.ShapeRef[axis] g)
-        | Gather -> one (fun () -> Expr.scatterAdd x.ShapeRef[0] y.Inputs[1] g)
-        | ScatterAdd _ -> one (fun () -> Expr.gather y.Inputs[1] g)
-        | OneHot _ -> ()
-        | Softmax axis -> one (fun () -> y * (g - Expr.sumAxisKeep axis (g * y)))
-        | LogSoftmax axis -> one (fun () -> g - Expr.exp y * Expr.sumAxisKeep axis g)
-        | AddN ->
+        | Op.Slice(axis, start, length) -> one (fun () -> Expr.pad axis start (x.ShapeRef[axis] - start - length) g)
+        | Op.Pad(axis, before, _) -> one (fun () -> Expr.slice axis before x.ShapeRef[axis] g)
+        | Op.Gather -> one (fun () -> Expr.scatterAdd x.ShapeRef[0] y.Inputs[1] g)
+        | Op.ScatterAdd _ -> one (fun () -> Expr.gather y.Inputs[1] g)
+        | Op.OneHot _ -> ()
+        | Op.Softmax axis -> one (fun () -> y * (g - Expr.sumAxisKeep axis (g * y)))
+        | Op.LogSoftmax axis -> one (fun () -> g - Expr.exp y * Expr.sumAxisKeep axis g)
+        | Op.AddN ->
             for i in 0 .. y.Inputs.Length - 1 do
                 emit need out i (fun () -> g)
 

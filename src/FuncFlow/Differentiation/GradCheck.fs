@@ -110,7 +110,7 @@ module GradCheck =
 
     let private nameOf (v: Expr) =
         match v.Op with
-        | Var name -> name
+        | Op.Var name -> name
         | _ -> invalidArg "vars" (sprintf "GradCheck: %s is not a variable; only variables can be perturbed" (string v))
 
     /// The variables to check: the given ones, or every variable of f when none are given.

@@ -41,14 +41,14 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 else
                     values[k] <-
                         match node.Op with
-                        | Var name ->
+                        | Op.Var name ->
                             let bound = Eval.Bind(name, node, env).Data :?> 'T[]
                             // A NaN fed in is reported as the input it is, not blamed on its first user.
                             if options.CheckFinite then Execute<'T>.CheckFinite(node, [||], bound)
                             bound
-                        | Const t -> t.Data :?> 'T[]
+                        | Op.Const t -> t.Data :?> 'T[]
                         // A reshape shares its operand's storage: values are never written after they are made.
-                        | Reshape _ -> array operands[first]
+                        | Op.Reshape _ -> array operands[first]
                         | _ ->
                             // Kernels never keep their operand array, so unary and binary nodes share one each.
                             let args =
@@ -85,7 +85,7 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 let b = if count > 1 then ReadOnlySpan(scalars, operands[first + 1], 1) else ReadOnlySpan<'T>.Empty
                 Execute<'T>.Elementwise(op, ReadOnlySpan(scalars, operands[first], 1), b, Span(scalars, k, 1))
                 true
-            | AddN ->
+            | Op.AddN ->
                 // Left to right, as the general path adds operand after operand.
                 let mutable sum = scalars[operands[first]]
                 for i in 1 .. count - 1 do

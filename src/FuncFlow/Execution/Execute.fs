@@ -22,57 +22,57 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// one element is broadcast as a value; unary operations ignore b.
     static member Elementwise(op: Op, a: ReadOnlySpan<'T>, b: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
         match op with
-        | Unary u -> Kernels<'T>.Unary(u, a, dst)
-        | Binary o -> Kernels<'T>.Binary(o, a, b, dst)
-        | PowScalar p -> Kernels<'T>.PowScalar(a, 'T.CreateTruncating p, dst)
+        | Op.Unary u -> Kernels<'T>.Unary(u, a, dst)
+        | Op.Binary o -> Kernels<'T>.Binary(o, a, b, dst)
+        | Op.PowScalar p -> Kernels<'T>.PowScalar(a, 'T.CreateTruncating p, dst)
         | _ -> invalidOp (sprintf "%s is not an elementwise operation" op.Name)
 
     /// Writes `node` computed from `args` (its operands' values, in order) into dst.
     static member Node(node: Expr, args: 'T[][], dst: 'T[]) : unit =
         match node.Op with
-        | Var name -> invalidOp (sprintf "variable '%s' must be bound, not executed" name)
-        | Const t -> (t.Data :?> 'T[]).CopyTo(dst, 0)
-        | Unary _ | PowScalar _ -> Execute<'T>.Elementwise(node.Op, ReadOnlySpan args[0], ReadOnlySpan<'T>.Empty, Span dst)
+        | Op.Var name -> invalidOp (sprintf "variable '%s' must be bound, not executed" name)
+        | Op.Const t -> (t.Data :?> 'T[]).CopyTo(dst, 0)
+        | Op.Unary _ | Op.PowScalar _ -> Execute<'T>.Elementwise(node.Op, ReadOnlySpan args[0], ReadOnlySpan<'T>.Empty, Span dst)
         // Operands that need no strides reach Elementwise's binary dispatcher whole, others row by row.
-        | Binary op -> Kernels<'T>.Binary(op, args[0], node.Inputs[0].ShapeRef, args[1], node.Inputs[1].ShapeRef, dst, node.ShapeRef)
-        | MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false)
-        | Permute perm -> Kernels<'T>.Permute(args[0], node.Inputs[0].ShapeRef, perm, dst)
-        | Reshape _ -> args[0].CopyTo(dst, 0)
-        | BroadcastTo _ -> Kernels<'T>.BroadcastTo(args[0], node.Inputs[0].ShapeRef, dst, node.ShapeRef)
-        | Reduce(kind, axis, _) ->
+        | Op.Binary op -> Kernels<'T>.Binary(op, args[0], node.Inputs[0].ShapeRef, args[1], node.Inputs[1].ShapeRef, dst, node.ShapeRef)
+        | Op.MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false)
+        | Op.Permute perm -> Kernels<'T>.Permute(args[0], node.Inputs[0].ShapeRef, perm, dst)
+        | Op.Reshape _ -> args[0].CopyTo(dst, 0)
+        | Op.BroadcastTo _ -> Kernels<'T>.BroadcastTo(args[0], node.Inputs[0].ShapeRef, dst, node.ShapeRef)
+        | Op.Reduce(kind, axis, _) ->
             let struct (outer, n, inner) =
                 match axis with
                 | Some a -> Execute<'T>.Around(node.Inputs[0].ShapeRef, a)
                 | None -> struct (1, args[0].Length, 1)
             Kernels<'T>.Reduce(kind, args[0], outer, n, inner, dst)
-        | Concat axis ->
+        | Op.Concat axis ->
             let struct (outer, total, inner) = Execute<'T>.Around(node.ShapeRef, axis)
             let mutable start = 0
             for i in 0 .. args.Length - 1 do
                 let len = node.Inputs[i].ShapeRef[axis]
                 Kernels<'T>.CopyAxis(args[i], len, 0, dst, total, start, outer, len, inner)
                 start <- start + len
-        | Slice(axis, start, length) ->
+        | Op.Slice(axis, start, length) ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.Inputs[0].ShapeRef, axis)
             Kernels<'T>.CopyAxis(args[0], n, start, dst, length, 0, outer, length, inner)
-        | Pad(axis, before, after) ->
+        | Op.Pad(axis, before, after) ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.Inputs[0].ShapeRef, axis)
             Array.Fill(dst, 'T.Zero)
             Kernels<'T>.CopyAxis(args[0], n, 0, dst, n + before + after, before, outer, n, inner)
-        | Gather ->
+        | Op.Gather ->
             let struct (_, rows, rowLen) = Execute<'T>.Around(node.Inputs[0].ShapeRef, 0)
             Kernels<'T>.Gather(args[0], rows, rowLen, args[1], dst)
-        | ScatterAdd rows ->
+        | Op.ScatterAdd rows ->
             let rowLen = Shape.size (node.Inputs[0].ShapeRef[node.Inputs[1].Rank ..])
             Kernels<'T>.ScatterAdd(args[0], rows, rowLen, args[1], dst)
-        | OneHot classes -> Kernels<'T>.OneHot(args[0], classes, dst)
-        | Softmax axis ->
+        | Op.OneHot classes -> Kernels<'T>.OneHot(args[0], classes, dst)
+        | Op.Softmax axis ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
             Kernels<'T>.Softmax(false, args[0], outer, n, inner, dst)
-        | LogSoftmax axis ->
+        | Op.LogSoftmax axis ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
             Kernels<'T>.Softmax(true, args[0], outer, n, inner, dst)
-        | AddN ->
+        | Op.AddN ->
             args[0].CopyTo(dst, 0)
             for i in 1 .. args.Length - 1 do
                 Numerics.Tensors.TensorPrimitives.Add(ReadOnlySpan dst, ReadOnlySpan args[i], Span dst)
@@ -95,14 +95,14 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let value = string values[bad]
             let what =
                 match node.Op with
-                | Var name -> sprintf "variable '%s' (shape %s) is bound to a value holding %s at flat index %d" name (Shape.show node.ShapeRef) value bad
+                | Op.Var name -> sprintf "variable '%s' (shape %s) is bound to a value holding %s at flat index %d" name (Shape.show node.ShapeRef) value bad
                 | _ ->
                     let operands = node.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat ", "
                     sprintf "%s (node %d, shape %s, operands %s) produced %s at flat index %d" node.Op.Name node.Id (Shape.show node.ShapeRef) operands value bad
             // Elementwise operands of the output's size are read at the same index: the value that went wrong.
             let from =
                 match node.Op with
-                | Unary _ | Binary _ | PowScalar _ when args |> Array.forall (fun a -> a.Length = values.Length) ->
+                | Op.Unary _ | Op.Binary _ | Op.PowScalar _ when args |> Array.forall (fun a -> a.Length = values.Length) ->
                     sprintf "; operand values there: %s" (args |> Array.map (fun a -> string a[bad]) |> String.concat ", ")
                 | _ -> ""
             let site =

@@ -146,7 +146,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 elif not (isNull ins.Steps) then Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
                 else
                     match ins.Node.Op with
-                    | MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+                    | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
                     | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
             // One simultaneous assignment: keep what outputs and updates read of updated variables, then write.
             for struct (variable, copy) in layout.Stage do

@@ -108,11 +108,11 @@ module internal PlanCompiler =
         let assigned = HashSet<string>()
         for (v, value) in updates do
             match v.Op with
-            | Var n when not (Shape.equal v.ShapeRef value.ShapeRef) || v.DType <> value.DType ->
+            | Op.Var n when not (Shape.equal v.ShapeRef value.ShapeRef) || v.DType <> value.DType ->
                 invalidArg "updates" (sprintf "Plan.compile: the update of '%s' (%s %s) has shape %s and dtype %s" n (Shape.show v.ShapeRef) v.DType.Name (Shape.show value.ShapeRef) value.DType.Name)
-            | Var n when not (assigned.Add n) ->
+            | Op.Var n when not (assigned.Add n) ->
                 invalidArg "updates" (sprintf "Plan.compile: variable '%s' is updated twice; a run assigns each variable one value" n)
-            | Var _ -> ()
+            | Op.Var _ -> ()
             | _ -> invalidArg "updates" (sprintf "Plan.compile: only variables can be updated, got %O" v)
 
     /// The plan's variables, first those read (in first-use order), then those only written; fails on two
@@ -130,7 +130,7 @@ module internal PlanCompiler =
                 all.Add v
         for k in 0 .. s.Count - 1 do
             match s.Order[k].Op with
-            | Var _ -> add s.Order[k]
+            | Op.Var _ -> add s.Order[k]
             | _ -> ()
         let read = all.ToArray()
         for (v, _) in updates do
@@ -140,7 +140,7 @@ module internal PlanCompiler =
     /// A transpose that a matrix product reads through a GEMM flag: its operand.
     let private (|Transposed|_|) (e: Expr) =
         match e.Op with
-        | Permute perm when Op.IsTransposePermutation perm -> Some e.Inputs[0]
+        | Op.Permute perm when Op.IsTransposePermutation perm -> Some e.Inputs[0]
         | _ -> None
 
     /// a - b * c where c is a one-element constant, b * c is read nowhere else, and a and b have the
@@ -148,13 +148,13 @@ module internal PlanCompiler =
     /// leaves the nodes to the general kernels. Gives (a, b * c, b, -c).
     let private (|SgdUpdate|_|) (uses: Expr -> int) (e: Expr) =
         match e.Op with
-        | Binary Sub ->
+        | Op.Binary BinaryOp.Sub ->
             let a, product = e.Inputs[0], e.Inputs[1]
             match product.Op with
-            | Binary Mul when uses product = 1 ->
+            | Op.Binary BinaryOp.Mul when uses product = 1 ->
                 let b, c = product.Inputs[0], product.Inputs[1]
                 match c.Op with
-                | Const t when t.Size = 1 && Shape.equal a.ShapeRef e.ShapeRef && Shape.equal b.ShapeRef e.ShapeRef ->
+                | Op.Const t when t.Size = 1 && Shape.equal a.ShapeRef e.ShapeRef && Shape.equal b.ShapeRef e.ShapeRef ->
                     Some(a, product, b, -(t.At 0))
                 | _ -> None
             | _ -> None
@@ -171,9 +171,9 @@ module internal PlanCompiler =
             let e = s.Order[k]
             kinds[k] <-
                 match e.Op, e with
-                | (Var _ | Const _), _ -> Leaf
-                | Reshape _, _ -> Alias
-                | MatMul, _ ->
+                | (Op.Var _ | Op.Const _), _ -> Leaf
+                | Op.Reshape _, _ -> Alias
+                | Op.MatMul, _ ->
                     let flag i =
                         match e.Inputs[i] with
                         | Transposed x ->
@@ -313,7 +313,7 @@ module internal PlanCompiler =
             | Leaf ->
                 buffers[k] <-
                     match e.Op with
-                    | Const t -> t.Data :?> 'T[]
+                    | Op.Const t -> t.Data :?> 'T[]
                     | _ -> variable e
             | Alias -> buffers[k] <- buffers[p.Reads[k][0]]
             | kind ->

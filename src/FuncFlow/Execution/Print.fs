@@ -44,20 +44,20 @@ module Print =
             Array.ofList (wrapped left leftNeed @ [ Text(" " + symbol + " ") ] @ wrapped right rightNeed), level
         let name, parameters = e.Op.Describe
         match e.Op with
-        | Var _ -> [| Text name |], Atom
+        | Op.Var _ -> [| Text name |], Atom
         // A scalar constant is written as its value.
-        | Const t when t.Rank = 0 -> [| Text parameters.Head |], (if t.At 0 < 0.0 then Negation else Atom)
-        | Const t -> [| Text(name + Shape.show t.ShapeRef) |], Atom
-        | Unary Neg -> Array.ofList (Text "-" :: wrapped positions[0] Atom), Negation
-        | Binary op ->
+        | Op.Const t when t.Rank = 0 -> [| Text parameters.Head |], (if t.At 0 < 0.0 then Negation else Atom)
+        | Op.Const t -> [| Text(name + Shape.show t.ShapeRef) |], Atom
+        | Op.Unary UnaryOp.Neg -> Array.ofList (Text "-" :: wrapped positions[0] Atom), Negation
+        | Op.Binary op ->
             let level =
                 match op with
-                | Add | Sub -> Additive
-                | Mul | Div -> Multiplicative
-                | Pow -> Power
-                | Equal -> Compare
+                | BinaryOp.Add | BinaryOp.Sub -> Additive
+                | BinaryOp.Mul | BinaryOp.Div -> Multiplicative
+                | BinaryOp.Pow -> Power
+                | BinaryOp.Equal -> Compare
             infix name level positions[0] positions[1]
-        | PowScalar _ ->
+        | Op.PowScalar _ ->
             Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + parameters.Head) ]), Power
         | _ ->
             let operands = positions |> Array.toList |> List.map (fun p -> [ Operand p ])
@@ -125,7 +125,7 @@ module Print =
             let label = escape (String.Join(" ", name :: parameters)) + "\\n" + Shape.show node.ShapeRef
             let attributes =
                 [ yield "label=\"" + label + "\""
-                  match node.Op with Var _ -> yield "shape=ellipse" | _ -> ()
+                  match node.Op with Op.Var _ -> yield "shape=ellipse" | _ -> ()
                   if isOutput.Contains i then yield "peripheries=2" ]
             sb.AppendFormat("  n{0} [{1}];\n", i, String.Join(", ", attributes)) |> ignore
             for e in schedule.Starts[i] .. schedule.Starts[i + 1] - 1 do

@@ -7,6 +7,7 @@ open System.Threading
 open Microsoft.FSharp.Reflection
 
 /// What a node computes. The operands are the node's Inputs; an Op holds only the parameters.
+[<RequireQualifiedAccess>]
 type Op =
     /// A named variable, bound to a value at evaluation: an input or a parameter.
     | Var of name: string
@@ -156,7 +157,7 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
     override _.ToString() =
         let name =
             match op with
-            | Var n -> n
+            | Op.Var n -> n
             | _ -> op.Name
         sprintf "Expr(%s, shape=%s, dtype=%s)" name (Shape.show shape) dtype.Name
 
@@ -185,14 +186,14 @@ module Expr =
             table[op] <- wrap op
         table
 
-    let private unaryOps = cases Unary
-    let private binaryOps = cases Binary
+    let private unaryOps = cases Op.Unary
+    let private binaryOps = cases Op.Binary
 
     /// A named variable of the given dtype and shape: an input or a parameter, bound at evaluation.
     let varOf (dtype: DType) (name: string) (shape: int[]) =
         if String.IsNullOrWhiteSpace name then invalidArg "name" "Expr.var: a variable needs a non-empty name"
         Shape.validate (sprintf "Expr.var %s" name) shape
-        make (Var name) [||] (Array.copy shape) dtype
+        make (Op.Var name) [||] (Array.copy shape) dtype
 
     /// A named float64 variable.
     let var name shape = varOf Float64 name shape
@@ -201,7 +202,7 @@ module Expr =
     let var32 name shape = varOf Float32 name shape
 
     /// A constant tensor.
-    let constant (t: Tensor) = make (Const t) [||] t.ShapeRef t.DType
+    let constant (t: Tensor) = make (Op.Const t) [||] t.ShapeRef t.DType
 
     /// A float64 scalar constant.
     let scalar (x: float) = constant (Tensor.scalar x)
@@ -234,12 +235,12 @@ module Expr =
     /// The variable's name, if the node is a variable.
     let tryName (e: Expr) =
         match e.Op with
-        | Var n -> Some n
+        | Op.Var n -> Some n
         | _ -> None
 
     let private isScalarConst (value: float) (e: Expr) =
         match e.Op with
-        | Const t -> t.Size = 1 && t.At 0 = value
+        | Op.Const t -> t.Size = 1 && t.At 0 = value
         | _ -> false
 
     /// An elementwise function of one operand.
@@ -255,58 +256,58 @@ module Expr =
         if a.DType <> b.DType then sameDType ("binary " + op.Name) a b
         let shape = if Shape.equal a.ShapeRef b.ShapeRef then a.ShapeRef else Shape.broadcast ("binary " + op.Name) a.ShapeRef b.ShapeRef
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
-        if op = Mul && isScalarConst 1.0 a && Shape.equal shape b.ShapeRef then b
-        elif (op = Mul || op = Div) && isScalarConst 1.0 b && Shape.equal shape a.ShapeRef then a
+        if op = BinaryOp.Mul && isScalarConst 1.0 a && Shape.equal shape b.ShapeRef then b
+        elif (op = BinaryOp.Mul || op = BinaryOp.Div) && isScalarConst 1.0 b && Shape.equal shape a.ShapeRef then a
         else make binaryOps[op] [| a; b |] shape a.DType
 
     /// a + b.
-    let add a b = binary Add a b
+    let add a b = binary BinaryOp.Add a b
     /// a - b.
-    let sub a b = binary Sub a b
+    let sub a b = binary BinaryOp.Sub a b
     /// a * b, elementwise.
-    let mul a b = binary Mul a b
+    let mul a b = binary BinaryOp.Mul a b
     /// a / b, elementwise.
-    let div a b = binary Div a b
+    let div a b = binary BinaryOp.Div a b
     /// a ** b, elementwise.
-    let pow a b = binary Pow a b
+    let pow a b = binary BinaryOp.Pow a b
     /// 1 where a = b, else 0 (no gradient).
-    let equal a b = binary Equal a b
+    let equal a b = binary BinaryOp.Equal a b
 
     /// x ** p for a constant exponent.
     let powScalar (p: float) (x: Expr) =
         operand "powScalar" x
         // A NaN or infinite exponent is a bug upstream (a diverged schedule), not a power anyone means.
         if not (Double.IsFinite p) then fail "powScalar" (sprintf "the exponent must be finite, got %g (input shape %s)" p (Shape.show x.ShapeRef))
-        if p = 1.0 then x else make (PowScalar p) [| x |] x.ShapeRef x.DType
+        if p = 1.0 then x else make (Op.PowScalar p) [| x |] x.ShapeRef x.DType
 
     /// -x.
-    let neg x = unary Neg x
+    let neg x = unary UnaryOp.Neg x
     /// e ** x.
-    let exp x = unary Exp x
+    let exp x = unary UnaryOp.Exp x
     /// The natural logarithm.
-    let log x = unary Log x
+    let log x = unary UnaryOp.Log x
     /// The square root.
-    let sqrt x = unary Sqrt x
+    let sqrt x = unary UnaryOp.Sqrt x
     /// |x|.
-    let abs x = unary Abs x
+    let abs x = unary UnaryOp.Abs x
     /// 1 / (1 + e ** -x).
-    let sigmoid x = unary Sigmoid x
+    let sigmoid x = unary UnaryOp.Sigmoid x
     /// The hyperbolic tangent.
-    let tanh x = unary Tanh x
+    let tanh x = unary UnaryOp.Tanh x
     /// max(x, 0).
-    let relu x = unary Relu x
+    let relu x = unary UnaryOp.Relu x
     /// log(1 + e ** x), computed stably.
-    let softplus x = unary Softplus x
+    let softplus x = unary UnaryOp.Softplus x
     /// -1, 0 or 1 (no gradient).
-    let sign x = unary Sign x
+    let sign x = unary UnaryOp.Sign x
     /// 1 where x > 0, else 0 (no gradient).
-    let step x = unary Step x
+    let step x = unary UnaryOp.Step x
 
     /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
     let reshape (shape: int[]) (x: Expr) =
         operand "reshape" x
         let resolved = Shape.resolveReshape "reshape" x.ShapeRef shape
-        if Shape.equal resolved x.ShapeRef then x else make (Reshape resolved) [| x |] resolved x.DType
+        if Shape.equal resolved x.ShapeRef then x else make (Op.Reshape resolved) [| x |] resolved x.DType
 
     /// Permutes axes: output axis i is input axis perm[i].
     let permute (perm: int[]) (x: Expr) =
@@ -315,7 +316,7 @@ module Expr =
         if perm.Length <> rank || (Array.sort perm) <> Array.init rank id then
             fail "permute" (sprintf "[%s] is not a permutation of the %d axes of shape %s" (String.Join(", ", perm)) rank (Shape.show x.ShapeRef))
         if perm = Array.init rank id then x
-        else make (Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
+        else make (Op.Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
 
     /// Swaps the last two axes (a matrix transpose); a 1-D or scalar value is returned as is.
     let transpose (x: Expr) =
@@ -329,42 +330,42 @@ module Expr =
         let target = Shape.broadcast "broadcastTo" x.ShapeRef shape
         if not (Shape.equal target shape) then
             fail "broadcastTo" (sprintf "cannot broadcast %s to %s" (Shape.show x.ShapeRef) (Shape.show shape))
-        if Shape.equal shape x.ShapeRef then x else make (BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
+        if Shape.equal shape x.ShapeRef then x else make (Op.BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
     let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
         operand kind.Name x
         let name = kind.Name
         match axis with
         | None ->
-            if kind = Max && Shape.size x.ShapeRef = 0 then fail name (sprintf "the maximum of an empty tensor (shape %s) is undefined" (Shape.show x.ShapeRef))
+            if kind = ReduceOp.Max && Shape.size x.ShapeRef = 0 then fail name (sprintf "the maximum of an empty tensor (shape %s) is undefined" (Shape.show x.ShapeRef))
             let shape = if keepDim then Array.create x.Rank 1 else [||]
-            make (Reduce(kind, None, keepDim)) [| x |] shape x.DType
+            make (Op.Reduce(kind, None, keepDim)) [| x |] shape x.DType
         | Some a ->
             let a = Shape.axis name x.ShapeRef a
-            if kind = Max && x.ShapeRef[a] = 0 then fail name (sprintf "axis %d of shape %s is empty" a (Shape.show x.ShapeRef))
+            if kind = ReduceOp.Max && x.ShapeRef[a] = 0 then fail name (sprintf "axis %d of shape %s is empty" a (Shape.show x.ShapeRef))
             let shape =
                 if keepDim then x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)
                 else x.ShapeRef |> Array.removeAt a
-            make (Reduce(kind, Some a, keepDim)) [| x |] shape x.DType
+            make (Op.Reduce(kind, Some a, keepDim)) [| x |] shape x.DType
 
     /// The sum of all elements (a scalar).
-    let sum x = reduce Sum None false x
+    let sum x = reduce ReduceOp.Sum None false x
     /// The sum over one axis, which is dropped.
-    let sumAxis axis x = reduce Sum (Some axis) false x
+    let sumAxis axis x = reduce ReduceOp.Sum (Some axis) false x
     /// The sum over one axis, kept with length 1.
-    let sumAxisKeep axis x = reduce Sum (Some axis) true x
+    let sumAxisKeep axis x = reduce ReduceOp.Sum (Some axis) true x
     /// The mean of all elements (a scalar).
-    let mean x = reduce Mean None false x
+    let mean x = reduce ReduceOp.Mean None false x
     /// The mean over one axis, which is dropped.
-    let meanAxis axis x = reduce Mean (Some axis) false x
+    let meanAxis axis x = reduce ReduceOp.Mean (Some axis) false x
     /// The mean over one axis, kept with length 1.
-    let meanAxisKeep axis x = reduce Mean (Some axis) true x
+    let meanAxisKeep axis x = reduce ReduceOp.Mean (Some axis) true x
     /// The largest element (a scalar).
-    let max x = reduce Max None false x
+    let max x = reduce ReduceOp.Max None false x
     /// The maximum over one axis, which is dropped.
-    let maxAxis axis x = reduce Max (Some axis) false x
+    let maxAxis axis x = reduce ReduceOp.Max (Some axis) false x
     /// The maximum over one axis, kept with length 1.
-    let maxAxisKeep axis x = reduce Max (Some axis) true x
+    let maxAxisKeep axis x = reduce ReduceOp.Max (Some axis) true x
 
     /// The seeds' expand: a new axis at `dim` along which x is repeated `copies` times.
     let expand (dim: int) (copies: int) (x: Expr) =
@@ -383,9 +384,9 @@ module Expr =
             if lead < 0 then fail "sumTo" (sprintf "cannot sum %s down to the larger rank of %s" (Shape.show x.ShapeRef) (Shape.show shape))
             let mutable y = x
             for _ in 1 .. lead do
-                y <- reduce Sum (Some 0) false y
+                y <- reduce ReduceOp.Sum (Some 0) false y
             for i in 0 .. shape.Length - 1 do
-                if shape[i] = 1 && y.ShapeRef[i] <> 1 then y <- reduce Sum (Some i) true y
+                if shape[i] = 1 && y.ShapeRef[i] <> 1 then y <- reduce ReduceOp.Sum (Some i) true y
             if not (Shape.equal y.ShapeRef shape) then
                 fail "sumTo" (sprintf "%s was not broadcast from %s" (Shape.show x.ShapeRef) (Shape.show shape))
             y
@@ -407,7 +408,7 @@ module Expr =
             let flat = matmul (reshape [| -1; k |] a) b
             reshape (Array.append sa[.. a.Rank - 2] [| sb[1] |]) flat
         elif a.Rank <> b.Rank || sa[.. a.Rank - 3] <> sb[.. b.Rank - 3] then mismatch ()
-        else make MatMul [| a; b |] (Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 1] |]) a.DType
+        else make Op.MatMul [| a; b |] (Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 1] |]) a.DType
 
     /// Joins tensors along an axis; the other axes must agree.
     let concat (axis: int) (xs: Expr list) =
@@ -424,7 +425,7 @@ module Expr =
                 if not ok then
                     fail "concat" (sprintf "shapes %s and %s differ outside axis %d" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef) a)
             let shape = first.ShapeRef |> Array.mapi (fun i d -> if i = a then xs |> List.sumBy (fun x -> x.ShapeRef[a]) else d)
-            make (Concat a) (Array.ofList xs) shape first.DType
+            make (Op.Concat a) (Array.ofList xs) shape first.DType
 
     /// Elements start .. start+length-1 along an axis.
     let slice (axis: int) (start: int) (length: int) (x: Expr) =
@@ -433,7 +434,7 @@ module Expr =
         if start < 0 || length < 0 || start + length > x.ShapeRef[a] then
             fail "slice" (sprintf "range [%d, %d) is outside axis %d of shape %s" start (start + length) a (Shape.show x.ShapeRef))
         if start = 0 && length = x.ShapeRef[a] then x
-        else make (Slice(a, start, length)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d)) x.DType
+        else make (Op.Slice(a, start, length)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d)) x.DType
 
     /// Zeros added before and after along an axis.
     let pad (axis: int) (before: int) (after: int) (x: Expr) =
@@ -441,7 +442,7 @@ module Expr =
         let a = Shape.axis "pad" x.ShapeRef axis
         if before < 0 || after < 0 then fail "pad" (sprintf "padding must be non-negative, got %d and %d" before after)
         if before = 0 && after = 0 then x
-        else make (Pad(a, before, after)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then d + before + after else d)) x.DType
+        else make (Op.Pad(a, before, after)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then d + before + after else d)) x.DType
 
     /// Rows of x (along axis 0) picked by integer-valued indices of any shape: the result has shape
     /// indices.shape @ x.shape[1..]. Embeddings and minibatches.
@@ -450,7 +451,7 @@ module Expr =
         operand "gather" x
         sameDType "gather" x indices
         if x.Rank < 1 then fail "gather" (sprintf "cannot pick rows of a scalar (shape %s)" (Shape.show x.ShapeRef))
-        make Gather [| x; indices |] (Array.append indices.ShapeRef x.ShapeRef[1..]) x.DType
+        make Op.Gather [| x; indices |] (Array.append indices.ShapeRef x.ShapeRef[1..]) x.DType
 
     /// Adds the rows of x into `rows` zero rows at integer-valued indices: the adjoint of gather.
     let scatterAdd (rows: int) (indices: Expr) (x: Expr) =
@@ -461,23 +462,23 @@ module Expr =
         let lead = indices.Rank
         if x.Rank < lead || x.ShapeRef[.. lead - 1] <> indices.ShapeRef then
             fail "scatterAdd" (sprintf "values of shape %s do not start with the indices' shape %s" (Shape.show x.ShapeRef) (Shape.show indices.ShapeRef))
-        make (ScatterAdd rows) [| x; indices |] (Array.append [| rows |] x.ShapeRef[lead..]) x.DType
+        make (Op.ScatterAdd rows) [| x; indices |] (Array.append [| rows |] x.ShapeRef[lead..]) x.DType
 
     /// One-hot rows for integer-valued labels: shape labels.shape @ [classes].
     let oneHot (classes: int) (labels: Expr) =
         operand "oneHot" labels
         if classes <= 0 then fail "oneHot" (sprintf "the number of classes must be positive, got %d" classes)
-        make (OneHot classes) [| labels |] (Array.append labels.ShapeRef [| classes |]) labels.DType
+        make (Op.OneHot classes) [| labels |] (Array.append labels.ShapeRef [| classes |]) labels.DType
 
     /// Softmax along an axis, computed stably.
     let softmax (axis: int) (x: Expr) =
         operand "softmax" x
-        make (Softmax(Shape.axis "softmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
+        make (Op.Softmax(Shape.axis "softmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
 
     /// Log-softmax along an axis, computed stably (log-sum-exp).
     let logSoftmax (axis: int) (x: Expr) =
         operand "logSoftmax" x
-        make (LogSoftmax(Shape.axis "logSoftmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
+        make (Op.LogSoftmax(Shape.axis "logSoftmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
 
     /// The sum of same-shape expressions.
     let addN (xs: Expr list) =
@@ -491,7 +492,7 @@ module Expr =
             for x in xs do
                 sameDType "addN" first x
                 if not (Shape.equal x.ShapeRef first.ShapeRef) then fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
-            make AddN (Array.ofList xs) first.ShapeRef first.DType
+            make Op.AddN (Array.ofList xs) first.ShapeRef first.DType
 
     /// Zeros shaped like x.
     let zerosLike (x: Expr) = constant (Tensor.zeros x.DType x.ShapeRef)

@@ -145,7 +145,7 @@ module Graph =
     /// The variables the roots depend on, in first-use order.
     let variables (roots: Expr seq) : Expr list =
         topoSort roots
-        |> Array.filter (fun e -> match e.Op with Var _ -> true | _ -> false)
+        |> Array.filter (fun e -> match e.Op with Op.Var _ -> true | _ -> false)
         |> List.ofArray
 
     /// The number of distinct nodes reachable from the roots.

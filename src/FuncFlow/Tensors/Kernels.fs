@@ -5,6 +5,7 @@ open System.Numerics
 open System.Numerics.Tensors
 
 /// Elementwise functions of one tensor.
+[<RequireQualifiedAccess>]
 type UnaryOp =
     | Neg
     | Exp
@@ -27,6 +28,7 @@ type UnaryOp =
         | Tanh -> "tanh" | Relu -> "relu" | Softplus -> "softplus" | Sign -> "sign" | Step -> "step"
 
 /// Elementwise functions of two tensors, with NumPy broadcasting.
+[<RequireQualifiedAccess>]
 type BinaryOp =
     | Add
     | Sub
@@ -42,6 +44,7 @@ type BinaryOp =
         | Add -> "+" | Sub -> "-" | Mul -> "*" | Div -> "/" | Pow -> "**" | Equal -> "=="
 
 /// Reductions over an axis (or over everything).
+[<RequireQualifiedAccess>]
 type ReduceOp =
     | Sum
     | Mean
@@ -91,23 +94,23 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         // Some TensorPrimitives functions (Sigmoid) reject empty spans; an empty tensor has nothing to do.
         if not dst.IsEmpty then
             match op with
-            | Neg -> TensorPrimitives.Negate(src, dst)
-            | Exp -> TensorPrimitives.Exp(src, dst)
-            | Log -> TensorPrimitives.Log(src, dst)
-            | Sqrt -> TensorPrimitives.Sqrt(src, dst)
-            | Abs -> TensorPrimitives.Abs(src, dst)
-            | Sigmoid -> TensorPrimitives.Sigmoid(src, dst)
-            | Tanh -> Kernels<'T>.Tanh(src, dst)
-            | Relu ->
+            | UnaryOp.Neg -> TensorPrimitives.Negate(src, dst)
+            | UnaryOp.Exp -> TensorPrimitives.Exp(src, dst)
+            | UnaryOp.Log -> TensorPrimitives.Log(src, dst)
+            | UnaryOp.Sqrt -> TensorPrimitives.Sqrt(src, dst)
+            | UnaryOp.Abs -> TensorPrimitives.Abs(src, dst)
+            | UnaryOp.Sigmoid -> TensorPrimitives.Sigmoid(src, dst)
+            | UnaryOp.Tanh -> Kernels<'T>.Tanh(src, dst)
+            | UnaryOp.Relu ->
                 // Max(x, 0) in TensorPrimitives propagates NaN, as torch.relu does.
                 TensorPrimitives.Max(src, 'T.Zero, dst)
-            | Softplus ->
+            | UnaryOp.Softplus ->
                 for i in 0 .. src.Length - 1 do
                     dst[i] <- Scalar.softplus src[i]
-            | Sign ->
+            | UnaryOp.Sign ->
                 for i in 0 .. src.Length - 1 do
                     dst[i] <- Scalar.sign src[i]
-            | Step ->
+            | UnaryOp.Step ->
                 // Vectorised: relu's gradient runs this over every hidden activation each step.
                 let width = Vector<'T>.Count
                 let mutable i = 0
@@ -158,34 +161,34 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         let n = dst.Length
         if a.Length = n && b.Length = n then
             match op with
-            | Add -> TensorPrimitives.Add(a, b, dst)
-            | Sub -> TensorPrimitives.Subtract(a, b, dst)
-            | Mul -> TensorPrimitives.Multiply(a, b, dst)
-            | Div -> TensorPrimitives.Divide(a, b, dst)
-            | Pow -> TensorPrimitives.Pow(a, b, dst)
-            | Equal ->
+            | BinaryOp.Add -> TensorPrimitives.Add(a, b, dst)
+            | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, dst)
+            | BinaryOp.Mul -> TensorPrimitives.Multiply(a, b, dst)
+            | BinaryOp.Div -> TensorPrimitives.Divide(a, b, dst)
+            | BinaryOp.Pow -> TensorPrimitives.Pow(a, b, dst)
+            | BinaryOp.Equal ->
                 for i in 0 .. n - 1 do
                     dst[i] <- if Scalar.eq a[i] b[i] then 'T.One else 'T.Zero
         elif a.Length = n && b.Length = 1 then
             let b = b[0]
             match op with
-            | Add -> TensorPrimitives.Add(a, b, dst)
-            | Sub -> TensorPrimitives.Subtract(a, b, dst)
-            | Mul -> TensorPrimitives.Multiply(a, b, dst)
-            | Div -> TensorPrimitives.Divide(a, b, dst)
-            | Pow -> TensorPrimitives.Pow(a, b, dst)
-            | Equal ->
+            | BinaryOp.Add -> TensorPrimitives.Add(a, b, dst)
+            | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, dst)
+            | BinaryOp.Mul -> TensorPrimitives.Multiply(a, b, dst)
+            | BinaryOp.Div -> TensorPrimitives.Divide(a, b, dst)
+            | BinaryOp.Pow -> TensorPrimitives.Pow(a, b, dst)
+            | BinaryOp.Equal ->
                 for i in 0 .. n - 1 do
                     dst[i] <- if Scalar.eq a[i] b then 'T.One else 'T.Zero
         elif a.Length = 1 && b.Length = n then
             let a = a[0]
             match op with
-            | Add -> TensorPrimitives.Add(b, a, dst)
-            | Sub -> TensorPrimitives.Subtract(a, b, dst)
-            | Mul -> TensorPrimitives.Multiply(b, a, dst)
-            | Div -> TensorPrimitives.Divide(a, b, dst)
-            | Pow -> TensorPrimitives.Pow(a, b, dst)
-            | Equal ->
+            | BinaryOp.Add -> TensorPrimitives.Add(b, a, dst)
+            | BinaryOp.Sub -> TensorPrimitives.Subtract(a, b, dst)
+            | BinaryOp.Mul -> TensorPrimitives.Multiply(b, a, dst)
+            | BinaryOp.Div -> TensorPrimitives.Divide(a, b, dst)
+            | BinaryOp.Pow -> TensorPrimitives.Pow(a, b, dst)
+            | BinaryOp.Equal ->
                 for i in 0 .. n - 1 do
                     dst[i] <- if Scalar.eq a b[i] then 'T.One else 'T.Zero
         else
@@ -279,7 +282,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. src.Length - 1 do
                 Span(dst, row * inner, inner).Fill(src[row] + 'T.Zero)
-        else Kernels<'T>.Binary(Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
+        else Kernels<'T>.Binary(BinaryOp.Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
 
     /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
     static member Reduce(kind: ReduceOp, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
@@ -288,19 +291,19 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 let row = ReadOnlySpan(src, o * n, n)
                 dst[o] <-
                     match kind with
-                    | Max -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
-                    | Sum | Mean -> TensorPrimitives.Sum row
+                    | ReduceOp.Max -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
+                    | ReduceOp.Sum | ReduceOp.Mean -> TensorPrimitives.Sum row
         else
             for o in 0 .. outer - 1 do
                 let d = Span(dst, o * inner, inner)
-                if n = 0 then d.Fill(if kind = Max then 'T.NegativeInfinity else 'T.Zero)
+                if n = 0 then d.Fill(if kind = ReduceOp.Max then 'T.NegativeInfinity else 'T.Zero)
                 else
                     ReadOnlySpan(src, o * n * inner, inner).CopyTo d
                     for k in 1 .. n - 1 do
                         let s = ReadOnlySpan(src, (o * n + k) * inner, inner)
-                        if kind = Max then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
+                        if kind = ReduceOp.Max then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
                         else TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
-        if kind = Mean then
+        if kind = ReduceOp.Mean then
             TensorPrimitives.Divide(ReadOnlySpan dst, 'T.CreateTruncating n, Span dst)
 
     /// Softmax (or log-softmax) over the middle axis of a tensor viewed as [outer; n; inner],
