@@ -41,12 +41,15 @@ let test () =
     if Directory.Exists results then Directory.Delete(results, true)
     runOrFail "dotnet" "build FuncFlow.sln -c Release"
     // The C# tests run on xunit through dotnet test; the F# tests are an Expecto program, run directly.
-    let csharpCode = run "dotnet" (sprintf "test tests/FuncFlow.CSharp.Tests -c Release --no-build --logger trx --results-directory \"%s\"" results)
+    let csharpCode =
+        run "dotnet" (sprintf "test tests/FuncFlow.CSharp.Tests -c Release --no-build --logger trx --results-directory \"%s\"" results)
     let csharp = if Directory.Exists results then countTrx results else (0, 0, 0)
     let junit = Path.Combine(results, "expecto.xml")
-    let fsharpCode = run "dotnet" (sprintf "tests/FuncFlow.Tests/bin/Release/net10.0/FuncFlow.Tests.dll --no-spinner --junit-summary \"%s\"" junit)
+    let fsharpCode =
+        run "dotnet" (sprintf "tests/FuncFlow.Tests/bin/Release/net10.0/FuncFlow.Tests.dll --no-spinner --junit-summary \"%s\"" junit)
     let fsharp = if File.Exists junit then countJUnit junit else (0, 0, 0)
-    let line (passed, failed, skipped) = sprintf "%d passed, %d failed%s" passed failed (if skipped > 0 then sprintf ", %d skipped" skipped else "")
+    let line (passed, failed, skipped) =
+        sprintf "%d passed, %d failed%s" passed failed (if skipped > 0 then sprintf ", %d skipped" skipped else "")
     printfn "C# tests (xunit): %s" (line csharp)
     printfn "F# tests (Expecto): %s" (line fsharp)
     let (p1, f1, s1), (p2, f2, s2) = csharp, fsharp
@@ -55,8 +58,17 @@ let test () =
     if csharpCode <> 0 || fsharpCode <> 0 || failed > 0 || passed = 0 then exit 1
 
 let examples () =
-    for project in [ "examples/GrokkingNetwork"; "examples/BostonHousing"; "examples/SeedsWalkthrough"; "examples/MnistSoftmax"; "examples/MnistMlp"; "examples/CSharpTraining" ] do
-        if Directory.Exists(Path.Combine(root, project)) then runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
+    for project in
+        [
+            "examples/GrokkingNetwork"
+            "examples/BostonHousing"
+            "examples/SeedsWalkthrough"
+            "examples/MnistSoftmax"
+            "examples/MnistMlp"
+            "examples/CSharpTraining"
+        ] do
+        if Directory.Exists(Path.Combine(root, project)) then
+            runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
     runOrFail "dotnet" "fsi examples/grad.fsx"
 
 match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with

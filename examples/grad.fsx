@@ -8,8 +8,8 @@ open FuncFlow
 // f(x) = x^3 + 2 tanh(x): every value below is an expression until it is evaluated.
 let x = Expr.var "x" [||]
 let f = x ** 3.0 + 2.0 * tanh x
-let df = Grad.grad x f          // 3x^2 + 2(1 - tanh^2 x)
-let d2f = Grad.grad x df        // 6x - 4 tanh x (1 - tanh^2 x)
+let df = Grad.grad x f // 3x^2 + 2(1 - tanh^2 x)
+let d2f = Grad.grad x df // 6x - 4 tanh x (1 - tanh^2 x)
 
 let at = Eval.bindings [ ("x", Tensor.scalar 0.5) ]
 let value e = Eval.evaluate at e |> Tensor.item
@@ -24,7 +24,10 @@ let w = Expr.var "w" [| 3; 2 |]
 let input = Expr.var "input" [| 4; 3 |]
 let loss = Expr.mean (Expr.sigmoid (Expr.matmul input w) ** 2.0)
 let env =
-    Eval.bindings [ "w", Tensor.randNormal Float64 0 [| 3; 2 |] 0.0 1.0
-                    "input", Tensor.randNormal Float64 1 [| 4; 3 |] 0.0 1.0 ]
+    Eval.bindings
+        [
+            "w", Tensor.randNormal Float64 0 [| 3; 2 |] 0.0 1.0
+            "input", Tensor.randNormal Float64 1 [| 4; 3 |] 0.0 1.0
+        ]
 let lossValue, grads = Eval.valueAndGrad env [ w ] loss
 printfn "loss = %O\ndloss/dw = %O" lossValue grads[w]

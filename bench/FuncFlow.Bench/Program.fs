@@ -18,15 +18,17 @@ let private measure (w: Workload) =
             w.Step()
         reps <- reps + 1
     let reps =
-        [| for _ in 1 .. 5 ->
-               // Total (all threads) allocation: the managed GEMM fallback uses worker threads.
-               let before = GC.GetTotalAllocatedBytes true
-               let sw = Stopwatch.StartNew()
-               for _ in 1 .. w.Steps do
-                   w.Step()
-               sw.Stop()
-               let bytes = GC.GetTotalAllocatedBytes true - before
-               sw.Elapsed.TotalMicroseconds / float w.Steps, float bytes / float w.Steps |]
+        [|
+            for _ in 1..5 ->
+                // Total (all threads) allocation: the managed GEMM fallback uses worker threads.
+                let before = GC.GetTotalAllocatedBytes true
+                let sw = Stopwatch.StartNew()
+                for _ in 1 .. w.Steps do
+                    w.Step()
+                sw.Stop()
+                let bytes = GC.GetTotalAllocatedBytes true - before
+                sw.Elapsed.TotalMicroseconds / float w.Steps, float bytes / float w.Steps
+        |]
         |> Array.sortBy fst
     reps[reps.Length / 2]
 
@@ -36,6 +38,14 @@ let main argv =
     for w in all () do
         if only.IsEmpty || only.Contains w.Name then
             let us, bytes = measure w
-            Console.WriteLine(String.Format(CultureInfo.InvariantCulture, "{{\"workload\": \"{0}\", \"engine\": \"funcflow\", \"blas\": \"{1}\", \"us_per_step\": {2:0.0}, \"alloc_bytes_per_step\": {3:0}}}",
-                                            w.Name, (FuncFlow.Blas.provider ()).ToString().ToLowerInvariant(), us, bytes))
+            Console.WriteLine(
+                String.Format(
+                    CultureInfo.InvariantCulture,
+                    "{{\"workload\": \"{0}\", \"engine\": \"funcflow\", \"blas\": \"{1}\", \"us_per_step\": {2:0.0}, \"alloc_bytes_per_step\": {3:0}}}",
+                    w.Name,
+                    (FuncFlow.Blas.provider ()).ToString().ToLowerInvariant(),
+                    us,
+                    bytes
+                )
+            )
     0

@@ -21,8 +21,11 @@ let private linear (dtype: DType) (seed: int) (name: string) (fanIn: int) (fanOu
     let bound = 1.0 / sqrt (float fanIn)
     let w = Expr.varOf dtype (name + ".w") [| fanIn; fanOut |]
     let b = Expr.varOf dtype (name + ".b") [| fanOut |]
-    let init = [ w, Tensor.randUniform dtype seed [| fanIn; fanOut |] -bound bound
-                 b, Tensor.randUniform dtype (seed + 1) [| fanOut |] -bound bound ]
+    let init =
+        [
+            w, Tensor.randUniform dtype seed [| fanIn; fanOut |] -bound bound
+            b, Tensor.randUniform dtype (seed + 1) [| fanOut |] -bound bound
+        ]
     w, b, init
 
 /// An MLP training step as one compiled plan: forward, loss, gradients and the SGD update.
@@ -31,20 +34,26 @@ let private linear (dtype: DType) (seed: int) (name: string) (fanIn: int) (fanOu
 let private mlp (name: string) (steps: int) (dtype: DType) (sizes: int list) (batch: int) (hidden: Expr -> Expr) (mse: bool) =
     let x = Expr.varOf dtype "x" [| batch; sizes.Head |]
     let classes = List.last sizes
-    let layers = sizes |> List.pairwise |> List.mapi (fun i (fi, fo) -> linear dtype (10 * i + 1) (sprintf "l%d" i) fi fo)
+    let layers =
+        sizes
+        |> List.pairwise
+        |> List.mapi (fun i (fi, fo) -> linear dtype (10 * i + 1) (sprintf "l%d" i) fi fo)
     let out =
         layers
         |> List.mapi (fun i (w, b, _) -> i, w, b)
-        |> List.fold (fun h (i, w, b) ->
-            let z = Expr.matmul h w + b
-            if i < layers.Length - 1 then hidden z else z) x
+        |> List.fold
+            (fun h (i, w, b) ->
+                let z = Expr.matmul h w + b
+                if i < layers.Length - 1 then hidden z else z)
+            x
     let target, targetValue, loss =
         if mse then
             let y = Expr.varOf dtype "y" [| batch; classes |]
             y, Tensor.randNormal dtype 7 [| batch; classes |] 0.0 1.0, FuncFlow.NN.Losses.mse out y
         else
             let y = Expr.varOf dtype "y" [| batch |]
-            let labels = Tensor.randUniform Float64 7 [| batch |] 0.0 (float classes) |> Tensor.toArray |> Array.map floor
+            let labels =
+                Tensor.randUniform Float64 7 [| batch |] 0.0 (float classes) |> Tensor.toArray |> Array.map floor
             y, Tensor.cast dtype (Tensor.ofArray labels), FuncFlow.NN.Losses.crossEntropy out y
     let parameters = layers |> List.collect (fun (w, b, _) -> [ w; b ])
     let grads = Grad.wrt parameters loss
@@ -61,7 +70,7 @@ let private scalarGraph () =
     let n = 2000
     let xs = Array.init 50 (fun i -> Expr.var (sprintf "x%d" i) [||])
     let env = Dictionary<string, Tensor>()
-    for i in 0 .. 49 do
+    for i in 0..49 do
         env[sprintf "x%d" i] <- Tensor.scalar (float (i % 7) / 7.0)
     let vars = List.ofArray xs
     let step () =
@@ -76,8 +85,10 @@ let private scalarGraph () =
 
 /// All five workloads, in torch_baseline.py's order.
 let all () =
-    [ mlp "mnist_mlp_784_128_10_b64_f32" 200 Float32 [ 784; 128; 10 ] 64 Expr.relu false
-      mlp "mnist_softmax_784_10_b64_f32" 500 Float32 [ 784; 10 ] 64 Expr.relu false
-      mlp "boston_mlp_13_10_1_b11_f64" 1000 Float64 [ 13; 10; 1 ] 11 Expr.sigmoid true
-      mlp "wide_mlp_1024x3_b256_f32" 20 Float32 [ 1024; 1024; 1024; 10 ] 256 Expr.relu false
-      scalarGraph () ]
+    [
+        mlp "mnist_mlp_784_128_10_b64_f32" 200 Float32 [ 784; 128; 10 ] 64 Expr.relu false
+        mlp "mnist_softmax_784_10_b64_f32" 500 Float32 [ 784; 10 ] 64 Expr.relu false
+        mlp "boston_mlp_13_10_1_b11_f64" 1000 Float64 [ 13; 10; 1 ] 11 Expr.sigmoid true
+        mlp "wide_mlp_1024x3_b256_f32" 20 Float32 [ 1024; 1024; 1024; 10 ] 256 Expr.relu false
+        scalarGraph ()
+    ]

@@ -15,16 +15,23 @@ let main _ =
     let train, test = Standardizer.applyTo scaler train, Standardizer.applyTo scaler test
     let batch = 11
     let stepsPerEpoch = train.Count / batch
-    printfn "Total number of examples = %d (train %d, test %d), %d steps per epoch" (train.Count + test.Count) train.Count test.Count stepsPerEpoch
+    printfn
+        "Total number of examples = %d (train %d, test %d), %d steps per epoch"
+        (train.Count + test.Count)
+        train.Count
+        test.Count
+        stepsPerEpoch
     // MiniFlow draws its weights with np.random.randn: normal with standard deviation 1, biases zero.
-    let model = Model.Create(Sequential(Linear(13, 10, Normal 1.0), Sigmoid(), Linear(10, 1, Normal 1.0)), 0)
+    let model =
+        Model.Create(Sequential(Linear(13, 10, Normal 1.0), Sigmoid(), Linear(10, 1, Normal 1.0)), 0)
     let trainer = Trainer(model, Loss.MSE, SGD 1e-2, 0)
     let plot = Path.Combine(__SOURCE_DIRECTORY__, "output", "boston-loss.svg")
     let options =
         { FitOptions.Create(100, batch) with
             Sampling = WithReplacement stepsPerEpoch
             LiveProgress = Some false
-            PlotPath = Some plot }
+            PlotPath = Some plot
+        }
     trainer.Fit(train, options) |> ignore
     printfn "plot: %s" plot
     printfn "test mse: %.4f" (trainer.Evaluate(test).Loss)

@@ -25,7 +25,8 @@ let main _ =
     let trainer = Trainer(model, Loss.CrossEntropy, Scheduled(Adam 2e-3, LinearDecay steps), 1)
     let output = Path.Combine(__SOURCE_DIRECTORY__, "output")
     let plot = Path.Combine(output, "mnist-mlp.svg")
-    let history = trainer.Fit(train, { FitOptions.Create(epochs, batch) with Test = Some test; PlotPath = Some plot })
+    let history =
+        trainer.Fit(train, { FitOptions.Create(epochs, batch) with Test = Some test; PlotPath = Some plot })
     for e in history.Epochs do
         printfn "epoch %d: %.2f s (%.0f samples/s)" e.Epoch e.Seconds e.SamplesPerSecond
     trainer.Model.Save(Path.Combine(output, "mnist-mlp.safetensors"))

@@ -19,7 +19,8 @@ let main _ =
 
     // Method 1: random search, keeping the weights with the lowest loss (the lecture scores on the test set).
     let normal seed (shape: int[]) = Tensor.randNormal Float32 seed shape 0.0 1.0
-    let candidates = [ for i in 0 .. 9 -> withWeights (normal (2 * i) [| 784; 10 |]) (normal (2 * i + 1) [| 10 |]) ]
+    let candidates =
+        [ for i in 0..9 -> withWeights (normal (2 * i) [| 784; 10 |]) (normal (2 * i + 1) [| 10 |]) ]
     let scored = candidates |> List.map (fun m -> m, lossOf m)
     scored |> List.iter (snd >> printfn "%.4f")
     let best = scored |> List.minBy snd |> fst
@@ -30,10 +31,11 @@ let main _ =
         let noise = (normal seed t.Shape).ToArray32()
         Tensor.create32 t.Shape (Array.map2 (fun v n -> v + 0.1f * n) (t.ToArray32()) noise)
     let refined, refinedLoss =
-        [ 0 .. 29 ]
+        [ 0..29 ]
         |> List.fold
             (fun (m: Model, l) i ->
-                let trial = withWeights (perturb (100 + 2 * i) m.Parameters["weight"]) (perturb (101 + 2 * i) m.Parameters["bias"])
+                let trial =
+                    withWeights (perturb (100 + 2 * i) m.Parameters["weight"]) (perturb (101 + 2 * i) m.Parameters["bias"])
                 let tl = lossOf trial
                 printfn "%.4f" tl
                 if tl < l then trial, tl else m, l)
@@ -50,7 +52,14 @@ let main _ =
     let logits = Expr.matmul x w + b
     let hand = Expr.matmul (Expr.transpose x) ((Expr.softmax 1 logits - Expr.oneHot 10 y) / 64.0)
     let auto = (Grad.wrt [ w ] (Losses.crossEntropy logits y))[w]
-    let env = Eval.bindings [ "x", batch.Features; "y", batch.Targets; "weight", fresh.Parameters["weight"]; "bias", fresh.Parameters["bias"] ]
+    let env =
+        Eval.bindings
+            [
+                "x", batch.Features
+                "y", batch.Targets
+                "weight", fresh.Parameters["weight"]
+                "bias", fresh.Parameters["bias"]
+            ]
     let diff = Eval.evaluate env (Expr.max (Expr.abs (hand - auto))) |> Tensor.item
     printfn "max |hand-derived gradient - FuncFlow gradient| = %.3g" diff
 

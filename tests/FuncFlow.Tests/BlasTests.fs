@@ -12,13 +12,16 @@ let private openBlasPresent () =
     try
         withProvider OpenBlas ignore
         true
-    with :? InvalidOperationException -> false
+    with :? InvalidOperationException ->
+        false
 
 // m, n, k chosen so that no dimension equals another and the managed kernel's threaded path is hit too.
 let private cases =
-    [ for transA in [ false; true ] do
-          for transB in [ false; true ] do
-              for (m, n, k) in [ (3, 5, 7); (67, 45, 129) ] -> transA, transB, m, n, k ]
+    [
+        for transA in [ false; true ] do
+            for transB in [ false; true ] do
+                for (m, n, k) in [ (3, 5, 7); (67, 45, 129) ] -> transA, transB, m, n, k
+    ]
 
 // Operands stored at an offset inside larger arrays, with leading dimensions wider than the matrices.
 let private layout (trans: bool) (rows: int) (cols: int) (off: int) =
@@ -27,8 +30,14 @@ let private layout (trans: bool) (rows: int) (cols: int) (off: int) =
 
 // Runs a GEMM under both providers for every case, with operands at offsets (aOff, bOff, cOff) inside wider
 // arrays and C's rows padded by cPad, and checks that the results agree to `tol` relative.
-let private providersAgree (seed: int) (aOff: int, bOff: int, cOff: int, cPad: int) (tol: float) (ofFloat: float -> 'T) (toFloat: 'T -> float)
-                           (gemm: bool * bool * int * int * int * 'T[] * int * int * 'T[] * int * int * 'T[] * int * int -> unit) =
+let private providersAgree
+    (seed: int)
+    (aOff: int, bOff: int, cOff: int, cPad: int)
+    (tol: float)
+    (ofFloat: float -> 'T)
+    (toFloat: 'T -> float)
+    (gemm: bool * bool * int * int * int * 'T[] * int * int * 'T[] * int * int * 'T[] * int * int -> unit)
+    =
     // Without OpenBLAS there is nothing to compare: the test is reported as skipped, not passed.
     if not (openBlasPresent ()) then
         skiptest "OpenBLAS (libopenblas0-pthread) is not installed: only the managed GEMM is available"
@@ -47,28 +56,49 @@ let private providersAgree (seed: int) (aOff: int, bOff: int, cOff: int, cPad: i
                 c |> Array.map toFloat)
         let viaOpenBlas, viaManaged = run OpenBlas, run Managed
         for i in 0 .. cLen - 1 do
-            Expect.isTrue (abs (viaOpenBlas[i] - viaManaged[i]) <= tol * (1.0 + abs viaManaged[i]))
-                (sprintf "transA=%b transB=%b m=%d n=%d k=%d: index %d differs (%g vs %g)" transA transB m n k i viaOpenBlas[i] viaManaged[i])
+            Expect.isTrue
+                (abs (viaOpenBlas[i] - viaManaged[i]) <= tol * (1.0 + abs viaManaged[i]))
+                (sprintf
+                    "transA=%b transB=%b m=%d n=%d k=%d: index %d differs (%g vs %g)"
+                    transA
+                    transB
+                    m
+                    n
+                    k
+                    i
+                    viaOpenBlas[i]
+                    viaManaged[i])
 
 [<Tests>]
 let tests =
-    moduleTests "BlasTests" [
-        testCase "dgemm: OpenBLAS and managed agree for every transpose combination, with offsets" <| fun () ->
-            providersAgree 11 (5, 3, 2, 1) 1e-12 id id (fun (tA, tB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc) ->
-                Blas.dgemm (tA, tB, m, n, k, 0.7, a, aOff, lda, b, bOff, ldb, 0.3, c, cOff, ldc))
-        testCase "sgemm: OpenBLAS and managed agree for every transpose combination, with offsets" <| fun () ->
-            // float32 rounding: the bound is float32's 1e-4, compared in float64 after the exact widening of both results.
-            providersAgree 12 (4, 1, 3, 2) (float 1e-4f) float32 float (fun (tA, tB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc) ->
-                Blas.sgemm (tA, tB, m, n, k, 0.7f, a, aOff, lda, b, bOff, ldb, 0.3f, c, cOff, ldc))
-        testCase "withProvider switches the provider for its own flow only, and restores it" <| fun () ->
-            let before = Blas.provider ()
-            withProvider Managed (fun () ->
-                Expect.equal (Blas.provider ()) Managed "Blas.provider ()"
-                // A thread started without this flow's context keeps the process-wide choice.
-                let mutable elsewhere = Managed
-                let thread = Threading.Thread(fun () -> elsewhere <- Blas.provider ())
-                thread.UnsafeStart()
-                thread.Join()
-                Expect.equal elsewhere before "elsewhere")
-            Expect.equal (Blas.provider ()) before "Blas.provider ()"
-    ]
+    moduleTests
+        "BlasTests"
+        [
+            testCase "dgemm: OpenBLAS and managed agree for every transpose combination, with offsets"
+            <| fun () ->
+                providersAgree 11 (5, 3, 2, 1) 1e-12 id id (fun (tA, tB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc) ->
+                    Blas.dgemm (tA, tB, m, n, k, 0.7, a, aOff, lda, b, bOff, ldb, 0.3, c, cOff, ldc))
+            testCase "sgemm: OpenBLAS and managed agree for every transpose combination, with offsets"
+            <| fun () ->
+                // float32 rounding: the bound is float32's 1e-4, compared in float64 after the exact widening of both results.
+                providersAgree
+                    12
+                    (4, 1, 3, 2)
+                    (float 1e-4f)
+                    float32
+                    float
+                    (fun (tA, tB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc) ->
+                        Blas.sgemm (tA, tB, m, n, k, 0.7f, a, aOff, lda, b, bOff, ldb, 0.3f, c, cOff, ldc))
+            testCase "withProvider switches the provider for its own flow only, and restores it"
+            <| fun () ->
+                let before = Blas.provider ()
+                withProvider Managed (fun () ->
+                    Expect.equal (Blas.provider ()) Managed "Blas.provider ()"
+                    // A thread started without this flow's context keeps the process-wide choice.
+                    let mutable elsewhere = Managed
+                    let thread = Threading.Thread(fun () -> elsewhere <- Blas.provider ())
+                    thread.UnsafeStart()
+                    thread.Join()
+                    Expect.equal elsewhere before "elsewhere")
+                Expect.equal (Blas.provider ()) before "Blas.provider ()"
+        ]

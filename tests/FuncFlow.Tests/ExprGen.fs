@@ -37,48 +37,55 @@ let private genConstant (shape: int[]) = genTensor (genFloat -1.0 1.0) shape |> 
 
 let private unary (a: Expr) : Gen<Expr> =
     Gen.elements
-        [ Expr.tanh a
-          Expr.sigmoid a
-          Expr.softplus a
-          -a
-          Expr.exp (Expr.tanh a)
-          Expr.log (a * a + 0.5)
-          Expr.sqrt (Expr.sigmoid a + 0.1)
-          Expr.relu a
-          Expr.abs a
-          a ** 2.0 ]
+        [
+            Expr.tanh a
+            Expr.sigmoid a
+            Expr.softplus a
+            -a
+            Expr.exp (Expr.tanh a)
+            Expr.log (a * a + 0.5)
+            Expr.sqrt (Expr.sigmoid a + 0.1)
+            Expr.relu a
+            Expr.abs a
+            a ** 2.0
+        ]
 
 let private binary (pool: Expr list) (a: Expr) : Gen<Expr> =
     gen {
         let! b = Gen.elements (pool |> List.filter (fun b -> broadcasts a.ShapeRef b.ShapeRef))
-        return!
-            Gen.elements
-                [ a + b
-                  a - b
-                  a * b
-                  a / (b * b + 1.0)
-                  Expr.pow (Expr.sigmoid a + 0.5) b ]
+        return! Gen.elements [ a + b; a - b; a * b; a / (b * b + 1.0); Expr.pow (Expr.sigmoid a + 0.5) b ]
     }
 
 let private matmul (a: Expr) : Gen<Expr> =
-    if a.Rank < 2 then Gen.constant (Expr.matmul (Expr.reshape [| -1; 1 |] a) (Expr.reshape [| 1; -1 |] a))
+    if a.Rank < 2 then
+        Gen.constant (Expr.matmul (Expr.reshape [| -1; 1 |] a) (Expr.reshape [| 1; -1 |] a))
     else
         let k = a.ShapeRef[a.Rank - 1]
         Gen.oneof
-            [ Gen.constant (Expr.matmul a (Expr.transpose a))
-              Gen.constant (Expr.matmul (Expr.transpose a) a)
-              // A batched left operand times a matrix when a has more than two axes.
-              Gen.choose (1, 3) |> Gen.bind (fun n -> genConstant [| k; n |]) |> Gen.map (Expr.matmul a) ]
+            [
+                Gen.constant (Expr.matmul a (Expr.transpose a))
+                Gen.constant (Expr.matmul (Expr.transpose a) a)
+                // A batched left operand times a matrix when a has more than two axes.
+                Gen.choose (1, 3) |> Gen.bind (fun n -> genConstant [| k; n |]) |> Gen.map (Expr.matmul a)
+            ]
 
 let private reduction (a: Expr) : Gen<Expr> =
-    if a.Rank = 0 then Gen.constant (Expr.sum a)
+    if a.Rank = 0 then
+        Gen.constant (Expr.sum a)
     else
         gen {
             let! axis = Gen.choose (0, a.Rank - 1)
             return!
                 Gen.elements
-                    [ Expr.sum a; Expr.mean a; Expr.max a; Expr.sumAxis axis a; Expr.meanAxisKeep axis a
-                      Expr.maxAxis axis a; Expr.maxAxisKeep axis a ]
+                    [
+                        Expr.sum a
+                        Expr.mean a
+                        Expr.max a
+                        Expr.sumAxis axis a
+                        Expr.meanAxisKeep axis a
+                        Expr.maxAxis axis a
+                        Expr.maxAxisKeep axis a
+                    ]
         }
 
 let private reshaping (a: Expr) : Gen<Expr> =
@@ -86,51 +93,67 @@ let private reshaping (a: Expr) : Gen<Expr> =
         let! perm = Gen.shuffle [| 0 .. a.Rank - 1 |]
         return!
             Gen.elements
-                [ Expr.reshape [| -1 |] a
-                  Expr.reshape (Array.rev a.ShapeRef) a
-                  Expr.transpose a
-                  Expr.permute perm a ]
+                [
+                    Expr.reshape [| -1 |] a
+                    Expr.reshape (Array.rev a.ShapeRef) a
+                    Expr.transpose a
+                    Expr.permute perm a
+                ]
     }
 
 let private normalise (a: Expr) : Gen<Expr> =
-    if a.Rank = 0 then Gen.constant (Expr.sigmoid a)
-    else Gen.choose (0, a.Rank - 1) |> Gen.bind (fun axis -> Gen.elements [ Expr.softmax axis a; Expr.logSoftmax axis a ])
+    if a.Rank = 0 then
+        Gen.constant (Expr.sigmoid a)
+    else
+        Gen.choose (0, a.Rank - 1)
+        |> Gen.bind (fun axis -> Gen.elements [ Expr.softmax axis a; Expr.logSoftmax axis a ])
 
 let private growing (pool: Expr list) (a: Expr) : Gen<Expr> =
-    if a.Rank = 0 || Shape.size a.ShapeRef > maxSize then unary a
+    if a.Rank = 0 || Shape.size a.ShapeRef > maxSize then
+        unary a
     else
         gen {
             let! axis = Gen.choose (0, a.Rank - 1)
             let! copies = Gen.choose (1, 3)
             let rows = a.ShapeRef[0]
             let! indices = Gen.arrayOfLength (rows + 1) (Gen.choose (0, rows - 1))
-            let sameButAxis = pool |> List.filter (fun b -> b.Rank = a.Rank && Seq.forall (fun i -> i = axis || b.ShapeRef[i] = a.ShapeRef[i]) (seq { 0 .. a.Rank - 1 }))
+            let sameButAxis =
+                pool
+                |> List.filter (fun b ->
+                    b.Rank = a.Rank
+                    && Seq.forall (fun i -> i = axis || b.ShapeRef[i] = a.ShapeRef[i]) (seq { 0 .. a.Rank - 1 }))
             let! other = Gen.elements sameButAxis
             return!
                 Gen.elements
-                    [ Expr.concat axis [ a; other ]
-                      Expr.expand axis copies a
-                      Expr.pad axis 1 0 a
-                      Expr.slice axis 0 (max 1 (a.ShapeRef[axis] - 1)) a
-                      Expr.gather (Expr.constant (Tensor.ofArray (Array.map float indices))) a ]
-    }
+                    [
+                        Expr.concat axis [ a; other ]
+                        Expr.expand axis copies a
+                        Expr.pad axis 1 0 a
+                        Expr.slice axis 0 (max 1 (a.ShapeRef[axis] - 1)) a
+                        Expr.gather (Expr.constant (Tensor.ofArray (Array.map float indices))) a
+                    ]
+        }
 
 /// One new node built from the pool.
 let private step (pool: Expr list) : Gen<Expr> =
     pick pool
     |> Gen.bind (fun a ->
         Gen.frequency
-            [ 4, unary a
-              4, binary pool a
-              2, matmul a
-              2, reduction a
-              2, reshaping a
-              2, normalise a
-              2, growing pool a ])
+            [
+                4, unary a
+                4, binary pool a
+                2, matmul a
+                2, reduction a
+                2, reshaping a
+                2, normalise a
+                2, growing pool a
+            ])
 
 let rec private grow (steps: int) (pool: Expr list) : Gen<Expr list> =
-    if steps = 0 then Gen.constant pool
-    else step pool |> Gen.bind (fun node -> grow (steps - 1) (node :: pool))
+    if steps = 0 then
+        Gen.constant pool
+    else
+        step pool |> Gen.bind (fun node -> grow (steps - 1) (node :: pool))
 
 /// A variable's shape: drawn around one (m, n) so that variables broadcast against each other.
 let private genVariableShape (m: int) (n: int) = Gen.elements [ [| m; n |]; [| n |]; [| m; 1 |]; [||]; [| 2; m; n |] ]

@@ -12,19 +12,55 @@ open Expecto
 open FuncFlow
 open FuncFlow.Tests.Support
 
-let private extremes = [| 1e300; -1e300; 1e-300; -1e-300; 0.0; -0.0; -1.0; 1.0; 2.5; -3.0; nan; infinity; -infinity; 709.0; 800.0 |]
+let private extremes =
+    [|
+        1e300
+        -1e300
+        1e-300
+        -1e-300
+        0.0
+        -0.0
+        -1.0
+        1.0
+        2.5
+        -3.0
+        nan
+        infinity
+        -infinity
+        709.0
+        800.0
+    |]
 
-let private unaries = [| UnaryOp.Neg; UnaryOp.Exp; UnaryOp.Log; UnaryOp.Sqrt; UnaryOp.Abs; UnaryOp.Sigmoid; UnaryOp.Tanh; UnaryOp.Relu; UnaryOp.Softplus; UnaryOp.Sign; UnaryOp.Step |]
-let private binaries = [| BinaryOp.Add; BinaryOp.Sub; BinaryOp.Mul; BinaryOp.Div; BinaryOp.Pow; BinaryOp.Equal |]
+let private unaries =
+    [|
+        UnaryOp.Neg
+        UnaryOp.Exp
+        UnaryOp.Log
+        UnaryOp.Sqrt
+        UnaryOp.Abs
+        UnaryOp.Sigmoid
+        UnaryOp.Tanh
+        UnaryOp.Relu
+        UnaryOp.Softplus
+        UnaryOp.Sign
+        UnaryOp.Step
+    |]
+let private binaries =
+    [| BinaryOp.Add; BinaryOp.Sub; BinaryOp.Mul; BinaryOp.Div; BinaryOp.Pow; BinaryOp.Equal |]
 
 /// A random expression of depth at most `depth` over the given leaves.
 let rec private generate (rng: Random) (leaves: Expr[]) (depth: int) : Expr =
-    if depth = 0 || rng.Next 5 = 0 then leaves[rng.Next leaves.Length]
+    if depth = 0 || rng.Next 5 = 0 then
+        leaves[rng.Next leaves.Length]
     else
         let sub () = generate rng leaves (depth - 1)
         match rng.Next 10 with
-        | 0 | 1 | 2 -> Expr.unary unaries[rng.Next unaries.Length] (sub ())
-        | 3 | 4 | 5 -> Expr.binary binaries[rng.Next binaries.Length] (sub ()) (sub ())
+        | 0
+        | 1
+        | 2 -> Expr.unary unaries[rng.Next unaries.Length] (sub ())
+        | 3
+        | 4
+        | 5 -> Expr.binary binaries[rng.Next binaries.Length] (sub ()) (sub ())
         | 6 -> Expr.powScalar ([| -2.0; -0.5; 0.5; 2.0; 3.0 |][rng.Next 5]) (sub ())
         | 7 ->
             let e = sub ()
@@ -80,12 +116,15 @@ let private runCase (seed: int) =
     let y = Expr.varOf dtype "y" [| 3 |]
     let env =
         Eval.bindings
-            [ "x", Tensor.cast dtype (Tensor.create [| 2; 3 |] (valuesOf rng [| 2; 3 |]))
-              "y", Tensor.cast dtype (Tensor.create [| 3 |] (valuesOf rng [| 3 |])) ]
+            [
+                "x", Tensor.cast dtype (Tensor.create [| 2; 3 |] (valuesOf rng [| 2; 3 |]))
+                "y", Tensor.cast dtype (Tensor.create [| 3 |] (valuesOf rng [| 3 |]))
+            ]
     let built =
         try
             Ok(generate rng [| x; y; Expr.scalarOf dtype extremes[rng.Next extremes.Length] |] 4)
-        with :? ArgumentException as e -> Error e.Message
+        with :? ArgumentException as e ->
+            Error e.Message
     match built with
     | Error message ->
         Expect.isMatch message "^[A-Za-z ]+[^:]*: " "message"
@@ -96,7 +135,8 @@ let private runCase (seed: int) =
         let checkedOutcome =
             try
                 Value(Eval.evaluateChecked env e)
-            with :? ArithmeticException as a -> Anomaly a.Message
+            with :? ArithmeticException as a ->
+                Anomaly a.Message
         let allFinite = plain.ToArray() |> Array.forall Double.IsFinite
         match checkedOutcome with
         | Value v -> expectSameValues (plain.ToArray()) (v.ToArray()) "anomaly mode against plain evaluation"
@@ -105,8 +145,12 @@ let private runCase (seed: int) =
             Expect.isMatch message ("shape \\(") "message"
         // A non-finite result is some node's output, so anomaly mode must have stopped somewhere; only a
         // constant leaf (given, not produced) is exempt.
-        let isConstant = match e.Op with Op.Const _ -> true | _ -> false
-        if not allFinite && not isConstant then Expect.isTrue checkedOutcome.IsAnomaly (sprintf "anomaly mode missed a non-finite value in %O" e)
+        let isConstant =
+            match e.Op with
+            | Op.Const _ -> true
+            | _ -> false
+        if not allFinite && not isConstant then
+            Expect.isTrue checkedOutcome.IsAnomaly (sprintf "anomaly mode missed a non-finite value in %O" e)
         // Plans run the same kernels: the same bits, NaNs included.
         let plan = Plan.compile [ e ]
         let planned = plan.Run(Eval.bindings [ for name in plan.VariableNames -> name, env[name] ])
@@ -123,34 +167,49 @@ let private runCase (seed: int) =
             (fun i (g: Tensor) (p: Tensor) ->
                 Expect.isTrue
                     (bits g = bits p)
-                    (sprintf "seed %d: the plan's gradient %d differs from evaluation's in %O: %A vs %A" seed i e (g.ToArray()) (p.ToArray())))
+                    (sprintf
+                        "seed %d: the plan's gradient %d differs from evaluation's in %O: %A vs %A"
+                        seed
+                        i
+                        e
+                        (g.ToArray())
+                        (p.ToArray())))
             grads
             (List.ofArray plannedGrads)
         // At a moderate point where the expression is smooth, the gradients' values agree with central
         // differences (a NaN or infinite gradient there fails too).
         let moderate = Random(seed + 100_000)
         let around shape =
-            Tensor.create shape (Array.init (Shape.size shape) (fun _ -> (0.25 + 1.75 * moderate.NextDouble()) * (if moderate.Next 2 = 0 then -1.0 else 1.0)))
-        let atModerate = Eval.bindings [ "x", Tensor.cast dtype (around [| 2; 3 |]); "y", Tensor.cast dtype (around [| 3 |]) ]
+            Tensor.create
+                shape
+                (Array.init (Shape.size shape) (fun _ ->
+                    (0.25 + 1.75 * moderate.NextDouble()) * (if moderate.Next 2 = 0 then -1.0 else 1.0)))
+        let atModerate =
+            Eval.bindings [ "x", Tensor.cast dtype (around [| 2; 3 |]); "y", Tensor.cast dtype (around [| 3 |]) ]
         if dtype = Float64 && smoothAt atModerate e then
             let report = GradCheck.check GradCheckOptions.Default atModerate [ x; y ] (Expr.sum e)
             Expect.isTrue report.Passed (sprintf "seed %d: %s\nformula: %s" seed report.Message (Print.formula e))
             true
-        else false
+        else
+            false
 
 [<Tests>]
 let tests =
-    moduleTests "FuzzTests" [
-        testCase "random expressions over extreme values give values or clear errors, never crashes or hangs" <| fun () ->
-            let mutable compared = 0
-            for seed in 0 .. 399 do
-                let case = Task.Run(fun () -> runCase seed)
-                let finished =
-                    try
-                        case.Wait(TimeSpan.FromSeconds 20.0)
-                    with :? AggregateException as a -> raise (Exception(sprintf "seed %d: %s" seed a.InnerException.Message, a.InnerException))
-                Expect.isTrue finished (sprintf "seed %d did not finish in 20 s" seed)
-                if case.Result then compared <- compared + 1
-            // Most float64 cases are smooth at the moderate point; a filter that let none through would check nothing.
-            Expect.isGreaterThanOrEqual compared 100 "cases whose gradients were compared with central differences"
-    ]
+    moduleTests
+        "FuzzTests"
+        [
+            testCase "random expressions over extreme values give values or clear errors, never crashes or hangs"
+            <| fun () ->
+                let mutable compared = 0
+                for seed in 0..399 do
+                    let case = Task.Run(fun () -> runCase seed)
+                    let finished =
+                        try
+                            case.Wait(TimeSpan.FromSeconds 20.0)
+                        with :? AggregateException as a ->
+                            raise (Exception(sprintf "seed %d: %s" seed a.InnerException.Message, a.InnerException))
+                    Expect.isTrue finished (sprintf "seed %d did not finish in 20 s" seed)
+                    if case.Result then compared <- compared + 1
+                // Most float64 cases are smooth at the moderate point; a filter that let none through would check nothing.
+                Expect.isGreaterThanOrEqual compared 100 "cases whose gradients were compared with central differences"
+        ]

@@ -27,8 +27,10 @@ type private Check = GradCheckOptions -> IReadOnlyDictionary<string, Tensor> -> 
 /// checked derivative is that of f', so L and C are integrals of x and x^3.
 let private modes: Map<string, Check * (Expr -> Expr) * (Expr -> Expr)> =
     Map
-        [ "check", (GradCheck.check, id, Expr.powScalar 3.0)
-          "checkGradGrad", (GradCheck.checkGradGrad, (fun x -> 0.5 * (x * x)), (fun x -> 0.25 * Expr.powScalar 4.0 x)) ]
+        [
+            "check", (GradCheck.check, id, Expr.powScalar 3.0)
+            "checkGradGrad", (GradCheck.checkGradGrad, (fun x -> 0.5 * (x * x)), (fun x -> 0.25 * Expr.powScalar 4.0 x))
+        ]
 
 /// The options, a, c and the report for f = a L + c C, with a set so that the analytic derivative has magnitude
 /// `analytic` and c so that the error is `ratio` times the documented tolerance.
@@ -64,18 +66,27 @@ let checkThreshold (mode: string) (fast: bool) (analytic: float) =
         else
             Expect.isFalse report.Passed (sprintf "%s should fail: %s" what report.Message)
             Expect.stringContains report.Message "FAILED" "the report's message"
-            throws<GradCheckException> (fun () -> assertOk options atZero [ x ] f) |> ignore
+            throws<GradCheckException>(fun () -> assertOk options atZero [ x ] f) |> ignore
 
 [<Tests>]
 let tests =
-    moduleTests "GradCheckThresholdTests" [
-        // analytic 0: the tolerance is essentially atol; analytic 1000: essentially rtol * 1000.
-        for mode in [ "check"; "checkGradGrad" ] do
-            for fast in [ false; true ] do
-                for analytic in [ 0.0; 1000.0 ] do
-                    testCase (sprintf "%s (fast %b, analytic %g) passes an error just under atol + rtol |numeric| and fails one just over" mode fast analytic)
-                    <| fun () -> checkThreshold mode fast analytic
-        testCase "the default options are PyTorch gradcheck's" <| fun () ->
-            let d = GradCheckOptions.Default
-            Expect.equal (d.Eps, d.Atol, d.Rtol, d.Fast) (1e-6, atol, rtol, false) "GradCheckOptions.Default"
-    ]
+    moduleTests
+        "GradCheckThresholdTests"
+        [
+            // analytic 0: the tolerance is essentially atol; analytic 1000: essentially rtol * 1000.
+            for mode in [ "check"; "checkGradGrad" ] do
+                for fast in [ false; true ] do
+                    for analytic in [ 0.0; 1000.0 ] do
+                        testCase (
+                            sprintf
+                                "%s (fast %b, analytic %g) passes an error just under atol + rtol |numeric| and fails one just over"
+                                mode
+                                fast
+                                analytic
+                        )
+                        <| fun () -> checkThreshold mode fast analytic
+            testCase "the default options are PyTorch gradcheck's"
+            <| fun () ->
+                let d = GradCheckOptions.Default
+                Expect.equal (d.Eps, d.Atol, d.Rtol, d.Fast) (1e-6, atol, rtol, false) "GradCheckOptions.Default"
+        ]

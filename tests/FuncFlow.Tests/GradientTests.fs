@@ -13,8 +13,7 @@ let private cases = 25
 let private genAnyShape = Gen.choose (0, 3) |> Gen.bind (fun rank -> genShape rank 3)
 
 /// A variable named `name` bound to a generated value of the given shape.
-let private genVar (name: string) (values: Gen<float>) (shape: int[]) =
-    genTensor values shape |> Gen.map (fun t -> Expr.var name shape, t)
+let private genVar (name: string) (values: Gen<float>) (shape: int[]) = genTensor values shape |> Gen.map (fun t -> Expr.var name shape, t)
 
 /// Distinct values at least 0.15 apart in a random order, so that a maximum has no near-ties.
 let private genDistinct (shape: int[]) =
@@ -24,17 +23,19 @@ let private genDistinct (shape: int[]) =
         return Tensor.create shape (Array.map2 (fun (o: int) n -> 0.25 * float o - 1.0 + n) order noise)
     }
 
-let private unaryCases : Map<string, (Expr -> Expr) * Gen<float>> =
+let private unaryCases: Map<string, (Expr -> Expr) * Gen<float>> =
     Map.ofList
-        [ "neg", (Expr.neg, genFloat -2.0 2.0)
-          "exp", (Expr.exp, genFloat -2.0 2.0)
-          "log", (Expr.log, genFloat 0.2 3.0)
-          "sqrt", (Expr.sqrt, genFloat 0.2 3.0)
-          "abs", (Expr.abs, genAwayFromZero 0.1 2.0)
-          "sigmoid", (Expr.sigmoid, genFloat -3.0 3.0)
-          "tanh", (Expr.tanh, genFloat -2.0 2.0)
-          "relu", (Expr.relu, genAwayFromZero 0.1 2.0)
-          "softplus", (Expr.softplus, genFloat -3.0 3.0) ]
+        [
+            "neg", (Expr.neg, genFloat -2.0 2.0)
+            "exp", (Expr.exp, genFloat -2.0 2.0)
+            "log", (Expr.log, genFloat 0.2 3.0)
+            "sqrt", (Expr.sqrt, genFloat 0.2 3.0)
+            "abs", (Expr.abs, genAwayFromZero 0.1 2.0)
+            "sigmoid", (Expr.sigmoid, genFloat -3.0 3.0)
+            "tanh", (Expr.tanh, genFloat -2.0 2.0)
+            "relu", (Expr.relu, genAwayFromZero 0.1 2.0)
+            "softplus", (Expr.softplus, genFloat -3.0 3.0)
+        ]
 
 /// Two shapes that broadcast together: one full shape with some axes set to 1 and leading axes dropped.
 let private genBroadcastPair =
@@ -52,179 +53,231 @@ let private genBroadcastPair =
         return a, b
     }
 
-let private binaryCases : Map<string, (Expr -> Expr -> Expr) * Gen<float> * Gen<float>> =
+let private binaryCases: Map<string, (Expr -> Expr -> Expr) * Gen<float> * Gen<float>> =
     Map.ofList
-        [ "add", ((+), genFloat -2.0 2.0, genFloat -2.0 2.0)
-          "sub", ((-), genFloat -2.0 2.0, genFloat -2.0 2.0)
-          "mul", ((*), genFloat -2.0 2.0, genFloat -2.0 2.0)
-          "div", ((/), genFloat -2.0 2.0, genAwayFromZero 0.5 2.0)
-          "pow", (Expr.pow, genFloat 0.3 2.0, genFloat -2.0 2.0) ]
+        [
+            "add", ((+), genFloat -2.0 2.0, genFloat -2.0 2.0)
+            "sub", ((-), genFloat -2.0 2.0, genFloat -2.0 2.0)
+            "mul", ((*), genFloat -2.0 2.0, genFloat -2.0 2.0)
+            "div", ((/), genFloat -2.0 2.0, genAwayFromZero 0.5 2.0)
+            "pow", (Expr.pow, genFloat 0.3 2.0, genFloat -2.0 2.0)
+        ]
 
 [<Tests>]
 let tests =
-    moduleTests "GradientTests" [
-        for name in [ "neg"; "exp"; "log"; "sqrt"; "abs"; "sigmoid"; "tanh"; "relu"; "softplus" ] do
-            let op, values = unaryCases[name]
-            testPropertyFrom (sprintf "unary operations %s" name) cases (genAnyShape |> Gen.bind (genVar "x" values)) (fun (x, value) ->
-                gradcheck [ x, value ] (op x))
-        testPropertyFrom "powScalar on positive values" cases
-            (Gen.zip (Gen.elements [ 2.0; 3.0; 0.5; -1.0; 1.5; -2.5 ]) (genAnyShape |> Gen.bind (genVar "x" (genFloat 0.3 2.0))))
-            (fun (p, (x, value)) -> gradcheck [ x, value ] (Expr.powScalar p x))
-        for name in [ "add"; "sub"; "mul"; "div"; "pow" ] do
-            let op, left, right = binaryCases[name]
-            testPropertyFrom (sprintf "binary operations with broadcasting %s" name) cases
+    moduleTests
+        "GradientTests"
+        [
+            for name in [ "neg"; "exp"; "log"; "sqrt"; "abs"; "sigmoid"; "tanh"; "relu"; "softplus" ] do
+                let op, values = unaryCases[name]
+                testPropertyFrom (sprintf "unary operations %s" name) cases (genAnyShape |> Gen.bind (genVar "x" values)) (fun (x, value) ->
+                    gradcheck [ x, value ] (op x))
+            testPropertyFrom
+                "powScalar on positive values"
+                cases
+                (Gen.zip (Gen.elements [ 2.0; 3.0; 0.5; -1.0; 1.5; -2.5 ]) (genAnyShape |> Gen.bind (genVar "x" (genFloat 0.3 2.0))))
+                (fun (p, (x, value)) -> gradcheck [ x, value ] (Expr.powScalar p x))
+            for name in [ "add"; "sub"; "mul"; "div"; "pow" ] do
+                let op, left, right = binaryCases[name]
+                testPropertyFrom
+                    (sprintf "binary operations with broadcasting %s" name)
+                    cases
+                    (gen {
+                        let! sa, sb = genBroadcastPair
+                        let! a = genVar "a" left sa
+                        let! b = genVar "b" right sb
+                        return a, b
+                    })
+                    (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (op a b))
+                testCase (sprintf "binary operations with broadcasting %s, named shapes" name)
+                <| fun () ->
+                    // The named broadcasting cases: a row of biases, an outer product, a scalar with a tensor on either side.
+                    for sa, sb in [ [| 2; 3 |], [| 3 |]; [| 2; 1 |], [| 1; 3 |]; [||], [| 2; 3 |]; [| 2; 3 |], [||] ] do
+                        let a, b = Expr.var "a" sa, Expr.var "b" sb
+                        let va = Tensor.create sa (Array.init (Shape.size sa) (fun i -> 0.4 + 0.3 * float i))
+                        let vb = Tensor.create sb (Array.init (Shape.size sb) (fun i -> 1.5 - 0.2 * float i))
+                        gradcheck [ a, va; b, vb ] (op a b)
+            testCase "operators with float operands"
+            <| fun () ->
+                let x = Expr.var "x" [| 2; 2 |]
+                let value = Tensor.create [| 2; 2 |] [| 0.5; 1.5; -0.7; 2.0 |]
+                for f in [ x + 2.0; 2.0 + x; x - 3.0; 3.0 - x; x * 1.5; 1.5 * x; x / 4.0; 4.0 / x; -x; x ** 3.0 ] do
+                    gradcheck [ x, value ] f
+            testPropertyFrom
+                "matmul: plain, batched, batched by a matrix"
+                cases
+                (gen {
+                    let! m = Gen.choose (1, 4)
+                    let! k = Gen.choose (1, 4)
+                    let! n = Gen.choose (1, 4)
+                    let! batch = Gen.choose (1, 3)
+                    let! leftLead, rightLead =
+                        Gen.elements [ [||], [||]; [| batch |], [| batch |]; [| batch |], [||]; [| 2; batch |], [| 2; batch |] ]
+                    let! a = genVar "a" (genFloat -1.0 1.0) (Array.append leftLead [| m; k |])
+                    let! b = genVar "b" (genFloat -1.0 1.0) (Array.append rightLead [| k; n |])
+                    return a, b
+                })
+                (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.matmul a b))
+            testPropertyFrom
+                "permute and transpose"
+                cases
+                (gen {
+                    let! rank = Gen.choose (1, 4)
+                    let! shape = genShape rank 3
+                    let! perm = Gen.shuffle [| 0 .. rank - 1 |]
+                    let! x = genVar "x" (genFloat -1.0 1.0) shape
+                    return perm, x
+                })
+                (fun (perm, (x, value)) ->
+                    gradcheck [ x, value ] (Expr.permute perm x)
+                    gradcheck [ x, value ] (Expr.transpose x))
+            testPropertyFrom
+                "reshape, broadcastTo, expand and sumTo"
+                cases
                 (gen {
                     let! sa, sb = genBroadcastPair
-                    let! a = genVar "a" left sa
-                    let! b = genVar "b" right sb
-                    return a, b
-                 })
-                (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (op a b))
-            testCase (sprintf "binary operations with broadcasting %s, named shapes" name) <| fun () ->
-                // The named broadcasting cases: a row of biases, an outer product, a scalar with a tensor on either side.
-                for sa, sb in [ [| 2; 3 |], [| 3 |]; [| 2; 1 |], [| 1; 3 |]; [||], [| 2; 3 |]; [| 2; 3 |], [||] ] do
-                    let a, b = Expr.var "a" sa, Expr.var "b" sb
-                    let va = Tensor.create sa (Array.init (Shape.size sa) (fun i -> 0.4 + 0.3 * float i))
-                    let vb = Tensor.create sb (Array.init (Shape.size sb) (fun i -> 1.5 - 0.2 * float i))
-                    gradcheck [ a, va; b, vb ] (op a b)
-        testCase "operators with float operands" <| fun () ->
-            let x = Expr.var "x" [| 2; 2 |]
-            let value = Tensor.create [| 2; 2 |] [| 0.5; 1.5; -0.7; 2.0 |]
-            for f in [ x + 2.0; 2.0 + x; x - 3.0; 3.0 - x; x * 1.5; 1.5 * x; x / 4.0; 4.0 / x; -x; x ** 3.0 ] do
-                gradcheck [ x, value ] f
-        testPropertyFrom "matmul: plain, batched, batched by a matrix" cases
-            (gen {
-                let! m = Gen.choose (1, 4)
-                let! k = Gen.choose (1, 4)
-                let! n = Gen.choose (1, 4)
-                let! batch = Gen.choose (1, 3)
-                let! leftLead, rightLead = Gen.elements [ [||], [||]; [| batch |], [| batch |]; [| batch |], [||]; [| 2; batch |], [| 2; batch |] ]
-                let! a = genVar "a" (genFloat -1.0 1.0) (Array.append leftLead [| m; k |])
-                let! b = genVar "b" (genFloat -1.0 1.0) (Array.append rightLead [| k; n |])
-                return a, b
-             })
-            (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.matmul a b))
-        testPropertyFrom "permute and transpose" cases
-            (gen {
-                let! rank = Gen.choose (1, 4)
-                let! shape = genShape rank 3
-                let! perm = Gen.shuffle [| 0 .. rank - 1 |]
-                let! x = genVar "x" (genFloat -1.0 1.0) shape
-                return perm, x
-             })
-            (fun (perm, (x, value)) ->
-                gradcheck [ x, value ] (Expr.permute perm x)
-                gradcheck [ x, value ] (Expr.transpose x))
-        testPropertyFrom "reshape, broadcastTo, expand and sumTo" cases
-            (gen {
-                let! sa, sb = genBroadcastPair
-                let full = Shape.broadcast "test" sa sb
-                let! x = genVar "x" (genFloat -1.0 1.0) sa
-                let! dim = Gen.choose (0, sa.Length)
-                let! copies = Gen.choose (1, 3)
-                return full, dim, copies, x
-             })
-            (fun (full, dim, copies, (x, value)) ->
-                let size = Shape.size x.Shape
-                gradcheck [ x, value ] (Expr.reshape [| -1 |] x)
-                gradcheck [ x, value ] (Expr.reshape [| 1; size; 1 |] x)
-                gradcheck [ x, value ] (Expr.broadcastTo full x)
-                gradcheck [ x, value ] (Expr.expand dim copies x)
-                gradcheck [ x, value ] (Expr.sumTo x.Shape (Expr.broadcastTo full x * Expr.constant (Tensor.randUniform Float64 size full 0.5 1.5))))
-        testPropertyFrom "sum and mean over everything and over each axis" cases
-            (Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (genVar "x" (genFloat -2.0 2.0)))
-            (fun (x, value) ->
-                gradcheck [ x, value ] (Expr.sum x)
-                gradcheck [ x, value ] (Expr.mean x)
-                for axis in -x.Rank .. x.Rank - 1 do
-                    for f in [ Expr.sumAxis; Expr.sumAxisKeep; Expr.meanAxis; Expr.meanAxisKeep ] do
-                        gradcheck [ x, value ] (f axis x))
-        testPropertyFrom "max over everything and over each axis, without ties" cases
-            (Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (fun s -> genDistinct s |> Gen.map (fun t -> Expr.var "x" s, t)))
-            (fun (x, value) ->
-                gradcheck [ x, value ] (Expr.max x)
-                for axis in 0 .. x.Rank - 1 do
-                    gradcheck [ x, value ] (Expr.maxAxis axis x)
-                    gradcheck [ x, value ] (Expr.maxAxisKeep axis x))
-        testCase "max shares the gradient of a tie equally" <| fun () ->
-            let x = Expr.var "x" [| 4 |]
-            let env = bind [ x, Tensor.ofArray [| 1.0; 3.0; 3.0; 2.0 |] ]
-            Expect.equal ((Eval.evaluate env (Grad.grad x (Expr.max x))).ToArray()) ([| 0.0; 0.5; 0.5; 0.0 |])
-                "(Eval.evaluate env (Grad.grad x (Expr.max x))).ToArray()"
-        testPropertyFrom "concat, slice and pad along each axis" cases
-            (gen {
-                let! rank = Gen.choose (1, 3)
-                let! shape = genShape rank 3
-                let! axis = Gen.choose (0, rank - 1)
-                let! extra = Gen.choose (1, 3)
-                let! a = genVar "a" (genFloat -1.0 1.0) shape
-                let! b = genVar "b" (genFloat -1.0 1.0) (shape |> Array.mapi (fun i d -> if i = axis then extra else d))
-                let! start = Gen.choose (0, shape[axis] - 1)
-                let! length = Gen.choose (1, shape[axis] - start)
-                let! before = Gen.choose (0, 2)
-                let! after = Gen.choose (1, 2)
-                return axis, (start, length), (before, after), a, b
-             })
-            (fun (axis, (start, length), (before, after), (a, va), (b, vb)) ->
-                gradcheck [ a, va; b, vb ] (Expr.concat axis [ a; b; a ])
-                gradcheck [ a, va ] (Expr.slice axis start length a)
-                gradcheck [ a, va ] (Expr.pad axis before after a))
-        testPropertyFrom "gather with repeated indices and scatterAdd" cases
-            (gen {
-                let! rows = Gen.choose (1, 3)
-                let! width = Gen.choose (1, 3)
-                // More picks than rows, so some row is picked at least twice.
-                let! picks = Gen.choose (rows + 1, 6)
-                let! indices = Gen.arrayOfLength picks (Gen.choose (0, rows - 1))
-                let! table = genVar "table" (genFloat -1.0 1.0) [| rows; width |]
-                let! updates = genVar "updates" (genFloat -1.0 1.0) [| picks; width |]
-                return rows, Array.map float indices, table, updates
-             })
-            (fun (rows, indices, (table, vt), (updates, vu)) ->
-                let index = Expr.constant (Tensor.ofArray indices)
-                gradcheck [ table, vt ] (Expr.gather index table)
-                gradcheck [ table, vt ] (Expr.gather (Expr.reshape [| 1; -1 |] index) table)
-                gradcheck [ updates, vu ] (Expr.scatterAdd rows index updates))
-        testPropertyFrom "oneHot masks select the labelled entries" cases
-            (gen {
-                let! batch = Gen.choose (1, 4)
-                let! classes = Gen.choose (2, 4)
-                let! labels = Gen.arrayOfLength batch (Gen.choose (0, classes - 1))
-                let! x = genVar "x" (genFloat -2.0 2.0) [| batch; classes |]
-                return classes, Array.map float labels, x
-             })
-            (fun (classes, labels, (x, value)) ->
-                gradcheck [ x, value ] (Expr.oneHot classes (Expr.constant (Tensor.ofArray labels)) * x))
-        testPropertyFrom "softmax and logSoftmax over each axis" cases
-            (Gen.choose (1, 3) |> Gen.bind (fun rank -> genShape rank 3) |> Gen.bind (genVar "x" (genFloat -3.0 3.0)))
-            (fun (x, value) ->
-                for axis in -x.Rank .. x.Rank - 1 do
-                    gradcheck [ x, value ] (Expr.softmax axis x)
-                    gradcheck [ x, value ] (Expr.logSoftmax axis x))
-        testPropertyFrom "addN with a repeated operand" cases
-            (genAnyShape
-                |> Gen.bind (fun s -> Gen.zip (genVar "a" (genFloat -1.0 1.0) s) (genVar "b" (genFloat -1.0 1.0) s)))
-            (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.addN [ a; b; a; Expr.tanh b ]))
-        testCase "GradCheck reports a wrong derivative, naming the variable and element" <| fun () ->
-            // relu at exactly 0: Grad uses the subgradient 0, central differences see 0.5.
-            let x = Expr.var "x" [| 3 |]
-            let env = bind [ x, Tensor.ofArray [| 1.0; 0.0; -1.0 |] ]
-            let report = GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x))
-            Expect.isFalse report.Passed "report.Passed"
-            Expect.equal report.Variable "x" "report.Variable"
-            Expect.equal report.Index ([| 1 |]) "report.Index"
-            Expect.equal report.Analytic 0.0 "report.Analytic"
-            expectRounded 9 0.5 report.Numeric "report.Numeric"
-            Expect.stringContains report.Message "'x'" "report.Message"
-            Expect.stringContains report.Message "[1]" "report.Message"
-            let error = (throws<GradCheckException> (fun () -> GradCheck.assertOk GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x))))
-            Expect.equal error.Message report.Message "error.Message"
-            let fast = GradCheck.check { GradCheckOptions.Default with Fast = true } (bind [ x, Tensor.ofArray [| 1.0; 2.0; -1.0 |] ]) [] (Expr.relu x * x)
-            Expect.isTrue fast.Passed fast.Message
-            Expect.isEmpty fast.Index "fast.Index"
-        testCase "GradCheck refuses float32 graphs" <| fun () ->
-            let x = Expr.var32 "x" [| 2 |]
-            let env = Eval.bindings [ "x", Tensor.ofArray32 [| 1.0f; 2.0f |] ]
-            let error = (throwsAny<System.ArgumentException> (fun () -> GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum x) |> ignore))
-            Expect.stringContains error.Message "float64" "error.Message"
-    ]
+                    let full = Shape.broadcast "test" sa sb
+                    let! x = genVar "x" (genFloat -1.0 1.0) sa
+                    let! dim = Gen.choose (0, sa.Length)
+                    let! copies = Gen.choose (1, 3)
+                    return full, dim, copies, x
+                })
+                (fun (full, dim, copies, (x, value)) ->
+                    let size = Shape.size x.Shape
+                    gradcheck [ x, value ] (Expr.reshape [| -1 |] x)
+                    gradcheck [ x, value ] (Expr.reshape [| 1; size; 1 |] x)
+                    gradcheck [ x, value ] (Expr.broadcastTo full x)
+                    gradcheck [ x, value ] (Expr.expand dim copies x)
+                    gradcheck
+                        [ x, value ]
+                        (Expr.sumTo x.Shape (Expr.broadcastTo full x * Expr.constant (Tensor.randUniform Float64 size full 0.5 1.5))))
+            testPropertyFrom
+                "sum and mean over everything and over each axis"
+                cases
+                (Gen.choose (1, 3)
+                 |> Gen.bind (fun rank -> genShape rank 3)
+                 |> Gen.bind (genVar "x" (genFloat -2.0 2.0)))
+                (fun (x, value) ->
+                    gradcheck [ x, value ] (Expr.sum x)
+                    gradcheck [ x, value ] (Expr.mean x)
+                    for axis in -x.Rank .. x.Rank - 1 do
+                        for f in [ Expr.sumAxis; Expr.sumAxisKeep; Expr.meanAxis; Expr.meanAxisKeep ] do
+                            gradcheck [ x, value ] (f axis x))
+            testPropertyFrom
+                "max over everything and over each axis, without ties"
+                cases
+                (Gen.choose (1, 3)
+                 |> Gen.bind (fun rank -> genShape rank 3)
+                 |> Gen.bind (fun s -> genDistinct s |> Gen.map (fun t -> Expr.var "x" s, t)))
+                (fun (x, value) ->
+                    gradcheck [ x, value ] (Expr.max x)
+                    for axis in 0 .. x.Rank - 1 do
+                        gradcheck [ x, value ] (Expr.maxAxis axis x)
+                        gradcheck [ x, value ] (Expr.maxAxisKeep axis x))
+            testCase "max shares the gradient of a tie equally"
+            <| fun () ->
+                let x = Expr.var "x" [| 4 |]
+                let env = bind [ x, Tensor.ofArray [| 1.0; 3.0; 3.0; 2.0 |] ]
+                Expect.equal
+                    ((Eval.evaluate env (Grad.grad x (Expr.max x))).ToArray())
+                    ([| 0.0; 0.5; 0.5; 0.0 |])
+                    "(Eval.evaluate env (Grad.grad x (Expr.max x))).ToArray()"
+            testPropertyFrom
+                "concat, slice and pad along each axis"
+                cases
+                (gen {
+                    let! rank = Gen.choose (1, 3)
+                    let! shape = genShape rank 3
+                    let! axis = Gen.choose (0, rank - 1)
+                    let! extra = Gen.choose (1, 3)
+                    let! a = genVar "a" (genFloat -1.0 1.0) shape
+                    let! b = genVar "b" (genFloat -1.0 1.0) (shape |> Array.mapi (fun i d -> if i = axis then extra else d))
+                    let! start = Gen.choose (0, shape[axis] - 1)
+                    let! length = Gen.choose (1, shape[axis] - start)
+                    let! before = Gen.choose (0, 2)
+                    let! after = Gen.choose (1, 2)
+                    return axis, (start, length), (before, after), a, b
+                })
+                (fun (axis, (start, length), (before, after), (a, va), (b, vb)) ->
+                    gradcheck [ a, va; b, vb ] (Expr.concat axis [ a; b; a ])
+                    gradcheck [ a, va ] (Expr.slice axis start length a)
+                    gradcheck [ a, va ] (Expr.pad axis before after a))
+            testPropertyFrom
+                "gather with repeated indices and scatterAdd"
+                cases
+                (gen {
+                    let! rows = Gen.choose (1, 3)
+                    let! width = Gen.choose (1, 3)
+                    // More picks than rows, so some row is picked at least twice.
+                    let! picks = Gen.choose (rows + 1, 6)
+                    let! indices = Gen.arrayOfLength picks (Gen.choose (0, rows - 1))
+                    let! table = genVar "table" (genFloat -1.0 1.0) [| rows; width |]
+                    let! updates = genVar "updates" (genFloat -1.0 1.0) [| picks; width |]
+                    return rows, Array.map float indices, table, updates
+                })
+                (fun (rows, indices, (table, vt), (updates, vu)) ->
+                    let index = Expr.constant (Tensor.ofArray indices)
+                    gradcheck [ table, vt ] (Expr.gather index table)
+                    gradcheck [ table, vt ] (Expr.gather (Expr.reshape [| 1; -1 |] index) table)
+                    gradcheck [ updates, vu ] (Expr.scatterAdd rows index updates))
+            testPropertyFrom
+                "oneHot masks select the labelled entries"
+                cases
+                (gen {
+                    let! batch = Gen.choose (1, 4)
+                    let! classes = Gen.choose (2, 4)
+                    let! labels = Gen.arrayOfLength batch (Gen.choose (0, classes - 1))
+                    let! x = genVar "x" (genFloat -2.0 2.0) [| batch; classes |]
+                    return classes, Array.map float labels, x
+                })
+                (fun (classes, labels, (x, value)) ->
+                    gradcheck [ x, value ] (Expr.oneHot classes (Expr.constant (Tensor.ofArray labels)) * x))
+            testPropertyFrom
+                "softmax and logSoftmax over each axis"
+                cases
+                (Gen.choose (1, 3)
+                 |> Gen.bind (fun rank -> genShape rank 3)
+                 |> Gen.bind (genVar "x" (genFloat -3.0 3.0)))
+                (fun (x, value) ->
+                    for axis in -x.Rank .. x.Rank - 1 do
+                        gradcheck [ x, value ] (Expr.softmax axis x)
+                        gradcheck [ x, value ] (Expr.logSoftmax axis x))
+            testPropertyFrom
+                "addN with a repeated operand"
+                cases
+                (genAnyShape
+                 |> Gen.bind (fun s -> Gen.zip (genVar "a" (genFloat -1.0 1.0) s) (genVar "b" (genFloat -1.0 1.0) s)))
+                (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.addN [ a; b; a; Expr.tanh b ]))
+            testCase "GradCheck reports a wrong derivative, naming the variable and element"
+            <| fun () ->
+                // relu at exactly 0: Grad uses the subgradient 0, central differences see 0.5.
+                let x = Expr.var "x" [| 3 |]
+                let env = bind [ x, Tensor.ofArray [| 1.0; 0.0; -1.0 |] ]
+                let report = GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x))
+                Expect.isFalse report.Passed "report.Passed"
+                Expect.equal report.Variable "x" "report.Variable"
+                Expect.equal report.Index ([| 1 |]) "report.Index"
+                Expect.equal report.Analytic 0.0 "report.Analytic"
+                expectRounded 9 0.5 report.Numeric "report.Numeric"
+                Expect.stringContains report.Message "'x'" "report.Message"
+                Expect.stringContains report.Message "[1]" "report.Message"
+                let error =
+                    (throws<GradCheckException>(fun () -> GradCheck.assertOk GradCheckOptions.Default env [ x ] (Expr.sum (Expr.relu x))))
+                Expect.equal error.Message report.Message "error.Message"
+                let fast =
+                    GradCheck.check
+                        { GradCheckOptions.Default with Fast = true }
+                        (bind [ x, Tensor.ofArray [| 1.0; 2.0; -1.0 |] ])
+                        []
+                        (Expr.relu x * x)
+                Expect.isTrue fast.Passed fast.Message
+                Expect.isEmpty fast.Index "fast.Index"
+            testCase "GradCheck refuses float32 graphs"
+            <| fun () ->
+                let x = Expr.var32 "x" [| 2 |]
+                let env = Eval.bindings [ "x", Tensor.ofArray32 [| 1.0f; 2.0f |] ]
+                let error =
+                    (throwsAny<System.ArgumentException>(fun () ->
+                        GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum x) |> ignore))
+                Expect.stringContains error.Message "float64" "error.Message"
+        ]

@@ -8,19 +8,25 @@ open Expecto
 
 [<Tests>]
 let tests =
-    moduleTests "RandomDagTests" [
-        testPropertyFrom "random DAGs: full Jacobian against central differences" 300 (ExprGen.genCase 12) (fun case ->
-            gradcheck case.Variables case.Output)
-        testPropertyFrom "random DAGs: fast mode agrees" 100 (ExprGen.genCase 16) (fun case ->
-            gradOk { GradCheckOptions.Default with Fast = true } case.Variables case.Output)
-        testPropertyFrom "random DAGs: second derivatives against central differences of the gradient" 100 (ExprGen.genCase 8) (fun case ->
-            gradgradcheck case.Variables case.Output)
-        testCase "random DAGs share sub-expressions" <| fun () ->
-            // The generator must exercise sharing: some node has more than one user in most cases.
-            let shared (case: ExprGen.Case) =
-                let order = Graph.topoSort [ case.Output ]
-                let users = order |> Array.collect (fun n -> n.Inputs) |> Array.countBy (fun n -> n.Id)
-                users |> Array.exists (fun (_, uses) -> uses > 1)
-            let cases = FsCheck.FSharp.Gen.sample 200 (ExprGen.genCase 8)
-            Expect.isTrue ((cases |> Array.filter shared).Length > 100) "(cases |> Array.filter shared).Length > 100"
-    ]
+    moduleTests
+        "RandomDagTests"
+        [
+            testPropertyFrom "random DAGs: full Jacobian against central differences" 300 (ExprGen.genCase 12) (fun case ->
+                gradcheck case.Variables case.Output)
+            testPropertyFrom "random DAGs: fast mode agrees" 100 (ExprGen.genCase 16) (fun case ->
+                gradOk { GradCheckOptions.Default with Fast = true } case.Variables case.Output)
+            testPropertyFrom
+                "random DAGs: second derivatives against central differences of the gradient"
+                100
+                (ExprGen.genCase 8)
+                (fun case -> gradgradcheck case.Variables case.Output)
+            testCase "random DAGs share sub-expressions"
+            <| fun () ->
+                // The generator must exercise sharing: some node has more than one user in most cases.
+                let shared (case: ExprGen.Case) =
+                    let order = Graph.topoSort [ case.Output ]
+                    let users = order |> Array.collect (fun n -> n.Inputs) |> Array.countBy (fun n -> n.Id)
+                    users |> Array.exists (fun (_, uses) -> uses > 1)
+                let cases = FsCheck.FSharp.Gen.sample 200 (ExprGen.genCase 8)
+                Expect.isTrue ((cases |> Array.filter shared).Length > 100) "(cases |> Array.filter shared).Length > 100"
+        ]

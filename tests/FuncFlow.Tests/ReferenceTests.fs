@@ -61,7 +61,8 @@ let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
 let private instantiate (case: JsonElement) =
     let inputs = (field "inputs" case).EnumerateArray() |> List.ofSeq
     let vars = inputs |> List.mapi (fun i input -> Expr.var (sprintf "x%d" i) (ints (field "shape" input)))
-    let values = List.map2 (fun (v: Expr) input -> tensor Float64 v.Shape (numbers (field "data" input))) vars inputs
+    let values =
+        List.map2 (fun (v: Expr) input -> tensor Float64 v.Shape (numbers (field "data" input))) vars inputs
     let output = build ((field "op" case).GetString()) (field "params" case) vars
     vars, values, output
 
@@ -82,25 +83,30 @@ let internal check (case: JsonElement) : string list =
         let grads = Grad.vjp cotangent (List.map fst withGrads) output
         let outputs = output :: (withGrads |> List.map (fun (v, _) -> grads[v]))
         let expectations =
-            ("value", numbers (field "data" expected)) :: (withGrads |> List.map (fun (v, g) -> sprintf "gradient of %s" (Expr.tryName v).Value, numbers g))
+            ("value", numbers (field "data" expected))
+            :: (withGrads |> List.map (fun (v, g) -> sprintf "gradient of %s" (Expr.tryName v).Value, numbers g))
         let env = Eval.bindings (List.map2 (fun v t -> (Expr.tryName v).Value, t) vars values)
-        [ for path, results in [ "eval", Eval.many env outputs; "plan", Plan.compile outputs |> Plan.run env ] do
-              for (what, want), got in List.zip expectations results do
-                  yield! mismatches tolerance tolerance (sprintf "%s (%s) %s" name path what) want (got.ToArray()) ]
+        [
+            for path, results in [ "eval", Eval.many env outputs; "plan", Plan.compile outputs |> Plan.run env ] do
+                for (what, want), got in List.zip expectations results do
+                    yield! mismatches tolerance tolerance (sprintf "%s (%s) %s" name path what) want (got.ToArray())
+        ]
 
 /// The operations each test below covers, by the names the script gives them.
-let internal families : (string * string list) list =
-    [ "unary", List.map fst unaryOps
-      "binary", List.map fst binaryOps
-      "powScalar", [ "powScalar" ]
-      "matmul", [ "matmul" ]
-      "shape", [ "permute"; "reshape"; "broadcastTo"; "expand" ]
-      "reductions", [ "sum"; "mean"; "max" ]
-      "axis pieces", [ "concat"; "slice"; "pad" ]
-      "indexing", [ "gather"; "scatterAdd"; "oneHot" ]
-      "softmax", [ "softmax"; "logSoftmax" ]
-      "addN", [ "addN" ]
-      "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ] ]
+let internal families: (string * string list) list =
+    [
+        "unary", List.map fst unaryOps
+        "binary", List.map fst binaryOps
+        "powScalar", [ "powScalar" ]
+        "matmul", [ "matmul" ]
+        "shape", [ "permute"; "reshape"; "broadcastTo"; "expand" ]
+        "reductions", [ "sum"; "mean"; "max" ]
+        "axis pieces", [ "concat"; "slice"; "pad" ]
+        "indexing", [ "gather"; "scatterAdd"; "oneHot" ]
+        "softmax", [ "softmax"; "logSoftmax" ]
+        "addN", [ "addN" ]
+        "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ]
+    ]
 
 /// Checks every case of a family; fails with all mismatches at once.
 let internal checkFamily (family: string) =
@@ -113,7 +119,11 @@ let internal checkFamily (family: string) =
 let internal checkCoverage () =
     let all = cases ()
     let covered = families |> List.collect snd |> Set.ofList
-    let orphans = all |> List.map (fun c -> (field "op" c).GetString()) |> List.filter (covered.Contains >> not) |> List.distinct
+    let orphans =
+        all
+        |> List.map (fun c -> (field "op" c).GetString())
+        |> List.filter (covered.Contains >> not)
+        |> List.distinct
     if not orphans.IsEmpty then failtestf "reference: operations in no test: %A" orphans
     let names (op: Op) =
         match op with
@@ -121,32 +131,43 @@ let internal checkCoverage () =
         | Op.Binary b -> sprintf "Binary %A" b
         | Op.Reduce(kind, _, _) -> sprintf "Reduce %A" kind
         | other -> (Reflection.FSharpValue.GetUnionFields(other, typeof<Op>) |> fst).Name
-    let used = all |> List.collect (fun c -> let _, _, output = instantiate c in Graph.topoSort [ output ] |> Array.toList) |> List.map (fun e -> names e.Op) |> Set.ofList
+    let used =
+        all
+        |> List.collect (fun c -> let _, _, output = instantiate c in Graph.topoSort [ output ] |> Array.toList)
+        |> List.map (fun e -> names e.Op)
+        |> Set.ofList
     let cases (t: System.Type) = Reflection.FSharpType.GetUnionCases t |> Array.map (fun c -> c.Name)
     let every =
-        [ for c in cases typeof<Op> do
-              match c with
-              | "Var" | "Const" -> ()
-              | "Unary" -> yield! cases typeof<UnaryOp> |> Array.map (sprintf "Unary %s")
-              | "Binary" -> yield! cases typeof<BinaryOp> |> Array.map (sprintf "Binary %s")
-              | "Reduce" -> yield! cases typeof<ReduceOp> |> Array.map (sprintf "Reduce %s")
-              | other -> other ]
+        [
+            for c in cases typeof<Op> do
+                match c with
+                | "Var"
+                | "Const" -> ()
+                | "Unary" -> yield! cases typeof<UnaryOp> |> Array.map (sprintf "Unary %s")
+                | "Binary" -> yield! cases typeof<BinaryOp> |> Array.map (sprintf "Binary %s")
+                | "Reduce" -> yield! cases typeof<ReduceOp> |> Array.map (sprintf "Reduce %s")
+                | other -> other
+        ]
     let missing = every |> List.filter (used.Contains >> not)
     if not missing.IsEmpty then failtestf "reference: no case exercises %A" missing
 
 [<Tests>]
 let tests =
-    moduleTests "ReferenceTests" [
-        testCase "the reference covers every operation, and every case is tested" <| fun () -> checkCoverage ()
-        testCase "unary operations match PyTorch" <| fun () -> checkFamily "unary"
-        testCase "binary operations with broadcasting match PyTorch" <| fun () -> checkFamily "binary"
-        testCase "powScalar matches PyTorch" <| fun () -> checkFamily "powScalar"
-        testCase "matmul, 2-D and batched, matches PyTorch" <| fun () -> checkFamily "matmul"
-        testCase "permute, reshape, broadcastTo and expand match PyTorch" <| fun () -> checkFamily "shape"
-        testCase "sum, mean and max over every axis and over all match PyTorch" <| fun () -> checkFamily "reductions"
-        testCase "concat, slice and pad match PyTorch" <| fun () -> checkFamily "axis pieces"
-        testCase "gather, scatterAdd and oneHot match PyTorch" <| fun () -> checkFamily "indexing"
-        testCase "softmax and logSoftmax over every axis match PyTorch" <| fun () -> checkFamily "softmax"
-        testCase "addN matches PyTorch" <| fun () -> checkFamily "addN"
-        testCase "losses match PyTorch" <| fun () -> checkFamily "losses"
-    ]
+    moduleTests
+        "ReferenceTests"
+        [
+            testCase "the reference covers every operation, and every case is tested"
+            <| fun () -> checkCoverage ()
+            testCase "unary operations match PyTorch" <| fun () -> checkFamily "unary"
+            testCase "binary operations with broadcasting match PyTorch" <| fun () -> checkFamily "binary"
+            testCase "powScalar matches PyTorch" <| fun () -> checkFamily "powScalar"
+            testCase "matmul, 2-D and batched, matches PyTorch" <| fun () -> checkFamily "matmul"
+            testCase "permute, reshape, broadcastTo and expand match PyTorch" <| fun () -> checkFamily "shape"
+            testCase "sum, mean and max over every axis and over all match PyTorch"
+            <| fun () -> checkFamily "reductions"
+            testCase "concat, slice and pad match PyTorch" <| fun () -> checkFamily "axis pieces"
+            testCase "gather, scatterAdd and oneHot match PyTorch" <| fun () -> checkFamily "indexing"
+            testCase "softmax and logSoftmax over every axis match PyTorch" <| fun () -> checkFamily "softmax"
+            testCase "addN matches PyTorch" <| fun () -> checkFamily "addN"
+            testCase "losses match PyTorch" <| fun () -> checkFamily "losses"
+        ]

@@ -15,12 +15,16 @@ let moduleTests (name: string) (tests: Test list) : Test = testSequencedGroup na
 /// explore other cases.
 let private propertySeed =
     match Environment.GetEnvironmentVariable "FUNCFLOW_FSCHECK_SEED" with
-    | null | "" -> 20250101UL
+    | null
+    | "" -> 20250101UL
     | s -> UInt64.Parse s
 
 /// FsCheck settings for `cases` cases from the fixed seed.
 let propertyConfig (cases: int) : FsCheckConfig =
-    { FsCheckConfig.defaultConfig with maxTest = cases; replay = Some(propertySeed, 0x9E3779B97F4A7C15UL, None) }
+    { FsCheckConfig.defaultConfig with
+        maxTest = cases
+        replay = Some(propertySeed, 0x9E3779B97F4A7C15UL, None)
+    }
 
 /// A property test on `cases` values from a generator; a failing case fails the test with FsCheck's report.
 let testPropertyFrom (name: string) (cases: int) (generator: Gen<'a>) (body: 'a -> unit) : Test =
@@ -28,7 +32,8 @@ let testPropertyFrom (name: string) (cases: int) (generator: Gen<'a>) (body: 'a 
 
 /// A float uniform in [low, high), with 2^31 distinct values, so that ties and exact kinks are rare.
 let genFloat (low: float) (high: float) : Gen<float> =
-    Gen.choose (0, Int32.MaxValue - 1) |> Gen.map (fun i -> low + (high - low) * float i / float Int32.MaxValue)
+    Gen.choose (0, Int32.MaxValue - 1)
+    |> Gen.map (fun i -> low + (high - low) * float i / float Int32.MaxValue)
 
 /// A float with magnitude in [low, high) and a random sign: away from zero, for abs, relu and division.
 let genAwayFromZero (low: float) (high: float) : Gen<float> =
@@ -42,8 +47,7 @@ let genTensor (values: Gen<float>) (shape: int[]) : Gen<Tensor> =
 let genShape (rank: int) (maxDim: int) : Gen<int[]> = Gen.arrayOfLength rank (Gen.choose (1, maxDim))
 
 /// Bindings from (variable, value) pairs.
-let bind (pairs: (Expr * Tensor) list) =
-    Eval.bindings (pairs |> List.map (fun (v, t) -> (Expr.tryName v).Value, t))
+let bind (pairs: (Expr * Tensor) list) = Eval.bindings (pairs |> List.map (fun (v, t) -> (Expr.tryName v).Value, t))
 
 /// Asserts that Grad agrees with central differences (PyTorch gradcheck's bar), naming the formula on failure.
 let gradOk (options: GradCheckOptions) (pairs: (Expr * Tensor) list) (f: Expr) =
@@ -62,8 +66,10 @@ let private assertWithin (what: string) (bound: float -> float) (expected: float
     Expect.equal actual.Length expected.Length "number of elements"
     Array.iteri2
         (fun i (e: float) (a: float) ->
-            if not (abs (a - e) <= bound e) then failtestf "element %d: expected %.17g, got %.17g (%s)" i e a what)
-        expected actual
+            if not (abs (a - e) <= bound e) then
+                failtestf "element %d: expected %.17g, got %.17g (%s)" i e a what)
+        expected
+        actual
 
 /// Asserts |actual - expected| <= tol * max(1, |expected|) elementwise, naming the element on failure.
 let assertClose (tol: float) (expected: float[]) (actual: float[]) =
@@ -75,7 +81,8 @@ let assertRelative (tol: float) (expected: float[]) (actual: float[]) =
 
 /// |actual - expected| <= tol (xunit's Assert.Equal with a tolerance).
 let expectWithin (tol: float) (expected: float) (actual: float) (what: string) =
-    if not (abs (actual - expected) <= tol) then failtestf "%s: expected %.17g, got %.17g (tolerance %g)" what expected actual tol
+    if not (abs (actual - expected) <= tol) then
+        failtestf "%s: expected %.17g, got %.17g (tolerance %g)" what expected actual tol
 
 /// Equal after rounding both to `digits` decimal places (xunit's Assert.Equal with a precision).
 let expectRounded (digits: int) (expected: float) (actual: float) (what: string) =
@@ -86,14 +93,16 @@ let expectSameValues (expected: float[]) (actual: float[]) (what: string) =
     Expect.equal actual.Length expected.Length (sprintf "%s: number of elements" what)
     Array.iteri2
         (fun i (e: float) (a: float) -> if not (e.Equals a) then failtestf "%s: element %d: expected %.17g, got %.17g" what i e a)
-        expected actual
+        expected
+        actual
 
 let private raised<'T when 'T :> exn> (exact: bool) (f: unit -> unit) : 'T =
     let error =
         try
             f ()
             None
-        with e -> Some e
+        with e ->
+            Some e
     match error with
     | Some(:? 'T as e) when not exact || e.GetType() = typeof<'T> -> e
     | Some e -> failtestf "expected %s, got %s: %s" typeof<'T>.Name (e.GetType().Name) e.Message

@@ -9,7 +9,8 @@ open FuncFlow
 
 /// A reference file copied next to the test binaries (reference/reference.json or reference/extremes.json).
 let load (file: string) : JsonElement =
-    use document = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "reference", file)))
+    use document =
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "reference", file)))
     document.RootElement.Clone()
 
 /// One number; JSON has no NaN or infinities, so the script writes them as "nan", "inf" and "-inf".
@@ -40,12 +41,30 @@ let field (name: string) (e: JsonElement) : JsonElement =
 let tensor (dtype: DType) (shape: int[]) (values: float[]) : Tensor = Tensor.ofFloats dtype shape values
 
 /// The elementwise operations by the names the script gives them.
-let unaryOps : (string * (Expr -> Expr)) list =
-    [ "neg", Expr.neg; "exp", Expr.exp; "log", Expr.log; "sqrt", Expr.sqrt; "abs", Expr.abs; "sigmoid", Expr.sigmoid
-      "tanh", Expr.tanh; "relu", Expr.relu; "softplus", Expr.softplus; "sign", Expr.sign; "step", Expr.step ]
+let unaryOps: (string * (Expr -> Expr)) list =
+    [
+        "neg", Expr.neg
+        "exp", Expr.exp
+        "log", Expr.log
+        "sqrt", Expr.sqrt
+        "abs", Expr.abs
+        "sigmoid", Expr.sigmoid
+        "tanh", Expr.tanh
+        "relu", Expr.relu
+        "softplus", Expr.softplus
+        "sign", Expr.sign
+        "step", Expr.step
+    ]
 
-let binaryOps : (string * (Expr -> Expr -> Expr)) list =
-    [ "add", Expr.add; "sub", Expr.sub; "mul", Expr.mul; "div", Expr.div; "pow", Expr.pow; "equal", Expr.equal ]
+let binaryOps: (string * (Expr -> Expr -> Expr)) list =
+    [
+        "add", Expr.add
+        "sub", Expr.sub
+        "mul", Expr.mul
+        "div", Expr.div
+        "pow", Expr.pow
+        "equal", Expr.equal
+    ]
 
 /// True when actual matches PyTorch's expected value: NaN for NaN, the same infinity for an infinity,
 /// and for a finite value a finite one within atol + rtol * |expected|.
@@ -56,12 +75,27 @@ let matches (rtol: float) (atol: float) (expected: float) (actual: float) : bool
 
 /// The compared elements (where `compared i`) at which actual does not match expected, as messages
 /// "what at (describe i): ...": the first 8, then a count when there are more.
-let mismatchesWhere (compared: int -> bool) (describe: int -> string) (rtol: float) (atol: float) (what: string) (expected: float[]) (actual: float[]) =
-    if expected.Length <> actual.Length then [ sprintf "%s: %d values expected, got %d" what expected.Length actual.Length ]
+let mismatchesWhere
+    (compared: int -> bool)
+    (describe: int -> string)
+    (rtol: float)
+    (atol: float)
+    (what: string)
+    (expected: float[])
+    (actual: float[])
+    =
+    if expected.Length <> actual.Length then
+        [ sprintf "%s: %d values expected, got %d" what expected.Length actual.Length ]
     else
-        let bad = [ for i in 0 .. expected.Length - 1 do if compared i && not (matches rtol atol expected[i] actual[i]) then i ]
+        let bad =
+            [
+                for i in 0 .. expected.Length - 1 do
+                    if compared i && not (matches rtol atol expected[i] actual[i]) then i
+            ]
         let shown =
-            bad |> List.truncate 8 |> List.map (fun i -> sprintf "%s at %s: expected %.17g, got %.17g" what (describe i) expected[i] actual[i])
+            bad
+            |> List.truncate 8
+            |> List.map (fun i -> sprintf "%s at %s: expected %.17g, got %.17g" what (describe i) expected[i] actual[i])
         if bad.Length > 8 then shown @ [ sprintf "%s: ... %d mismatches in all" what bad.Length ] else shown
 
 /// mismatchesWhere over every element, described by its flat index.

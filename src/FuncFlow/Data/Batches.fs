@@ -6,7 +6,8 @@ open System
 [<RequireQualifiedAccess>]
 module Batches =
     let private check (op: string) (batchSize: int) (ds: Dataset) =
-        if batchSize <= 0 then invalidArg "batchSize" (sprintf "%s: batchSize must be positive, got %d" op batchSize)
+        if batchSize <= 0 then
+            invalidArg "batchSize" (sprintf "%s: batchSize must be positive, got %d" op batchSize)
         Dataset.rows op ds
 
     let private ofOrder (op: string) (dropLast: bool) (batchSize: int) (order: int[]) (ds: Dataset) : seq<Dataset> =
@@ -39,5 +40,6 @@ module Batches =
     /// that the MiniFlow seed trains with. Raises ArgumentException for batchSize <= 0 or an empty data set.
     let sampleWithReplacement (rng: Random) (batchSize: int) (ds: Dataset) : Dataset =
         let n = check "Batches.sampleWithReplacement" batchSize ds
-        if n = 0 then invalidArg "ds" "Batches.sampleWithReplacement: cannot sample from a data set with 0 rows"
+        if n = 0 then
+            invalidArg "ds" "Batches.sampleWithReplacement: cannot sample from a data set with 0 rows"
         Dataset.takeIn "Batches.sampleWithReplacement" (Array.init batchSize (fun _ -> rng.Next n)) ds

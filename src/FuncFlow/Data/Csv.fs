@@ -12,7 +12,8 @@ module Csv =
     /// Raises DataFormatException naming the file, line and column for a cell that is not a number,
     /// and for a row whose length differs from the first data row's.
     let read (path: string) (skipLines: int) : float[][] =
-        if skipLines < 0 then invalidArg "skipLines" (sprintf "Csv.read: skipLines must be >= 0, got %d" skipLines)
+        if skipLines < 0 then
+            invalidArg "skipLines" (sprintf "Csv.read: skipLines must be >= 0, got %d" skipLines)
         use reader = new StreamReader(DataFile.openRead path)
         let rows = ResizeArray<float[]>()
         let mutable width = -1
@@ -29,14 +30,24 @@ module Csv =
                 elif cells.Length <> width then
                     raise (
                         DataFormatException(
-                            sprintf "%s: line %d has %d cells but line %d (the first data line) has %d; rows must have equal lengths" path lineNo cells.Length firstLine width))
+                            sprintf
+                                "%s: line %d has %d cells but line %d (the first data line) has %d; rows must have equal lengths"
+                                path
+                                lineNo
+                                cells.Length
+                                firstLine
+                                width
+                        )
+                    )
                 let row =
                     cells
                     |> Array.mapi (fun j cell ->
                         match Double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture) with
                         | true, v -> v
                         | _ ->
-                            raise (DataFormatException(sprintf "%s: line %d, column %d: cell \"%s\" is not a number" path lineNo (j + 1) cell)))
+                            raise (
+                                DataFormatException(sprintf "%s: line %d, column %d: cell \"%s\" is not a number" path lineNo (j + 1) cell)
+                            ))
                 rows.Add row
             line <- reader.ReadLine()
         rows.ToArray()

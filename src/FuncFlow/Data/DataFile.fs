@@ -12,7 +12,8 @@ module internal DataFile =
             sprintf
                 "%s: file not found (looked for %s). The data sets ship in the repository's data/ folder (data/mnist, data/small); set the environment variable FUNCFLOW_DATA to a folder with that layout to use another copy."
                 (List.head paths)
-                (paths |> List.map Path.GetFullPath |> String.concat " and "))
+                (paths |> List.map Path.GetFullPath |> String.concat " and ")
+        )
 
     /// The error for a data file that is not there, saying where the shipped data lives.
     let notFound (path: string) = notFoundAny [ path ]
@@ -25,8 +26,10 @@ module internal DataFile =
             let b0 = fs.ReadByte()
             let b1 = fs.ReadByte()
             fs.Position <- 0L
-            if b0 = 0x1f && b1 = 0x8b then new GZipStream(fs, CompressionMode.Decompress) :> Stream
-            else fs :> Stream
+            if b0 = 0x1f && b1 = 0x8b then
+                new GZipStream(fs, CompressionMode.Decompress) :> Stream
+            else
+                fs :> Stream
         with _ ->
             fs.Dispose()
             reraise ()
@@ -61,7 +64,8 @@ module internal DataFile =
     let byteCount (itemSize: int) (dims: int64 seq) : int64 option =
         let limit = int64 Array.MaxLength
         let dims = Seq.toArray dims
-        if Array.contains 0L dims then Some 0L
+        if Array.contains 0L dims then
+            Some 0L
         else
             dims
             |> Array.fold (fun acc d -> acc |> Option.bind (fun a -> if a > limit / d then None else Some(a * d))) (Some(int64 itemSize))

@@ -23,10 +23,22 @@ module Dataset =
         if ds.Features.Rank = 0 || ds.Targets.Rank = 0 then
             invalidArg
                 "ds"
-                (sprintf "%s: features and targets need a row axis, got shapes %s and %s" op (Shape.show ds.Features.ShapeRef) (Shape.show ds.Targets.ShapeRef))
+                (sprintf
+                    "%s: features and targets need a row axis, got shapes %s and %s"
+                    op
+                    (Shape.show ds.Features.ShapeRef)
+                    (Shape.show ds.Targets.ShapeRef))
         let n = ds.Features.ShapeRef[0]
         if ds.Targets.ShapeRef[0] <> n then
-            invalidArg "ds" (sprintf "%s: features have %d rows but targets have %d (shapes %s and %s)" op n ds.Targets.ShapeRef[0] (Shape.show ds.Features.ShapeRef) (Shape.show ds.Targets.ShapeRef))
+            invalidArg
+                "ds"
+                (sprintf
+                    "%s: features have %d rows but targets have %d (shapes %s and %s)"
+                    op
+                    n
+                    ds.Targets.ShapeRef[0]
+                    (Shape.show ds.Features.ShapeRef)
+                    (Shape.show ds.Targets.ShapeRef))
         n
 
     /// A data set from features and targets; raises ArgumentException when their row counts differ.
@@ -38,7 +50,7 @@ module Dataset =
     let private gather (t: Tensor) (indices: int[]) : Tensor =
         let rowSize = Shape.size t.ShapeRef[1..]
         let pick (src: 'T[]) : 'T[] =
-            let dst = Array.zeroCreate<'T> (indices.Length * rowSize)
+            let dst = Array.zeroCreate<'T>(indices.Length * rowSize)
             indices |> Array.iteri (fun k i -> Array.Copy(src, i * rowSize, dst, k * rowSize, rowSize))
             dst
         let shape = Array.copy t.ShapeRef
@@ -51,7 +63,8 @@ module Dataset =
     let internal takeIn (op: string) (indices: int[]) (ds: Dataset) : Dataset =
         let n = rows op ds
         for i in indices do
-            if i < 0 || i >= n then invalidArg "indices" (sprintf "%s: row index %d is out of range for a data set of %d rows" op i n)
+            if i < 0 || i >= n then
+                invalidArg "indices" (sprintf "%s: row index %d is out of range for a data set of %d rows" op i n)
         { Features = gather ds.Features indices; Targets = gather ds.Targets indices }
 
     /// The rows at the given indices, in that order (repeats allowed), as a new data set.

@@ -15,21 +15,31 @@ module Datasets =
     let defaultDataDir () : string =
         match Environment.GetEnvironmentVariable "FUNCFLOW_DATA" with
         | dir when not (String.IsNullOrWhiteSpace dir) ->
-            if Directory.Exists dir then Path.GetFullPath dir
-            else fail (sprintf "FUNCFLOW_DATA is set to %s, which is not a folder (it should hold mnist/ and small/ as the repository's data/ does)" dir)
+            if Directory.Exists dir then
+                Path.GetFullPath dir
+            else
+                fail (
+                    sprintf
+                        "FUNCFLOW_DATA is set to %s, which is not a folder (it should hold mnist/ and small/ as the repository's data/ does)"
+                        dir
+                )
         | _ ->
             let starts = [ AppContext.BaseDirectory; Environment.CurrentDirectory ]
             let rec up (d: DirectoryInfo) =
-                if isNull d then None
-                elif Directory.Exists(Path.Combine(d.FullName, "data", "mnist")) then Some(Path.Combine(d.FullName, "data"))
-                else up d.Parent
+                if isNull d then
+                    None
+                elif Directory.Exists(Path.Combine(d.FullName, "data", "mnist")) then
+                    Some(Path.Combine(d.FullName, "data"))
+                else
+                    up d.Parent
             match starts |> List.tryPick (fun s -> up (DirectoryInfo s)) with
             | Some dir -> dir
             | None ->
                 fail (
                     sprintf
                         "No data folder found: looked for data/mnist in %s and every folder above them. The data ships in the repository's data/ folder; set the environment variable FUNCFLOW_DATA to a folder holding mnist/ and small/ to load it from elsewhere."
-                        (String.Join(" and ", starts)))
+                        (String.Join(" and ", starts))
+                )
 
     /// The path of an IDX file in a folder, gzipped (name.gz) or raw (name).
     let private idxFile (dir: string) (name: string) =
@@ -46,16 +56,30 @@ module Datasets =
         let images = Idx.readRaw imagesPath
         let labels = Idx.readRaw labelsPath
         if images.TypeCode <> 0x08uy || images.Shape.Length <> 3 then
-            fail (sprintf "%s: expected an image file of unsigned bytes with 3 axes (magic 2051 = 0x00000803), got type 0x%02X with shape %s" imagesPath images.TypeCode (Shape.show images.Shape))
+            fail (
+                sprintf
+                    "%s: expected an image file of unsigned bytes with 3 axes (magic 2051 = 0x00000803), got type 0x%02X with shape %s"
+                    imagesPath
+                    images.TypeCode
+                    (Shape.show images.Shape)
+            )
         if labels.TypeCode <> 0x08uy || labels.Shape.Length <> 1 then
-            fail (sprintf "%s: expected a label file of unsigned bytes with 1 axis (magic 2049 = 0x00000801), got type 0x%02X with shape %s" labelsPath labels.TypeCode (Shape.show labels.Shape))
+            fail (
+                sprintf
+                    "%s: expected a label file of unsigned bytes with 1 axis (magic 2049 = 0x00000801), got type 0x%02X with shape %s"
+                    labelsPath
+                    labels.TypeCode
+                    (Shape.show labels.Shape)
+            )
         let n = images.Shape[0]
         if labels.Shape[0] <> n then
             fail (sprintf "%s has %d images but %s has %d labels; they must match" imagesPath n labelsPath labels.Shape[0])
         let pixels = images.Bytes |> Array.map (fun b -> float32 b / 255.0f)
         let classes = labels.Bytes |> Array.map float32
-        { Features = Tensor.ofStorage [| n; images.Shape[1] * images.Shape[2] |] (TensorData.F32 pixels)
-          Targets = Tensor.ofStorage [| n |] (TensorData.F32 classes) }
+        {
+            Features = Tensor.ofStorage [| n; images.Shape[1] * images.Shape[2] |] (TensorData.F32 pixels)
+            Targets = Tensor.ofStorage [| n |] (TensorData.F32 classes)
+        }
 
     /// MNIST (or Fashion-MNIST) from a folder holding train-/t10k-images-idx3-ubyte and -labels-idx1-ubyte,
     /// gzipped or raw: (train, test), features float32 [n; 784] in [0, 1], targets float32 class indices [n].
@@ -72,17 +96,21 @@ module Datasets =
         let count (i: int) =
             match Int32.TryParse(if header.Length > i then header[i].Trim() else "") with
             | true, v -> v
-            | _ -> fail (sprintf "%s: line 1 should start with the number of rows and of features, got \"%s\"" path (String.Join(",", header)))
+            | _ ->
+                fail (sprintf "%s: line 1 should start with the number of rows and of features, got \"%s\"" path (String.Join(",", header)))
         let n, d = count 0, count 1
-        if rows.Length <> n then fail (sprintf "%s: line 1 announces %d rows but the file has %d" path n rows.Length)
+        if rows.Length <> n then
+            fail (sprintf "%s: line 1 announces %d rows but the file has %d" path n rows.Length)
         if rows.Length > 0 && rows[0].Length <> d + 1 then
             fail (sprintf "%s: line 1 announces %d features plus a target, but rows have %d columns" path d rows[0].Length)
         rows, d
 
     /// Features [n; d] and targets [n] from rows whose last column is the target (a class index), all float64.
     let private classification (rows: float[][]) (d: int) : Dataset =
-        { Features = Tensor.ofStorage [| rows.Length; d |] (TensorData.F64(rows |> Array.collect (fun r -> r[.. d - 1])))
-          Targets = Tensor.ofStorage [| rows.Length |] (TensorData.F64(rows |> Array.map (fun r -> r[d]))) }
+        {
+            Features = Tensor.ofStorage [| rows.Length; d |] (TensorData.F64(rows |> Array.collect (fun r -> r[.. d - 1])))
+            Targets = Tensor.ofStorage [| rows.Length |] (TensorData.F64(rows |> Array.map (fun r -> r[d])))
+        }
 
     /// Boston housing from scikit-learn's boston_house_prices.csv: features float64 [506; 13], target MEDV [506; 1].
     let boston (path: string) : Dataset =
@@ -116,7 +144,8 @@ module Datasets =
     let digits (path: string) : Dataset =
         let rows = Csv.read path 0
         if rows.Length = 0 then fail (sprintf "%s: no data rows" path)
-        if rows[0].Length <> 65 then fail (sprintf "%s: expected 64 pixel columns and a class column, got %d columns" path rows[0].Length)
+        if rows[0].Length <> 65 then
+            fail (sprintf "%s: expected 64 pixel columns and a class column, got %d columns" path rows[0].Length)
         classification rows 64
 
     /// 8x8 digits from the default data folder.

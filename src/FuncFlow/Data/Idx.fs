@@ -17,9 +17,11 @@ module Idx =
 
     let private itemSize (code: byte) =
         match code with
-        | 0x08uy | 0x09uy -> Some 1
+        | 0x08uy
+        | 0x09uy -> Some 1
         | 0x0Buy -> Some 2
-        | 0x0Cuy | 0x0Duy -> Some 4
+        | 0x0Cuy
+        | 0x0Duy -> Some 4
         | 0x0Euy -> Some 8
         | _ -> None
 
@@ -31,7 +33,8 @@ module Idx =
         let readExactly (what: string) (n: int) =
             let buf = Array.zeroCreate<byte> n
             let got = DataFile.readFully path s buf 0 n
-            if got < n then fail (sprintf "%s: truncated file: expected %d bytes of %s, found %d" path n what got)
+            if got < n then
+                fail (sprintf "%s: truncated file: expected %d bytes of %s, found %d" path n what got)
             buf
         let magic = readExactly "magic number" 4
         let magicValue = BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan magic)
@@ -41,7 +44,8 @@ module Idx =
         let size =
             match itemSize code with
             | Some n -> n
-            | None -> fail (sprintf "%s: wrong magic number %d (0x%08X): unknown type byte 0x%02X; %s" path magicValue magicValue code layout)
+            | None ->
+                fail (sprintf "%s: wrong magic number %d (0x%08X): unknown type byte 0x%02X; %s" path magicValue magicValue code layout)
         let rank = int magic[3]
         let dims = readExactly (sprintf "header (%d axis sizes of 4 bytes)" rank) (4 * rank)
         let shape = Array.init rank (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(dims, 4 * i, 4)))
@@ -51,7 +55,7 @@ module Idx =
             match DataFile.byteCount size (shape |> Seq.map int64) with
             | Some n -> n
             | None -> fail (sprintf "%s: shape %s needs more bytes than one array can hold" path (Shape.show shape))
-        let bytes = Array.zeroCreate<byte> (int total)
+        let bytes = Array.zeroCreate<byte>(int total)
         let got = DataFile.readFully path s bytes 0 bytes.Length
         if got < bytes.Length then
             fail (sprintf "%s: truncated file: expected %d bytes of data for shape %s, found %d" path bytes.Length (Shape.show shape) got)
@@ -68,8 +72,12 @@ module Idx =
             match raw.TypeCode with
             | 0x08uy -> TensorData.F32(Array.init b.Length (fun i -> float32 b[i]))
             | 0x09uy -> TensorData.F32(Array.init b.Length (fun i -> float32 (sbyte b[i])))
-            | 0x0Buy -> TensorData.F32(Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadInt16BigEndian(ReadOnlySpan(b, 2 * i, 2)))))
-            | 0x0Cuy -> TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(b, 4 * i, 4)))))
+            | 0x0Buy ->
+                TensorData.F32(
+                    Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadInt16BigEndian(ReadOnlySpan(b, 2 * i, 2))))
+                )
+            | 0x0Cuy ->
+                TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(b, 4 * i, 4)))))
             | 0x0Duy -> TensorData.F32(Array.init (b.Length / 4) (fun i -> BinaryPrimitives.ReadSingleBigEndian(ReadOnlySpan(b, 4 * i, 4))))
             | _ -> TensorData.F64(Array.init (b.Length / 8) (fun i -> BinaryPrimitives.ReadDoubleBigEndian(ReadOnlySpan(b, 8 * i, 8))))
         Tensor.ofStorage raw.Shape data

@@ -21,7 +21,8 @@ module Safetensors =
 
     /// Writes an array's values little-endian, straight from its memory on a little-endian machine.
     let private writeValues<'T when 'T: unmanaged and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (s: Stream) (a: 'T[]) =
-        if BitConverter.IsLittleEndian then s.Write(MemoryMarshal.AsBytes(ReadOnlySpan<'T>(a)))
+        if BitConverter.IsLittleEndian then
+            s.Write(MemoryMarshal.AsBytes(ReadOnlySpan<'T>(a)))
         else
             // A big-endian machine swaps each value's bytes.
             let b = MemoryMarshal.AsBytes(ReadOnlySpan<'T>(a)).ToArray()
@@ -40,7 +41,8 @@ module Safetensors =
         use ms = new MemoryStream()
         do
             // Names are written as UTF-8 rather than \u escapes, as the reference writer does; the header is never HTML.
-            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
+            use w =
+                new Utf8JsonWriter(ms, JsonWriterOptions(Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
             w.WriteStartObject()
             if not metadata.IsEmpty then
                 w.WriteStartObject "__metadata__"
@@ -67,12 +69,19 @@ module Safetensors =
 
     /// save with a hook run on the complete, flushed temporary file just before it replaces the target;
     /// internal so that tests can make the commit fail and check that nothing is left behind.
-    let internal saveCore (beforeCommit: string -> unit) (path: string) (metadata: Map<string, string>) (tensors: seq<string * Tensor>) : unit =
+    let internal saveCore
+        (beforeCommit: string -> unit)
+        (path: string)
+        (metadata: Map<string, string>)
+        (tensors: seq<string * Tensor>)
+        : unit =
         let items = Seq.toList tensors
         let seen = HashSet<string>()
         for name, _ in items do
-            if name = "__metadata__" then invalidArg "tensors" "Safetensors.save: the name __metadata__ is reserved for the metadata"
-            if not (seen.Add name) then invalidArg "tensors" (sprintf "Safetensors.save: the name \"%s\" appears twice" name)
+            if name = "__metadata__" then
+                invalidArg "tensors" "Safetensors.save: the name __metadata__ is reserved for the metadata"
+            if not (seen.Add name) then
+                invalidArg "tensors" (sprintf "Safetensors.save: the name \"%s\" appears twice" name)
         let encoded = items |> List.map (fun (name, t) -> name, t.ShapeRef, encode t)
         let entries, _ =
             encoded
@@ -106,10 +115,19 @@ module Safetensors =
 
     let private itemSize (dtype: string) =
         match dtype with
-        | "F64" | "I64" | "U64" -> Some 8
-        | "F32" | "I32" | "U32" -> Some 4
-        | "F16" | "BF16" | "I16" | "U16" -> Some 2
-        | "I8" | "U8" | "BOOL" -> Some 1
+        | "F64"
+        | "I64"
+        | "U64" -> Some 8
+        | "F32"
+        | "I32"
+        | "U32" -> Some 4
+        | "F16"
+        | "BF16"
+        | "I16"
+        | "U16" -> Some 2
+        | "I8"
+        | "U8"
+        | "BOOL" -> Some 1
         | _ -> None
 
     /// Decodes little-endian values: F64 stays float64, F32/F16/BF16 become float32, integer types and BOOL float64.
@@ -117,15 +135,26 @@ module Safetensors =
         match dtype with
         | "F64" -> TensorData.F64(Array.init (b.Length / 8) (fun i -> BinaryPrimitives.ReadDoubleLittleEndian(ReadOnlySpan(b, 8 * i, 8))))
         | "F32" -> TensorData.F32(Array.init (b.Length / 4) (fun i -> BinaryPrimitives.ReadSingleLittleEndian(ReadOnlySpan(b, 4 * i, 4))))
-        | "F16" -> TensorData.F32(Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadHalfLittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
+        | "F16" ->
+            TensorData.F32(Array.init (b.Length / 2) (fun i -> float32 (BinaryPrimitives.ReadHalfLittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
         // bfloat16 is the top half of a float32.
-        | "BF16" -> TensorData.F32(Array.init (b.Length / 2) (fun i -> BitConverter.Int32BitsToSingle(int (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))) <<< 16)))
-        | "I64" -> TensorData.F64(Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8)))))
-        | "U64" -> TensorData.F64(Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8)))))
-        | "I32" -> TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4)))))
-        | "U32" -> TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4)))))
-        | "I16" -> TensorData.F64(Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
-        | "U16" -> TensorData.F64(Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
+        | "BF16" ->
+            TensorData.F32(
+                Array.init (b.Length / 2) (fun i ->
+                    BitConverter.Int32BitsToSingle(int (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2))) <<< 16))
+            )
+        | "I64" ->
+            TensorData.F64(Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8)))))
+        | "U64" ->
+            TensorData.F64(Array.init (b.Length / 8) (fun i -> float (BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(b, 8 * i, 8)))))
+        | "I32" ->
+            TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4)))))
+        | "U32" ->
+            TensorData.F64(Array.init (b.Length / 4) (fun i -> float (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(b, 4 * i, 4)))))
+        | "I16" ->
+            TensorData.F64(Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
+        | "U16" ->
+            TensorData.F64(Array.init (b.Length / 2) (fun i -> float (BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan(b, 2 * i, 2)))))
         | "I8" -> TensorData.F64(Array.init b.Length (fun i -> float (sbyte b[i])))
         | _ -> TensorData.F64(Array.init b.Length (fun i -> float b[i]))
 
@@ -139,19 +168,27 @@ module Safetensors =
         let ints (key: string) =
             let v = prop key
             if v.ValueKind <> JsonValueKind.Array then bad (sprintf "\"%s\" is not an array" key)
-            [| for x in v.EnumerateArray() ->
-                   match x.ValueKind, x.TryGetInt64() with
-                   | JsonValueKind.Number, (true, n) when n >= 0L -> n
-                   | _ -> bad (sprintf "\"%s\" holds %s, not a non-negative integer" key (x.GetRawText())) |]
+            [|
+                for x in v.EnumerateArray() ->
+                    match x.ValueKind, x.TryGetInt64() with
+                    | JsonValueKind.Number, (true, n) when n >= 0L -> n
+                    | _ -> bad (sprintf "\"%s\" holds %s, not a non-negative integer" key (x.GetRawText()))
+            |]
         let dtypeElement = prop "dtype"
-        let dtype = if dtypeElement.ValueKind = JsonValueKind.String then dtypeElement.GetString() else dtypeElement.GetRawText()
+        let dtype =
+            if dtypeElement.ValueKind = JsonValueKind.String then
+                dtypeElement.GetString()
+            else
+                dtypeElement.GetRawText()
         let size =
             match itemSize dtype with
             | Some s -> s
-            | None -> bad (sprintf "unknown dtype \"%s\" (supported: F64, F32, F16, BF16, I64, U64, I32, U32, I16, U16, I8, U8, BOOL)" dtype)
+            | None ->
+                bad (sprintf "unknown dtype \"%s\" (supported: F64, F32, F16, BF16, I64, U64, I32, U32, I16, U16, I8, U8, BOOL)" dtype)
         let shape64 = ints "shape"
         let offsets = ints "data_offsets"
-        if offsets.Length <> 2 then bad (sprintf "data_offsets must be [begin, end], got %d numbers" offsets.Length)
+        if offsets.Length <> 2 then
+            bad (sprintf "data_offsets must be [begin, end], got %d numbers" offsets.Length)
         let b, en = offsets[0], offsets[1]
         if shape64 |> Array.exists (fun d -> d > int64 Int32.MaxValue) then bad "a dimension is too large"
         let shape = shape64 |> Array.map int
@@ -163,20 +200,34 @@ module Safetensors =
         if en - b <> bytes then
             bad (sprintf "data_offsets [%d, %d] span %d bytes but shape %s of %s needs %d" b en (en - b) (Shape.show shape) dtype bytes)
         if en > dataLength then
-            bad (sprintf "data_offsets [%d, %d] run past the end of the data section (%d bytes): the file is truncated or the offsets are wrong" b en dataLength)
+            bad (
+                sprintf
+                    "data_offsets [%d, %d] run past the end of the data section (%d bytes): the file is truncated or the offsets are wrong"
+                    b
+                    en
+                    dataLength
+            )
         { Name = name; DType = dtype; Shape = shape; Begin = b; End = en }
 
     /// Reads the header: the entries in file order and the metadata. The stream is left after the header.
     let private readHeader (path: string) (fs: FileStream) : Entry list * Map<string, string> * int64 =
         let fileLength = fs.Length
-        if fileLength < 8L then fail (sprintf "%s: truncated file: %d bytes, shorter than the 8-byte header length" path fileLength)
+        if fileLength < 8L then
+            fail (sprintf "%s: truncated file: %d bytes, shorter than the 8-byte header length" path fileLength)
         let lenBytes = Array.zeroCreate<byte> 8
         fs.ReadExactly(lenBytes, 0, 8)
         let n = BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan lenBytes)
         if n > uint64 (fileLength - 8L) then
-            fail (sprintf "%s: bad header length %d: larger than the %d bytes that follow it (truncated or not a safetensors file)" path n (fileLength - 8L))
-        if n > uint64 maxHeader then fail (sprintf "%s: bad header length %d: above the %d-byte limit" path n maxHeader)
-        let head = Array.zeroCreate<byte> (int n)
+            fail (
+                sprintf
+                    "%s: bad header length %d: larger than the %d bytes that follow it (truncated or not a safetensors file)"
+                    path
+                    n
+                    (fileLength - 8L)
+            )
+        if n > uint64 maxHeader then
+            fail (sprintf "%s: bad header length %d: above the %d-byte limit" path n maxHeader)
+        let head = Array.zeroCreate<byte>(int n)
         fs.ReadExactly(head, 0, head.Length)
         let dataLength = fileLength - 8L - int64 n
         let doc =
@@ -186,12 +237,14 @@ module Safetensors =
                 raise (DataFormatException(sprintf "%s: invalid JSON header: %s" path e.Message, e))
         use doc = doc
         let root = doc.RootElement
-        if root.ValueKind <> JsonValueKind.Object then fail (sprintf "%s: invalid header: expected a JSON object, got %A" path root.ValueKind)
+        if root.ValueKind <> JsonValueKind.Object then
+            fail (sprintf "%s: invalid header: expected a JSON object, got %A" path root.ValueKind)
         let mutable metadata = Map.empty
         let entries = ResizeArray()
         for p in root.EnumerateObject() do
             if p.Name = "__metadata__" then
-                if p.Value.ValueKind <> JsonValueKind.Object then fail (sprintf "%s: __metadata__ is not a JSON object" path)
+                if p.Value.ValueKind <> JsonValueKind.Object then
+                    fail (sprintf "%s: __metadata__ is not a JSON object" path)
                 for m in p.Value.EnumerateObject() do
                     if m.Value.ValueKind <> JsonValueKind.String then
                         fail (sprintf "%s: __metadata__ value \"%s\" is not a string" path m.Name)
@@ -211,12 +264,13 @@ module Safetensors =
     /// header length, invalid JSON, an unknown dtype, offsets that overlap, run past the data or disagree with the
     /// shape, or truncated data; nothing is returned from a damaged file.
     let load (path: string) : Map<string, Tensor> =
-        if not (File.Exists path) then fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))
+        if not (File.Exists path) then
+            fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))
         use fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read)
         let entries, _, dataStart = readHeader path fs
         entries
         |> List.map (fun e ->
-            let bytes = Array.zeroCreate<byte> (int (e.End - e.Begin))
+            let bytes = Array.zeroCreate<byte>(int (e.End - e.Begin))
             fs.Position <- dataStart + e.Begin
             fs.ReadExactly(bytes, 0, bytes.Length)
             e.Name, Tensor.ofStorage e.Shape (decode e.DType bytes))
@@ -224,7 +278,8 @@ module Safetensors =
 
     /// The string metadata of a safetensors file (empty when it has none), checked as load checks the header.
     let loadMetadata (path: string) : Map<string, string> =
-        if not (File.Exists path) then fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))
+        if not (File.Exists path) then
+            fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))
         use fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read)
         let _, metadata, _ = readHeader path fs
         metadata

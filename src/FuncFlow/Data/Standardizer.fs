@@ -48,7 +48,9 @@ module Standardizer =
     let apply (s: Standardizer) (features: Tensor) : Tensor =
         let n, d = columns "Standardizer.apply" features
         if d <> s.Mean.Count || d <> s.Std.Count then
-            invalidArg "features" (sprintf "Standardizer.apply: features have %d columns but the standardizer was fitted on %d" d s.Mean.Count)
+            invalidArg
+                "features"
+                (sprintf "Standardizer.apply: features have %d columns but the standardizer was fitted on %d" d s.Mean.Count)
         let x = features.ToArray()
         // Plain arrays in the loop: an interface call per element costs more than the arithmetic.
         let mean, std = Array.ofSeq s.Mean, Array.ofSeq s.Std

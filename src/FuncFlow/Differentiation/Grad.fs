@@ -86,7 +86,10 @@ module Grad =
         | Op.BroadcastTo _ -> one (fun () -> Expr.sumTo x.ShapeRef g)
         | Op.Reduce(ReduceOp.Sum, axis, keep) -> one (fun () -> spread x axis keep g)
         | Op.Reduce(ReduceOp.Mean, axis, keep) ->
-            let n = match axis with Some a -> x.ShapeRef[a] | None -> Shape.size x.ShapeRef
+            let n =
+                match axis with
+                | Some a -> x.ShapeRef[a]
+                | None -> Shape.size x.ShapeRef
             one (fun () -> spread x axis keep g / float n)
         | Op.Reduce(ReduceOp.Max, axis, keep) ->
             // Ties share the gradient equally, as in JAX.
@@ -121,7 +124,9 @@ module Grad =
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let vjp (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
         if not (Shape.equal seed.ShapeRef f.ShapeRef) then
-            invalidArg "seed" (sprintf "Grad.vjp: the seed has shape %s but the output has shape %s" (Shape.show seed.ShapeRef) (Shape.show f.ShapeRef))
+            invalidArg
+                "seed"
+                (sprintf "Grad.vjp: the seed has shape %s but the output has shape %s" (Shape.show seed.ShapeRef) (Shape.show f.ShapeRef))
         if seed.DType <> f.DType then
             invalidArg "seed" (sprintf "Grad.vjp: the seed is %s but the output is %s" seed.DType.Name f.DType.Name)
         let graph = Graph.indexed [ f ]
@@ -148,8 +153,10 @@ module Grad =
                 arity <- max arity (starts[k + 1] - starts[k])
             // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
             let contribute (p: int) (g: Expr) =
-                if not (isNull several[p]) then several[p].Add g
-                elif missing single[p] then single[p] <- g
+                if not (isNull several[p]) then
+                    several[p].Add g
+                elif missing single[p] then
+                    single[p] <- g
                 else
                     several[p] <- ResizeArray [| single[p]; g |]
                     single[p] <- Unchecked.defaultof<Expr>
@@ -184,7 +191,11 @@ module Grad =
     /// Gradients of a scalar expression with respect to the given variables (or any of its nodes).
     let wrt (vars: Expr list) (f: Expr) : Map<Expr, Expr> =
         if f.Rank <> 0 && Shape.size f.ShapeRef <> 1 then
-            invalidArg "f" (sprintf "Grad.wrt: the output has shape %s; reduce it to a scalar (sum, mean) or give a seed with Grad.vjp" (Shape.show f.ShapeRef))
+            invalidArg
+                "f"
+                (sprintf
+                    "Grad.wrt: the output has shape %s; reduce it to a scalar (sum, mean) or give a seed with Grad.vjp"
+                    (Shape.show f.ShapeRef))
         vjp (Expr.onesLike f) vars f
 
     /// Gradients of a scalar expression with respect to every variable in it.

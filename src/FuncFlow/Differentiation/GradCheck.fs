@@ -86,8 +86,15 @@ module GradCheck =
     let private report (options: GradCheckOptions) (what: string) (entries: Entry seq) : GradCheckReport =
         match Seq.tryHead entries with
         | None ->
-            { Passed = true; Variable = ""; Index = [||]; Analytic = 0.0; Numeric = 0.0; Error = 0.0
-              Message = sprintf "%s: nothing to compare (no variable has elements)" what }
+            {
+                Passed = true
+                Variable = ""
+                Index = [||]
+                Analytic = 0.0
+                Numeric = 0.0
+                Error = 0.0
+                Message = sprintf "%s: nothing to compare (no variable has elements)" what
+            }
         | Some _ ->
             let worst = entries |> Seq.maxBy (excess options)
             let passed = excess options worst <= 1.0
@@ -96,17 +103,39 @@ module GradCheck =
                 match worst.Projected, worst.Output with
                 | true, _ -> sprintf "variable '%s' (random projection u^T J v)" worst.Variable
                 | false, None -> sprintf "variable '%s' at element %s" worst.Variable (showIndex worst.Index)
-                | false, Some output -> sprintf "variable '%s' at element %s, output element %s" worst.Variable (showIndex worst.Index) (showIndex output)
+                | false, Some output ->
+                    sprintf "variable '%s' at element %s, output element %s" worst.Variable (showIndex worst.Index) (showIndex output)
             let verdict = if passed then "passed; worst is" else "FAILED for"
             let message =
-                sprintf "%s %s %s: analytic %s, numeric %s, error %s (tolerance %s = atol %g + rtol %g * |numeric|)"
-                    what verdict element (num worst.Analytic) (num worst.Numeric) (num error) (num (tolerance options worst)) options.Atol options.Rtol
-            { Passed = passed; Variable = worst.Variable; Index = worst.Index; Analytic = worst.Analytic
-              Numeric = worst.Numeric; Error = error; Message = message }
+                sprintf
+                    "%s %s %s: analytic %s, numeric %s, error %s (tolerance %s = atol %g + rtol %g * |numeric|)"
+                    what
+                    verdict
+                    element
+                    (num worst.Analytic)
+                    (num worst.Numeric)
+                    (num error)
+                    (num (tolerance options worst))
+                    options.Atol
+                    options.Rtol
+            {
+                Passed = passed
+                Variable = worst.Variable
+                Index = worst.Index
+                Analytic = worst.Analytic
+                Numeric = worst.Numeric
+                Error = error
+                Message = message
+            }
 
     let private requireFloat64 (what: string) (f: Expr) =
         if f.DType <> Float64 then
-            invalidArg "f" (sprintf "%s: the graph is %s; gradient checks need float64 (float32 rounding swamps finite differences). Build it with Expr.var and bind values cast with Tensor.cast Float64" what f.DType.Name)
+            invalidArg
+                "f"
+                (sprintf
+                    "%s: the graph is %s; gradient checks need float64 (float32 rounding swamps finite differences). Build it with Expr.var and bind values cast with Tensor.cast Float64"
+                    what
+                    f.DType.Name)
 
     let private nameOf (v: Expr) =
         match v.Op with
@@ -130,14 +159,28 @@ module GradCheck =
         value
 
     /// The central difference (f(x + eps d) - f(x - eps d)) / 2 eps along a direction d of one variable.
-    let private centralDifference (options: GradCheckOptions) (env: Dictionary<string, Tensor>) (v: Expr) (x: float[]) (direction: int -> float) (f: Expr) =
+    let private centralDifference
+        (options: GradCheckOptions)
+        (env: Dictionary<string, Tensor>)
+        (v: Expr)
+        (x: float[])
+        (direction: int -> float)
+        (f: Expr)
+        =
         let name = nameOf v
-        let at sign = evaluateWith env name v.ShapeRef (Array.init x.Length (fun i -> x[i] + sign * options.Eps * direction i)) f
+        let at sign =
+            evaluateWith env name v.ShapeRef (Array.init x.Length (fun i -> x[i] + sign * options.Eps * direction i)) f
         Array.map2 (fun p m -> (p - m) / (2.0 * options.Eps)) (at 1.0) (at -1.0)
 
     /// Compares every entry of the Jacobian: row j from Grad.vjp with the j-th one-hot seed, column i from
     /// the central difference along the i-th element.
-    let private fullEntries (options: GradCheckOptions) (env: Dictionary<string, Tensor>) (vars: Expr list) (bases: float[] list) (f: Expr) =
+    let private fullEntries
+        (options: GradCheckOptions)
+        (env: Dictionary<string, Tensor>)
+        (vars: Expr list)
+        (bases: float[] list)
+        (f: Expr)
+        =
         // A seed variable lets one gradient graph serve every row.
         let seedName = sprintf "__gradcheck_seed_%d" f.Id
         let seed = Expr.var seedName f.ShapeRef
@@ -148,19 +191,29 @@ module GradCheck =
                 env[seedName] <- Tensor.create f.ShapeRef (Array.init outputs (fun k -> if k = j then 1.0 else 0.0))
                 Eval.many env (vars |> List.map (fun v -> grads[v])) |> List.map Tensor.toArray |> Array.ofList)
         env.Remove seedName |> ignore
-        [ for k, (v, x) in List.indexed (List.zip vars bases) do
-              for i in 0 .. x.Length - 1 do
-                  let column = centralDifference options env v x (fun d -> if d = i then 1.0 else 0.0) f
-                  for j in 0 .. outputs - 1 do
-                      { Variable = nameOf v
-                        Index = unravel v.ShapeRef i
-                        Output = if f.Rank = 0 then None else Some(unravel f.ShapeRef j)
-                        Projected = false
-                        Analytic = rows[j].[k].[i]
-                        Numeric = column[j] } ]
+        [
+            for k, (v, x) in List.indexed (List.zip vars bases) do
+                for i in 0 .. x.Length - 1 do
+                    let column = centralDifference options env v x (fun d -> if d = i then 1.0 else 0.0) f
+                    for j in 0 .. outputs - 1 do
+                        {
+                            Variable = nameOf v
+                            Index = unravel v.ShapeRef i
+                            Output = if f.Rank = 0 then None else Some(unravel f.ShapeRef j)
+                            Projected = false
+                            Analytic = rows[j].[k].[i]
+                            Numeric = column[j]
+                        }
+        ]
 
     /// Compares u^T J v per variable, for a random output-shaped u and a random variable-shaped v.
-    let private fastEntries (options: GradCheckOptions) (env: Dictionary<string, Tensor>) (vars: Expr list) (bases: float[] list) (f: Expr) =
+    let private fastEntries
+        (options: GradCheckOptions)
+        (env: Dictionary<string, Tensor>)
+        (vars: Expr list)
+        (bases: float[] list)
+        (f: Expr)
+        =
         let rng = Random(options.Seed)
         let u = uniform rng f.ShapeRef
         let grads = Grad.vjp (Expr.constant u) vars f
@@ -168,12 +221,14 @@ module GradCheck =
         List.zip3 vars bases analytic
         |> List.map (fun (v, x, g) ->
             let direction = (uniform rng v.ShapeRef).ToArray()
-            { Variable = nameOf v
-              Index = [||]
-              Output = None
-              Projected = true
-              Analytic = dot g direction
-              Numeric = dot (u.ToArray()) (centralDifference options env v x (fun i -> direction[i]) f) })
+            {
+                Variable = nameOf v
+                Index = [||]
+                Output = None
+                Projected = true
+                Analytic = dot g direction
+                Numeric = dot (u.ToArray()) (centralDifference options env v x (fun i -> direction[i]) f)
+            })
 
     let private run (what: string) (options: GradCheckOptions) (env: IReadOnlyDictionary<string, Tensor>) (vars: Expr list) (f: Expr) =
         requireFloat64 what f

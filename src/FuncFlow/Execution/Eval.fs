@@ -24,7 +24,8 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     static member Run(outputs: Expr[], env: IReadOnlyDictionary<string, Tensor>, options: EvalOptions) : Tensor[] =
         use schedule = Schedule.Build outputs
-        let order, starts, operands, lastUse, n = schedule.Order, schedule.Starts, schedule.Operands, schedule.LastUse, schedule.Count
+        let order, starts, operands, lastUse, n =
+            schedule.Order, schedule.Starts, schedule.Operands, schedule.LastUse, schedule.Count
         let values = Scratch.rent<'T[]> n
         let scalars = Scratch.rent<'T> n
         // Released whatever happens: a kernel's exception (an index out of range) must not leak pooled arrays.
@@ -37,7 +38,8 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 let node = order[k]
                 let first = starts[k]
                 let count = starts[k + 1] - first
-                if not options.CheckFinite && Evaluator<'T>.OnScalars(node, operands, first, count, scalars, k) then ()
+                if not options.CheckFinite && Evaluator<'T>.OnScalars(node, operands, first, count, scalars, k) then
+                    ()
                 else
                     values[k] <-
                         match node.Op with
@@ -78,7 +80,8 @@ type internal Evaluator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let mutable rank0 = node.Rank = 0
         for input in node.Inputs do
             rank0 <- rank0 && input.Rank = 0
-        if not rank0 then false
+        if not rank0 then
+            false
         else
             match node.Op with
             | op when op.IsElementwise ->
@@ -101,24 +104,46 @@ and Eval =
         match env.TryGetValue name with
         | true, t ->
             if not (Shape.equal t.ShapeRef node.ShapeRef) then
-                invalidArg "env" (sprintf "evaluate: variable '%s' has shape %s but is bound to a value of shape %s" name (Shape.show node.ShapeRef) (Shape.show t.ShapeRef))
+                invalidArg
+                    "env"
+                    (sprintf
+                        "evaluate: variable '%s' has shape %s but is bound to a value of shape %s"
+                        name
+                        (Shape.show node.ShapeRef)
+                        (Shape.show t.ShapeRef))
             if t.DType <> node.DType then
-                invalidArg "env" (sprintf "evaluate: variable '%s' is %s but is bound to a %s value; cast it with Tensor.cast" name node.DType.Name t.DType.Name)
+                invalidArg
+                    "env"
+                    (sprintf
+                        "evaluate: variable '%s' is %s but is bound to a %s value; cast it with Tensor.cast"
+                        name
+                        node.DType.Name
+                        t.DType.Name)
             t
         | _ ->
             let known = if env.Count = 0 then "nothing is bound" else "bound: " + String.Join(", ", env.Keys)
-            raise (KeyNotFoundException(sprintf "evaluate: variable '%s' is not bound (%s); bind a value of shape %s to it" name known (Shape.show node.ShapeRef)))
+            raise (
+                KeyNotFoundException(
+                    sprintf
+                        "evaluate: variable '%s' is not bound (%s); bind a value of shape %s to it"
+                        name
+                        known
+                        (Shape.show node.ShapeRef)
+                )
+            )
 
     /// Evaluates several expressions together, sharing common nodes.
     static member Many(env: IReadOnlyDictionary<string, Tensor>, outputs: Expr seq, options: EvalOptions) : Tensor[] =
         if isNull env then nullArg "env"
         if isNull outputs then nullArg "outputs"
         let outputs = Array.ofSeq outputs
-        if outputs.Length = 0 then [||]
+        if outputs.Length = 0 then
+            [||]
         else
             let dtype = outputs[0].DType
             match outputs |> Array.tryFind (fun o -> o.DType <> dtype) with
-            | Some o -> invalidArg "outputs" (sprintf "evaluate: outputs mix dtypes %s and %s; evaluate them separately" dtype.Name o.DType.Name)
+            | Some o ->
+                invalidArg "outputs" (sprintf "evaluate: outputs mix dtypes %s and %s; evaluate them separately" dtype.Name o.DType.Name)
             | None -> ()
             match dtype with
             | Float64 -> Evaluator<float>.Run(outputs, env, options)
@@ -137,8 +162,7 @@ module Eval =
     let evaluate (env: IReadOnlyDictionary<string, Tensor>) (e: Expr) : Tensor = Eval.Many(env, [ e ], EvalOptions.Default)[0]
 
     /// The value of an expression in anomaly mode: the first NaN or infinity raises an error naming its node.
-    let evaluateChecked (env: IReadOnlyDictionary<string, Tensor>) (e: Expr) : Tensor =
-        Eval.Many(env, [ e ], { CheckFinite = true })[0]
+    let evaluateChecked (env: IReadOnlyDictionary<string, Tensor>) (e: Expr) : Tensor = Eval.Many(env, [ e ], { CheckFinite = true })[0]
 
     /// The value of a scalar expression and its gradients with respect to the given variables, in one pass.
     let valueAndGrad (env: IReadOnlyDictionary<string, Tensor>) (vars: Expr list) (f: Expr) : Tensor * Map<Expr, Tensor> =

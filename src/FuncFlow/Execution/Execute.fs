@@ -32,7 +32,8 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         match node.Op with
         | Op.Var name -> invalidOp (sprintf "variable '%s' must be bound, not executed" name)
         | Op.Const t -> (t.Data :?> 'T[]).CopyTo(dst, 0)
-        | Op.Unary _ | Op.PowScalar _ -> Execute<'T>.Elementwise(node.Op, ReadOnlySpan args[0], ReadOnlySpan<'T>.Empty, Span dst)
+        | Op.Unary _
+        | Op.PowScalar _ -> Execute<'T>.Elementwise(node.Op, ReadOnlySpan args[0], ReadOnlySpan<'T>.Empty, Span dst)
         // Operands that need no strides reach Elementwise's binary dispatcher whole, others row by row.
         | Op.Binary op -> Kernels<'T>.Binary(op, args[0], node.Inputs[0].ShapeRef, args[1], node.Inputs[1].ShapeRef, dst, node.ShapeRef)
         | Op.MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false)
@@ -95,14 +96,29 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let value = string values[bad]
             let what =
                 match node.Op with
-                | Op.Var name -> sprintf "variable '%s' (shape %s) is bound to a value holding %s at flat index %d" name (Shape.show node.ShapeRef) value bad
+                | Op.Var name ->
+                    sprintf
+                        "variable '%s' (shape %s) is bound to a value holding %s at flat index %d"
+                        name
+                        (Shape.show node.ShapeRef)
+                        value
+                        bad
                 | _ ->
                     let operands = node.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat ", "
-                    sprintf "%s (node %d, shape %s, operands %s) produced %s at flat index %d" node.Op.Name node.Id (Shape.show node.ShapeRef) operands value bad
+                    sprintf
+                        "%s (node %d, shape %s, operands %s) produced %s at flat index %d"
+                        node.Op.Name
+                        node.Id
+                        (Shape.show node.ShapeRef)
+                        operands
+                        value
+                        bad
             // Elementwise operands of the output's size are read at the same index: the value that went wrong.
             let from =
                 match node.Op with
-                | Op.Unary _ | Op.Binary _ | Op.PowScalar _ when args |> Array.forall (fun a -> a.Length = values.Length) ->
+                | Op.Unary _
+                | Op.Binary _
+                | Op.PowScalar _ when args |> Array.forall (fun a -> a.Length = values.Length) ->
                     sprintf "; operand values there: %s" (args |> Array.map (fun a -> string a[bad]) |> String.concat ", ")
                 | _ -> ""
             let site =

@@ -31,13 +31,19 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
 
     member internal _.OutputNode(op: string, index: int) =
         if index < 0 || index >= outputs.Length then
-            raise (ArgumentOutOfRangeException("index", sprintf "Plan.%s: output %d does not exist; the plan has %d outputs" op index outputs.Length))
+            raise (
+                ArgumentOutOfRangeException(
+                    "index",
+                    sprintf "Plan.%s: output %d does not exist; the plan has %d outputs" op index outputs.Length
+                )
+            )
         outputs[index]
 
     /// The outputs, in the order given to compile.
     member _.Outputs: IReadOnlyList<Expr> = outputsView
     /// The names of the plan's variables: those it reads (inputs and state alike), then those it only writes.
-    member _.VariableNames: IReadOnlyList<string> = variables |> Array.map (fun v -> (Expr.tryName v).Value) :> IReadOnlyList<string>
+    member _.VariableNames: IReadOnlyList<string> =
+        variables |> Array.map (fun v -> (Expr.tryName v).Value) :> IReadOnlyList<string>
     /// The number of instructions a run executes.
     abstract InstructionCount: int
     /// The number of elements held by the plan's own buffers (after sharing).
@@ -71,7 +77,8 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
 /// is still in cache for the next step, and the group is one instruction instead of one per node.
 type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
     static member private Source(r: int, args: 'T[][], temps: 'T[][], start: int, length: int) : ReadOnlySpan<'T> =
-        if r < 0 then ReadOnlySpan(temps[-1 - r], 0, length)
+        if r < 0 then
+            ReadOnlySpan(temps[-1 - r], 0, length)
         else
             let a = args[r]
             // A one-element operand is broadcast: the dispatcher takes it as a value.
@@ -86,7 +93,11 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
                 let step = steps[s]
                 let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], 0, length)
                 let a = Fused<'T>.Source(step.A, args, temps, start, length)
-                let b = if step.Node.Inputs.Length > 1 then Fused<'T>.Source(step.B, args, temps, start, length) else ReadOnlySpan<'T>.Empty
+                let b =
+                    if step.Node.Inputs.Length > 1 then
+                        Fused<'T>.Source(step.B, args, temps, start, length)
+                    else
+                        ReadOnlySpan<'T>.Empty
                 Execute<'T>.Elementwise(step.Node.Op, a, b, out)
             start <- start + length
 
@@ -107,9 +118,17 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
     override p.Set(name: string, value: Tensor) =
         let struct (v, buffer) = p.Buffer("Set", name)
         if not (Shape.equal value.ShapeRef v.ShapeRef) then
-            invalidArg "value" (sprintf "Plan.Set: variable '%s' has shape %s but the value has shape %s" name (Shape.show v.ShapeRef) (Shape.show value.ShapeRef))
+            invalidArg
+                "value"
+                (sprintf
+                    "Plan.Set: variable '%s' has shape %s but the value has shape %s"
+                    name
+                    (Shape.show v.ShapeRef)
+                    (Shape.show value.ShapeRef))
         if value.DType <> v.DType then
-            invalidArg "value" (sprintf "Plan.Set: variable '%s' is %s but the value is %s; cast it with Tensor.cast" name v.DType.Name value.DType.Name)
+            invalidArg
+                "value"
+                (sprintf "Plan.Set: variable '%s' is %s but the value is %s; cast it with Tensor.cast" name v.DType.Name value.DType.Name)
         lock p (fun () ->
             (value.Data :?> 'T[]).CopyTo(buffer, 0)
             unset.Remove name |> ignore)
@@ -125,7 +144,14 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 typed.CopyTo(buffer, 0)
                 unset.Remove name |> ignore)
         | :? ('T[]) ->
-            invalidArg "values" (sprintf "Plan.Set: variable '%s' of shape %s needs %d values, got %d" name (Shape.show v.ShapeRef) buffer.Length values.Length)
+            invalidArg
+                "values"
+                (sprintf
+                    "Plan.Set: variable '%s' of shape %s needs %d values, got %d"
+                    name
+                    (Shape.show v.ShapeRef)
+                    buffer.Length
+                    values.Length)
         | _ -> invalidArg "values" (sprintf "Plan.Set: variable '%s' is %s; pass values of that dtype" name v.DType.Name)
 
     override p.Get(name: string) =
@@ -138,12 +164,24 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         try
             if unset.Count > 0 then
                 let missing = read |> Array.map (fun v -> (Expr.tryName v).Value) |> Array.filter unset.Contains
-                raise (KeyNotFoundException(sprintf "Plan.Execute: variables %s have no value; set them with Plan.Set or pass them to Run" (String.Join(", ", missing))))
+                raise (
+                    KeyNotFoundException(
+                        sprintf
+                            "Plan.Execute: variables %s have no value; set them with Plan.Set or pass them to Run"
+                            (String.Join(", ", missing))
+                    )
+                )
             for ins in instructions do
                 if ins.Axpy then
                     // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
-                    Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
-                elif not (isNull ins.Steps) then Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+                    Numerics.Tensors.TensorPrimitives.MultiplyAdd(
+                        ReadOnlySpan ins.Args[1],
+                        ins.Scale,
+                        ReadOnlySpan ins.Args[0],
+                        Span ins.Dst
+                    )
+                elif not (isNull ins.Steps) then
+                    Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
                 else
                     match ins.Node.Op with
                     | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
@@ -163,7 +201,9 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
     override p.OutputScalar(index: int) =
         let node = p.OutputNode("OutputScalar", index)
         if layout.Outputs[index].Length <> 1 then
-            invalidArg "index" (sprintf "Plan.OutputScalar: output %d has shape %s, not one element; use Output" index (Shape.show node.ShapeRef))
+            invalidArg
+                "index"
+                (sprintf "Plan.OutputScalar: output %d has shape %s, not one element; use Output" index (Shape.show node.ShapeRef))
         Scalar.toFloat (layout.Outputs[index][0])
 
     /// Compiles the outputs and updates through the passes (PlanCompiler).
@@ -180,7 +220,8 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
 module Plan =
     let private compileTyped (outputs: Expr[]) (updates: (Expr * Expr)[]) =
         let all = Array.append outputs (updates |> Array.map snd)
-        if all.Length = 0 then invalidArg "outputs" "Plan.compile: nothing to compute; give at least one output or update"
+        if all.Length = 0 then
+            invalidArg "outputs" "Plan.compile: nothing to compute; give at least one output or update"
         let dtype = all[0].DType
         match all |> Array.tryFind (fun e -> e.DType <> dtype) with
         | Some e -> invalidArg "outputs" (sprintf "Plan.compile: the graph mixes dtypes %s and %s" dtype.Name e.DType.Name)

@@ -7,12 +7,7 @@ open System.Numerics
 /// One node of a fused elementwise group and where its operands come from: r >= 0 is the instruction's
 /// Args[r], r < 0 the result of step -1 - r.
 [<Struct>]
-type internal FusedStep =
-    {
-        Node: Expr
-        A: int
-        B: int
-    }
+type internal FusedStep = { Node: Expr; A: int; B: int }
 
 /// How a plan computes one scheduled node, as the rewrite and fusion passes decide.
 type internal Lowering =
@@ -32,12 +27,7 @@ type internal Lowering =
     | Group of steps: FusedStep[]
 
 /// The plan's intermediate form over a schedule: for every position, how it runs and the positions it reads.
-type internal Lowered =
-    {
-        Schedule: Schedule
-        Kinds: Lowering[]
-        Reads: int[][]
-    }
+type internal Lowered = { Schedule: Schedule; Kinds: Lowering[]; Reads: int[][] }
 
 /// What runs and how long each buffer lives.
 type internal Liveness =
@@ -109,7 +99,15 @@ module internal PlanCompiler =
         for (v, value) in updates do
             match v.Op with
             | Op.Var n when not (Shape.equal v.ShapeRef value.ShapeRef) || v.DType <> value.DType ->
-                invalidArg "updates" (sprintf "Plan.compile: the update of '%s' (%s %s) has shape %s and dtype %s" n (Shape.show v.ShapeRef) v.DType.Name (Shape.show value.ShapeRef) value.DType.Name)
+                invalidArg
+                    "updates"
+                    (sprintf
+                        "Plan.compile: the update of '%s' (%s %s) has shape %s and dtype %s"
+                        n
+                        (Shape.show v.ShapeRef)
+                        v.DType.Name
+                        (Shape.show value.ShapeRef)
+                        value.DType.Name)
             | Op.Var n when not (assigned.Add n) ->
                 invalidArg "updates" (sprintf "Plan.compile: variable '%s' is updated twice; a run assigns each variable one value" n)
             | Op.Var _ -> ()
@@ -123,7 +121,13 @@ module internal PlanCompiler =
         let add (v: Expr) =
             match byName.TryGetValue(name v) with
             | true, other when not (Shape.equal other.ShapeRef v.ShapeRef) || other.DType <> v.DType ->
-                invalidArg "outputs" (sprintf "Plan.compile: two variables are named '%s' with shapes %s and %s; give them distinct names" (name v) (Shape.show other.ShapeRef) (Shape.show v.ShapeRef))
+                invalidArg
+                    "outputs"
+                    (sprintf
+                        "Plan.compile: two variables are named '%s' with shapes %s and %s; give them distinct names"
+                        (name v)
+                        (Shape.show other.ShapeRef)
+                        (Shape.show v.ShapeRef))
             | true, _ -> ()
             | _ ->
                 byName[name v] <- v
@@ -222,7 +226,8 @@ module internal PlanCompiler =
                 // Depth is bounded by MaxGroupSteps.
                 let rec step (node: int) =
                     let source (i: int) =
-                        if absorbed[i] then step i
+                        if absorbed[i] then
+                            step i
                         else
                             match leaves.IndexOf i with
                             | -1 ->
@@ -298,7 +303,8 @@ module internal PlanCompiler =
         let release (i: int) (position: int) =
             let o = live.Owner[position]
             match p.Kinds[o] with
-            | Leaf | Alias -> ()
+            | Leaf
+            | Alias -> ()
             | _ when live.LastRead[o] = i && not released[o] ->
                 released[o] <- true
                 let b = buffers[o]
@@ -331,10 +337,12 @@ module internal PlanCompiler =
             updates
             |> Array.mapi (fun j (v, _) -> struct (buffers[s.Roots[outputs + j]], varBuffers[name v]))
             |> Array.filter (fun struct (value, target) -> not (obj.ReferenceEquals(value, target)))
-        let written = HashSet<'T[]>(writes |> Seq.map (fun struct (_, target) -> target), HashIdentity.Reference)
+        let written =
+            HashSet<'T[]>(writes |> Seq.map (fun struct (_, target) -> target), HashIdentity.Reference)
         let copies = Dictionary<'T[], 'T[]>(HashIdentity.Reference)
         let beforeRun (b: 'T[]) =
-            if not (written.Contains b) then b
+            if not (written.Contains b) then
+                b
             else
                 match copies.TryGetValue b with
                 | true, copy -> copy
@@ -342,30 +350,38 @@ module internal PlanCompiler =
                     let copy = take b.Length
                     copies[b] <- copy
                     copy
-        { Buffers = buffers
-          Temps = temps
-          Variables = varBuffers
-          Outputs = Array.init outputs (fun i -> beforeRun buffers[s.Roots[i]])
-          Writes = writes |> Array.map (fun struct (value, target) -> struct (beforeRun value, target))
-          Stage = copies |> Seq.map (fun kv -> struct (kv.Key, kv.Value)) |> Array.ofSeq
-          Own = own.Value }
+        {
+            Buffers = buffers
+            Temps = temps
+            Variables = varBuffers
+            Outputs = Array.init outputs (fun i -> beforeRun buffers[s.Roots[i]])
+            Writes = writes |> Array.map (fun struct (value, target) -> struct (beforeRun value, target))
+            Stage = copies |> Seq.map (fun kv -> struct (kv.Key, kv.Value)) |> Array.ofSeq
+            Own = own.Value
+        }
 
     /// One instruction per running node that computes something, with its buffers.
     let emit<'T when 'T :> INumberBase<'T>> (p: Lowered) (live: Liveness) (layout: Layout<'T>) : Instruction<'T>[] =
-        [| for k in live.Running do
-               let plain =
-                   { Node = p.Schedule.Order[k]
-                     Args = p.Reads[k] |> Array.map (fun a -> layout.Buffers[a])
-                     Dst = layout.Buffers[k]
-                     TransA = false
-                     TransB = false
-                     Axpy = false
-                     Scale = 'T.Zero
-                     Steps = null
-                     Temps = null }
-               match p.Kinds[k] with
-               | Leaf | Alias | Folded -> ()
-               | Kernel -> yield plain
-               | Gemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB }
-               | Axpy scale -> yield { plain with Axpy = true; Scale = 'T.CreateTruncating scale }
-               | Group steps -> yield { plain with Steps = steps; Temps = layout.Temps[k] } |]
+        [|
+            for k in live.Running do
+                let plain =
+                    {
+                        Node = p.Schedule.Order[k]
+                        Args = p.Reads[k] |> Array.map (fun a -> layout.Buffers[a])
+                        Dst = layout.Buffers[k]
+                        TransA = false
+                        TransB = false
+                        Axpy = false
+                        Scale = 'T.Zero
+                        Steps = null
+                        Temps = null
+                    }
+                match p.Kinds[k] with
+                | Leaf
+                | Alias
+                | Folded -> ()
+                | Kernel -> yield plain
+                | Gemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB }
+                | Axpy scale -> yield { plain with Axpy = true; Scale = 'T.CreateTruncating scale }
+                | Group steps -> yield { plain with Steps = steps; Temps = layout.Temps[k] }
+        |]

@@ -37,7 +37,10 @@ module Print =
     /// is an atom).
     let private render (e: Expr) (positions: int[]) (strength: int -> int) : Piece[] * int =
         let wrapped (position: int) (needed: int) =
-            if strength position >= needed then [ Operand position ] else [ Text "("; Operand position; Text ")" ]
+            if strength position >= needed then
+                [ Operand position ]
+            else
+                [ Text "("; Operand position; Text ")" ]
         let infix (symbol: string) (level: int) (left: int) (right: int) =
             // Left-associative operators need parentheses on an equal right operand, ** on an equal left one.
             let leftNeed, rightNeed = if level = Power then level + 1, level else level, level + 1
@@ -52,13 +55,14 @@ module Print =
         | Op.Binary op ->
             let level =
                 match op with
-                | BinaryOp.Add | BinaryOp.Sub -> Additive
-                | BinaryOp.Mul | BinaryOp.Div -> Multiplicative
+                | BinaryOp.Add
+                | BinaryOp.Sub -> Additive
+                | BinaryOp.Mul
+                | BinaryOp.Div -> Multiplicative
                 | BinaryOp.Pow -> Power
                 | BinaryOp.Equal -> Compare
             infix name level positions[0] positions[1]
-        | Op.PowScalar _ ->
-            Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + parameters.Head) ]), Power
+        | Op.PowScalar _ -> Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + parameters.Head) ]), Power
         | _ ->
             let operands = positions |> Array.toList |> List.map (fun p -> [ Operand p ])
             let arguments = operands @ (parameters |> List.map (fun s -> [ Text s ]))
@@ -124,9 +128,13 @@ module Print =
             // DOT reads the two characters \n inside a quoted label as a line break.
             let label = escape (String.Join(" ", name :: parameters)) + "\\n" + Shape.show node.ShapeRef
             let attributes =
-                [ yield "label=\"" + label + "\""
-                  match node.Op with Op.Var _ -> yield "shape=ellipse" | _ -> ()
-                  if isOutput.Contains i then yield "peripheries=2" ]
+                [
+                    yield "label=\"" + label + "\""
+                    match node.Op with
+                    | Op.Var _ -> yield "shape=ellipse"
+                    | _ -> ()
+                    if isOutput.Contains i then yield "peripheries=2"
+                ]
             sb.AppendFormat("  n{0} [{1}];\n", i, String.Join(", ", attributes)) |> ignore
             for e in schedule.Starts[i] .. schedule.Starts[i + 1] - 1 do
                 sb.AppendFormat("  n{0} -> n{1};\n", schedule.Operands[e], i) |> ignore

@@ -43,7 +43,10 @@ type Op =
 
     /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
     static member internal SwapLastTwo(rank: int) =
-        Array.init rank (fun i -> if i = rank - 2 then rank - 1 elif i = rank - 1 then rank - 2 else i)
+        Array.init rank (fun i ->
+            if i = rank - 2 then rank - 1
+            elif i = rank - 1 then rank - 2
+            else i)
 
     /// True for the permutation a matrix transpose makes (the last two axes swapped).
     static member internal IsTransposePermutation(perm: int[]) = perm.Length >= 2 && Shape.equal perm (Op.SwapLastTwo perm.Length)
@@ -66,10 +69,12 @@ type Op =
         | BroadcastTo shape -> "broadcastTo", [ Shape.show shape ]
         | Reduce(kind, axis, keepDim) ->
             kind.Name,
-            [ match axis with
-              | Some a -> yield sprintf "axis=%d" a
-              | None -> ()
-              if keepDim then yield "keepDim" ]
+            [
+                match axis with
+                | Some a -> yield sprintf "axis=%d" a
+                | None -> ()
+                if keepDim then yield "keepDim"
+            ]
         | Concat axis -> "concat", [ sprintf "axis=%d" axis ]
         | Slice(axis, start, length) -> "slice", [ sprintf "axis=%d" axis; sprintf "start=%d" start; sprintf "length=%d" length ]
         | Pad(axis, before, after) -> "pad", [ sprintf "axis=%d" axis; sprintf "before=%d" before; sprintf "after=%d" after ]
@@ -84,7 +89,9 @@ type Op =
     /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
     member op.IsElementwise =
         match op with
-        | Unary _ | Binary _ | PowScalar _ -> true
+        | Unary _
+        | Binary _
+        | PowScalar _ -> true
         | _ -> false
 
     /// The operation's name as messages show it, e.g. "log", "binary /", "sum axis=1", "var x".
@@ -113,11 +120,17 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
         StackTrace(1, true).GetFrames()
         |> Seq.filter (fun f ->
             let m = f.GetMethod()
-            not (isNull m || isNull m.DeclaringType) && m.DeclaringType.Assembly <> own && m.DeclaringType.Assembly <> core)
+            not (isNull m || isNull m.DeclaringType)
+            && m.DeclaringType.Assembly <> own
+            && m.DeclaringType.Assembly <> core)
         |> Seq.truncate 3
         |> Seq.map (fun f ->
             let m = f.GetMethod()
-            let at = if isNull (f.GetFileName()) then "" else sprintf " (%s:%d)" (IO.Path.GetFileName(f.GetFileName())) (f.GetFileLineNumber())
+            let at =
+                if isNull (f.GetFileName()) then
+                    ""
+                else
+                    sprintf " (%s:%d)" (IO.Path.GetFileName(f.GetFileName())) (f.GetFileLineNumber())
             sprintf "%s.%s%s" m.DeclaringType.Name m.Name at)
         |> String.concat " <- "
 
@@ -145,7 +158,11 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
     /// Where the node was built (innermost user frame first), if Expr.CaptureCreationSites was on then.
     member _.CreationSite: string option = Option.ofObj site
 
-    override _.Equals(other: obj) = obj.ReferenceEquals(other, null) |> not && (match other with :? Expr as e -> e.Id = id | _ -> false)
+    override _.Equals(other: obj) =
+        obj.ReferenceEquals(other, null) |> not
+        && (match other with
+            | :? Expr as e -> e.Id = id
+            | _ -> false)
     override _.GetHashCode() = id.GetHashCode()
 
     interface IComparable with
@@ -171,7 +188,8 @@ module Expr =
 
     // C# callers can pass null; say so by name rather than fail inside with a NullReferenceException.
     let private operand (op: string) (e: Expr) =
-        if isNull (box e) then raise (ArgumentNullException("operand", sprintf "%s: an operand is null; pass an expression" op))
+        if isNull (box e) then
+            raise (ArgumentNullException("operand", sprintf "%s: an operand is null; pass an expression" op))
 
     let private sameDType (op: string) (a: Expr) (b: Expr) =
         if a.DType <> b.DType then
@@ -191,7 +209,8 @@ module Expr =
 
     /// A named variable of the given dtype and shape: an input or a parameter, bound at evaluation.
     let varOf (dtype: DType) (name: string) (shape: int[]) =
-        if String.IsNullOrWhiteSpace name then invalidArg "name" "Expr.var: a variable needs a non-empty name"
+        if String.IsNullOrWhiteSpace name then
+            invalidArg "name" "Expr.var: a variable needs a non-empty name"
         Shape.validate (sprintf "Expr.var %s" name) shape
         make (Op.Var name) [||] (Array.copy shape) dtype
 
@@ -215,18 +234,24 @@ module Expr =
     // a tensor and its storage each time. Bounded, so varying literals (a learning-rate schedule) cannot
     // grow it; a slot holds an immutable (bits, node) pair, so racing threads at worst rebuild a node.
     let private literalSlots = 64
-    let private literals: (int64 * Expr)[][] = [| Array.zeroCreate literalSlots; Array.zeroCreate literalSlots |]
+    let private literals: (int64 * Expr)[][] =
+        [| Array.zeroCreate literalSlots; Array.zeroCreate literalSlots |]
 
     /// A constant of x's dtype, broadcastable against x. Nodes for the same value may be shared: unlike
     /// Expr.scalar, the result is meant as an operand, not as a node to take gradients with respect to.
     let scalarLike (x: Expr) (value: float) =
-        if Expr.CaptureCreationSites then scalarOf x.DType value
+        if Expr.CaptureCreationSites then
+            scalarOf x.DType value
         else
             let bits = BitConverter.DoubleToInt64Bits value
-            let table = literals[match x.DType with Float64 -> 0 | Float32 -> 1]
+            let table =
+                literals[match x.DType with
+                         | Float64 -> 0
+                         | Float32 -> 1]
             let slot = int ((uint64 bits * 0x9E3779B97F4A7C15UL) >>> 58)
             let cached = table[slot]
-            if not (isNull (box cached)) && fst cached = bits then snd cached
+            if not (isNull (box cached)) && fst cached = bits then
+                snd cached
             else
                 let node = scalarOf x.DType value
                 table[slot] <- (bits, node)
@@ -254,11 +279,18 @@ module Expr =
         if isNull (box b) then operand ("binary " + op.Name) b
         // The name is built only for a message: this runs for every node built.
         if a.DType <> b.DType then sameDType ("binary " + op.Name) a b
-        let shape = if Shape.equal a.ShapeRef b.ShapeRef then a.ShapeRef else Shape.broadcast ("binary " + op.Name) a.ShapeRef b.ShapeRef
+        let shape =
+            if Shape.equal a.ShapeRef b.ShapeRef then
+                a.ShapeRef
+            else
+                Shape.broadcast ("binary " + op.Name) a.ShapeRef b.ShapeRef
         // Multiplying by a constant one (as gradient seeds do) is the identity; skip the node.
-        if op = BinaryOp.Mul && isScalarConst 1.0 a && Shape.equal shape b.ShapeRef then b
-        elif (op = BinaryOp.Mul || op = BinaryOp.Div) && isScalarConst 1.0 b && Shape.equal shape a.ShapeRef then a
-        else make binaryOps[op] [| a; b |] shape a.DType
+        if op = BinaryOp.Mul && isScalarConst 1.0 a && Shape.equal shape b.ShapeRef then
+            b
+        elif (op = BinaryOp.Mul || op = BinaryOp.Div) && isScalarConst 1.0 b && Shape.equal shape a.ShapeRef then
+            a
+        else
+            make binaryOps[op] [| a; b |] shape a.DType
 
     /// a + b.
     let add a b = binary BinaryOp.Add a b
@@ -277,7 +309,8 @@ module Expr =
     let powScalar (p: float) (x: Expr) =
         operand "powScalar" x
         // A NaN or infinite exponent is a bug upstream (a diverged schedule), not a power anyone means.
-        if not (Double.IsFinite p) then fail "powScalar" (sprintf "the exponent must be finite, got %g (input shape %s)" p (Shape.show x.ShapeRef))
+        if not (Double.IsFinite p) then
+            fail "powScalar" (sprintf "the exponent must be finite, got %g (input shape %s)" p (Shape.show x.ShapeRef))
         if p = 1.0 then x else make (Op.PowScalar p) [| x |] x.ShapeRef x.DType
 
     /// -x.
@@ -314,9 +347,13 @@ module Expr =
         operand "permute" x
         let rank = x.Rank
         if perm.Length <> rank || (Array.sort perm) <> Array.init rank id then
-            fail "permute" (sprintf "[%s] is not a permutation of the %d axes of shape %s" (String.Join(", ", perm)) rank (Shape.show x.ShapeRef))
-        if perm = Array.init rank id then x
-        else make (Op.Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
+            fail
+                "permute"
+                (sprintf "[%s] is not a permutation of the %d axes of shape %s" (String.Join(", ", perm)) rank (Shape.show x.ShapeRef))
+        if perm = Array.init rank id then
+            x
+        else
+            make (Op.Permute(Array.copy perm)) [| x |] (perm |> Array.map (fun p -> x.ShapeRef[p])) x.DType
 
     /// Swaps the last two axes (a matrix transpose); a 1-D or scalar value is returned as is.
     let transpose (x: Expr) =
@@ -330,22 +367,29 @@ module Expr =
         let target = Shape.broadcast "broadcastTo" x.ShapeRef shape
         if not (Shape.equal target shape) then
             fail "broadcastTo" (sprintf "cannot broadcast %s to %s" (Shape.show x.ShapeRef) (Shape.show shape))
-        if Shape.equal shape x.ShapeRef then x else make (Op.BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
+        if Shape.equal shape x.ShapeRef then
+            x
+        else
+            make (Op.BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
     let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
         operand kind.Name x
         let name = kind.Name
         match axis with
         | None ->
-            if kind = ReduceOp.Max && Shape.size x.ShapeRef = 0 then fail name (sprintf "the maximum of an empty tensor (shape %s) is undefined" (Shape.show x.ShapeRef))
+            if kind = ReduceOp.Max && Shape.size x.ShapeRef = 0 then
+                fail name (sprintf "the maximum of an empty tensor (shape %s) is undefined" (Shape.show x.ShapeRef))
             let shape = if keepDim then Array.create x.Rank 1 else [||]
             make (Op.Reduce(kind, None, keepDim)) [| x |] shape x.DType
         | Some a ->
             let a = Shape.axis name x.ShapeRef a
-            if kind = ReduceOp.Max && x.ShapeRef[a] = 0 then fail name (sprintf "axis %d of shape %s is empty" a (Shape.show x.ShapeRef))
+            if kind = ReduceOp.Max && x.ShapeRef[a] = 0 then
+                fail name (sprintf "axis %d of shape %s is empty" a (Shape.show x.ShapeRef))
             let shape =
-                if keepDim then x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)
-                else x.ShapeRef |> Array.removeAt a
+                if keepDim then
+                    x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)
+                else
+                    x.ShapeRef |> Array.removeAt a
             make (Op.Reduce(kind, Some a, keepDim)) [| x |] shape x.DType
 
     /// The sum of all elements (a scalar).
@@ -370,7 +414,8 @@ module Expr =
     /// The seeds' expand: a new axis at `dim` along which x is repeated `copies` times.
     let expand (dim: int) (copies: int) (x: Expr) =
         operand "expand" x
-        if dim < 0 || dim > x.Rank then fail "expand" (sprintf "dim %d is out of range for shape %s (expected 0..%d)" dim (Shape.show x.ShapeRef) x.Rank)
+        if dim < 0 || dim > x.Rank then
+            fail "expand" (sprintf "dim %d is out of range for shape %s (expected 0..%d)" dim (Shape.show x.ShapeRef) x.Rank)
         if copies < 0 then fail "expand" (sprintf "copies must be non-negative, got %d" copies)
         let withAxis = x.ShapeRef |> Array.insertAt dim 1
         reshape withAxis x |> broadcastTo (x.ShapeRef |> Array.insertAt dim copies)
@@ -378,12 +423,14 @@ module Expr =
     /// Sums x down to a shape it was broadcast from: the adjoint of broadcasting.
     let sumTo (shape: int[]) (x: Expr) =
         operand "sumTo" x
-        if Shape.equal x.ShapeRef shape then x
+        if Shape.equal x.ShapeRef shape then
+            x
         else
             let lead = x.Rank - shape.Length
-            if lead < 0 then fail "sumTo" (sprintf "cannot sum %s down to the larger rank of %s" (Shape.show x.ShapeRef) (Shape.show shape))
+            if lead < 0 then
+                fail "sumTo" (sprintf "cannot sum %s down to the larger rank of %s" (Shape.show x.ShapeRef) (Shape.show shape))
             let mutable y = x
-            for _ in 1 .. lead do
+            for _ in 1..lead do
                 y <- reduce ReduceOp.Sum (Some 0) false y
             for i in 0 .. shape.Length - 1 do
                 if shape[i] = 1 && y.ShapeRef[i] <> 1 then y <- reduce ReduceOp.Sum (Some i) true y
@@ -399,16 +446,28 @@ module Expr =
         sameDType "matmul" a b
         let sa, sb = a.ShapeRef, b.ShapeRef
         let mismatch () =
-            fail "matmul" (sprintf "shapes %s and %s do not fit: the left operand's last axis must equal the right operand's second-to-last, with equal leading axes" (Shape.show sa) (Shape.show sb))
+            fail
+                "matmul"
+                (sprintf
+                    "shapes %s and %s do not fit: the left operand's last axis must equal the right operand's second-to-last, with equal leading axes"
+                    (Shape.show sa)
+                    (Shape.show sb))
         if a.Rank < 2 || b.Rank < 2 then
-            fail "matmul" (sprintf "operands must have at least 2 axes, got %s and %s (reshape a vector to (1, n) or (n, 1))" (Shape.show sa) (Shape.show sb))
+            fail
+                "matmul"
+                (sprintf
+                    "operands must have at least 2 axes, got %s and %s (reshape a vector to (1, n) or (n, 1))"
+                    (Shape.show sa)
+                    (Shape.show sb))
         if sa[a.Rank - 1] <> sb[b.Rank - 2] then mismatch ()
         if a.Rank > 2 && b.Rank = 2 then
             let k = sa[a.Rank - 1]
             let flat = matmul (reshape [| -1; k |] a) b
             reshape (Array.append sa[.. a.Rank - 2] [| sb[1] |]) flat
-        elif a.Rank <> b.Rank || sa[.. a.Rank - 3] <> sb[.. b.Rank - 3] then mismatch ()
-        else make Op.MatMul [| a; b |] (Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 1] |]) a.DType
+        elif a.Rank <> b.Rank || sa[.. a.Rank - 3] <> sb[.. b.Rank - 3] then
+            mismatch ()
+        else
+            make Op.MatMul [| a; b |] (Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 1] |]) a.DType
 
     /// Joins tensors along an axis; the other axes must agree.
     let concat (axis: int) (xs: Expr list) =
@@ -421,10 +480,14 @@ module Expr =
             let a = Shape.axis "concat" first.ShapeRef axis
             for x in xs do
                 sameDType "concat" first x
-                let ok = x.Rank = first.Rank && Seq.forall (fun i -> i = a || x.ShapeRef[i] = first.ShapeRef[i]) (seq { 0 .. x.Rank - 1 })
+                let ok =
+                    x.Rank = first.Rank
+                    && Seq.forall (fun i -> i = a || x.ShapeRef[i] = first.ShapeRef[i]) (seq { 0 .. x.Rank - 1 })
                 if not ok then
                     fail "concat" (sprintf "shapes %s and %s differ outside axis %d" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef) a)
-            let shape = first.ShapeRef |> Array.mapi (fun i d -> if i = a then xs |> List.sumBy (fun x -> x.ShapeRef[a]) else d)
+            let shape =
+                first.ShapeRef
+                |> Array.mapi (fun i d -> if i = a then xs |> List.sumBy (fun x -> x.ShapeRef[a]) else d)
             make (Op.Concat a) (Array.ofList xs) shape first.DType
 
     /// Elements start .. start+length-1 along an axis.
@@ -433,16 +496,21 @@ module Expr =
         let a = Shape.axis "slice" x.ShapeRef axis
         if start < 0 || length < 0 || start + length > x.ShapeRef[a] then
             fail "slice" (sprintf "range [%d, %d) is outside axis %d of shape %s" start (start + length) a (Shape.show x.ShapeRef))
-        if start = 0 && length = x.ShapeRef[a] then x
-        else make (Op.Slice(a, start, length)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d)) x.DType
+        if start = 0 && length = x.ShapeRef[a] then
+            x
+        else
+            make (Op.Slice(a, start, length)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d)) x.DType
 
     /// Zeros added before and after along an axis.
     let pad (axis: int) (before: int) (after: int) (x: Expr) =
         operand "pad" x
         let a = Shape.axis "pad" x.ShapeRef axis
-        if before < 0 || after < 0 then fail "pad" (sprintf "padding must be non-negative, got %d and %d" before after)
-        if before = 0 && after = 0 then x
-        else make (Op.Pad(a, before, after)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then d + before + after else d)) x.DType
+        if before < 0 || after < 0 then
+            fail "pad" (sprintf "padding must be non-negative, got %d and %d" before after)
+        if before = 0 && after = 0 then
+            x
+        else
+            make (Op.Pad(a, before, after)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then d + before + after else d)) x.DType
 
     /// Rows of x (along axis 0) picked by integer-valued indices of any shape: the result has shape
     /// indices.shape @ x.shape[1..]. Embeddings and minibatches.
@@ -450,7 +518,8 @@ module Expr =
         operand "gather" indices
         operand "gather" x
         sameDType "gather" x indices
-        if x.Rank < 1 then fail "gather" (sprintf "cannot pick rows of a scalar (shape %s)" (Shape.show x.ShapeRef))
+        if x.Rank < 1 then
+            fail "gather" (sprintf "cannot pick rows of a scalar (shape %s)" (Shape.show x.ShapeRef))
         make Op.Gather [| x; indices |] (Array.append indices.ShapeRef x.ShapeRef[1..]) x.DType
 
     /// Adds the rows of x into `rows` zero rows at integer-valued indices: the adjoint of gather.
@@ -461,13 +530,16 @@ module Expr =
         if rows < 0 then fail "scatterAdd" (sprintf "the number of rows must be non-negative, got %d" rows)
         let lead = indices.Rank
         if x.Rank < lead || x.ShapeRef[.. lead - 1] <> indices.ShapeRef then
-            fail "scatterAdd" (sprintf "values of shape %s do not start with the indices' shape %s" (Shape.show x.ShapeRef) (Shape.show indices.ShapeRef))
+            fail
+                "scatterAdd"
+                (sprintf "values of shape %s do not start with the indices' shape %s" (Shape.show x.ShapeRef) (Shape.show indices.ShapeRef))
         make (Op.ScatterAdd rows) [| x; indices |] (Array.append [| rows |] x.ShapeRef[lead..]) x.DType
 
     /// One-hot rows for integer-valued labels: shape labels.shape @ [classes].
     let oneHot (classes: int) (labels: Expr) =
         operand "oneHot" labels
-        if classes <= 0 then fail "oneHot" (sprintf "the number of classes must be positive, got %d" classes)
+        if classes <= 0 then
+            fail "oneHot" (sprintf "the number of classes must be positive, got %d" classes)
         make (Op.OneHot classes) [| labels |] (Array.append labels.ShapeRef [| classes |]) labels.DType
 
     /// Softmax along an axis, computed stably.
@@ -491,7 +563,8 @@ module Expr =
         | first :: _ ->
             for x in xs do
                 sameDType "addN" first x
-                if not (Shape.equal x.ShapeRef first.ShapeRef) then fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
+                if not (Shape.equal x.ShapeRef first.ShapeRef) then
+                    fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
             make Op.AddN (Array.ofList xs) first.ShapeRef first.DType
 
     /// Zeros shaped like x.

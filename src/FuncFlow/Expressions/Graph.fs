@@ -37,13 +37,13 @@ type internal NodeIndex(newest: int64) =
             slots.CopyTo(grown, 0)
             Scratch.release slots
             slots <- grown
-        if d >= 0L && d < int64 slots.Length then slots[int d] <- stored
-        else far[id] <- stored
+        if d >= 0L && d < int64 slots.Length then slots[int d] <- stored else far[id] <- stored
 
     member private _.Stored(id: int64) =
         let d = newest - id
         let inArray = if d >= 0L && d < int64 slots.Length then slots[int d] else 0
-        if inArray <> 0 || far.Count = 0 then inArray
+        if inArray <> 0 || far.Count = 0 then
+            inArray
         else
             match far.TryGetValue id with
             | true, v -> v
@@ -51,7 +51,8 @@ type internal NodeIndex(newest: int64) =
 
     /// Marks a node as visited; false if it already was.
     member x.Visit(id: int64) =
-        if x.Stored id <> 0 then false
+        if x.Stored id <> 0 then
+            false
         else
             x.Store(id, 1)
             count <- count + 1
@@ -145,7 +146,10 @@ module Graph =
     /// The variables the roots depend on, in first-use order.
     let variables (roots: Expr seq) : Expr list =
         topoSort roots
-        |> Array.filter (fun e -> match e.Op with Op.Var _ -> true | _ -> false)
+        |> Array.filter (fun e ->
+            match e.Op with
+            | Op.Var _ -> true
+            | _ -> false)
         |> List.ofArray
 
     /// The number of distinct nodes reachable from the roots.

@@ -8,7 +8,8 @@ open FuncFlow
 type Embedding(count: int, dim: int, init: Init) =
     inherit Layer()
     do
-        if count <= 0 || dim <= 0 then invalidArg "count" (sprintf "Embedding: sizes must be positive, got %d x %d" count dim)
+        if count <= 0 || dim <= 0 then
+            invalidArg "count" (sprintf "Embedding: sizes must be positive, got %d x %d" count dim)
 
     /// A table initialised normal with standard deviation 1.
     new(count, dim) = Embedding(count, dim, Normal 1.0)

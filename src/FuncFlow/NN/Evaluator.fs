@@ -15,13 +15,12 @@ type Evaluation =
     }
 
     /// The accuracy, or null for losses that do not count correct predictions: Accuracy in C#'s terms.
-    member e.AccuracyOrNull : Nullable<float> = Option.toNullable e.Accuracy
+    member e.AccuracyOrNull: Nullable<float> = Option.toNullable e.Accuracy
 
 /// Data sets in a model's dtype.
 module internal DatasetCast =
     /// The same data set with features and targets in the given dtype (no copy when they already are).
-    let cast (dtype: DType) (ds: Dataset) : Dataset =
-        { Features = Tensor.cast dtype ds.Features; Targets = Tensor.cast dtype ds.Targets }
+    let cast (dtype: DType) (ds: Dataset) : Dataset = { Features = Tensor.cast dtype ds.Features; Targets = Tensor.cast dtype ds.Targets }
 
 /// Evaluates models in evaluation mode (no dropout) with forward-only plans compiled once per batch shape
 /// and reused: only the parameters and the batches are fed.
@@ -72,8 +71,10 @@ type Evaluator(loss: Loss) =
             let struct (l, c) = e.Run(plan, b.Features, b.Targets)
             mean <- mean.Add(l, b.Count)
             correct <- correct + c
-        { Loss = mean.Value
-          Accuracy = if loss.Correct.IsSome && mean.Count > 0 then Some(correct / float mean.Count) else None }
+        {
+            Loss = mean.Value
+            Accuracy = if loss.Correct.IsSome && mean.Count > 0 then Some(correct / float mean.Count) else None
+        }
 
     /// The mean loss and accuracy over a data set, in batches of 1000 rows.
     member e.Evaluate(model: Model, data: Dataset) = e.Evaluate(model, data, 1000)

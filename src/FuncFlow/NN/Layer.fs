@@ -18,8 +18,16 @@ type Noise =
 /// What a layer sees while it builds its part of the graph: its parameters as variables, the mode, and a
 /// way to ask for per-step noise. Names are hierarchical ("0.weight"), as in a PyTorch state dict.
 [<Sealed>]
-type Scope internal (prefix: string, dtype: DType, training: bool, shapes: IReadOnlyDictionary<string, int[]>,
-                     vars: Dictionary<string, Expr>, noise: ResizeArray<Noise>) =
+type Scope
+    internal
+    (
+        prefix: string,
+        dtype: DType,
+        training: bool,
+        shapes: IReadOnlyDictionary<string, int[]>,
+        vars: Dictionary<string, Expr>,
+        noise: ResizeArray<Noise>
+    ) =
     /// True when building the training graph (dropout active), false for evaluation.
     member _.Training = training
     /// The element type of the model.
@@ -38,7 +46,8 @@ type Scope internal (prefix: string, dtype: DType, training: bool, shapes: IRead
                 let v = Expr.varOf dtype full shape
                 vars[full] <- v
                 v
-            | _ -> invalidArg "name" (sprintf "Scope.Param: the model has no parameter '%s' (it has %s)" full (String.Join(", ", shapes.Keys)))
+            | _ ->
+                invalidArg "name" (sprintf "Scope.Param: the model has no parameter '%s' (it has %s)" full (String.Join(", ", shapes.Keys)))
 
     /// The scope of a sub-layer, whose names are prefixed with `name.`.
     member _.Child(name: string) = Scope(prefix + name + ".", dtype, training, shapes, vars, noise)

@@ -24,8 +24,10 @@ type Linear(inputs: int, outputs: int, init: Init, useBias: bool) =
     member _.Init = init
 
     override _.Parameters(seed: int) =
-        [ yield "weight", init.Sample(seed, [| inputs; outputs |], inputs, outputs)
-          if useBias then yield "bias", Tensor.zeros Float64 [| outputs |] ]
+        [
+            yield "weight", init.Sample(seed, [| inputs; outputs |], inputs, outputs)
+            if useBias then yield "bias", Tensor.zeros Float64 [| outputs |]
+        ]
 
     override _.Forward(scope: Scope, x: Expr) =
         let y = Expr.matmul x (scope.Param "weight")

@@ -7,7 +7,9 @@ open FuncFlow
 module Losses =
     let private sameSize (op: string) (pred: Expr) (target: Expr) =
         if Shape.size pred.ShapeRef <> Shape.size target.ShapeRef then
-            invalidArg "target" (sprintf "%s: prediction %s and target %s have different sizes" op (Shape.show pred.ShapeRef) (Shape.show target.ShapeRef))
+            invalidArg
+                "target"
+                (sprintf "%s: prediction %s and target %s have different sizes" op (Shape.show pred.ShapeRef) (Shape.show target.ShapeRef))
         // Reading the target in the prediction's shape avoids the (n,) - (n,1) broadcast MiniFlow warns about.
         Expr.reshape pred.ShapeRef target
 
@@ -24,7 +26,13 @@ module Losses =
 
     let private labelsFor (op: string) (logits: Expr) (labels: Expr) =
         if logits.Rank <> 2 || labels.Rank <> 1 || labels.ShapeRef[0] <> logits.ShapeRef[0] then
-            invalidArg "labels" (sprintf "%s: expected logits [n; classes] and labels [n], got %s and %s" op (Shape.show logits.ShapeRef) (Shape.show labels.ShapeRef))
+            invalidArg
+                "labels"
+                (sprintf
+                    "%s: expected logits [n; classes] and labels [n], got %s and %s"
+                    op
+                    (Shape.show logits.ShapeRef)
+                    (Shape.show labels.ShapeRef))
         Expr.oneHot logits.ShapeRef[1] labels
 
     /// Softmax cross-entropy with integer labels, averaged over the batch: mean_i -log softmax(logits_i)[label_i].
@@ -88,9 +96,15 @@ type Loss =
     /// Grokking's MSELoss, summed over the batch axis.
     static member SumSquaredError = { Name = "sse"; Compute = Losses.sumSquaredError; Correct = None }
     /// Softmax cross-entropy with integer labels, with accuracy.
-    static member CrossEntropy = { Name = "cross-entropy"; Compute = Losses.crossEntropy; Correct = Some Losses.correct }
+    static member CrossEntropy =
+        { Name = "cross-entropy"; Compute = Losses.crossEntropy; Correct = Some Losses.correct }
     /// Binary cross-entropy of probabilities, with accuracy at 0.5.
-    static member BinaryCrossEntropy = { Name = "bce"; Compute = Losses.binaryCrossEntropy; Correct = Some(Losses.correctBinary 0.5) }
+    static member BinaryCrossEntropy =
+        { Name = "bce"; Compute = Losses.binaryCrossEntropy; Correct = Some(Losses.correctBinary 0.5) }
     /// Binary cross-entropy of logits, with accuracy at 0.
     static member BinaryCrossEntropyWithLogits =
-        { Name = "bce"; Compute = Losses.binaryCrossEntropyWithLogits; Correct = Some(Losses.correctBinary 0.0) }
+        {
+            Name = "bce"
+            Compute = Losses.binaryCrossEntropyWithLogits
+            Correct = Some(Losses.correctBinary 0.0)
+        }

@@ -7,7 +7,8 @@ open FuncFlow
 module Metrics =
     /// The index of the largest value in each row of [n; k] scores (the first one on ties).
     let argmax (scores: Tensor) : int[] =
-        if scores.Rank <> 2 then invalidArg "scores" (sprintf "Metrics.argmax: expected [n; k] scores, got %s" (Shape.show scores.Shape))
+        if scores.Rank <> 2 then
+            invalidArg "scores" (sprintf "Metrics.argmax: expected [n; k] scores, got %s" (Shape.show scores.Shape))
         let k = scores.Shape[1]
         let v = scores.ToArray()
         Array.init scores.Shape[0] (fun i ->
@@ -22,8 +23,11 @@ module Metrics =
         let y = labels.ToArray()
         if y.Length <> predicted.Length then
             invalidArg "labels" (sprintf "Metrics.accuracy: %d rows of scores but %d labels" predicted.Length y.Length)
-        if y.Length = 0 then 0.0
-        else float (Seq.sum (Seq.init y.Length (fun i -> if float predicted[i] = y[i] then 1 else 0))) / float y.Length
+        if y.Length = 0 then
+            0.0
+        else
+            float (Seq.sum (Seq.init y.Length (fun i -> if float predicted[i] = y[i] then 1 else 0)))
+            / float y.Length
 
 /// A running mean of per-batch values weighted by batch size: the mean loss over an epoch whose last
 /// batch is smaller. Immutable; Add returns the updated mean.

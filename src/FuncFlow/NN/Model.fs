@@ -51,7 +51,10 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
         for KeyValue(name, t) in parameters do
             match values.TryFind name with
             | Some v when Shape.equal v.ShapeRef t.ShapeRef -> ()
-            | Some v -> invalidArg "values" (sprintf "Model.WithParameters: '%s' has shape %s, expected %s" name (Shape.show v.Shape) (Shape.show t.Shape))
+            | Some v ->
+                invalidArg
+                    "values"
+                    (sprintf "Model.WithParameters: '%s' has shape %s, expected %s" name (Shape.show v.Shape) (Shape.show t.Shape))
             | None -> invalidArg "values" (sprintf "Model.WithParameters: no value for parameter '%s'" name)
         Model(layer, parameters |> Map.map (fun name _ -> Tensor.cast dtype values[name]), dtype)
 
@@ -59,9 +62,11 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
     member _.Build(input: Expr, training: bool) : ModelGraph =
         let scope = Scope.Create(dtype, training, shapes)
         let output = layer.Forward(scope, input)
-        { Output = output
-          Parameters = scope.Vars |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
-          Noise = List.ofSeq scope.NoiseList }
+        {
+            Output = output
+            Parameters = scope.Vars |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
+            Noise = List.ofSeq scope.NoiseList
+        }
 
     /// The model's output expression for an input expression, in evaluation mode.
     member m.Forward(input: Expr) : Expr = m.Build(input, false).Output
@@ -85,4 +90,5 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
         with :? ArgumentException as e ->
             raise (DataFormatException(sprintf "%s: the parameters do not fit this model: %s" path e.Message, e))
 
-    override _.ToString() = sprintf "Model(%s, %d parameters, %s)" (layer.Describe()) (parameters |> Seq.sumBy (fun kv -> kv.Value.Size)) dtype.Name
+    override _.ToString() =
+        sprintf "Model(%s, %d parameters, %s)" (layer.Describe()) (parameters |> Seq.sumBy (fun kv -> kv.Value.Size)) dtype.Name

@@ -45,7 +45,8 @@ type SGD(learningRate: float, momentum: float, nesterov: bool, weightDecay: floa
         Optimizer.Require("SGD", "learningRate", learningRate, 0.0, true)
         Optimizer.Require("SGD", "momentum", momentum, 0.0, false)
         Optimizer.Require("SGD", "weightDecay", weightDecay, 0.0, false)
-        if nesterov && momentum = 0.0 then invalidArg "nesterov" "SGD: Nesterov momentum needs a positive momentum"
+        if nesterov && momentum = 0.0 then
+            invalidArg "nesterov" "SGD: Nesterov momentum needs a positive momentum"
 
     /// Plain SGD (the seeds' p -= lr * grad).
     new(learningRate) = SGD(learningRate, 0.0, false, 0.0)
@@ -63,7 +64,8 @@ type SGD(learningRate: float, momentum: float, nesterov: bool, weightDecay: floa
 
     override _.Update(_: Expr, p: Expr, grad: Expr) =
         let g = Optimizer.Decayed(p, grad, weightDecay)
-        if momentum = 0.0 then { State = []; Updates = [ p, p - learningRate * g ] }
+        if momentum = 0.0 then
+            { State = []; Updates = [ p, p - learningRate * g ] }
         else
             let v, v0 = Optimizer.StateOf(p, "momentum")
             let vNew = momentum * v + g
@@ -139,10 +141,12 @@ type Schedule =
     member s.Factor(step: Expr) : Expr =
         match s with
         | LinearDecay steps ->
-            if steps <= 0 then invalidArg "steps" (sprintf "Schedule.LinearDecay: the number of steps must be positive, got %d" steps)
+            if steps <= 0 then
+                invalidArg "steps" (sprintf "Schedule.LinearDecay: the number of steps must be positive, got %d" steps)
             Expr.relu (1.0 - step / float steps)
         | ExponentialDecay gamma ->
-            if not (gamma > 0.0 && gamma <= 1.0) then invalidArg "gamma" (sprintf "Schedule.ExponentialDecay: gamma must be in (0, 1], got %g" gamma)
+            if not (gamma > 0.0 && gamma <= 1.0) then
+                invalidArg "gamma" (sprintf "Schedule.ExponentialDecay: gamma must be in (0, 1], got %g" gamma)
             Expr.pow (Expr.scalarLike step gamma) step
 
 /// An optimiser whose learning rate follows a schedule. It scales each parameter's step (new value minus
@@ -160,4 +164,6 @@ type Scheduled(inner: Optimizer, schedule: Schedule) =
     override _.Update(step: Expr, p: Expr, grad: Expr) =
         let update = inner.Update(step, p, grad)
         let factor = schedule.Factor step
-        { update with Updates = update.Updates |> List.map (fun (v, e) -> if v = p then v, p + factor * (e - p) else v, e) }
+        { update with
+            Updates = update.Updates |> List.map (fun (v, e) -> if v = p then v, p + factor * (e - p) else v, e)
+        }

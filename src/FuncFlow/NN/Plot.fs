@@ -29,7 +29,8 @@ module internal Plot =
     let private niceTicks (lo: float) (hi: float) =
         let raw = (hi - lo) / 4.0
         let magnitude = 10.0 ** floor (log10 raw)
-        let step = [ 1.0; 2.0; 2.5; 5.0; 10.0 ] |> List.map (fun m -> m * magnitude) |> List.find (fun s -> s >= raw)
+        let step =
+            [ 1.0; 2.0; 2.5; 5.0; 10.0 ] |> List.map (fun m -> m * magnitude) |> List.find (fun s -> s >= raw)
         let first = ceil (lo / step) * step
         [ for k in 0 .. int ((hi - first) / step + 1e-9) -> first + float k * step ]
 
@@ -46,9 +47,11 @@ module internal Plot =
         let px (i: int) = left + (if n = 1 then plotW / 2.0 else plotW * float i / float (n - 1))
         let py (v: float) = y0 + top + plotH * (1.0 - (v - lo) / (hi - lo))
         let line (x1: float) (y1: float) (x2: float) (y2: float) (stroke: string) =
-            sb.AppendFormat("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{3}\" stroke=\"{4}\"/>\n", num x1, num y1, num x2, num y2, stroke) |> ignore
+            sb.AppendFormat("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{3}\" stroke=\"{4}\"/>\n", num x1, num y1, num x2, num y2, stroke)
+            |> ignore
         let text (x: float) (y: float) (anchor: string) (extra: string) (s: string) =
-            sb.AppendFormat("<text x=\"{0}\" y=\"{1}\" text-anchor=\"{2}\" {3}>{4}</text>\n", num x, num y, anchor, extra, escape s) |> ignore
+            sb.AppendFormat("<text x=\"{0}\" y=\"{1}\" text-anchor=\"{2}\" {3}>{4}</text>\n", num x, num y, anchor, extra, escape s)
+            |> ignore
         text (width / 2.0) (y0 + 24.0) "middle" "font-size=\"15\" font-weight=\"bold\"" title
         for v in niceTicks lo hi do
             line left (py v) (left + plotW) (py v) "#e0e0e0"
@@ -58,7 +61,7 @@ module internal Plot =
         line left (y0 + top + plotH) (left + plotW) (y0 + top + plotH) "black"
         line left (y0 + top) left (y0 + top + plotH) "black"
         let ticks = min (n - 1) 10
-        for k in 0 .. ticks do
+        for k in 0..ticks do
             let i = if ticks = 0 then 0 else (n - 1) * k / ticks
             line (px i) (y0 + top + plotH) (px i) (y0 + top + plotH + 5.0) "black"
             text (px i) (y0 + top + plotH + 18.0) "middle" "font-size=\"11\"" (string (i + 1))
@@ -71,7 +74,12 @@ module internal Plot =
                 |> Array.mapi (fun i v -> i, v)
                 |> Array.filter (fun (_, v) -> Double.IsFinite v)
                 |> Array.map (fun (i, v) -> num (px i) + "," + num (py v))
-            sb.AppendFormat("<polyline fill=\"none\" stroke=\"{0}\" stroke-width=\"2\" points=\"{1}\"/>\n", color, String.Join(" ", points)) |> ignore
+            sb.AppendFormat(
+                "<polyline fill=\"none\" stroke=\"{0}\" stroke-width=\"2\" points=\"{1}\"/>\n",
+                color,
+                String.Join(" ", points)
+            )
+            |> ignore
             // The legend sits in the top margin, right of the title, so it never covers a curve.
             let ly = y0 + 14.0 + 14.0 * float k
             line (left + plotW - 90.0) (ly - 4.0) (left + plotW - 70.0) (ly - 4.0) color
@@ -81,8 +89,14 @@ module internal Plot =
     let svg (xLabel: string) (panels: (string * Series list) list) : string =
         let sb = StringBuilder()
         let height = panelHeight * float (max 1 panels.Length)
-        sb.AppendFormat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" font-family=\"sans-serif\">\n", num width, num height) |> ignore
-        sb.AppendFormat("<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n", num width, num height) |> ignore
+        sb.AppendFormat(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" font-family=\"sans-serif\">\n",
+            num width,
+            num height
+        )
+        |> ignore
+        sb.AppendFormat("<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n", num width, num height)
+        |> ignore
         panels |> List.iteri (fun k (title, series) -> panel sb (panelHeight * float k) title xLabel series)
         sb.Append("</svg>\n").ToString()
 

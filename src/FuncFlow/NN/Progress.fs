@@ -65,8 +65,7 @@ type internal BarProgress(ctx: ProgressContext) =
 [<RequireQualifiedAccess>]
 module internal Progress =
     /// True when standard output is a terminal and the CI variable is unset: a live bar is useful.
-    let isInteractive () =
-        not Console.IsOutputRedirected && String.IsNullOrEmpty(Environment.GetEnvironmentVariable "CI")
+    let isInteractive () = not Console.IsOutputRedirected && String.IsNullOrEmpty(Environment.GetEnvironmentVariable "CI")
 
     /// Runs `body` with a live bar when `live` is true, else with plain lines on standard output.
     let run (live: bool) (body: ProgressReporter -> 'T) : 'T =
@@ -74,6 +73,14 @@ module internal Progress =
             AnsiConsole
                 .Progress()
                 .AutoClear(false)
-                .Columns([| TaskDescriptionColumn() :> ProgressColumn; ProgressBarColumn(); PercentageColumn(); RemainingTimeColumn() |])
+                .Columns(
+                    [|
+                        TaskDescriptionColumn() :> ProgressColumn
+                        ProgressBarColumn()
+                        PercentageColumn()
+                        RemainingTimeColumn()
+                    |]
+                )
                 .Start(fun ctx -> body (BarProgress ctx))
-        else body (LineProgress())
+        else
+            body (LineProgress())

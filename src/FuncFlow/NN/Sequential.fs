@@ -25,5 +25,4 @@ type Sequential([<ParamArray>] layerArray: Layer[]) =
     override _.Forward(scope: Scope, x: Expr) =
         layers |> List.indexed |> List.fold (fun h (i, layer) -> layer.Forward(scope.Child(string i), h)) x
 
-    override _.Describe() =
-        "Sequential(" + String.Join(", ", layers |> List.map (fun l -> l.Describe())) + ")"
+    override _.Describe() = "Sequential(" + String.Join(", ", layers |> List.map (fun l -> l.Describe())) + ")"

@@ -57,8 +57,11 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
     member _.Correct = if hasCorrect then plan.OutputScalar 1 else 0.0
 
     /// The current parameter values, as a model.
-    member _.Model : Model =
-        model.WithParameters(model.Parameters |> Map.map (fun name t -> if List.contains name stateNames then plan.Get name else t))
+    member _.Model: Model =
+        model.WithParameters(
+            model.Parameters
+            |> Map.map (fun name t -> if List.contains name stateNames then plan.Get name else t)
+        )
 
     /// Copies parameters, optimiser state and the step count from another step plan of the same model
     /// (used when the batch shape changes).
@@ -82,7 +85,9 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
         let graph = model.Build(x, true)
         let value = loss.Compute graph.Output y
         if Shape.size value.ShapeRef <> 1 then
-            invalidArg "loss" (sprintf "TrainStep.Compile: the loss '%s' has shape %s; it must have one element" loss.Name (Shape.show value.ShapeRef))
+            invalidArg
+                "loss"
+                (sprintf "TrainStep.Compile: the loss '%s' has shape %s; it must have one element" loss.Name (Shape.show value.ShapeRef))
         let parameters = graph.Parameters |> Map.toList
         let grads = Grad.wrt (List.map snd parameters) value
         let step = Expr.varOf dtype TrainStep.StepName [||]
@@ -100,6 +105,11 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
             graph.Noise
             |> List.map (fun n ->
                 let size = Shape.size n.Var.ShapeRef
-                n, (match dtype with Float64 -> Array.zeroCreate<float> size :> Array | Float32 -> Array.zeroCreate<float32> size :> Array))
-        let names = TrainStep.StepName :: (List.map fst parameters) @ (states |> List.map (fun (v, _) -> (Expr.tryName v).Value))
+                n,
+                (match dtype with
+                 | Float64 -> Array.zeroCreate<float> size :> Array
+                 | Float32 -> Array.zeroCreate<float32> size :> Array))
+        let names =
+            TrainStep.StepName :: (List.map fst parameters)
+            @ (states |> List.map (fun (v, _) -> (Expr.tryName v).Value))
         TrainStep(plan, model, names, buffers, rng, loss.Correct.IsSome)

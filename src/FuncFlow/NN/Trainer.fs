@@ -36,8 +36,16 @@ type FitOptions =
 
     /// Shuffled epochs, keeping the last smaller batch, no test set, automatic progress, no plot.
     static member Create(epochs: int, batchSize: int) =
-        { Epochs = epochs; BatchSize = batchSize; Sampling = Shuffled; DropLast = false; Test = None
-          LiveProgress = None; Quiet = false; PlotPath = None }
+        {
+            Epochs = epochs
+            BatchSize = batchSize
+            Sampling = Shuffled
+            DropLast = false
+            Test = None
+            LiveProgress = None
+            Quiet = false
+            PlotPath = None
+        }
 
     // Fluent copies, so C# (which has neither `{ o with ... }` nor F# options) can write
     // FitOptions.Create(5, 64).WithTest(test).WithPlot(path).
@@ -97,9 +105,14 @@ type History =
         let series name (f: EpochResult -> float option) =
             let values = h.Epochs |> List.map (f >> Option.defaultValue nan) |> Array.ofList
             if values |> Array.exists Double.IsFinite then [ { Name = name; Values = values } ] else []
-        let losses = series "train" (fun e -> Some e.Loss) @ series "test" (fun e -> e.Test |> Option.map (fun t -> t.Loss))
-        let accuracy = series "train" (fun e -> e.Accuracy) @ series "test" (fun e -> e.Test |> Option.bind (fun t -> t.Accuracy))
-        let panels = [ title + ": loss", losses ] @ (if accuracy.IsEmpty then [] else [ title + ": accuracy", accuracy ])
+        let losses =
+            series "train" (fun e -> Some e.Loss)
+            @ series "test" (fun e -> e.Test |> Option.map (fun t -> t.Loss))
+        let accuracy =
+            series "train" (fun e -> e.Accuracy)
+            @ series "test" (fun e -> e.Test |> Option.bind (fun t -> t.Accuracy))
+        let panels =
+            [ title + ": loss", losses ] @ (if accuracy.IsEmpty then [] else [ title + ": accuracy", accuracy ])
         Plot.save path "epoch" panels
 
 /// Trains a model: forward, loss, backward and optimiser step run as one compiled plan per batch shape
@@ -123,7 +136,7 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
     member _.CompiledPlans = steps.Count
 
     /// The model with its current (trained) parameters.
-    member _.Model : Model =
+    member _.Model: Model =
         match current with
         | Some s -> s.Model
         | None -> model
@@ -145,7 +158,10 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         step.Run(Tensor.cast model.DType features, Tensor.cast model.DType targets)
 
     /// The number of correct rows in the last step's batch (0 for regression losses).
-    member _.LastCorrect = match current with Some s -> s.Correct | None -> 0.0
+    member _.LastCorrect =
+        match current with
+        | Some s -> s.Correct
+        | None -> 0.0
 
     /// The current model's loss and accuracy on a data set (evaluation mode, batches of batchSize).
     member t.Evaluate(data: Dataset, batchSize: int) : Evaluation = evaluator.Evaluate(t.Model, data, batchSize)
@@ -156,38 +172,47 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
     /// Trains for the given options' epochs, reporting progress, and returns the history.
     member t.Fit(train: Dataset, options: FitOptions) : History =
         if options.Epochs <= 0 || options.BatchSize <= 0 then
-            invalidArg "options" (sprintf "Trainer.Fit: epochs and batch size must be positive, got %d and %d" options.Epochs options.BatchSize)
+            invalidArg
+                "options"
+                (sprintf "Trainer.Fit: epochs and batch size must be positive, got %d and %d" options.Epochs options.BatchSize)
         let train = DatasetCast.cast model.DType train
         let batches epoch =
             match options.Sampling with
             | Shuffled -> Batches.shuffledWith options.DropLast (seed + epoch) options.BatchSize train |> Array.ofSeq
             | WithReplacement k -> Array.init k (fun _ -> Batches.sampleWithReplacement rng options.BatchSize train)
         let run (report: ProgressReporter) =
-            [ for epoch in 1 .. options.Epochs do
-                  let epochBatches = batches epoch
-                  let title = sprintf "epoch %d/%d" epoch options.Epochs
-                  report.EpochStarted(title, epochBatches.Length)
-                  let clock = Stopwatch.StartNew()
-                  let mutable mean = MeanMetric.Empty
-                  let mutable correct = 0.0
-                  for b in epochBatches do
-                      let l = t.Step(b.Features, b.Targets)
-                      mean <- mean.Add(l, b.Count)
-                      correct <- correct + t.LastCorrect
-                      report.Advance(1, Func<string>(fun () ->
-                          let acc = if loss.Correct.IsSome then sprintf "  acc %.4f" (correct / float mean.Count) else ""
-                          sprintf "loss %.4f%s  %.0f samples/s" mean.Value acc (float mean.Count / clock.Elapsed.TotalSeconds)))
-                  let seconds = clock.Elapsed.TotalSeconds
-                  let test = options.Test |> Option.map t.Evaluate
-                  let result =
-                      { Epoch = epoch
-                        Loss = mean.Value
-                        Accuracy = if loss.Correct.IsSome then Some(correct / float mean.Count) else None
-                        Test = test
-                        Seconds = seconds
-                        SamplesPerSecond = float mean.Count / seconds }
-                  report.EpochFinished(Trainer.Summary(title, result))
-                  yield result ]
+            [
+                for epoch in 1 .. options.Epochs do
+                    let epochBatches = batches epoch
+                    let title = sprintf "epoch %d/%d" epoch options.Epochs
+                    report.EpochStarted(title, epochBatches.Length)
+                    let clock = Stopwatch.StartNew()
+                    let mutable mean = MeanMetric.Empty
+                    let mutable correct = 0.0
+                    for b in epochBatches do
+                        let l = t.Step(b.Features, b.Targets)
+                        mean <- mean.Add(l, b.Count)
+                        correct <- correct + t.LastCorrect
+                        report.Advance(
+                            1,
+                            Func<string>(fun () ->
+                                let acc = if loss.Correct.IsSome then sprintf "  acc %.4f" (correct / float mean.Count) else ""
+                                sprintf "loss %.4f%s  %.0f samples/s" mean.Value acc (float mean.Count / clock.Elapsed.TotalSeconds))
+                        )
+                    let seconds = clock.Elapsed.TotalSeconds
+                    let test = options.Test |> Option.map t.Evaluate
+                    let result =
+                        {
+                            Epoch = epoch
+                            Loss = mean.Value
+                            Accuracy = if loss.Correct.IsSome then Some(correct / float mean.Count) else None
+                            Test = test
+                            Seconds = seconds
+                            SamplesPerSecond = float mean.Count / seconds
+                        }
+                    report.EpochFinished(Trainer.Summary(title, result))
+                    yield result
+            ]
         let live = options.LiveProgress |> Option.defaultWith Progress.isInteractive
         let epochs = if options.Quiet then run (SilentProgress()) else Progress.run live run
         let history = { Epochs = epochs }
@@ -199,10 +224,18 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
 
     /// One epoch's summary line.
     static member Summary(title: string, r: EpochResult) =
-        let acc = match r.Accuracy with Some a -> sprintf "  acc %.4f" a | None -> ""
+        let acc =
+            match r.Accuracy with
+            | Some a -> sprintf "  acc %.4f" a
+            | None -> ""
         let test =
             match r.Test with
             | Some e ->
-                sprintf "  test loss %.4f%s" e.Loss (match e.Accuracy with Some a -> sprintf "  test acc %.4f" a | None -> "")
+                sprintf
+                    "  test loss %.4f%s"
+                    e.Loss
+                    (match e.Accuracy with
+                     | Some a -> sprintf "  test acc %.4f" a
+                     | None -> "")
             | None -> ""
         sprintf "%s  loss %.4f%s%s  %.2f s  %.0f samples/s" title r.Loss acc test r.Seconds r.SamplesPerSecond

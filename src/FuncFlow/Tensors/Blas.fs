@@ -24,30 +24,83 @@ module internal OpenBlasNative =
     let RowMajor = 101
 
     [<DllImport("libopenblas.so.0", EntryPoint = "cblas_dgemm")>]
-    extern void dgemm(int order, int transA, int transB, int m, int n, int k, double alpha, nativeint a, int lda, nativeint b, int ldb, double beta, nativeint c, int ldc)
+    extern void dgemm(
+        int order,
+        int transA,
+        int transB,
+        int m,
+        int n,
+        int k,
+        double alpha,
+        nativeint a,
+        int lda,
+        nativeint b,
+        int ldb,
+        double beta,
+        nativeint c,
+        int ldc
+    )
 
     [<DllImport("libopenblas.so.0", EntryPoint = "cblas_sgemm")>]
-    extern void sgemm(int order, int transA, int transB, int m, int n, int k, float32 alpha, nativeint a, int lda, nativeint b, int ldb, float32 beta, nativeint c, int ldc)
+    extern void sgemm(
+        int order,
+        int transA,
+        int transB,
+        int m,
+        int n,
+        int k,
+        float32 alpha,
+        nativeint a,
+        int lda,
+        nativeint b,
+        int ldb,
+        float32 beta,
+        nativeint c,
+        int ldc
+    )
 
 /// The managed GEMM: one row of C at a time, vectorised along rows with TensorPrimitives, allocating
 /// nothing; rows are independent, so large products split them across threads. (MathNet's managed provider
 /// takes whole column-major arrays, without offsets or leading dimensions, so batched products would need copies.)
 type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
-    static member Row(i: int, transA: bool, transB: bool, n: int, k: int, alpha: 'T, a: 'T[], aOff: int, lda: int,
-                      b: 'T[], bOff: int, ldb: int, beta: 'T, c: 'T[], cOff: int, ldc: int) : unit =
+    static member Row
+        (
+            i: int,
+            transA: bool,
+            transB: bool,
+            n: int,
+            k: int,
+            alpha: 'T,
+            a: 'T[],
+            aOff: int,
+            lda: int,
+            b: 'T[],
+            bOff: int,
+            ldb: int,
+            beta: 'T,
+            c: 'T[],
+            cOff: int,
+            ldc: int
+        ) : unit =
         let cRow = Span<'T>(c, cOff + i * ldc, n)
         if transB then
             // op(B)[p, j] = B[j, p]: each entry of the row is a dot product with a contiguous row of B.
             for j in 0 .. n - 1 do
                 let bRow = ReadOnlySpan<'T>(b, bOff + j * ldb, k)
-                let dot: 'T = if transA then ManagedGemm<'T>.StridedDot(a, aOff + i, lda, bRow) else TensorPrimitives.Dot(ReadOnlySpan<'T>(a, aOff + i * lda, k), bRow)
+                let dot: 'T =
+                    if transA then
+                        ManagedGemm<'T>.StridedDot(a, aOff + i, lda, bRow)
+                    else
+                        TensorPrimitives.Dot(ReadOnlySpan<'T>(a, aOff + i * lda, k), bRow)
                 let product: 'T = alpha * dot
                 // beta = 0 overwrites C, NaNs included, as BLAS does.
                 cRow[j] <- if 'T.IsZero beta then product else product + beta * cRow[j]
         else
             // C's row is scaled once, then gains alpha a(i, p) B[p, :] for each p along contiguous rows of B.
-            if 'T.IsZero beta then cRow.Clear()
-            elif not ('T.IsZero(beta - 'T.One)) then TensorPrimitives.Multiply(Span<'T>.op_Implicit cRow, beta, cRow)
+            if 'T.IsZero beta then
+                cRow.Clear()
+            elif not ('T.IsZero(beta - 'T.One)) then
+                TensorPrimitives.Multiply(Span<'T>.op_Implicit cRow, beta, cRow)
             for p in 0 .. k - 1 do
                 let aip = if transA then a[aOff + p * lda + i] else a[aOff + i * lda + p]
                 if not ('T.IsZero aip) then
@@ -60,10 +113,28 @@ type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: 
             sum <- sum + a[start + p * stride] * row[p]
         sum
 
-    static member Run(transA: bool, transB: bool, m: int, n: int, k: int, alpha: 'T, a: 'T[], aOff: int, lda: int,
-                      b: 'T[], bOff: int, ldb: int, beta: 'T, c: 'T[], cOff: int, ldc: int) : unit =
+    static member Run
+        (
+            transA: bool,
+            transB: bool,
+            m: int,
+            n: int,
+            k: int,
+            alpha: 'T,
+            a: 'T[],
+            aOff: int,
+            lda: int,
+            b: 'T[],
+            bOff: int,
+            ldb: int,
+            beta: 'T,
+            c: 'T[],
+            cOff: int,
+            ldc: int
+        ) : unit =
         if int64 m * int64 n * int64 k >= 1_000_000L then
-            Parallel.For(0, m, fun i -> ManagedGemm<'T>.Row(i, transA, transB, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)) |> ignore
+            Parallel.For(0, m, fun i -> ManagedGemm<'T>.Row(i, transA, transB, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc))
+            |> ignore
         else
             for i in 0 .. m - 1 do
                 ManagedGemm<'T>.Row(i, transA, transB, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
@@ -98,16 +169,35 @@ module internal Blas =
                 invalidOp "Blas.withProvider: libopenblas.so.0 could not be loaded (install Debian's libopenblas0-pthread)"
         let before = scoped.Value
         scoped.Value <- ValueSome p
-        try f () finally scoped.Value <- before
+        try
+            f ()
+        finally
+            scoped.Value <- before
 
     let private checkRange op (name: string) (arr: Array) (off: int) (rows: int) (cols: int) (ld: int) =
         if isNull arr then nullArg name
         // In int64: a large leading dimension must not wrap around and pass.
-        if rows > 0 && cols > 0 && (off < 0 || ld < cols || int64 off + int64 (rows - 1) * int64 ld + int64 cols > int64 arr.Length) then
-            invalidArg name (sprintf "%s: operand %s, a %dx%d matrix at offset %d with leading dimension %d, does not fit in its %d values (the leading dimension must be at least %d)" op name rows cols off ld arr.Length cols)
+        if
+            rows > 0
+            && cols > 0
+            && (off < 0 || ld < cols || int64 off + int64 (rows - 1) * int64 ld + int64 cols > int64 arr.Length)
+        then
+            invalidArg
+                name
+                (sprintf
+                    "%s: operand %s, a %dx%d matrix at offset %d with leading dimension %d, does not fit in its %d values (the leading dimension must be at least %d)"
+                    op
+                    name
+                    rows
+                    cols
+                    off
+                    ld
+                    arr.Length
+                    cols)
 
     let private check op transA transB m n k (a: Array) aOff lda (b: Array) bOff ldb (c: Array) cOff ldc =
-        if m < 0 || n < 0 || k < 0 then invalidArg "m" (sprintf "%s: sizes must be non-negative, got m=%d n=%d k=%d" op m n k)
+        if m < 0 || n < 0 || k < 0 then
+            invalidArg "m" (sprintf "%s: sizes must be non-negative, got m=%d n=%d k=%d" op m n k)
         (if transA then checkRange op "a" a aOff k m lda else checkRange op "a" a aOff m k lda)
         (if transB then checkRange op "b" b bOff n k ldb else checkRange op "b" b bOff k n ldb)
         checkRange op "c" c cOff m n ldc
@@ -117,28 +207,146 @@ module internal Blas =
     // The shared driver: checks, then OpenBLAS (through `native`, inlined so that no closure is allocated)
     // or the managed kernel, which also covers k = 0 (C scaled by beta), a case BLAS need not handle.
     let inline private gemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
-        op ([<InlineIfLambda>] native: unit -> unit) transA transB m n k (alpha: 'T) (a: 'T[]) aOff lda (b: 'T[]) bOff ldb (beta: 'T) (c: 'T[]) cOff ldc =
+        op
+        ([<InlineIfLambda>] native: unit -> unit)
+        transA
+        transB
+        m
+        n
+        k
+        (alpha: 'T)
+        (a: 'T[])
+        aOff
+        lda
+        (b: 'T[])
+        bOff
+        ldb
+        (beta: 'T)
+        (c: 'T[])
+        cOff
+        ldc
+        =
         check op transA transB m n k a aOff lda b bOff ldb c cOff ldc
         if m > 0 && n > 0 then
-            if k > 0 && provider () = OpenBlas then native ()
-            else ManagedGemm<'T>.Run(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
+            if k > 0 && provider () = OpenBlas then
+                native ()
+            else
+                ManagedGemm<'T>.Run(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
 
     /// Double-precision GEMM on row-major storage.
-    let dgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float, a: float[], aOff: int, lda: int, b: float[], bOff: int, ldb: int, beta: float, c: float[], cOff: int, ldc: int) =
-        gemm "Blas.dgemm" (fun () ->
-            use pa = fixed &a[aOff]
-            use pb = fixed &b[bOff]
-            use pc = fixed &c[cOff]
-            OpenBlasNative.dgemm (OpenBlasNative.RowMajor, flag transA, flag transB, m, n, k, alpha, NativePtr.toNativeInt pa, lda,
-                                  NativePtr.toNativeInt pb, ldb, beta, NativePtr.toNativeInt pc, ldc))
-            transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
+    let dgemm
+        (
+            transA: bool,
+            transB: bool,
+            m: int,
+            n: int,
+            k: int,
+            alpha: float,
+            a: float[],
+            aOff: int,
+            lda: int,
+            b: float[],
+            bOff: int,
+            ldb: int,
+            beta: float,
+            c: float[],
+            cOff: int,
+            ldc: int
+        ) =
+        gemm
+            "Blas.dgemm"
+            (fun () ->
+                use pa = fixed &a[aOff]
+                use pb = fixed &b[bOff]
+                use pc = fixed &c[cOff]
+                OpenBlasNative.dgemm (
+                    OpenBlasNative.RowMajor,
+                    flag transA,
+                    flag transB,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    NativePtr.toNativeInt pa,
+                    lda,
+                    NativePtr.toNativeInt pb,
+                    ldb,
+                    beta,
+                    NativePtr.toNativeInt pc,
+                    ldc
+                ))
+            transA
+            transB
+            m
+            n
+            k
+            alpha
+            a
+            aOff
+            lda
+            b
+            bOff
+            ldb
+            beta
+            c
+            cOff
+            ldc
 
     /// Single-precision GEMM on row-major storage.
-    let sgemm (transA: bool, transB: bool, m: int, n: int, k: int, alpha: float32, a: float32[], aOff: int, lda: int, b: float32[], bOff: int, ldb: int, beta: float32, c: float32[], cOff: int, ldc: int) =
-        gemm "Blas.sgemm" (fun () ->
-            use pa = fixed &a[aOff]
-            use pb = fixed &b[bOff]
-            use pc = fixed &c[cOff]
-            OpenBlasNative.sgemm (OpenBlasNative.RowMajor, flag transA, flag transB, m, n, k, alpha, NativePtr.toNativeInt pa, lda,
-                                  NativePtr.toNativeInt pb, ldb, beta, NativePtr.toNativeInt pc, ldc))
-            transA transB m n k alpha a aOff lda b bOff ldb beta c cOff ldc
+    let sgemm
+        (
+            transA: bool,
+            transB: bool,
+            m: int,
+            n: int,
+            k: int,
+            alpha: float32,
+            a: float32[],
+            aOff: int,
+            lda: int,
+            b: float32[],
+            bOff: int,
+            ldb: int,
+            beta: float32,
+            c: float32[],
+            cOff: int,
+            ldc: int
+        ) =
+        gemm
+            "Blas.sgemm"
+            (fun () ->
+                use pa = fixed &a[aOff]
+                use pb = fixed &b[bOff]
+                use pc = fixed &c[cOff]
+                OpenBlasNative.sgemm (
+                    OpenBlasNative.RowMajor,
+                    flag transA,
+                    flag transB,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    NativePtr.toNativeInt pa,
+                    lda,
+                    NativePtr.toNativeInt pb,
+                    ldb,
+                    beta,
+                    NativePtr.toNativeInt pc,
+                    ldc
+                ))
+            transA
+            transB
+            m
+            n
+            k
+            alpha
+            a
+            aOff
+            lda
+            b
+            bOff
+            ldb
+            beta
+            c
+            cOff
+            ldc

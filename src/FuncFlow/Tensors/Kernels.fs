@@ -24,8 +24,17 @@ type UnaryOp =
     /// The lower-case name used in formulas and messages.
     member op.Name =
         match op with
-        | Neg -> "neg" | Exp -> "exp" | Log -> "log" | Sqrt -> "sqrt" | Abs -> "abs" | Sigmoid -> "sigmoid"
-        | Tanh -> "tanh" | Relu -> "relu" | Softplus -> "softplus" | Sign -> "sign" | Step -> "step"
+        | Neg -> "neg"
+        | Exp -> "exp"
+        | Log -> "log"
+        | Sqrt -> "sqrt"
+        | Abs -> "abs"
+        | Sigmoid -> "sigmoid"
+        | Tanh -> "tanh"
+        | Relu -> "relu"
+        | Softplus -> "softplus"
+        | Sign -> "sign"
+        | Step -> "step"
 
 /// Elementwise functions of two tensors, with NumPy broadcasting.
 [<RequireQualifiedAccess>]
@@ -41,7 +50,12 @@ type BinaryOp =
     /// The symbol or name used in formulas and messages.
     member op.Name =
         match op with
-        | Add -> "+" | Sub -> "-" | Mul -> "*" | Div -> "/" | Pow -> "**" | Equal -> "=="
+        | Add -> "+"
+        | Sub -> "-"
+        | Mul -> "*"
+        | Div -> "/"
+        | Pow -> "**"
+        | Equal -> "=="
 
 /// Reductions over an axis (or over everything).
 [<RequireQualifiedAccess>]
@@ -66,11 +80,12 @@ module internal Scalar =
     let inline toFloat<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : float = Double.CreateTruncating x
 
     // Stable in both tails: softplus x = max(x, 0) + log1p(exp(-|x|)).
-    let softplus<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : 'T =
-        'T.Max(x, 'T.Zero) + 'T.LogP1('T.Exp(-('T.Abs x)))
+    let softplus<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : 'T = 'T.Max(x, 'T.Zero) + 'T.LogP1('T.Exp(-('T.Abs x)))
 
     let sign<'T when 'T :> IFloatingPointIeee754<'T>> (x: 'T) : 'T =
-        if gt x 'T.Zero then 'T.One elif lt x 'T.Zero then -'T.One else x
+        if gt x 'T.Zero then 'T.One
+        elif lt x 'T.Zero then -'T.One
+        else x
 
     /// Below this magnitude tanh is computed by tanhNearZero.
     let tanhSmall = 0.625
@@ -129,7 +144,11 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         if src.Overlaps(Span<'T>.op_Implicit dst) then
             // In place the input is gone once TensorPrimitives has run: go element by element.
             for i in 0 .. src.Length - 1 do
-                dst[i] <- if Scalar.lt ('T.Abs src[i]) small then Scalar.tanhNearZero 'T.CreateTruncating src[i] else 'T.Tanh src[i]
+                dst[i] <-
+                    if Scalar.lt ('T.Abs src[i]) small then
+                        Scalar.tanhNearZero 'T.CreateTruncating src[i]
+                    else
+                        'T.Tanh src[i]
         else
             TensorPrimitives.Tanh(src, dst)
             let width = Vector<'T>.Count
@@ -138,21 +157,27 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             while i + width <= src.Length do
                 let x = Vector<'T>(src.Slice i)
                 let near = Scalar.tanhNearZero (fun c -> Vector<'T>('T.CreateTruncating c)) x
-                Vector.ConditionalSelect(Vector.LessThan(Vector.Abs x, limit), near, Vector<'T>(Span<'T>.op_Implicit (dst.Slice i))).CopyTo(dst.Slice i)
+                Vector
+                    .ConditionalSelect(Vector.LessThan(Vector.Abs x, limit), near, Vector<'T>(Span<'T>.op_Implicit(dst.Slice i)))
+                    .CopyTo(dst.Slice i)
                 i <- i + width
             for j in i .. src.Length - 1 do
                 if Scalar.lt ('T.Abs src[j]) small then dst[j] <- Scalar.tanhNearZero 'T.CreateTruncating src[j]
 
     static member PowScalar(src: ReadOnlySpan<'T>, p: 'T, dst: Span<'T>) : unit =
-        if Scalar.eq p ('T.CreateTruncating 2) then TensorPrimitives.Multiply(src, src, dst)
-        elif Scalar.eq p 'T.One then src.CopyTo dst
+        if Scalar.eq p ('T.CreateTruncating 2) then
+            TensorPrimitives.Multiply(src, src, dst)
+        elif Scalar.eq p 'T.One then
+            src.CopyTo dst
         // x ** 0.5 is sqrt x, as in PyTorch: NaN for every negative x, -infinity included (C's pow gives
         // +infinity there), and x ** -0.5 is 1 / sqrt x (-infinity at -0, where pow gives +infinity).
-        elif Scalar.eq p ('T.CreateTruncating 0.5) then TensorPrimitives.Sqrt(src, dst)
+        elif Scalar.eq p ('T.CreateTruncating 0.5) then
+            TensorPrimitives.Sqrt(src, dst)
         elif Scalar.eq p ('T.CreateTruncating -0.5) then
             TensorPrimitives.Sqrt(src, dst)
             TensorPrimitives.Divide('T.One, Span<'T>.op_Implicit dst, dst)
-        else TensorPrimitives.Pow(src, p, dst)
+        else
+            TensorPrimitives.Pow(src, p, dst)
 
     /// dst = a op b over spans: the one binary dispatcher. Operands of dst's length are read elementwise and
     /// a one-element operand is broadcast as a value (same-length first, so one-element spans all take one
@@ -192,7 +217,14 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 for i in 0 .. n - 1 do
                     dst[i] <- if Scalar.eq a b[i] then 'T.One else 'T.Zero
         else
-            invalidOp (sprintf "binary %s: operands of %d and %d elements do not make %d elements; only one-element operands broadcast here" op.Name a.Length b.Length n)
+            invalidOp (
+                sprintf
+                    "binary %s: operands of %d and %d elements do not make %d elements; only one-element operands broadcast here"
+                    op.Name
+                    a.Length
+                    b.Length
+                    n
+            )
 
     /// dst = a op b, broadcasting a and b to outShape. Operands that need no strides go to the span
     /// dispatcher whole; otherwise the innermost axis runs as one dispatcher call per row, which covers the
@@ -200,14 +232,24 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     static member Binary(op: BinaryOp, a: 'T[], aShape: int[], b: 'T[], bShape: int[], dst: 'T[], outShape: int[]) : unit =
         if (a.Length = dst.Length || a.Length = 1) && (b.Length = dst.Length || b.Length = 1) then
             Kernels<'T>.Binary(op, ReadOnlySpan a, ReadOnlySpan b, Span dst)
-        elif dst.Length > 0 && outShape.Length >= 1 && b.Length = outShape[outShape.Length - 1] && a.Length = dst.Length
-             && Kernels<'T>.IsRow(bShape) then
+        elif
+            dst.Length > 0
+            && outShape.Length >= 1
+            && b.Length = outShape[outShape.Length - 1]
+            && a.Length = dst.Length
+            && Kernels<'T>.IsRow(bShape)
+        then
             // A row (a bias) against every row of a: no strides to work out, nothing allocated.
             let inner = b.Length
             for row in 0 .. dst.Length / inner - 1 do
                 Kernels<'T>.Binary(op, ReadOnlySpan(a, row * inner, inner), ReadOnlySpan b, Span(dst, row * inner, inner))
-        elif dst.Length > 0 && outShape.Length >= 1 && a.Length = outShape[outShape.Length - 1] && b.Length = dst.Length
-             && Kernels<'T>.IsRow(aShape) then
+        elif
+            dst.Length > 0
+            && outShape.Length >= 1
+            && a.Length = outShape[outShape.Length - 1]
+            && b.Length = dst.Length
+            && Kernels<'T>.IsRow(aShape)
+        then
             let inner = a.Length
             for row in 0 .. dst.Length / inner - 1 do
                 Kernels<'T>.Binary(op, ReadOnlySpan a, ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
@@ -237,7 +279,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 if aLen = 1 && bLen = 1 then
                     d.Fill a[aOff]
                     Kernels<'T>.Binary(op, Span<'T>.op_Implicit d, ReadOnlySpan(b, bOff, 1), d)
-                else Kernels<'T>.Binary(op, ReadOnlySpan(a, aOff, aLen), ReadOnlySpan(b, bOff, bLen), d)
+                else
+                    Kernels<'T>.Binary(op, ReadOnlySpan(a, aOff, aLen), ReadOnlySpan(b, bOff, bLen), d)
                 // Advance the odometer over the outer axes.
                 let mutable axis = rank - 2
                 let mutable carry = true
@@ -250,7 +293,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         bOff <- bOff - bStr[axis] * outShape[axis]
                         index[axis] <- 0
                         axis <- axis - 1
-                    else carry <- false
+                    else
+                        carry <- false
 
     /// True when a shape is one row: every axis but the last has length 1 (or there is none).
     static member IsRow(shape: int[]) : bool =
@@ -277,12 +321,14 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     static member BroadcastTo(src: 'T[], srcShape: int[], dst: 'T[], outShape: int[]) : unit =
         // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient); else x + 0
         // through Binary's paths. The fills add zero too, so -0 reads as 0 on every path.
-        if src.Length = 1 then Array.Fill(dst, src[0] + 'T.Zero)
+        if src.Length = 1 then
+            Array.Fill(dst, src[0] + 'T.Zero)
         elif dst.Length > 0 && Kernels<'T>.IsColumn(srcShape, outShape) then
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. src.Length - 1 do
                 Span(dst, row * inner, inner).Fill(src[row] + 'T.Zero)
-        else Kernels<'T>.Binary(BinaryOp.Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
+        else
+            Kernels<'T>.Binary(BinaryOp.Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
 
     /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
     static member Reduce(kind: ReduceOp, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
@@ -292,17 +338,21 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 dst[o] <-
                     match kind with
                     | ReduceOp.Max -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
-                    | ReduceOp.Sum | ReduceOp.Mean -> TensorPrimitives.Sum row
+                    | ReduceOp.Sum
+                    | ReduceOp.Mean -> TensorPrimitives.Sum row
         else
             for o in 0 .. outer - 1 do
                 let d = Span(dst, o * inner, inner)
-                if n = 0 then d.Fill(if kind = ReduceOp.Max then 'T.NegativeInfinity else 'T.Zero)
+                if n = 0 then
+                    d.Fill(if kind = ReduceOp.Max then 'T.NegativeInfinity else 'T.Zero)
                 else
                     ReadOnlySpan(src, o * n * inner, inner).CopyTo d
                     for k in 1 .. n - 1 do
                         let s = ReadOnlySpan(src, (o * n + k) * inner, inner)
-                        if kind = ReduceOp.Max then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
-                        else TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
+                        if kind = ReduceOp.Max then
+                            TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
+                        else
+                            TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
         if kind = ReduceOp.Mean then
             TensorPrimitives.Divide(ReadOnlySpan dst, 'T.CreateTruncating n, Span dst)
 
@@ -310,7 +360,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// with the maximum subtracted first so that large logits do not overflow.
     static member Softmax(log: bool, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
         // An empty tensor has nothing to normalise (and TensorPrimitives.Max rejects an empty span).
-        if dst.Length = 0 then ()
+        if dst.Length = 0 then
+            ()
         elif inner = 1 then
             for o in 0 .. outer - 1 do
                 let x = ReadOnlySpan(src, o * n, n)
@@ -346,8 +397,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             // Blocked transpose keeps both sides in cache.
             let r, c = srcShape[0], srcShape[1]
             let block = 32
-            for i0 in 0 .. block .. r - 1 do
-                for j0 in 0 .. block .. c - 1 do
+            for i0 in 0..block .. r - 1 do
+                for j0 in 0..block .. c - 1 do
                     for i in i0 .. min (i0 + block) r - 1 do
                         for j in j0 .. min (j0 + block) c - 1 do
                             dst[j * r + i] <- src[i * c + j]
@@ -366,7 +417,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         off <- off - strides[axis] * outShape[axis]
                         index[axis] <- 0
                         axis <- axis - 1
-                    else carry <- false
+                    else
+                        carry <- false
 
     /// Batched C = op(A) op(B) over the leading `batch` matrices of each operand.
     static member MatMul(a: 'T[], b: 'T[], dst: 'T[], batch: int, m: int, k: int, n: int, transA: bool, transB: bool) : unit =
@@ -382,7 +434,9 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
 
     /// Copies a block of `len` elements along the middle axis of [outer; n; inner] views:
     /// from src's axis position srcStart to dst's axis position dstStart.
-    static member CopyAxis(src: 'T[], srcN: int, srcStart: int, dst: 'T[], dstN: int, dstStart: int, outer: int, len: int, inner: int) : unit =
+    static member CopyAxis
+        (src: 'T[], srcN: int, srcStart: int, dst: 'T[], dstN: int, dstStart: int, outer: int, len: int, inner: int)
+        : unit =
         for o in 0 .. outer - 1 do
             ReadOnlySpan(src, (o * srcN + srcStart) * inner, len * inner).CopyTo(Span(dst, (o * dstN + dstStart) * inner, len * inner))
 

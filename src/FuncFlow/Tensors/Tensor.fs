@@ -24,9 +24,7 @@ module Shape =
         n
 
     /// A shape as users read it, e.g. "(2, 3)" or "()" for a scalar.
-    let show (shape: int[]) =
-        if shape.Length = 1 then sprintf "(%d,)" shape[0]
-        else "(" + String.Join(", ", shape) + ")"
+    let show (shape: int[]) = if shape.Length = 1 then sprintf "(%d,)" shape[0] else "(" + String.Join(", ", shape) + ")"
 
     /// Row-major strides (in elements) of a contiguous tensor of this shape.
     let strides (shape: int[]) =
@@ -48,21 +46,32 @@ module Shape =
 
     /// True when both shapes have the same dimensions. A plain loop: F#'s structural `=` on arrays
     /// goes through generic equality, which costs more than building a scalar node.
-    let equal (a: int[]) (b: int[]) =
-        obj.ReferenceEquals(a, b) || (a.Length = b.Length && Array.forall2 (fun (x: int) y -> x = y) a b)
+    let equal (a: int[]) (b: int[]) = obj.ReferenceEquals(a, b) || (a.Length = b.Length && Array.forall2 (fun (x: int) y -> x = y) a b)
 
     /// NumPy broadcasting of two shapes, or an error naming the operation and both shapes.
     let broadcast (op: string) (a: int[]) (b: int[]) =
-        if equal a b then a
+        if equal a b then
+            a
         else
             let n = max a.Length b.Length
             Array.init n (fun i ->
                 let da = if i - (n - a.Length) >= 0 then a[i - (n - a.Length)] else 1
                 let db = if i - (n - b.Length) >= 0 then b[i - (n - b.Length)] else 1
-                if da = db || db = 1 then da
-                elif da = 1 then db
+                if da = db || db = 1 then
+                    da
+                elif da = 1 then
+                    db
                 else
-                    invalidArg "shape" (sprintf "%s: shapes %s and %s cannot be broadcast together (axis %d has %d and %d; each pair must be equal or one of them 1)" op (show a) (show b) i da db))
+                    invalidArg
+                        "shape"
+                        (sprintf
+                            "%s: shapes %s and %s cannot be broadcast together (axis %d has %d and %d; each pair must be equal or one of them 1)"
+                            op
+                            (show a)
+                            (show b)
+                            i
+                            da
+                            db))
 
     /// Checks that every dimension is non-negative and that the element count fits in one .NET array.
     let validate (op: string) (shape: int[]) =
@@ -70,7 +79,9 @@ module Shape =
             invalidArg "shape" (sprintf "%s: shape %s has a negative dimension" op (show shape))
         let count = shape |> Array.fold (fun n d -> n * int64 d) 1L
         if count > int64 Array.MaxLength then
-            invalidArg "shape" (sprintf "%s: shape %s has %d elements, more than the %d one tensor can hold" op (show shape) count Array.MaxLength)
+            invalidArg
+                "shape"
+                (sprintf "%s: shape %s has %d elements, more than the %d one tensor can hold" op (show shape) count Array.MaxLength)
 
     /// The shape a reshape from shape `from` to `target` gives (one dimension may be -1, inferred), or an
     /// error naming the operation and both shapes; shared by Tensor.reshape and Expr.reshape.
@@ -78,13 +89,18 @@ module Shape =
         let count = size from
         let inferred = target |> Array.filter ((=) -1) |> Array.length
         let known = target |> Array.filter (fun d -> d <> -1) |> size
-        let cannot why = invalidArg "shape" (sprintf "%s: cannot reshape %s (%d elements) into %s: %s" op (show from) count (show target) why)
-        if target |> Array.exists (fun d -> d < -1) then cannot "dimensions must be non-negative, or -1 once to infer one"
+        let cannot why =
+            invalidArg "shape" (sprintf "%s: cannot reshape %s (%d elements) into %s: %s" op (show from) count (show target) why)
+        if target |> Array.exists (fun d -> d < -1) then
+            cannot "dimensions must be non-negative, or -1 once to infer one"
         if inferred > 1 then cannot "only one dimension can be -1"
         let resolved =
-            if inferred = 0 then Array.copy target
-            elif known > 0 && count % known = 0 then target |> Array.map (fun d -> if d = -1 then count / known else d)
-            else cannot (sprintf "no dimension in place of -1 makes %d elements" count)
+            if inferred = 0 then
+                Array.copy target
+            elif known > 0 && count % known = 0 then
+                target |> Array.map (fun d -> if d = -1 then count / known else d)
+            else
+                cannot (sprintf "no dimension in place of -1 makes %d elements" count)
         if size resolved <> count then cannot (sprintf "%s has %d elements" (show resolved) (size resolved))
         resolved
 
@@ -115,7 +131,9 @@ type internal TensorData =
 type Tensor internal (shape: int[], data: TensorData) =
     do
         if data.Length <> Shape.size shape then
-            invalidArg "data" (sprintf "Tensor: %d values do not fill shape %s (%d expected)" data.Length (Shape.show shape) (Shape.size shape))
+            invalidArg
+                "data"
+                (sprintf "Tensor: %d values do not fill shape %s (%d expected)" data.Length (Shape.show shape) (Shape.size shape))
 
     /// The storage; never handed out to users, who see copies.
     member internal _.Storage = data
@@ -158,18 +176,20 @@ type Tensor internal (shape: int[], data: TensorData) =
         let elide = data.Length > 1000
         let fmt (v: float) = v.ToString("G6", Globalization.CultureInfo.InvariantCulture)
         let rec write (axis: int) (offset: int) =
-            if axis = shape.Length then sb.Append(fmt (t.At offset)) |> ignore
+            if axis = shape.Length then
+                sb.Append(fmt (t.At offset)) |> ignore
             else
                 let n = shape[axis]
                 sb.Append('[') |> ignore
                 let indices =
-                    if elide && n > 2 * edge then [ yield! [ 0 .. edge - 1 ]; yield -1; yield! [ n - edge .. n - 1 ] ]
-                    else [ 0 .. n - 1 ]
+                    if elide && n > 2 * edge then
+                        [ yield! [ 0 .. edge - 1 ]; yield -1; yield! [ n - edge .. n - 1 ] ]
+                    else
+                        [ 0 .. n - 1 ]
                 indices
                 |> List.iteri (fun k i ->
                     if k > 0 then sb.Append(", ") |> ignore
-                    if i < 0 then sb.Append("...") |> ignore
-                    else write (axis + 1) (offset + i * strides[axis]))
+                    if i < 0 then sb.Append("...") |> ignore else write (axis + 1) (offset + i * strides[axis]))
                 sb.Append(']') |> ignore
         sb.Append("tensor(") |> ignore
         write 0 0
@@ -195,7 +215,10 @@ module Tensor =
         match data with
         | :? (float[]) as a -> Tensor(shape, TensorData.F64 a)
         | :? (float32[]) as a -> Tensor(shape, TensorData.F32 a)
-        | _ -> invalidArg "data" (sprintf "Tensor.wrap: storage of type %s is not supported (float[] or float32[] expected)" (data.GetType().Name))
+        | _ ->
+            invalidArg
+                "data"
+                (sprintf "Tensor.wrap: storage of type %s is not supported (float[] or float32[] expected)" (data.GetType().Name))
 
     /// A float64 tensor of the given shape from row-major values (copied).
     let create (shape: int[]) (values: float[]) =
@@ -233,7 +256,9 @@ module Tensor =
         rows
         |> Array.iteri (fun i r ->
             if r.Length <> c then
-                invalidArg "rows" (sprintf "Tensor.ofRows: row %d has %d values but row 0 has %d (rows must have equal lengths)" i r.Length c))
+                invalidArg
+                    "rows"
+                    (sprintf "Tensor.ofRows: row %d has %d values but row 0 has %d (rows must have equal lengths)" i r.Length c))
         Tensor([| rows.Length; c |], TensorData.F64(Array.concat rows))
 
     /// A tensor of the given dtype filled with one value.
@@ -263,7 +288,8 @@ module Tensor =
 
     /// start, start+step, ... below stop (above it for a negative step).
     let range (dtype: DType) (start: float) (stop: float) (step: float) =
-        if step = 0.0 || not (Double.IsFinite step) then invalidArg "step" (sprintf "Tensor.range: step must be finite and non-zero, got %g" step)
+        if step = 0.0 || not (Double.IsFinite step) then
+            invalidArg "step" (sprintf "Tensor.range: step must be finite and non-zero, got %g" step)
         if not (Double.IsFinite start && Double.IsFinite stop) then
             invalidArg "stop" (sprintf "Tensor.range: start and stop must be finite, got %g and %g" start stop)
         let count = max 0.0 (ceil ((stop - start) / step))
@@ -290,7 +316,8 @@ module Tensor =
 
     /// The same values in another dtype.
     let cast (dtype: DType) (t: Tensor) : Tensor =
-        if t.DType = dtype then t
+        if t.DType = dtype then
+            t
         else
             match dtype with
             | Float64 -> Tensor(t.ShapeRef, TensorData.F64(t.ToArray()))
@@ -304,13 +331,15 @@ module Tensor =
 
     /// A 2-D tensor's values as a rectangular float64 array.
     let toArray2D (t: Tensor) =
-        if t.Rank <> 2 then invalidArg "t" (sprintf "Tensor.toArray2D: expected a 2-D tensor, got shape %s" (Shape.show t.ShapeRef))
+        if t.Rank <> 2 then
+            invalidArg "t" (sprintf "Tensor.toArray2D: expected a 2-D tensor, got shape %s" (Shape.show t.ShapeRef))
         let c = t.ShapeRef[1]
         Array2D.init t.ShapeRef[0] c (fun i j -> t.At(i * c + j))
 
     /// The only value of a one-element tensor.
     let item (t: Tensor) =
-        if t.Size <> 1 then invalidArg "t" (sprintf "Tensor.item: expected a tensor with one element, got shape %s" (Shape.show t.ShapeRef))
+        if t.Size <> 1 then
+            invalidArg "t" (sprintf "Tensor.item: expected a tensor with one element, got shape %s" (Shape.show t.ShapeRef))
         t.At 0
 
     /// True when both have the same shape and every pair of values satisfies |a - b| <= atol + rtol |b|.

@@ -37,12 +37,11 @@ let gunzip (bytes: byte[]) =
 let be32 (n: int) = [| byte (n >>> 24); byte (n >>> 16); byte (n >>> 8); byte n |]
 
 /// An IDX file of unsigned bytes with the given shape.
-let idxBytes (shape: int[]) (data: byte[]) =
-    Array.concat [ [| 0uy; 0uy; 0x08uy; byte shape.Length |]; Array.collect be32 shape; data ]
+let idxBytes (shape: int[]) (data: byte[]) = Array.concat [ [| 0uy; 0uy; 0x08uy; byte shape.Length |]; Array.collect be32 shape; data ]
 
 /// Runs f, expecting a DataFormatException whose message contains every fragment; returns the message.
 let expectFormatError (fragments: string list) (f: unit -> 'a) =
-    let e = throws<DataFormatException> (fun () -> f () |> ignore)
+    let e = throws<DataFormatException>(fun () -> f () |> ignore)
     for frag in fragments do
         Expect.isTrue (e.Message.Contains frag) (sprintf "expected the message to contain \"%s\", got: %s" frag e.Message)
     e.Message

@@ -24,7 +24,8 @@ let private optimizerOf (spec: JsonElement) (schedule: JsonElement) : Optimizer 
         | "adam" -> Adam(num "lr", num "beta1", num "beta2", num "eps", num "weight_decay", false)
         | "adamw" -> AdamW(num "lr", num "weight_decay", num "beta1", num "beta2", num "eps")
         | other -> failwithf "optimizer_reference.json: unknown optimizer kind %s" other
-    if schedule.ValueKind = JsonValueKind.Null then inner
+    if schedule.ValueKind = JsonValueKind.Null then
+        inner
     else
         match (field "kind" schedule).GetString() with
         | "linear" -> Scheduled(inner, LinearDecay((field "steps" schedule).GetInt32()))
@@ -47,11 +48,15 @@ let runOptimizer (opt: Optimizer) (p0: Tensor) (c: Tensor) (steps: int) : StepVa
     let stateNames = u.State |> List.map (fun (v, _) -> (Expr.tryName v).Value)
     for v, initial in u.State do
         plan.Set((Expr.tryName v).Value, initial)
-    [ for _ in 1 .. steps do
-          plan.Execute()
-          yield
-              { Parameter = (plan.Get "p").ToArray()
-                State = Map [ for name in stateNames -> name.Substring("p.".Length), (plan.Get name).ToArray() ] } ]
+    [
+        for _ in 1..steps do
+            plan.Execute()
+            yield
+                {
+                    Parameter = (plan.Get "p").ToArray()
+                    State = Map [ for name in stateNames -> name.Substring("p.".Length), (plan.Get name).ToArray() ]
+                }
+    ]
 
 let private cases () = [ for c in (field "cases" reference.Value).EnumerateArray() -> c ]
 
@@ -61,16 +66,22 @@ let checkCase (c: JsonElement) =
     let name = (field "name" c).GetString()
     let shape = ints (field "shape" root)
     let steps = (field "steps" root).GetInt32()
-    let p0, coefficients = Tensor.create shape (numbers (field "p0" root)), Tensor.create shape (numbers (field "c" root))
+    let p0, coefficients =
+        Tensor.create shape (numbers (field "p0" root)), Tensor.create shape (numbers (field "c" root))
     let ours = runOptimizer (optimizerOf (field "optimizer" c) (field "schedule" c)) p0 coefficients steps
     let torchParams = [ for s in (field "params" c).EnumerateArray() -> numbers s ]
-    let torchState = [ for s in (field "state" c).EnumerateObject() -> s.Name, [ for v in s.Value.EnumerateArray() -> numbers v ] ]
+    let torchState =
+        [
+            for s in (field "state" c).EnumerateObject() -> s.Name, [ for v in s.Value.EnumerateArray() -> numbers v ]
+        ]
     // Each state torch keeps must exist here too, and FuncFlow keeps no state torch does not.
     Expect.equal (ours.Head.State |> Map.keys |> List.ofSeq) (torchState |> List.map fst |> List.sort) (name + ": state variables")
-    [ for t in 0 .. steps - 1 do
-          yield! mismatches 0.0 1e-12 (sprintf "parameter after step %d" (t + 1)) torchParams[t] ours[t].Parameter
-          for stateName, values in torchState do
-              yield! mismatches 0.0 1e-12 (sprintf "state %s after step %d" stateName (t + 1)) values[t] ours[t].State[stateName] ]
+    [
+        for t in 0 .. steps - 1 do
+            yield! mismatches 0.0 1e-12 (sprintf "parameter after step %d" (t + 1)) torchParams[t] ours[t].Parameter
+            for stateName, values in torchState do
+                yield! mismatches 0.0 1e-12 (sprintf "state %s after step %d" stateName (t + 1)) values[t] ours[t].State[stateName]
+    ]
     |> assertNone name
 
 /// The fixture must hold every option combination: regenerating it with a case missing would drop a check.
@@ -83,10 +94,17 @@ let private checkCoverage () =
     let decayed c = num "weight_decay" c > 0.0
     let unscheduled (c: JsonElement) = (field "schedule" c).ValueKind = JsonValueKind.Null
     for decay in [ false; true ] do
-        Expect.isTrue (has (fun c -> unscheduled c && kind c = "sgd" && decayed c = decay && num "momentum" c = 0.0)) (sprintf "plain SGD, decay %b" decay)
+        Expect.isTrue
+            (has (fun c -> unscheduled c && kind c = "sgd" && decayed c = decay && num "momentum" c = 0.0))
+            (sprintf "plain SGD, decay %b" decay)
         for nesterov in [ false; true ] do
             Expect.isTrue
-                (has (fun c -> unscheduled c && kind c = "sgd" && decayed c = decay && num "momentum" c > 0.0 && (field "nesterov" (opt c)).GetBoolean() = nesterov))
+                (has (fun c ->
+                    unscheduled c
+                    && kind c = "sgd"
+                    && decayed c = decay
+                    && num "momentum" c > 0.0
+                    && (field "nesterov" (opt c)).GetBoolean() = nesterov))
                 (sprintf "SGD momentum, Nesterov %b, decay %b" nesterov decay)
         for k in [ "adam"; "adamw" ] do
             Expect.isTrue (has (fun c -> unscheduled c && kind c = k && decayed c = decay)) (sprintf "%s, decay %b" k decay)
@@ -96,8 +114,12 @@ let private checkCoverage () =
 
 [<Tests>]
 let tests =
-    moduleTests "OptimizerReferenceTests" [
-        for c in cases () do
-            testCase (sprintf "%s matches torch.optim in float64 over three steps" ((field "name" c).GetString())) <| fun () -> checkCase c
-        testCase "the reference covers every optimiser option combination and both schedules" <| checkCoverage
-    ]
+    moduleTests
+        "OptimizerReferenceTests"
+        [
+            for c in cases () do
+                testCase (sprintf "%s matches torch.optim in float64 over three steps" ((field "name" c).GetString()))
+                <| fun () -> checkCase c
+            testCase "the reference covers every optimiser option combination and both schedules"
+            <| checkCoverage
+        ]
