@@ -19,20 +19,8 @@ let private closeAll tol (expected: float[]) (actual: float[]) =
 
 /// Runs an optimiser on loss = 0.5 * sum(p^2) (so the gradient is p) for some steps; the parameter after each.
 let private optimise (opt: Optimizer) (p0: float[]) (steps: int) : float[] list =
-    let p = Expr.var "p" [| p0.Length |]
-    let step = Expr.var "optimizer.step" [||]
-    let loss = 0.5 * Expr.sum (p * p)
-    let u = opt.Update(step, p, (Grad.wrt [ p ] loss)[p])
-    let plan = Plan.compileWithUpdates [ loss ] ((step, step + 1.0) :: u.Updates)
-    plan.Set("p", Tensor.ofArray p0)
-    plan.Set("optimizer.step", Tensor.scalar 0.0)
-    for v, initial in u.State do
-        plan.Set((Expr.tryName v).Value, initial)
-    [
-        for _ in 1..steps do
-            plan.Execute()
-            yield (plan.Get "p").ToArray()
-    ]
+    OptimizerReferenceTests.runOptimizer opt (Tensor.ofArray p0) (Tensor.zeros Float64 [| p0.Length |]) steps
+    |> List.map (fun s -> s.Parameter)
 
 let private p0 = [| 1.0; -2.0; 0.5 |]
 
