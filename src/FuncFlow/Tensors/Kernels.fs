@@ -71,6 +71,86 @@ type ReduceOp =
         | Mean -> "mean"
         | Max -> "max"
 
+// Convolution and pooling (the conv group).
+
+/// A sliding window over the spatial axes of an [N; C; spatial...] tensor (1 or 2 spatial axes): one entry
+/// per spatial axis in each list. Convolution's im2col (Expr.unfold) and pooling read their input through it.
+type Window =
+    {
+        Kernel: int list
+        Stride: int list
+        /// Zeros (or, for max pooling, -infinity) added on both sides of each spatial axis.
+        Padding: int list
+        /// The spacing of the kernel's taps: 1 reads adjacent elements.
+        Dilation: int list
+    }
+
+    /// The output's spatial size for an input of the given spatial size (PyTorch's rule, rounding down):
+    /// (size + 2 padding - dilation (kernel - 1) - 1) / stride + 1 along each axis.
+    member w.OutputSize(size: int[]) : int[] =
+        Array.init size.Length (fun i ->
+            let effective = w.Dilation[i] * (w.Kernel[i] - 1) + 1
+            (size[i] + 2 * w.Padding[i] - effective) / w.Stride[i] + 1)
+
+    /// The parameters as Op.Describe lists them.
+    member w.Parameters: string list =
+        let show (name: string) (values: int list) = sprintf "%s=[%s]" name (String.Join(", ", values))
+        [
+            show "kernel" w.Kernel
+            show "stride" w.Stride
+            show "padding" w.Padding
+            show "dilation" w.Dilation
+        ]
+
+/// A window's geometry on the last two axes of an image batch viewed as [Planes; H; W]; a 1-D input is one
+/// row (H = 1, a 1-tall kernel). Read from the Window's lists on each kernel call, allocating nothing.
+[<Struct>]
+type internal Window2d =
+    {
+        Planes: int
+        H: int
+        W: int
+        KH: int
+        KW: int
+        SH: int
+        SW: int
+        PH: int
+        PW: int
+        DH: int
+        DW: int
+        OH: int
+        OW: int
+    }
+
+    static member Of(image: int[], w: Window) : Window2d =
+        let two = w.Kernel.Length = 2
+        let axis (values: int list) (whenOne: int) = if two then values[0], values[1] else whenOne, values[0]
+        let kh, kw = axis w.Kernel 1
+        let sh, sw = axis w.Stride 1
+        let ph, pw = axis w.Padding 0
+        let dh, dw = axis w.Dilation 1
+        let r = image.Length
+        let h = if two then image[r - 2] else 1
+        let width = image[r - 1]
+        let mutable planes = 1
+        for i in 0 .. r - (if two then 3 else 2) do
+            planes <- planes * image[i]
+        {
+            Planes = planes
+            H = h
+            W = width
+            KH = kh
+            KW = kw
+            SH = sh
+            SW = sw
+            PH = ph
+            PW = pw
+            DH = dh
+            DW = dw
+            OH = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1
+            OW = (width + 2 * pw - dw * (kw - 1) - 1) / sw + 1
+        }
+
 /// Scalar helpers for the kernels, generic over float and float32.
 module internal Scalar =
     let inline gt<'T when 'T :> IFloatingPointIeee754<'T>> (a: 'T) (b: 'T) = 'T.op_GreaterThan (a, b)
@@ -420,16 +500,22 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     else
                         carry <- false
 
-    /// Batched C = op(A) op(B) over the leading `batch` matrices of each operand.
-    static member MatMul(a: 'T[], b: 'T[], dst: 'T[], batch: int, m: int, k: int, n: int, transA: bool, transB: bool) : unit =
+    /// Batched C = op(A) op(B) over `batch` output matrices. An operand with fewer matrices (its batch axes
+    /// are the output's trailing ones, as a convolution's weight against a batch of images) is reused
+    /// cyclically: output matrix i reads A's matrix i mod batchA and B's i mod batchB.
+    static member MatMul
+        (a: 'T[], b: 'T[], dst: 'T[], batch: int, batchA: int, batchB: int, m: int, k: int, n: int, transA: bool, transB: bool)
+        : unit =
+        let lda = if transA then m else k
+        let ldb = if transB then k else n
         for i in 0 .. batch - 1 do
-            let lda = if transA then m else k
-            let ldb = if transB then k else n
+            let aOff = (i % batchA) * m * k
+            let bOff = (i % batchB) * k * n
             match box a, box b, box dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (transA, transB, m, n, k, 1.0, a, i * m * k, lda, b, i * k * n, ldb, 0.0, c, i * m * n, n)
+                Blas.dgemm (transA, transB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (transA, transB, m, n, k, 1.0f, a, i * m * k, lda, b, i * k * n, ldb, 0.0f, c, i * m * n, n)
+                Blas.sgemm (transA, transB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Copies a block of `len` elements along the middle axis of [outer; n; inner] views:
@@ -466,3 +552,78 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         if not (v >= 0.0 && v < float count && v = Math.Floor v) then
             raise (ArgumentOutOfRangeException("indices", sprintf "%s: %s %g is not a whole number in [0, %d)" op noun v count))
         int v
+
+    // Convolution and pooling (the conv group).
+
+    /// im2col and its adjoint between an image batch [N; C; spatial...] and columns [N; C * KH * KW; OH * OW]
+    /// (PyTorch's F.unfold layout: a convolution is then weight [O; C K] times each sample's columns, a GEMM
+    /// with no transpose, its output already [N; O; OH OW]). fold = false writes the columns from the image,
+    /// zeros where a tap falls in the padding; fold = true writes the image as the sum of the columns' taps
+    /// that read each element (col2im), the exact adjoint. Whole output rows are copied or added as spans.
+    static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
+        let l = g.OH * g.OW
+        if fold then Array.Fill(image, 'T.Zero)
+        for p in 0 .. g.Planes - 1 do
+            let plane = p * g.H * g.W
+            for ki in 0 .. g.KH - 1 do
+                for kj in 0 .. g.KW - 1 do
+                    let row = ((p * g.KH + ki) * g.KW + kj) * l
+                    // The output columns whose tap lands inside the row: iw = ow SW + off in [0, W).
+                    let off = kj * g.DW - g.PW
+                    let lo = if off >= 0 then 0 else min g.OW ((-off + g.SW - 1) / g.SW)
+                    let hi = if g.W - 1 - off < 0 then -1 else min (g.OW - 1) ((g.W - 1 - off) / g.SW)
+                    for oh in 0 .. g.OH - 1 do
+                        let ih = oh * g.SH - g.PH + ki * g.DH
+                        let c = row + oh * g.OW
+                        if ih < 0 || ih >= g.H || lo > hi then
+                            if not fold then Span(cols, c, g.OW).Clear()
+                        else
+                            let src = plane + ih * g.W + lo * g.SW + off
+                            let count = hi - lo + 1
+                            if fold then
+                                if g.SW = 1 then
+                                    let d = Span(image, src, count)
+                                    TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(cols, c + lo, count), d)
+                                else
+                                    for j in 0 .. count - 1 do
+                                        image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
+                            else
+                                Span(cols, c, lo).Clear()
+                                if g.SW = 1 then
+                                    ReadOnlySpan(image, src, count).CopyTo(Span(cols, c + lo, count))
+                                else
+                                    for j in 0 .. count - 1 do
+                                        cols[c + lo + j] <- image[src + j * g.SW]
+                                Span(cols, c + hi + 1, g.OW - 1 - hi).Clear()
+
+    /// Max pooling through each window's first arg-max of `keys` (an image batch), in row-major window order
+    /// over the taps inside the image (padding never wins; builders keep padding within half the kernel, so
+    /// every window has a tap inside), ties to the first maximum and a NaN taking the place, as in PyTorch's
+    /// CPU kernel (`val > max || isnan(val)`). scatter = false: dst (pooled) gets `values` (image-shaped) at each
+    /// arg-max; scatter = true: dst (image-shaped) gets the sum of `values` (pooled) of the windows whose
+    /// arg-max each element is.
+    static member MaxPool(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
+        if scatter then Array.Fill(dst, 'T.Zero)
+        for p in 0 .. g.Planes - 1 do
+            let plane = p * g.H * g.W
+            for oh in 0 .. g.OH - 1 do
+                let h0 = oh * g.SH - g.PH
+                for ow in 0 .. g.OW - 1 do
+                    let w0 = ow * g.SW - g.PW
+                    let mutable best = 'T.NegativeInfinity
+                    let mutable at = -1
+                    for ki in 0 .. g.KH - 1 do
+                        let ih = h0 + ki * g.DH
+                        if ih >= 0 && ih < g.H then
+                            for kj in 0 .. g.KW - 1 do
+                                let iw = w0 + kj * g.DW
+                                if iw >= 0 && iw < g.W then
+                                    let i = plane + ih * g.W + iw
+                                    let v = keys[i]
+                                    // PyTorch starts at the first tap inside the image, with max = -infinity.
+                                    if at < 0 then at <- i
+                                    if Scalar.gt v best || 'T.IsNaN v then
+                                        best <- v
+                                        at <- i
+                    let o = (p * g.OH + oh) * g.OW + ow
+                    if scatter then dst[at] <- dst[at] + values[o] else dst[o] <- values[at]
