@@ -91,12 +91,9 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         let k = node.Inputs[0].ShapeRef[node.Inputs[0].Rank - 1]
         let struct (batch, _, _) = Execute<'T>.Around(s, r - 2)
         // An operand of lower rank (Expr.matmul allows missing leading axes) has fewer matrices.
-        let batchOf (e: Expr) =
-            let mutable count = 1
-            for i in 0 .. e.Rank - 3 do
-                count <- count * e.ShapeRef[i]
-            count
-        Kernels<'T>.MatMul(a, b, dst, batch, batchOf node.Inputs[0], batchOf node.Inputs[1], m, k, n, transA, transB)
+        let struct (batchA, _, _) = Execute<'T>.Around(node.Inputs[0].ShapeRef, node.Inputs[0].Rank - 2)
+        let struct (batchB, _, _) = Execute<'T>.Around(node.Inputs[1].ShapeRef, node.Inputs[1].Rank - 2)
+        Kernels<'T>.MatMul(a, b, dst, batch, batchA, batchB, m, k, n, transA, transB)
 
     /// Fails, naming the node, if any value is NaN or infinite (anomaly mode). The message gives the operation,
     /// the shapes, the operands' values at the offending index when they line up with it, and where the node

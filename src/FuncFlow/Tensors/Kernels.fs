@@ -122,19 +122,25 @@ type internal Window2d =
         OW: int
     }
 
+    // The value along the height (first = true) or width axis; a 1-D window has `whenOne` along the height.
+    static member private Along(values: int list, first: bool, whenOne: int) : int =
+        if values.Length = 2 then (if first then values[0] else values[1])
+        elif first then whenOne
+        else values[0]
+
+    // No closures or tuples: plans call this on every run, which must allocate nothing.
     static member Of(image: int[], w: Window) : Window2d =
         let two = w.Kernel.Length = 2
-        let axis (values: int list) (whenOne: int) = if two then values[0], values[1] else whenOne, values[0]
-        let kh, kw = axis w.Kernel 1
-        let sh, sw = axis w.Stride 1
-        let ph, pw = axis w.Padding 0
-        let dh, dw = axis w.Dilation 1
         let r = image.Length
-        let h = if two then image[r - 2] else 1
-        let width = image[r - 1]
         let mutable planes = 1
         for i in 0 .. r - (if two then 3 else 2) do
             planes <- planes * image[i]
+        let h = if two then image[r - 2] else 1
+        let width = image[r - 1]
+        let kh, kw = Window2d.Along(w.Kernel, true, 1), Window2d.Along(w.Kernel, false, 1)
+        let sh, sw = Window2d.Along(w.Stride, true, 1), Window2d.Along(w.Stride, false, 1)
+        let ph, pw = Window2d.Along(w.Padding, true, 0), Window2d.Along(w.Padding, false, 0)
+        let dh, dw = Window2d.Along(w.Dilation, true, 1), Window2d.Along(w.Dilation, false, 1)
         {
             Planes = planes
             H = h
@@ -344,37 +350,37 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 Kernels<'T>.Binary(op, ReadOnlySpan(a, row, 1), ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
         elif dst.Length > 0 then
             let rank = outShape.Length
-            let aStr = Kernels<'T>.BroadcastStrides(aShape, outShape)
-            let bStr = Kernels<'T>.BroadcastStrides(bShape, outShape)
             let inner = outShape[rank - 1]
             // An operand broadcast along the innermost axis is one value per row.
-            let aLen = if aStr[rank - 1] = 1 then inner else 1
-            let bLen = if bStr[rank - 1] = 1 then inner else 1
-            let outer = dst.Length / inner
-            let index = Array.zeroCreate rank
-            let mutable aOff = 0
-            let mutable bOff = 0
-            for row in 0 .. outer - 1 do
+            let aLen = if aShape.Length > 0 && aShape[aShape.Length - 1] <> 1 then inner else 1
+            let bLen = if bShape.Length > 0 && bShape[bShape.Length - 1] <> 1 then inner else 1
+            for row in 0 .. dst.Length / inner - 1 do
+                let aOff = Kernels<'T>.RowOffset(aShape, outShape, row)
+                let bOff = Kernels<'T>.RowOffset(bShape, outShape, row)
                 let d = Span(dst, row * inner, inner)
                 if aLen = 1 && bLen = 1 then
                     d.Fill a[aOff]
                     Kernels<'T>.Binary(op, Span<'T>.op_Implicit d, ReadOnlySpan(b, bOff, 1), d)
                 else
                     Kernels<'T>.Binary(op, ReadOnlySpan(a, aOff, aLen), ReadOnlySpan(b, bOff, bLen), d)
-                // Advance the odometer over the outer axes.
-                let mutable axis = rank - 2
-                let mutable carry = true
-                while carry && axis >= 0 do
-                    index[axis] <- index[axis] + 1
-                    aOff <- aOff + aStr[axis]
-                    bOff <- bOff + bStr[axis]
-                    if index[axis] = outShape[axis] then
-                        aOff <- aOff - aStr[axis] * outShape[axis]
-                        bOff <- bOff - bStr[axis] * outShape[axis]
-                        index[axis] <- 0
-                        axis <- axis - 1
-                    else
-                        carry <- false
+
+    /// Where output row `row` (of outShape's last axis) starts in a tensor of `shape` read as broadcast to
+    /// outShape. Worked out per row, with no index or stride arrays: plans run this (a convolution's
+    /// [1; C; 1; 1] bias, a pooled mean's gradient) and must allocate nothing.
+    static member RowOffset(shape: int[], outShape: int[], row: int) : int =
+        let lead = outShape.Length - shape.Length
+        let mutable rest = row
+        let mutable offset = 0
+        // The operand's own stride of the axis being read: the product of its axes after it.
+        let mutable stride = if shape.Length > 0 then shape[shape.Length - 1] else 1
+        for axis in outShape.Length - 2 .. -1 .. 0 do
+            let i = rest % outShape[axis]
+            rest <- rest / outShape[axis]
+            let own = axis - lead
+            if own >= 0 then
+                if shape[own] <> 1 then offset <- offset + i * stride
+                stride <- stride * shape[own]
+        offset
 
     /// True when a shape is one row: every axis but the last has length 1 (or there is none).
     static member IsRow(shape: int[]) : bool =
@@ -391,24 +397,27 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             column <- column && shape[i] = outShape[i]
         column
 
-    /// Strides of a tensor read as if broadcast to outShape: 0 along broadcast axes.
-    static member BroadcastStrides(shape: int[], outShape: int[]) : int[] =
-        let own = Shape.strides shape
-        let lead = outShape.Length - shape.Length
-        Array.init outShape.Length (fun i -> if i < lead || shape[i - lead] = 1 then 0 else own[i - lead])
-
     /// Copies src (of shape srcShape) broadcast to outShape.
     static member BroadcastTo(src: 'T[], srcShape: int[], dst: 'T[], outShape: int[]) : unit =
-        // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient); else x + 0
-        // through Binary's paths. The fills add zero too, so -0 reads as 0 on every path.
+        // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient), else x + 0 row
+        // by row. Every path adds zero, so -0 reads as 0 on every path.
         if src.Length = 1 then
             Array.Fill(dst, src[0] + 'T.Zero)
         elif dst.Length > 0 && Kernels<'T>.IsColumn(srcShape, outShape) then
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. src.Length - 1 do
                 Span(dst, row * inner, inner).Fill(src[row] + 'T.Zero)
-        else
-            Kernels<'T>.Binary(BinaryOp.Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
+        elif dst.Length > 0 then
+            // Row by row, allocating nothing (an average pool's gradient spreads [N C; 1; L] over [N C; K; L]).
+            let inner = outShape[outShape.Length - 1]
+            let whole = srcShape.Length > 0 && srcShape[srcShape.Length - 1] <> 1
+            for row in 0 .. dst.Length / inner - 1 do
+                let offset = Kernels<'T>.RowOffset(srcShape, outShape, row)
+                let d = Span(dst, row * inner, inner)
+                if whole then
+                    TensorPrimitives.Add(ReadOnlySpan(src, offset, inner), 'T.Zero, d)
+                else
+                    d.Fill(src[offset] + 'T.Zero)
 
     /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
     static member Reduce(kind: ReduceOp, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
