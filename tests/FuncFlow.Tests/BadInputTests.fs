@@ -109,6 +109,124 @@ let private cases: (string * (unit -> unit) * string list) list =
         [ "broadcastTo"; "(-1,)"; "negative" ]
         "powScalar: NaN exponent", (fun () -> Expr.powScalar nan v2 |> ignore), [ "powScalar"; "NaN"; "(2,)" ]
         "addN: shapes differ", (fun () -> Expr.addN [ v2; v2; Expr.var "y" [| 3 |] ] |> ignore), [ "addN"; "(2,)"; "(3,)" ]
+        // Convolution and pooling (the conv group).
+        "conv2d: input of rank 3",
+        (fun () ->
+            Expr.conv2d ConvSpec.Default2d (Expr.var "x" [| 2; 3; 4 |]) (Expr.var "w" [| 4; 3; 1; 1 |])
+            |> ignore),
+        [ "conv2d"; "input [N; C; H; W]"; "(2, 3, 4)" ]
+        "conv2d: weight of rank 3",
+        (fun () ->
+            Expr.conv2d ConvSpec.Default2d (Expr.var "x" [| 2; 3; 4; 4 |]) (Expr.var "w" [| 4; 3; 3 |])
+            |> ignore),
+        [ "conv2d"; "weight [O; C / groups; h; w]"; "(4, 3, 3)" ]
+        "conv2d: groups do not divide the input channels",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Groups = 2 } (Expr.var "x" [| 1; 3; 4; 4 |]) (Expr.var "w" [| 4; 1; 1; 1 |])
+            |> ignore),
+        [ "conv2d"; "groups 2"; "3 channels"; "(1, 3, 4, 4)" ]
+        "conv2d: groups do not divide the output channels",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Groups = 2 } (Expr.var "x" [| 1; 4; 4; 4 |]) (Expr.var "w" [| 3; 2; 1; 1 |])
+            |> ignore),
+        [ "conv2d"; "groups 2"; "3 output channels"; "(3, 2, 1, 1)" ]
+        "conv2d: zero groups",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Groups = 0 } (Expr.var "x" [| 1; 4; 4; 4 |]) (Expr.var "w" [| 4; 4; 1; 1 |])
+            |> ignore),
+        [ "conv2d"; "groups"; "got 0" ]
+        "conv2d: weight channels do not match the input's per group",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Groups = 2 } (Expr.var "x" [| 1; 6; 4; 4 |]) (Expr.var "w" [| 4; 2; 3; 3 |])
+            |> ignore),
+        [ "conv2d"; "(4, 2, 3, 3)"; "2 input channels per group, expected 3"; "(1, 6, 4, 4)" ]
+        "conv2d: kernel larger than the padded input (output size below 1)",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Padding = [ 1; 0 ] } (Expr.var "x" [| 1; 1; 2; 8 |]) (Expr.var "w" [| 1; 1; 5; 3 |])
+            |> ignore),
+        [ "conv2d"; "spatial axis 0"; "(1, 1, 2, 8)"; "extent 5"; "padded input 4"; "below 1" ]
+        "conv2d: dilated kernel larger than the input",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Dilation = [ 1; 3 ] } (Expr.var "x" [| 1; 1; 5; 5 |]) (Expr.var "w" [| 1; 1; 3; 3 |])
+            |> ignore),
+        [ "conv2d"; "spatial axis 1"; "extent 7"; "dilation 3"; "padded input 5" ]
+        "conv2d: zero stride",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Stride = [ 0; 1 ] } (Expr.var "x" [| 1; 1; 4; 4 |]) (Expr.var "w" [| 1; 1; 3; 3 |])
+            |> ignore),
+        [ "conv2d"; "stride must be positive"; "[0, 1]" ]
+        "conv2d: negative dilation",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Dilation = [ 1; -1 ] } (Expr.var "x" [| 1; 1; 4; 4 |]) (Expr.var "w" [| 1; 1; 3; 3 |])
+            |> ignore),
+        [ "conv2d"; "dilation must be positive"; "[1, -1]" ]
+        "conv2d: negative padding",
+        (fun () ->
+            Expr.conv2d { ConvSpec.Default2d with Padding = [ -1; 0 ] } (Expr.var "x" [| 1; 1; 4; 4 |]) (Expr.var "w" [| 1; 1; 3; 3 |])
+            |> ignore),
+        [ "conv2d"; "padding must be non-negative"; "[-1, 0]" ]
+        "conv2d: an empty kernel",
+        (fun () ->
+            Expr.conv2d ConvSpec.Default2d (Expr.var "x" [| 1; 1; 4; 4 |]) (Expr.var "w" [| 1; 1; 0; 3 |])
+            |> ignore),
+        [ "conv2d"; "kernel size must be positive"; "[0, 3]" ]
+        "conv2d: mixed dtypes",
+        (fun () ->
+            Expr.conv2d ConvSpec.Default2d (Expr.var "x" [| 1; 1; 4; 4 |]) (Expr.var32 "w" [| 1; 1; 3; 3 |])
+            |> ignore),
+        [ "conv2d"; "float64"; "float32" ]
+        "conv2d: a null weight",
+        (fun () -> Expr.conv2d ConvSpec.Default2d (Expr.var "x" [| 1; 1; 4; 4 |]) (Unchecked.defaultof<Expr>) |> ignore),
+        [ "conv2d"; "operand is null" ]
+        "conv1d: a 2-D spec",
+        (fun () -> Expr.conv1d ConvSpec.Default2d (Expr.var "x" [| 1; 2; 6 |]) (Expr.var "w" [| 3; 2; 3 |]) |> ignore),
+        [ "conv1d"; "stride [1, 1] has 2 entries, expected 1" ]
+        "maxPool2d: padding over half the kernel",
+        (fun () ->
+            Expr.maxPool2d { PoolSpec.Create [ 2; 2 ] with Padding = [ 0; 2 ] } (Expr.var "x" [| 1; 1; 4; 4 |])
+            |> ignore),
+        [ "maxPool2d"; "padding [0, 2]"; "half the kernel [2, 2]" ]
+        "maxPool2d: input of rank 3",
+        (fun () -> Expr.maxPool2d (PoolSpec.Create [ 2; 2 ]) (Expr.var "x" [| 1; 4; 4 |]) |> ignore),
+        [ "maxPool2d"; "[N; C; H; W]"; "(1, 4, 4)" ]
+        "maxPool2d: kernel larger than the input",
+        (fun () -> Expr.maxPool2d (PoolSpec.Create [ 3; 3 ]) (Expr.var "x" [| 1; 1; 2; 4 |]) |> ignore),
+        [ "maxPool2d"; "spatial axis 0"; "(1, 1, 2, 4)"; "extent 3"; "padded input 2" ]
+        "maxPool2d: a kernel of one axis",
+        (fun () -> Expr.maxPool2d (PoolSpec.Create [ 2 ]) (Expr.var "x" [| 1; 1; 4; 4 |]) |> ignore),
+        [ "maxPool2d"; "kernel [2]"; "expected 2" ]
+        "avgPool2d: zero stride",
+        (fun () ->
+            Expr.avgPool2d { PoolSpec.Create [ 2; 2 ] with Stride = [ 2; 0 ] } (Expr.var "x" [| 1; 1; 4; 4 |])
+            |> ignore),
+        [ "avgPool2d"; "stride must be positive"; "[2, 0]" ]
+        "globalAvgPool2d: input of rank 2", (fun () -> Expr.globalAvgPool2d x23 |> ignore), [ "globalAvgPool2d"; "[N; C; H; W]"; "(2, 3)" ]
+        "unfold: a kernel of three axes",
+        (fun () ->
+            Expr.unfold
+                { Kernel = [ 1; 1; 1 ]; Stride = [ 1; 1; 1 ]; Padding = [ 0; 0; 0 ]; Dilation = [ 1; 1; 1 ] }
+                (Expr.var "x" [| 1; 1; 2; 2; 2 |])
+            |> ignore),
+        [ "unfold"; "[1, 1, 1]"; "1 or 2 spatial axes" ]
+        "fold: columns not a multiple of the kernel's taps",
+        (fun () ->
+            Expr.fold
+                [ 4; 4 ]
+                { Kernel = [ 2; 2 ]; Stride = [ 1; 1 ]; Padding = [ 0; 0 ]; Dilation = [ 1; 1 ] }
+                (Expr.var "c" [| 1; 6; 9 |])
+            |> ignore),
+        [ "fold"; "(1, 6, 9)"; "4 taps" ]
+        "fold: the wrong number of windows",
+        (fun () ->
+            Expr.fold
+                [ 4; 4 ]
+                { Kernel = [ 2; 2 ]; Stride = [ 1; 1 ]; Padding = [ 0; 0 ]; Dilation = [ 1; 1 ] }
+                (Expr.var "c" [| 1; 8; 10 |])
+            |> ignore),
+        [ "fold"; "(1, 8, 10)"; "10 windows"; "makes 9" ]
+        "matmul: leading axes that differ at the front",
+        (fun () -> Expr.matmul (Expr.var "a" [| 2; 3; 4 |]) (Expr.var "b" [| 2; 3; 4; 5 |]) |> ignore),
+        [ "matmul"; "(2, 3, 4)"; "(2, 3, 4, 5)"; "missing at the front" ]
         // One-shot evaluation.
         "evaluate: unbound variable", (fun () -> Eval.evaluate (env []) (v2 * 2.0) |> ignore), [ "evaluate"; "'x'"; "not bound"; "(2,)" ]
         "evaluate: wrong shape bound",

@@ -1,5 +1,5 @@
 /// A generator of random expression DAGs over 1-3 float64 variables: random compositions of unary,
-/// broadcasting binary, matmul, reduction, shape, softmax and indexing operations, each step drawing its
+/// broadcasting binary, matmul, reduction, shape, softmax, indexing, convolution and pooling operations, each step drawing its
 /// operands from the nodes built so far (recent ones preferred), so sub-expressions are shared. Values stay
 /// in ranges where finite differences are accurate: log and sqrt see positive arguments, divisors stay
 /// away from zero, exp sees a squashed argument.
@@ -134,6 +134,47 @@ let private growing (pool: Expr list) (a: Expr) : Gen<Expr> =
                     ]
         }
 
+// Convolution and pooling (the conv group): a [2; m; n] node is a 1-D batch [N; C; L], an [m; n] node one
+// channel of one image, and a rank-4 node an image batch. The weight is a constant or the node itself (a
+// correlation with itself, whose kernel is the whole input), so weights get gradients too.
+let private windowed (a: Expr) : Gen<Expr> =
+    match a.Rank with
+    | 3 ->
+        gen {
+            let l = a.ShapeRef[2]
+            let! k = Gen.choose (1, l)
+            let! stride = Gen.choose (1, 2)
+            let! padding = Gen.choose (0, 1)
+            let! o = Gen.choose (1, 2)
+            let! weight = genConstant [| o; a.ShapeRef[1]; k |]
+            let spec = { ConvSpec.Default1d with Stride = [ stride ]; Padding = [ padding ] }
+            return! Gen.elements [ Expr.conv1d spec a weight; Expr.conv1d spec a a ]
+        }
+    | 2
+    | 4 ->
+        let x = if a.Rank = 2 then Expr.reshape (Array.append [| 1; 1 |] a.ShapeRef) a else a
+        gen {
+            let h, w = x.ShapeRef[2], x.ShapeRef[3]
+            let! kh = Gen.choose (1, h)
+            let! kw = Gen.choose (1, w)
+            let! stride = Gen.choose (1, 2)
+            let! padding = Gen.choose (0, min kh kw / 2)
+            let! o = Gen.choose (1, 2)
+            let! weight = genConstant [| o; x.ShapeRef[1]; kh; kw |]
+            let conv = { ConvSpec.Default2d with Stride = [ stride; stride ]; Padding = [ padding; padding ] }
+            let pool = { Kernel = [ kh; kw ]; Stride = [ stride; stride ]; Padding = [ padding; padding ] }
+            return!
+                Gen.frequency
+                    [
+                        2, Gen.constant (Expr.conv2d conv x weight)
+                        1, Gen.constant (Expr.conv2d { conv with Stride = [ 1; 1 ] } x x)
+                        2, Gen.constant (Expr.maxPool2d pool x)
+                        1, Gen.constant (Expr.avgPool2d pool x)
+                        1, Gen.constant (Expr.globalAvgPool2d x)
+                    ]
+        }
+    | _ -> unary a
+
 /// One new node built from the pool.
 let private step (pool: Expr list) : Gen<Expr> =
     pick pool
@@ -147,6 +188,7 @@ let private step (pool: Expr list) : Gen<Expr> =
                 2, reshaping a
                 2, normalise a
                 2, growing pool a
+                3, windowed a
             ])
 
 let rec private grow (steps: int) (pool: Expr list) : Gen<Expr list> =

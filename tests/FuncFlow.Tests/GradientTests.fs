@@ -104,7 +104,7 @@ let tests =
                 for f in [ x + 2.0; 2.0 + x; x - 3.0; 3.0 - x; x * 1.5; 1.5 * x; x / 4.0; 4.0 / x; -x; x ** 3.0 ] do
                     gradcheck [ x, value ] f
             testPropertyFrom
-                "matmul: plain, batched, batched by a matrix"
+                "matmul: plain, batched, with leading axes missing from one operand"
                 cases
                 (gen {
                     let! m = Gen.choose (1, 4)
@@ -112,7 +112,17 @@ let tests =
                     let! n = Gen.choose (1, 4)
                     let! batch = Gen.choose (1, 3)
                     let! leftLead, rightLead =
-                        Gen.elements [ [||], [||]; [| batch |], [| batch |]; [| batch |], [||]; [| 2; batch |], [| 2; batch |] ]
+                        Gen.elements
+                            [
+                                [||], [||]
+                                [| batch |], [| batch |]
+                                [| batch |], [||]
+                                [| 2; batch |], [| 2; batch |]
+                                // Leading axes missing from the front of one operand: it is used with every matrix.
+                                [||], [| batch |]
+                                [| batch |], [| 2; batch |]
+                                [| 2; batch |], [| batch |]
+                            ]
                     let! a = genVar "a" (genFloat -1.0 1.0) (Array.append leftLead [| m; k |])
                     let! b = genVar "b" (genFloat -1.0 1.0) (Array.append rightLead [| k; n |])
                     return a, b
@@ -248,6 +258,85 @@ let tests =
                 (genAnyShape
                  |> Gen.bind (fun s -> Gen.zip (genVar "a" (genFloat -1.0 1.0) s) (genVar "b" (genFloat -1.0 1.0) s)))
                 (fun ((a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.addN [ a; b; a; Expr.tanh b ]))
+            // Convolution and pooling (the conv group).
+            testPropertyFrom
+                "conv1d and conv2d with stride, padding, dilation and groups, in the input and the weight; second derivatives"
+                cases
+                (gen {
+                    let! spatial = Gen.choose (1, 2)
+                    let! groups = Gen.choose (1, 3)
+                    let! perGroupIn = Gen.choose (1, 2)
+                    let! perGroupOut = Gen.choose (1, 2)
+                    let! n = Gen.choose (1, 2)
+                    let! kernel = Gen.listOfLength spatial (Gen.choose (1, 3))
+                    let! stride = Gen.listOfLength spatial (Gen.choose (1, 2))
+                    let! dilation = Gen.listOfLength spatial (Gen.choose (1, 2))
+                    let! padding = Gen.listOfLength spatial (Gen.choose (0, 2))
+                    let! extra = Gen.listOfLength spatial (Gen.choose (0, 2))
+                    // Each axis at least as long as the dilated kernel less the padding, and at least 1.
+                    let size =
+                        List.init spatial (fun i -> max 1 (dilation[i] * (kernel[i] - 1) + 1 - 2 * padding[i]) + extra[i])
+                    let spec = { Stride = stride; Padding = padding; Dilation = dilation; Groups = groups }
+                    let! x = genVar "x" (genFloat -1.0 1.0) (Array.ofList ([ n; groups * perGroupIn ] @ size))
+                    let! w = genVar "w" (genFloat -1.0 1.0) (Array.ofList ([ groups * perGroupOut; perGroupIn ] @ kernel))
+                    return spatial, spec, x, w
+                })
+                (fun (spatial, spec, (x, vx), (w, vw)) ->
+                    let conv = if spatial = 1 then Expr.conv1d else Expr.conv2d
+                    gradcheck [ x, vx; w, vw ] (conv spec x w)
+                    // Bilinear in x and w, so its mixed second derivatives are nonzero; tanh makes the rest nonzero too.
+                    gradgradcheck [ x, vx; w, vw ] (Expr.tanh (conv spec x w)))
+            testPropertyFrom
+                "maxPool2d without ties, avgPool2d and globalAvgPool2d; second derivatives through max pooling"
+                cases
+                (gen {
+                    let! n = Gen.choose (1, 2)
+                    let! c = Gen.choose (1, 2)
+                    let! kernel = Gen.listOfLength 2 (Gen.choose (1, 3))
+                    let! stride = Gen.listOfLength 2 (Gen.choose (1, 3))
+                    let! padding = kernel |> List.map (fun k -> Gen.choose (0, k / 2)) |> Gen.sequenceToList
+                    let! extra = Gen.listOfLength 2 (Gen.choose (0, 2))
+                    let size = List.init 2 (fun i -> max 1 (kernel[i] - 2 * padding[i]) + extra[i])
+                    let shape = Array.ofList ([ n; c ] @ size)
+                    let! value = genDistinct shape
+                    return { Kernel = kernel; Stride = stride; Padding = padding }, Expr.var "x" shape, value
+                })
+                (fun (spec, x, value) ->
+                    gradcheck [ x, value ] (Expr.maxPool2d spec x)
+                    gradcheck [ x, value ] (Expr.avgPool2d spec x)
+                    gradcheck [ x, value ] (Expr.globalAvgPool2d x)
+                    gradgradcheck [ x, value ] (Expr.maxPool2d spec (Expr.tanh x)))
+            testPropertyFrom
+                "unfold and fold with stride, padding and dilation"
+                cases
+                (gen {
+                    let! spatial = Gen.choose (1, 2)
+                    let! kernel = Gen.listOfLength spatial (Gen.choose (1, 3))
+                    let! stride = Gen.listOfLength spatial (Gen.choose (1, 2))
+                    let! dilation = Gen.listOfLength spatial (Gen.choose (1, 2))
+                    let! padding = Gen.listOfLength spatial (Gen.choose (0, 1))
+                    let! extra = Gen.listOfLength spatial (Gen.choose (0, 2))
+                    let size =
+                        List.init spatial (fun i -> max 1 (dilation[i] * (kernel[i] - 1) + 1 - 2 * padding[i]) + extra[i])
+                    let window = { Kernel = kernel; Stride = stride; Padding = padding; Dilation = dilation }
+                    let! x = genVar "x" (genFloat -1.0 1.0) (Array.ofList ([ 2; 2 ] @ size))
+                    let columns = Expr.unfold window (fst x)
+                    let! c = genVar "c" (genFloat -1.0 1.0) columns.Shape
+                    return size, window, x, c
+                })
+                (fun (size, window, (x, vx), (c, vc)) ->
+                    gradcheck [ x, vx ] (Expr.unfold window x)
+                    gradcheck [ c, vc ] (Expr.fold size window c))
+            testCase "maxPool2d sends a tie's gradient to the first maximum in row-major window order, as PyTorch's CPU kernel"
+            <| fun () ->
+                // One 2x2 window [[1, 3], [3, 2]] and one [[3, 3], [1, 3]] (a 2x4 image, kernel 2, stride 2).
+                let x = Expr.var "x" [| 1; 1; 2; 4 |]
+                let env = bind [ x, Tensor.create [| 1; 1; 2; 4 |] [| 1.0; 3.0; 3.0; 3.0; 3.0; 2.0; 1.0; 3.0 |] ]
+                let pooled = Expr.maxPool2d (PoolSpec.Create [ 2; 2 ]) x
+                Expect.equal ((Eval.evaluate env pooled).ToArray()) [| 3.0; 3.0 |] "the maxima"
+                let grads = Grad.vjp (Expr.constant (Tensor.create [| 1; 1; 1; 2 |] [| 10.0; 20.0 |])) [ x ] pooled
+                let g = Eval.evaluate env grads[x]
+                Expect.equal (g.ToArray()) [| 0.0; 10.0; 20.0; 0.0; 0.0; 0.0; 0.0; 0.0 |] "each window's gradient at its first maximum"
             testCase "GradCheck reports a wrong derivative, naming the variable and element"
             <| fun () ->
                 // relu at exactly 0: Grad uses the subgradient 0, central differences see 0.5.

@@ -186,6 +186,49 @@ let tests =
                     plan.Execute()
                     plan.OutputScalar 0 |> ignore
                 Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L "bytes allocated by 20 runs"
+            // Convolution and pooling (the conv group).
+            testCase
+                "a convolutional network (padding, groups, max, average and global pooling) through Eval and a plan; its training step allocates nothing per run"
+            <| fun () ->
+                for dtype in [ Float64; Float32 ] do
+                    let v name shape = Expr.varOf dtype name shape
+                    let x, t = v "x" [| 4; 1; 12; 12 |], v "t" [| 4; 3 |]
+                    let w1, b1 = v "w1" [| 6; 1; 5; 5 |], v "b1" [| 1; 6; 1; 1 |]
+                    let w2, w3 = v "w2" [| 8; 3; 3; 3 |], v "w3" [| 8; 3 |]
+                    let pool = PoolSpec.Create [ 2; 2 ]
+                    // [4; 6; 12; 12] pooled to [4; 6; 6; 6], then two groups of 3 -> 4 channels, [4; 8; 4; 4] pooled to [4; 8; 2; 2].
+                    let h1 =
+                        Expr.maxPool2d pool (Expr.relu (Expr.conv2d { ConvSpec.Default2d with Padding = [ 2; 2 ] } x w1 + b1))
+                    let h2 = Expr.avgPool2d pool (Expr.tanh (Expr.conv2d { ConvSpec.Default2d with Groups = 2 } h1 w2))
+                    let features = Expr.reshape [| 4; 8 |] (Expr.globalAvgPool2d h2)
+                    let loss = Expr.mean ((Expr.matmul features w3 - t) ** 2.0)
+                    let parameters = [ w1; b1; w2; w3 ]
+                    let grads = Grad.wrt (x :: parameters) loss
+                    let initial =
+                        [ x; t; w1; b1; w2; w3 ]
+                        |> List.mapi (fun i e -> (Expr.tryName e).Value, Tensor.cast dtype (values (30 + i) e.Shape))
+                    let env = Eval.bindings initial
+                    // Bit for bit where both run the same kernels: the forward pass and the input's gradient (its
+                    // products read the small weights transposed). A weight's gradient g cols^T is a GEMM that the
+                    // plan reads through a transpose flag while Eval copies the transpose, and OpenBLAS rounds the
+                    // two differently once the inner axis is long (144 here), as for any matmul: within 1e-12 there.
+                    let exact = [ loss; features; grads[x] ]
+                    List.zip (Eval.many env exact) (Plan.compile exact |> Plan.run env)
+                    |> List.iteri (fun i (e, p) -> expectSame (sprintf "%s: output %d" dtype.Name i) e p)
+                    let rounding = if dtype = Float64 then 1e-12 else 1e-5
+                    let weights = parameters |> List.map (fun p -> grads[p])
+                    List.zip (Eval.many env weights) (Plan.compile weights |> Plan.run env)
+                    |> List.iter (fun (e, p) -> assertClose rounding (e.ToArray()) (p.ToArray()))
+                    let plan = Plan.compileWithUpdates [ loss ] [ for p in parameters -> p, p - grads[p] * 0.1 ]
+                    for name, value in initial do
+                        plan.Set(name, value)
+                    for _ in 1..3 do
+                        plan.Execute()
+                    let before = GC.GetAllocatedBytesForCurrentThread()
+                    for _ in 1..20 do
+                        plan.Execute()
+                        plan.OutputScalar 0 |> ignore
+                    Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L (sprintf "%s: bytes allocated by 20 runs" dtype.Name)
 
             // The passes one by one, on graphs small enough to derive their results by hand.
             testCase "the schedule counts every node's uses and last use once"

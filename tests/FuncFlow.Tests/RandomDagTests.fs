@@ -29,4 +29,12 @@ let tests =
                     users |> Array.exists (fun (_, uses) -> uses > 1)
                 let cases = FsCheck.FSharp.Gen.sample 200 (ExprGen.genCase 8)
                 Expect.isTrue ((cases |> Array.filter shared).Length > 100) "(cases |> Array.filter shared).Length > 100"
+            testCase "random DAGs include convolution and pooling"
+            <| fun () ->
+                let uses (case: ExprGen.Case) (wanted: Op -> bool) = Graph.topoSort [ case.Output ] |> Array.exists (fun n -> wanted n.Op)
+                let cases = FsCheck.FSharp.Gen.sample 200 (ExprGen.genCase 12)
+                let count wanted = (cases |> Array.filter (fun c -> uses c wanted)).Length
+                let unfolds = count (fun op -> op.IsUnfold)
+                let pools = count (fun op -> op.IsMaxPoolPick)
+                Expect.isTrue (unfolds > 20 && pools > 3) (sprintf "%d cases with an unfold, %d with a max pool" unfolds pools)
         ]

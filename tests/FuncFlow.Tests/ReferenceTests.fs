@@ -18,6 +18,19 @@ let private reference = lazy (load "reference.json")
 
 let private cases () = (field "cases" reference.Value).EnumerateArray() |> List.ofSeq
 
+let private window (p: JsonElement) : Window =
+    let list (name: string) = List.ofArray (ints (field name p))
+    {
+        Kernel = list "kernel"
+        Stride = list "stride"
+        Padding = list "padding"
+        Dilation = list "dilation"
+    }
+
+let private poolSpec (p: JsonElement) : PoolSpec =
+    let list (name: string) = List.ofArray (ints (field name p))
+    { Kernel = list "kernel"; Stride = list "stride"; Padding = list "padding" }
+
 /// The case's operation built with FuncFlow's builders from its operands.
 let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
     let int (name: string) = (field name p).GetInt32()
@@ -55,6 +68,24 @@ let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
         | "crossEntropy" -> Losses.crossEntropy xs[0] xs[1]
         | "binaryCrossEntropy" -> Losses.binaryCrossEntropy xs[0] xs[1]
         | "binaryCrossEntropyWithLogits" -> Losses.binaryCrossEntropyWithLogits xs[0] xs[1]
+        // Convolution and pooling (the conv group).
+        | "conv1d"
+        | "conv2d" ->
+            let spec =
+                {
+                    Stride = List.ofArray (ints (field "stride" p))
+                    Padding = List.ofArray (ints (field "padding" p))
+                    Dilation = List.ofArray (ints (field "dilation" p))
+                    Groups = int "groups"
+                }
+            (if op = "conv1d" then Expr.conv1d else Expr.conv2d) spec xs[0] xs[1]
+        | "unfold" -> Expr.unfold (window p) xs[0]
+        | "fold" -> Expr.fold (List.ofArray (ints (field "size" p))) (window p) xs[0]
+        | "maxPool2d" -> Expr.maxPool2d (poolSpec p) xs[0]
+        // max pooling's gradient at x as an expression of the cotangent (the second operand).
+        | "maxPool2dBackward" -> (Grad.vjp xs[1] [ xs[0] ] (Expr.maxPool2d (poolSpec p) xs[0]))[xs[0]]
+        | "avgPool2d" -> Expr.avgPool2d (poolSpec p) xs[0]
+        | "globalAvgPool2d" -> Expr.globalAvgPool2d xs[0]
         | _ -> failwithf "reference: no FuncFlow builder for operation '%s'" op
 
 /// A case's operands as variables, their values, and its output built from them.
@@ -106,6 +137,8 @@ let internal families: (string * string list) list =
         "softmax", [ "softmax"; "logSoftmax" ]
         "addN", [ "addN" ]
         "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ]
+        "convolution", [ "conv1d"; "conv2d"; "unfold"; "fold" ]
+        "pooling", [ "maxPool2d"; "maxPool2dBackward"; "avgPool2d"; "globalAvgPool2d" ]
     ]
 
 /// Checks every case of a family; fails with all mismatches at once.
@@ -161,7 +194,8 @@ let tests =
             testCase "unary operations match PyTorch" <| fun () -> checkFamily "unary"
             testCase "binary operations with broadcasting match PyTorch" <| fun () -> checkFamily "binary"
             testCase "powScalar matches PyTorch" <| fun () -> checkFamily "powScalar"
-            testCase "matmul, 2-D and batched, matches PyTorch" <| fun () -> checkFamily "matmul"
+            testCase "matmul, 2-D, batched and with missing leading axes, matches PyTorch"
+            <| fun () -> checkFamily "matmul"
             testCase "permute, reshape, broadcastTo and expand match PyTorch" <| fun () -> checkFamily "shape"
             testCase "sum, mean and max over every axis and over all match PyTorch"
             <| fun () -> checkFamily "reductions"
@@ -170,4 +204,8 @@ let tests =
             testCase "softmax and logSoftmax over every axis match PyTorch" <| fun () -> checkFamily "softmax"
             testCase "addN matches PyTorch" <| fun () -> checkFamily "addN"
             testCase "losses match PyTorch" <| fun () -> checkFamily "losses"
+            testCase "conv1d and conv2d (stride, padding, dilation, groups), unfold and fold match PyTorch"
+            <| fun () -> checkFamily "convolution"
+            testCase "max pooling with ties and its gradient, average and global average pooling match PyTorch"
+            <| fun () -> checkFamily "pooling"
         ]

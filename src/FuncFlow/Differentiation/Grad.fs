@@ -76,8 +76,9 @@ module Grad =
         | Op.PowScalar p -> one (fun () -> g * (Expr.powScalar (p - 1.0) x * p))
         | Op.MatMul ->
             let a, b = y.Inputs[0], y.Inputs[1]
-            emit need out 0 (fun () -> Expr.matmul g (Expr.transpose b))
-            emit need out 1 (fun () -> Expr.matmul (Expr.transpose a) g)
+            // An operand repeated over missing leading axes gets the sum over them.
+            emit need out 0 (fun () -> Expr.sumTo a.ShapeRef (Expr.matmul g (Expr.transpose b)))
+            emit need out 1 (fun () -> Expr.sumTo b.ShapeRef (Expr.matmul (Expr.transpose a) g))
         | Op.Permute perm ->
             let inverse = Array.zeroCreate perm.Length
             perm |> Array.iteri (fun i p -> inverse[p] <- i)
@@ -117,6 +118,12 @@ module Grad =
         | Op.AddN ->
             for i in 0 .. y.Inputs.Length - 1 do
                 emit need out i (fun () -> g)
+        // Convolution and pooling (the conv group): unfold and fold are each other's adjoints, and so are
+        // max pooling's pick and scatter; the keys (which element is the maximum) get no gradient.
+        | Op.Unfold w -> one (fun () -> Expr.fold (List.ofArray x.ShapeRef[2..]) w g)
+        | Op.Fold w -> one (fun () -> Expr.unfold w g)
+        | Op.MaxPoolPick w -> emit need out 1 (fun () -> Expr.maxPoolScatter w x g)
+        | Op.MaxPoolScatter w -> emit need out 1 (fun () -> Expr.maxPoolPick w x g)
 
     /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
     /// Variables f does not depend on get zeros.

@@ -77,15 +77,23 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             args[0].CopyTo(dst, 0)
             for i in 1 .. args.Length - 1 do
                 Numerics.Tensors.TensorPrimitives.Add(ReadOnlySpan dst, ReadOnlySpan args[i], Span dst)
+        // Convolution and pooling (the conv group).
+        | Op.Unfold w -> Kernels<'T>.Im2Col(false, args[0], dst, Window2d.Of(node.Inputs[0].ShapeRef, w))
+        | Op.Fold w -> Kernels<'T>.Im2Col(true, dst, args[0], Window2d.Of(node.ShapeRef, w))
+        | Op.MaxPoolPick w -> Kernels<'T>.MaxPool(false, args[0], args[1], dst, Window2d.Of(node.Inputs[0].ShapeRef, w))
+        | Op.MaxPoolScatter w -> Kernels<'T>.MaxPool(true, args[0], args[1], dst, Window2d.Of(node.ShapeRef, w))
 
     /// A (batched) matrix product; the flags read an operand as transposed without copying it.
     static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
         let s = node.ShapeRef
         let r = s.Length
         let m, n = s[r - 2], s[r - 1]
-        let k = node.Inputs[0].ShapeRef[r - 1]
+        let k = node.Inputs[0].ShapeRef[node.Inputs[0].Rank - 1]
         let struct (batch, _, _) = Execute<'T>.Around(s, r - 2)
-        Kernels<'T>.MatMul(a, b, dst, batch, m, k, n, transA, transB)
+        // An operand of lower rank (Expr.matmul allows missing leading axes) has fewer matrices.
+        let struct (batchA, _, _) = Execute<'T>.Around(node.Inputs[0].ShapeRef, node.Inputs[0].Rank - 2)
+        let struct (batchB, _, _) = Execute<'T>.Around(node.Inputs[1].ShapeRef, node.Inputs[1].Rank - 2)
+        Kernels<'T>.MatMul(a, b, dst, batch, batchA, batchB, m, k, n, transA, transB)
 
     /// Fails, naming the node, if any value is NaN or infinite (anomaly mode). The message gives the operation,
     /// the shapes, the operands' values at the offending index when they line up with it, and where the node

@@ -40,6 +40,17 @@ type Op =
     | LogSoftmax of axis: int
     /// The sum of any number of same-shape inputs (gradient accumulation).
     | AddN
+    // Convolution and pooling (the conv group).
+    /// im2col: [N; C; spatial...] to columns [N; C * prod kernel; prod output spatial] (PyTorch's F.unfold).
+    | Unfold of window: Window
+    /// col2im, the adjoint of Unfold: columns summed back into [N; C; spatial...] where their taps overlap.
+    | Fold of window: Window
+    /// Max pooling's selection: the second input (values) at the first arg-max of the first (keys) in each
+    /// window; max pooling is keys = values. Not differentiable in the keys.
+    | MaxPoolPick of window: Window
+    /// The adjoint of MaxPoolPick: the second input (pooled) added at each window's first arg-max of the
+    /// first (keys), into zeros of the keys' shape.
+    | MaxPoolScatter of window: Window
 
     /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
     static member internal SwapLastTwo(rank: int) =
@@ -84,6 +95,10 @@ type Op =
         | Softmax axis -> "softmax", [ sprintf "axis=%d" axis ]
         | LogSoftmax axis -> "logSoftmax", [ sprintf "axis=%d" axis ]
         | AddN -> "addN", []
+        | Unfold w -> "unfold", w.Parameters
+        | Fold w -> "fold", w.Parameters
+        | MaxPoolPick w -> "maxPoolPick", w.Parameters
+        | MaxPoolScatter w -> "maxPoolScatter", w.Parameters
 
     /// True for the operations computed element by element, with one-element operands broadcast
     /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
@@ -177,6 +192,39 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
             | Op.Var n -> n
             | _ -> op.Name
         sprintf "Expr(%s, shape=%s, dtype=%s)" name (Shape.show shape) dtype.Name
+
+// Convolution and pooling (the conv group).
+
+/// Convolution hyper-parameters: one entry per spatial axis in each list (1 for conv1d, 2 for conv2d).
+type ConvSpec =
+    {
+        Stride: int list
+        /// Zeros added on both sides of each spatial axis.
+        Padding: int list
+        /// The spacing of the kernel's taps: 1 reads adjacent elements.
+        Dilation: int list
+        /// Channel groups: input and output channels are split into this many independent convolutions.
+        Groups: int
+    }
+
+    /// Stride 1, no padding, dilation 1, one group, for conv1d.
+    static member Default1d = { Stride = [ 1 ]; Padding = [ 0 ]; Dilation = [ 1 ]; Groups = 1 }
+
+    /// Stride 1, no padding, dilation 1, one group, for conv2d.
+    static member Default2d = { Stride = [ 1; 1 ]; Padding = [ 0; 0 ]; Dilation = [ 1; 1 ]; Groups = 1 }
+
+/// Pooling hyper-parameters over the two spatial axes of [N; C; H; W]: one entry per axis in each list.
+type PoolSpec =
+    {
+        Kernel: int list
+        Stride: int list
+        /// Added on both sides of each spatial axis (-infinity for max pooling, zeros counted in the average
+        /// for average pooling); at most half the kernel, as in PyTorch.
+        Padding: int list
+    }
+
+    /// A kernel with a stride equal to it and no padding (PyTorch's defaults), e.g. PoolSpec.Create [ 2; 2 ].
+    static member Create(kernel: int list) : PoolSpec = { Kernel = kernel; Stride = kernel; Padding = List.map (fun _ -> 0) kernel }
 
 /// Building expressions. Every builder infers the result's shape and dtype and fails, naming the
 /// operation and the shapes, when the operands do not fit.
@@ -439,7 +487,8 @@ module Expr =
             y
 
     /// Matrix product of the last two axes: (.., m, k) x (.., k, n) -> (.., m, n), batched when the leading
-    /// axes are equal; a batched left operand times a matrix multiplies every matrix of the batch.
+    /// axes are equal; an operand whose leading axes are the other's last ones (a matrix, or [G; m; k]
+    /// against [N; G; k; n]) is used with every matrix of the other, as in NumPy.
     let rec matmul (a: Expr) (b: Expr) =
         operand "matmul" a
         operand "matmul" b
@@ -449,7 +498,7 @@ module Expr =
             fail
                 "matmul"
                 (sprintf
-                    "shapes %s and %s do not fit: the left operand's last axis must equal the right operand's second-to-last, with equal leading axes"
+                    "shapes %s and %s do not fit: the left operand's last axis must equal the right operand's second-to-last, and the leading axes must be equal or missing at the front of one operand"
                     (Shape.show sa)
                     (Shape.show sb))
         if a.Rank < 2 || b.Rank < 2 then
@@ -464,10 +513,13 @@ module Expr =
             let k = sa[a.Rank - 1]
             let flat = matmul (reshape [| -1; k |] a) b
             reshape (Array.append sa[.. a.Rank - 2] [| sb[1] |]) flat
-        elif a.Rank <> b.Rank || sa[.. a.Rank - 3] <> sb[.. b.Rank - 3] then
-            mismatch ()
         else
-            make Op.MatMul [| a; b |] (Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 1] |]) a.DType
+            // Leading axes missing from one operand repeat it, as in NumPy: a convolution's [G; O; K] weight
+            // against [N; G; K; L] columns.
+            let batchA, batchB = sa[.. a.Rank - 3], sb[.. b.Rank - 3]
+            let shorter, longer = if batchA.Length <= batchB.Length then batchA, batchB else batchB, batchA
+            if shorter <> longer[longer.Length - shorter.Length ..] then mismatch ()
+            make Op.MatMul [| a; b |] (Array.append longer [| sa[a.Rank - 2]; sb[b.Rank - 1] |]) a.DType
 
     /// Joins tensors along an axis; the other axes must agree.
     let concat (axis: int) (xs: Expr list) =
@@ -572,6 +624,214 @@ module Expr =
 
     /// Ones shaped like x.
     let onesLike (x: Expr) = constant (Tensor.ones x.DType x.ShapeRef)
+
+    // Convolution and pooling (the conv group).
+
+    let private showList (values: int list) = "[" + String.Join(", ", values) + "]"
+
+    /// Checks a window's own parameters: one entry per spatial axis (1 or 2) in each list, positive kernel,
+    /// stride and dilation, non-negative padding.
+    let private checkWindow (op: string) (w: Window) =
+        let spatial = w.Kernel.Length
+        if spatial < 1 || spatial > 2 then
+            fail op (sprintf "the kernel %s has %d axes; 1 or 2 spatial axes are supported" (showList w.Kernel) spatial)
+        for name, values in [ "stride", w.Stride; "padding", w.Padding; "dilation", w.Dilation ] do
+            if values.Length <> spatial then
+                fail op (sprintf "%s %s has %d entries, expected %d (one per spatial axis)" name (showList values) values.Length spatial)
+        for name, values, least in
+            [
+                "kernel size", w.Kernel, 1
+                "stride", w.Stride, 1
+                "dilation", w.Dilation, 1
+                "padding", w.Padding, 0
+            ] do
+            if values |> List.exists (fun v -> v < least) then
+                let what = if least = 1 then "positive" else "non-negative"
+                fail op (sprintf "%s must be %s, got %s" name what (showList values))
+
+    /// The output's spatial size of a window over an image [N; C; spatial...], failing when the kernel's
+    /// extent is larger than a padded spatial axis (the output would be empty).
+    let private windowOver (op: string) (w: Window) (image: int[]) : int[] =
+        checkWindow op w
+        let spatial = w.Kernel.Length
+        if image.Length <> spatial + 2 then
+            fail op (sprintf "expects an input [N; C; %d spatial axes] of rank %d, got shape %s" spatial (spatial + 2) (Shape.show image))
+        let size = image[2..]
+        for i in 0 .. spatial - 1 do
+            let extent = w.Dilation[i] * (w.Kernel[i] - 1) + 1
+            let padded = size[i] + 2 * w.Padding[i]
+            if extent > padded then
+                fail
+                    op
+                    (sprintf
+                        "along spatial axis %d of input shape %s, the kernel's extent %d (kernel %d, dilation %d) is larger than the padded input %d (%d + 2 x padding %d): the output size would be below 1"
+                        i
+                        (Shape.show image)
+                        extent
+                        w.Kernel[i]
+                        w.Dilation[i]
+                        padded
+                        size[i]
+                        w.Padding[i])
+        w.OutputSize size
+
+    /// im2col, PyTorch's F.unfold: x [N; C; spatial...] (1 or 2 spatial axes) to columns
+    /// [N; C * prod kernel; prod output size], each column one window's taps, channel-major, zeros where a
+    /// tap falls in the padding. Its adjoint is fold.
+    let unfold (window: Window) (x: Expr) =
+        operand "unfold" x
+        let size = windowOver "unfold" window x.ShapeRef
+        let taps = List.fold (*) 1 window.Kernel
+        make (Op.Unfold window) [| x |] [| x.ShapeRef[0]; x.ShapeRef[1] * taps; Shape.size size |] x.DType
+
+    /// col2im, PyTorch's F.fold: columns [N; C * prod kernel; windows] summed into [N; C; size...] where
+    /// windows overlap; the adjoint of unfold.
+    let fold (size: int list) (window: Window) (columns: Expr) =
+        operand "fold" columns
+        checkWindow "fold" window
+        let shape = columns.ShapeRef
+        let taps = List.fold (*) 1 window.Kernel
+        if columns.Rank <> 3 || shape[1] % taps <> 0 then
+            fail
+                "fold"
+                (sprintf
+                    "expects columns [N; C * %d; windows] (rank 3, axis 1 a multiple of the kernel %s's %d taps), got shape %s"
+                    taps
+                    (showList window.Kernel)
+                    taps
+                    (Shape.show shape))
+        if size.Length <> window.Kernel.Length then
+            fail
+                "fold"
+                (sprintf
+                    "the output size %s has %d axes but the kernel %s has %d"
+                    (showList size)
+                    size.Length
+                    (showList window.Kernel)
+                    window.Kernel.Length)
+        let image = Array.append [| shape[0]; shape[1] / taps |] (Array.ofList size)
+        Shape.validate "fold" image
+        let windows = Shape.size (windowOver "fold" window image)
+        if windows <> shape[2] then
+            fail
+                "fold"
+                (sprintf
+                    "columns of shape %s hold %d windows, but the window %s over output size %s makes %d"
+                    (Shape.show shape)
+                    shape[2]
+                    (String.Join(", ", window.Parameters))
+                    (showList size)
+                    windows)
+        make (Op.Fold window) [| columns |] image columns.DType
+
+    /// Convolution of x [N; C; spatial...] with weight [O; C / groups; kernel...] as one GEMM per sample and
+    /// group: the unfolded input [N; G; C/G K; L] times the weight as [G; O/G; C/G K], which is already
+    /// [N; O; L] in memory. Gradients follow from unfold's (fold) and matmul's rules, so they are expressions
+    /// and differentiate again.
+    let private conv (op: string) (spatial: int) (spec: ConvSpec) (x: Expr) (weight: Expr) =
+        operand op x
+        operand op weight
+        sameDType op x weight
+        let axes = if spatial = 1 then "L" else "H; W"
+        if x.Rank <> spatial + 2 then
+            fail op (sprintf "expects an input [N; C; %s] of rank %d, got shape %s" axes (spatial + 2) (Shape.show x.ShapeRef))
+        if weight.Rank <> spatial + 2 then
+            fail
+                op
+                (sprintf
+                    "expects a weight [O; C / groups; %s] of rank %d, got shape %s"
+                    (axes.ToLowerInvariant())
+                    (spatial + 2)
+                    (Shape.show weight.ShapeRef))
+        let groups = spec.Groups
+        let c, o = x.ShapeRef[1], weight.ShapeRef[0]
+        if groups <= 0 then fail op (sprintf "groups must be positive, got %d" groups)
+        if c % groups <> 0 || o % groups <> 0 then
+            fail
+                op
+                (sprintf
+                    "groups %d must divide both the input's %d channels and the weight's %d output channels (input %s, weight %s)"
+                    groups
+                    c
+                    o
+                    (Shape.show x.ShapeRef)
+                    (Shape.show weight.ShapeRef))
+        if weight.ShapeRef[1] <> c / groups then
+            fail
+                op
+                (sprintf
+                    "the weight %s has %d input channels per group, expected %d (input %s: %d channels in %d groups)"
+                    (Shape.show weight.ShapeRef)
+                    weight.ShapeRef[1]
+                    (c / groups)
+                    (Shape.show x.ShapeRef)
+                    c
+                    groups)
+        let window =
+            {
+                Window.Kernel = List.ofArray weight.ShapeRef[2..]
+                Stride = spec.Stride
+                Padding = spec.Padding
+                Dilation = spec.Dilation
+            }
+        let size = windowOver op window x.ShapeRef
+        let n = x.ShapeRef[0]
+        let perGroup = c / groups * Shape.size weight.ShapeRef[2..]
+        let columns = unfold window x |> reshape [| n; groups; perGroup; Shape.size size |]
+        matmul (reshape [| groups; o / groups; perGroup |] weight) columns
+        |> reshape (Array.append [| n; o |] size)
+
+    /// 1-D convolution (PyTorch's conv1d without bias): x [N; C; L], weight [O; C / groups; k] -> [N; O; L'].
+    let conv1d (spec: ConvSpec) (x: Expr) (weight: Expr) = conv "conv1d" 1 spec x weight
+
+    /// 2-D convolution (PyTorch's conv2d without bias): x [N; C; H; W], weight [O; C / groups; kh; kw]
+    /// -> [N; O; H'; W'], H' = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1, and likewise W'.
+    let conv2d (spec: ConvSpec) (x: Expr) (weight: Expr) = conv "conv2d" 2 spec x weight
+
+    /// Checks a pooling window over x [N; C; H; W]; gives the window and the output's shape.
+    let private pooling (op: string) (spec: PoolSpec) (x: Expr) =
+        operand op x
+        if x.Rank <> 4 then
+            fail op (sprintf "expects an input [N; C; H; W] of rank 4, got shape %s" (Shape.show x.ShapeRef))
+        if spec.Kernel.Length <> 2 then
+            fail op (sprintf "the kernel %s has %d entries, expected 2 (one per spatial axis)" (showList spec.Kernel) spec.Kernel.Length)
+        let window =
+            { Window.Kernel = spec.Kernel; Stride = spec.Stride; Padding = spec.Padding; Dilation = [ 1; 1 ] }
+        let size = windowOver op window x.ShapeRef
+        // PyTorch's rule: then every window overlaps the input, so a maximum always has a tap to pick.
+        if List.exists2 (fun p k -> 2 * p > k) spec.Padding spec.Kernel then
+            fail op (sprintf "padding %s must be at most half the kernel %s" (showList spec.Padding) (showList spec.Kernel))
+        window, Array.append x.ShapeRef[..1] size
+
+    /// The values at each window's first arg-max of keys (same shape): max pooling's selection.
+    let internal maxPoolPick (window: Window) (keys: Expr) (values: Expr) =
+        make (Op.MaxPoolPick window) [| keys; values |] (Array.append keys.ShapeRef[..1] (window.OutputSize keys.ShapeRef[2..])) keys.DType
+
+    /// The pooled values added at each window's first arg-max of keys, into zeros of keys' shape.
+    let internal maxPoolScatter (window: Window) (keys: Expr) (pooled: Expr) =
+        make (Op.MaxPoolScatter window) [| keys; pooled |] keys.ShapeRef keys.DType
+
+    /// Max pooling of x [N; C; H; W] (PyTorch's max_pool2d, padding with -infinity, output size rounded
+    /// down). The gradient goes to the first maximum of each window in row-major window order, as in
+    /// PyTorch's CPU kernel (ties are not shared); a NaN in a window is its maximum.
+    let maxPool2d (spec: PoolSpec) (x: Expr) =
+        let window, shape = pooling "maxPool2d" spec x
+        make (Op.MaxPoolPick window) [| x; x |] shape x.DType
+
+    /// Average pooling of x [N; C; H; W] (PyTorch's avg_pool2d with count_include_pad = true: padded zeros
+    /// count in every window's mean): the mean of each window's unfolded taps.
+    let avgPool2d (spec: PoolSpec) (x: Expr) =
+        let window, shape = pooling "avgPool2d" spec x
+        let s = x.ShapeRef
+        reshape [| s[0] * s[1]; 1; s[2]; s[3] |] x |> unfold window |> meanAxis 1 |> reshape shape
+
+    /// The mean over each channel's H x W plane: [N; C; H; W] -> [N; C; 1; 1] (adaptive_avg_pool2d to 1).
+    let globalAvgPool2d (x: Expr) =
+        operand "globalAvgPool2d" x
+        if x.Rank <> 4 then
+            fail "globalAvgPool2d" (sprintf "expects an input [N; C; H; W] of rank 4, got shape %s" (Shape.show x.ShapeRef))
+        let s = x.ShapeRef
+        reshape [| s[0]; s[1]; s[2] * s[3] |] x |> meanAxisKeep 2 |> reshape [| s[0]; s[1]; 1; 1 |]
 
 /// Operators, so that models read like mathematics. A float operand becomes a constant of the other
 /// operand's dtype. F#'s exp, log, sqrt, abs and tanh work on expressions through the members below.

@@ -71,6 +71,92 @@ type ReduceOp =
         | Mean -> "mean"
         | Max -> "max"
 
+// Convolution and pooling (the conv group).
+
+/// A sliding window over the spatial axes of an [N; C; spatial...] tensor (1 or 2 spatial axes): one entry
+/// per spatial axis in each list. Convolution's im2col (Expr.unfold) and pooling read their input through it.
+type Window =
+    {
+        Kernel: int list
+        Stride: int list
+        /// Zeros (or, for max pooling, -infinity) added on both sides of each spatial axis.
+        Padding: int list
+        /// The spacing of the kernel's taps: 1 reads adjacent elements.
+        Dilation: int list
+    }
+
+    /// The output's spatial size for an input of the given spatial size (PyTorch's rule, rounding down):
+    /// (size + 2 padding - dilation (kernel - 1) - 1) / stride + 1 along each axis.
+    member w.OutputSize(size: int[]) : int[] =
+        Array.init size.Length (fun i ->
+            let effective = w.Dilation[i] * (w.Kernel[i] - 1) + 1
+            (size[i] + 2 * w.Padding[i] - effective) / w.Stride[i] + 1)
+
+    /// The parameters as Op.Describe lists them.
+    member w.Parameters: string list =
+        let show (name: string) (values: int list) = sprintf "%s=[%s]" name (String.Join(", ", values))
+        [
+            show "kernel" w.Kernel
+            show "stride" w.Stride
+            show "padding" w.Padding
+            show "dilation" w.Dilation
+        ]
+
+/// A window's geometry on the last two axes of an image batch viewed as [Planes; H; W]; a 1-D input is one
+/// row (H = 1, a 1-tall kernel). Read from the Window's lists on each kernel call, allocating nothing.
+[<Struct>]
+type internal Window2d =
+    {
+        Planes: int
+        H: int
+        W: int
+        KH: int
+        KW: int
+        SH: int
+        SW: int
+        PH: int
+        PW: int
+        DH: int
+        DW: int
+        OH: int
+        OW: int
+    }
+
+    // The value along the height (first = true) or width axis; a 1-D window has `whenOne` along the height.
+    static member private Along(values: int list, first: bool, whenOne: int) : int =
+        if values.Length = 2 then (if first then values[0] else values[1])
+        elif first then whenOne
+        else values[0]
+
+    // No closures or tuples: plans call this on every run, which must allocate nothing.
+    static member Of(image: int[], w: Window) : Window2d =
+        let two = w.Kernel.Length = 2
+        let r = image.Length
+        let mutable planes = 1
+        for i in 0 .. r - (if two then 3 else 2) do
+            planes <- planes * image[i]
+        let h = if two then image[r - 2] else 1
+        let width = image[r - 1]
+        let kh, kw = Window2d.Along(w.Kernel, true, 1), Window2d.Along(w.Kernel, false, 1)
+        let sh, sw = Window2d.Along(w.Stride, true, 1), Window2d.Along(w.Stride, false, 1)
+        let ph, pw = Window2d.Along(w.Padding, true, 0), Window2d.Along(w.Padding, false, 0)
+        let dh, dw = Window2d.Along(w.Dilation, true, 1), Window2d.Along(w.Dilation, false, 1)
+        {
+            Planes = planes
+            H = h
+            W = width
+            KH = kh
+            KW = kw
+            SH = sh
+            SW = sw
+            PH = ph
+            PW = pw
+            DH = dh
+            DW = dw
+            OH = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1
+            OW = (width + 2 * pw - dw * (kw - 1) - 1) / sw + 1
+        }
+
 /// Scalar helpers for the kernels, generic over float and float32.
 module internal Scalar =
     let inline gt<'T when 'T :> IFloatingPointIeee754<'T>> (a: 'T) (b: 'T) = 'T.op_GreaterThan (a, b)
@@ -264,37 +350,37 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 Kernels<'T>.Binary(op, ReadOnlySpan(a, row, 1), ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
         elif dst.Length > 0 then
             let rank = outShape.Length
-            let aStr = Kernels<'T>.BroadcastStrides(aShape, outShape)
-            let bStr = Kernels<'T>.BroadcastStrides(bShape, outShape)
             let inner = outShape[rank - 1]
             // An operand broadcast along the innermost axis is one value per row.
-            let aLen = if aStr[rank - 1] = 1 then inner else 1
-            let bLen = if bStr[rank - 1] = 1 then inner else 1
-            let outer = dst.Length / inner
-            let index = Array.zeroCreate rank
-            let mutable aOff = 0
-            let mutable bOff = 0
-            for row in 0 .. outer - 1 do
+            let aLen = if aShape.Length > 0 && aShape[aShape.Length - 1] <> 1 then inner else 1
+            let bLen = if bShape.Length > 0 && bShape[bShape.Length - 1] <> 1 then inner else 1
+            for row in 0 .. dst.Length / inner - 1 do
+                let aOff = Kernels<'T>.RowOffset(aShape, outShape, row)
+                let bOff = Kernels<'T>.RowOffset(bShape, outShape, row)
                 let d = Span(dst, row * inner, inner)
                 if aLen = 1 && bLen = 1 then
                     d.Fill a[aOff]
                     Kernels<'T>.Binary(op, Span<'T>.op_Implicit d, ReadOnlySpan(b, bOff, 1), d)
                 else
                     Kernels<'T>.Binary(op, ReadOnlySpan(a, aOff, aLen), ReadOnlySpan(b, bOff, bLen), d)
-                // Advance the odometer over the outer axes.
-                let mutable axis = rank - 2
-                let mutable carry = true
-                while carry && axis >= 0 do
-                    index[axis] <- index[axis] + 1
-                    aOff <- aOff + aStr[axis]
-                    bOff <- bOff + bStr[axis]
-                    if index[axis] = outShape[axis] then
-                        aOff <- aOff - aStr[axis] * outShape[axis]
-                        bOff <- bOff - bStr[axis] * outShape[axis]
-                        index[axis] <- 0
-                        axis <- axis - 1
-                    else
-                        carry <- false
+
+    /// Where output row `row` (of outShape's last axis) starts in a tensor of `shape` read as broadcast to
+    /// outShape. Worked out per row, with no index or stride arrays: plans run this (a convolution's
+    /// [1; C; 1; 1] bias, a pooled mean's gradient) and must allocate nothing.
+    static member RowOffset(shape: int[], outShape: int[], row: int) : int =
+        let lead = outShape.Length - shape.Length
+        let mutable rest = row
+        let mutable offset = 0
+        // The operand's own stride of the axis being read: the product of its axes after it.
+        let mutable stride = if shape.Length > 0 then shape[shape.Length - 1] else 1
+        for axis in outShape.Length - 2 .. -1 .. 0 do
+            let i = rest % outShape[axis]
+            rest <- rest / outShape[axis]
+            let own = axis - lead
+            if own >= 0 then
+                if shape[own] <> 1 then offset <- offset + i * stride
+                stride <- stride * shape[own]
+        offset
 
     /// True when a shape is one row: every axis but the last has length 1 (or there is none).
     static member IsRow(shape: int[]) : bool =
@@ -311,24 +397,27 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             column <- column && shape[i] = outShape[i]
         column
 
-    /// Strides of a tensor read as if broadcast to outShape: 0 along broadcast axes.
-    static member BroadcastStrides(shape: int[], outShape: int[]) : int[] =
-        let own = Shape.strides shape
-        let lead = outShape.Length - shape.Length
-        Array.init outShape.Length (fun i -> if i < lead || shape[i - lead] = 1 then 0 else own[i - lead])
-
     /// Copies src (of shape srcShape) broadcast to outShape.
     static member BroadcastTo(src: 'T[], srcShape: int[], dst: 'T[], outShape: int[]) : unit =
-        // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient); else x + 0
-        // through Binary's paths. The fills add zero too, so -0 reads as 0 on every path.
+        // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient), else x + 0 row
+        // by row. Every path adds zero, so -0 reads as 0 on every path.
         if src.Length = 1 then
             Array.Fill(dst, src[0] + 'T.Zero)
         elif dst.Length > 0 && Kernels<'T>.IsColumn(srcShape, outShape) then
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. src.Length - 1 do
                 Span(dst, row * inner, inner).Fill(src[row] + 'T.Zero)
-        else
-            Kernels<'T>.Binary(BinaryOp.Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
+        elif dst.Length > 0 then
+            // Row by row, allocating nothing (an average pool's gradient spreads [N C; 1; L] over [N C; K; L]).
+            let inner = outShape[outShape.Length - 1]
+            let whole = srcShape.Length > 0 && srcShape[srcShape.Length - 1] <> 1
+            for row in 0 .. dst.Length / inner - 1 do
+                let offset = Kernels<'T>.RowOffset(srcShape, outShape, row)
+                let d = Span(dst, row * inner, inner)
+                if whole then
+                    TensorPrimitives.Add(ReadOnlySpan(src, offset, inner), 'T.Zero, d)
+                else
+                    d.Fill(src[offset] + 'T.Zero)
 
     /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
     static member Reduce(kind: ReduceOp, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
@@ -420,16 +509,22 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     else
                         carry <- false
 
-    /// Batched C = op(A) op(B) over the leading `batch` matrices of each operand.
-    static member MatMul(a: 'T[], b: 'T[], dst: 'T[], batch: int, m: int, k: int, n: int, transA: bool, transB: bool) : unit =
+    /// Batched C = op(A) op(B) over `batch` output matrices. An operand with fewer matrices (its batch axes
+    /// are the output's trailing ones, as a convolution's weight against a batch of images) is reused
+    /// cyclically: output matrix i reads A's matrix i mod batchA and B's i mod batchB.
+    static member MatMul
+        (a: 'T[], b: 'T[], dst: 'T[], batch: int, batchA: int, batchB: int, m: int, k: int, n: int, transA: bool, transB: bool)
+        : unit =
+        let lda = if transA then m else k
+        let ldb = if transB then k else n
         for i in 0 .. batch - 1 do
-            let lda = if transA then m else k
-            let ldb = if transB then k else n
+            let aOff = (i % batchA) * m * k
+            let bOff = (i % batchB) * k * n
             match box a, box b, box dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (transA, transB, m, n, k, 1.0, a, i * m * k, lda, b, i * k * n, ldb, 0.0, c, i * m * n, n)
+                Blas.dgemm (transA, transB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (transA, transB, m, n, k, 1.0f, a, i * m * k, lda, b, i * k * n, ldb, 0.0f, c, i * m * n, n)
+                Blas.sgemm (transA, transB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Copies a block of `len` elements along the middle axis of [outer; n; inner] views:
@@ -466,3 +561,78 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         if not (v >= 0.0 && v < float count && v = Math.Floor v) then
             raise (ArgumentOutOfRangeException("indices", sprintf "%s: %s %g is not a whole number in [0, %d)" op noun v count))
         int v
+
+    // Convolution and pooling (the conv group).
+
+    /// im2col and its adjoint between an image batch [N; C; spatial...] and columns [N; C * KH * KW; OH * OW]
+    /// (PyTorch's F.unfold layout: a convolution is then weight [O; C K] times each sample's columns, a GEMM
+    /// with no transpose, its output already [N; O; OH OW]). fold = false writes the columns from the image,
+    /// zeros where a tap falls in the padding; fold = true writes the image as the sum of the columns' taps
+    /// that read each element (col2im), the exact adjoint. Whole output rows are copied or added as spans.
+    static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
+        let l = g.OH * g.OW
+        if fold then Array.Fill(image, 'T.Zero)
+        for p in 0 .. g.Planes - 1 do
+            let plane = p * g.H * g.W
+            for ki in 0 .. g.KH - 1 do
+                for kj in 0 .. g.KW - 1 do
+                    let row = ((p * g.KH + ki) * g.KW + kj) * l
+                    // The output columns whose tap lands inside the row: iw = ow SW + off in [0, W).
+                    let off = kj * g.DW - g.PW
+                    let lo = if off >= 0 then 0 else min g.OW ((-off + g.SW - 1) / g.SW)
+                    let hi = if g.W - 1 - off < 0 then -1 else min (g.OW - 1) ((g.W - 1 - off) / g.SW)
+                    for oh in 0 .. g.OH - 1 do
+                        let ih = oh * g.SH - g.PH + ki * g.DH
+                        let c = row + oh * g.OW
+                        if ih < 0 || ih >= g.H || lo > hi then
+                            if not fold then Span(cols, c, g.OW).Clear()
+                        else
+                            let src = plane + ih * g.W + lo * g.SW + off
+                            let count = hi - lo + 1
+                            if fold then
+                                if g.SW = 1 then
+                                    let d = Span(image, src, count)
+                                    TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(cols, c + lo, count), d)
+                                else
+                                    for j in 0 .. count - 1 do
+                                        image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
+                            else
+                                Span(cols, c, lo).Clear()
+                                if g.SW = 1 then
+                                    ReadOnlySpan(image, src, count).CopyTo(Span(cols, c + lo, count))
+                                else
+                                    for j in 0 .. count - 1 do
+                                        cols[c + lo + j] <- image[src + j * g.SW]
+                                Span(cols, c + hi + 1, g.OW - 1 - hi).Clear()
+
+    /// Max pooling through each window's first arg-max of `keys` (an image batch), in row-major window order
+    /// over the taps inside the image (padding never wins; builders keep padding within half the kernel, so
+    /// every window has a tap inside), ties to the first maximum and a NaN taking the place, as in PyTorch's
+    /// CPU kernel (`val > max || isnan(val)`). scatter = false: dst (pooled) gets `values` (image-shaped) at each
+    /// arg-max; scatter = true: dst (image-shaped) gets the sum of `values` (pooled) of the windows whose
+    /// arg-max each element is.
+    static member MaxPool(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
+        if scatter then Array.Fill(dst, 'T.Zero)
+        for p in 0 .. g.Planes - 1 do
+            let plane = p * g.H * g.W
+            for oh in 0 .. g.OH - 1 do
+                let h0 = oh * g.SH - g.PH
+                for ow in 0 .. g.OW - 1 do
+                    let w0 = ow * g.SW - g.PW
+                    let mutable best = 'T.NegativeInfinity
+                    let mutable at = -1
+                    for ki in 0 .. g.KH - 1 do
+                        let ih = h0 + ki * g.DH
+                        if ih >= 0 && ih < g.H then
+                            for kj in 0 .. g.KW - 1 do
+                                let iw = w0 + kj * g.DW
+                                if iw >= 0 && iw < g.W then
+                                    let i = plane + ih * g.W + iw
+                                    let v = keys[i]
+                                    // PyTorch starts at the first tap inside the image, with max = -infinity.
+                                    if at < 0 then at <- i
+                                    if Scalar.gt v best || 'T.IsNaN v then
+                                        best <- v
+                                        at <- i
+                    let o = (p * g.OH + oh) * g.OW + ow
+                    if scatter then dst[at] <- dst[at] + values[o] else dst[o] <- values[at]

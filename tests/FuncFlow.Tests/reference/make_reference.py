@@ -237,6 +237,77 @@ case("binaryCrossEntropyWithLogits", "binaryCrossEntropyWithLogits", {},
      [3.0 * normal((6,)), torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64)],
      F.binary_cross_entropy_with_logits)
 
+# Convolution and pooling (the conv group). Parameters are lists with one entry per spatial axis.
+for sa, sb in [((3, 4), (2, 4, 5)), ((2, 3, 4), (5, 2, 4, 3))]:
+    case(f"matmul {list(sa)} {list(sb)} (missing leading axes)", "matmul", {}, [normal(sa), normal(sb)], torch.matmul)
+
+
+def conv_case(dims, x_shape, w_shape, stride, padding, dilation, groups):
+    conv = F.conv1d if dims == 1 else F.conv2d
+    params = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    case(f"conv{dims}d x {list(x_shape)} w {list(w_shape)} {params}", f"conv{dims}d", params,
+         [normal(x_shape), normal(w_shape)],
+         lambda x, w: conv(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups))
+
+
+conv_case(1, (2, 3, 9), (4, 3, 3), [1], [0], [1], 1)
+conv_case(1, (2, 4, 10), (6, 2, 3), [2], [1], [2], 2)
+conv_case(1, (1, 6, 7), (3, 2, 2), [1], [2], [1], 3)
+conv_case(2, (2, 3, 6, 5), (4, 3, 3, 3), [1, 1], [0, 0], [1, 1], 1)
+conv_case(2, (2, 3, 7, 6), (4, 3, 3, 2), [2, 2], [1, 1], [1, 1], 1)
+conv_case(2, (1, 2, 7, 7), (3, 2, 3, 3), [1, 1], [0, 0], [2, 2], 1)
+conv_case(2, (2, 4, 6, 6), (6, 2, 3, 3), [1, 1], [1, 1], [1, 1], 2)
+conv_case(2, (1, 6, 5, 6), (3, 2, 2, 3), [1, 1], [1, 0], [1, 1], 3)
+conv_case(2, (2, 4, 9, 8), (4, 2, 3, 2), [2, 1], [1, 2], [2, 1], 2)
+conv_case(2, (2, 1, 8, 8), (6, 1, 5, 5), [1, 1], [2, 2], [1, 1], 1)  # LeNet's first layer, smaller
+
+for x_shape, kernel, stride, padding, dilation in [((2, 3, 5, 6), [2, 3], [1, 1], [0, 0], [1, 1]),
+                                                   ((1, 2, 7, 6), [3, 2], [2, 1], [1, 2], [2, 1])]:
+    params = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation}
+    case(f"unfold x {list(x_shape)} {params}", "unfold", params, [normal(x_shape)],
+         lambda x, kernel=kernel, stride=stride, padding=padding, dilation=dilation:
+         F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride))
+    size = list(x_shape[2:])
+    cols = F.unfold(torch.zeros(x_shape, dtype=torch.float64), kernel, dilation=dilation, padding=padding, stride=stride)
+    params = params | {"size": size}
+    case(f"fold to {size} {params}", "fold", params, [normal(tuple(cols.shape))],
+         lambda c, size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation:
+         F.fold(c, size, kernel, dilation=dilation, padding=padding, stride=stride))
+# 1-D: F.unfold takes images, so a 1-D input is a 1-tall image.
+case("unfold 1-D x [2, 3, 8] kernel 3 stride 2 padding 1 dilation 2", "unfold",
+     {"kernel": [3], "stride": [2], "padding": [1], "dilation": [2]}, [normal((2, 3, 8))],
+     lambda x: F.unfold(x.unsqueeze(2), (1, 3), dilation=(1, 2), padding=(0, 1), stride=(1, 2)))
+
+
+def ties(shape):
+    """Small whole numbers, so that windows hold equal maxima."""
+    return torch.randint(0, 3, shape, generator=gen).to(torch.float64)
+
+
+def pool_backward(pool, x, g):
+    """max pooling's vjp at x for cotangent g, differentiable in g (create_graph)."""
+    x = x.detach().requires_grad_()
+    return torch.autograd.grad(pool(x), x, g, create_graph=True)[0]
+
+
+POOLS = [((2, 3, 6, 6), [2, 2], [2, 2], [0, 0]), ((1, 2, 7, 7), [3, 3], [2, 2], [1, 1]),
+         ((2, 2, 5, 7), [3, 2], [1, 2], [1, 0])]
+for x_shape, kernel, stride, padding in POOLS:
+    params = {"kernel": kernel, "stride": stride, "padding": padding}
+    pool = lambda x, kernel=kernel, stride=stride, padding=padding: F.max_pool2d(x, kernel, stride, padding)
+    case(f"maxPool2d x {list(x_shape)} {params}", "maxPool2d", params, [distinct(x_shape)], pool)
+    case(f"maxPool2d ties x {list(x_shape)} {params}", "maxPool2d", params, [ties(x_shape)], pool)
+    out = pool(torch.zeros(x_shape, dtype=torch.float64))
+    # The gradient itself as a function of (x, cotangent): its value, and its vjp in the cotangent.
+    case(f"maxPool2dBackward ties x {list(x_shape)} {params}", "maxPool2dBackward", params,
+         [ties(x_shape), normal(tuple(out.shape))],
+         lambda x, g, pool=pool: pool_backward(pool, x, g), [False, True])
+    case(f"avgPool2d x {list(x_shape)} {params}", "avgPool2d", params, [normal(x_shape)],
+         lambda x, kernel=kernel, stride=stride, padding=padding: F.avg_pool2d(x, kernel, stride, padding))
+for x_shape in [(2, 3, 4, 5), (1, 2, 1, 1)]:
+    case(f"globalAvgPool2d x {list(x_shape)}", "globalAvgPool2d", {}, [normal(x_shape)],
+         lambda x: F.adaptive_avg_pool2d(x, 1))
+
 write("reference.json", {"generator": "make_reference.py, torch " + torch.__version__.split("+")[0], "cases": cases})
 
 
