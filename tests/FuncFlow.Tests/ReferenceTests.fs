@@ -49,6 +49,8 @@ let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
         | "softmax" -> Expr.softmax (int "axis") xs[0]
         | "logSoftmax" -> Expr.logSoftmax (int "axis") xs[0]
         | "addN" -> Expr.addN xs
+        // ops group.
+        | "where" -> Expr.where xs[0] xs[1] xs[2]
         | "expand" -> Expr.expand (int "dim") (int "copies") xs[0]
         | "mse" -> Losses.mse xs[0] xs[1]
         | "sumSquaredError" -> Losses.sumSquaredError xs[0] xs[1]
@@ -105,6 +107,8 @@ let internal families: (string * string list) list =
         "indexing", [ "gather"; "scatterAdd"; "oneHot" ]
         "softmax", [ "softmax"; "logSoftmax" ]
         "addN", [ "addN" ]
+        // ops group.
+        "where", [ "where" ]
         "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ]
     ]
 
@@ -127,7 +131,7 @@ let internal checkCoverage () =
     if not orphans.IsEmpty then failtestf "reference: operations in no test: %A" orphans
     let names (op: Op) =
         match op with
-        | Op.Unary u -> sprintf "Unary %A" u
+        | Op.Unary u -> "Unary " + (Reflection.FSharpValue.GetUnionFields(u, typeof<UnaryOp>) |> fst).Name
         | Op.Binary b -> sprintf "Binary %A" b
         | Op.Reduce(kind, _, _) -> sprintf "Reduce %A" kind
         | other -> (Reflection.FSharpValue.GetUnionFields(other, typeof<Op>) |> fst).Name
@@ -169,5 +173,6 @@ let tests =
             testCase "gather, scatterAdd and oneHot match PyTorch" <| fun () -> checkFamily "indexing"
             testCase "softmax and logSoftmax over every axis match PyTorch" <| fun () -> checkFamily "softmax"
             testCase "addN matches PyTorch" <| fun () -> checkFamily "addN"
+            testCase "where with broadcast operands matches PyTorch" <| fun () -> checkFamily "where"
             testCase "losses match PyTorch" <| fun () -> checkFamily "losses"
         ]

@@ -77,6 +77,10 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             args[0].CopyTo(dst, 0)
             for i in 1 .. args.Length - 1 do
                 Numerics.Tensors.TensorPrimitives.Add(ReadOnlySpan dst, ReadOnlySpan args[i], Span dst)
+        // ops group.
+        | Op.Where ->
+            let shapeOf (i: int) = node.Inputs[i].ShapeRef
+            Kernels<'T>.Where(args[0], shapeOf 0, args[1], shapeOf 1, args[2], shapeOf 2, dst, node.ShapeRef)
 
     /// A (batched) matrix product; the flags read an operand as transposed without copying it.
     static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =

@@ -40,6 +40,9 @@ type Op =
     | LogSoftmax of axis: int
     /// The sum of any number of same-shape inputs (gradient accumulation).
     | AddN
+    // ops group.
+    /// The second input where the first (a 0/1 condition) is nonzero, else the third; all three broadcast.
+    | Where
 
     /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
     static member internal SwapLastTwo(rank: int) =
@@ -59,7 +62,7 @@ type Op =
         match op with
         | Var name -> name, []
         | Const t -> "const", (if t.Rank = 0 then [ number (t.At 0) ] else [])
-        | Unary u -> u.Name, []
+        | Unary u -> u.Name, u.Parameters
         | Binary b -> b.Name, []
         | PowScalar p -> "powScalar", [ number p ]
         | MatMul -> "matmul", []
@@ -84,6 +87,7 @@ type Op =
         | Softmax axis -> "softmax", [ sprintf "axis=%d" axis ]
         | LogSoftmax axis -> "logSoftmax", [ sprintf "axis=%d" axis ]
         | AddN -> "addN", []
+        | Where -> "where", []
 
     /// True for the operations computed element by element, with one-element operands broadcast
     /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
@@ -199,7 +203,8 @@ module Expr =
     // for every node built. The operations' cases are singletons, so they are looked up by reference.
     let private cases<'Op when 'Op: not struct> (wrap: 'Op -> Op) =
         let table = Collections.Generic.Dictionary<'Op, Op>(HashIdentity.Reference)
-        for c in FSharpType.GetUnionCases typeof<'Op> do
+        // Cases with parameters (leakyRelu's slope) are built per node.
+        for c in FSharpType.GetUnionCases typeof<'Op> |> Array.filter (fun c -> c.GetFields().Length = 0) do
             let op = FSharpValue.MakeUnion(c, [||]) :?> 'Op
             table[op] <- wrap op
         table
@@ -271,7 +276,11 @@ module Expr =
     /// An elementwise function of one operand.
     let unary (op: UnaryOp) (x: Expr) =
         operand op.Name x
-        make unaryOps[op] [| x |] x.ShapeRef x.DType
+        let shared =
+            match unaryOps.TryGetValue op with
+            | true, shared -> shared
+            | _ -> Op.Unary op
+        make shared [| x |] x.ShapeRef x.DType
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
@@ -304,6 +313,10 @@ module Expr =
     let pow a b = binary BinaryOp.Pow a b
     /// 1 where a = b, else 0 (no gradient).
     let equal a b = binary BinaryOp.Equal a b
+    /// The larger of a and b, elementwise (NaN propagates); a tie gives each half the gradient.
+    let maximum a b = binary BinaryOp.Maximum a b
+    /// The smaller of a and b, elementwise (NaN propagates); a tie gives each half the gradient.
+    let minimum a b = binary BinaryOp.Minimum a b
 
     /// x ** p for a constant exponent.
     let powScalar (p: float) (x: Expr) =
@@ -335,6 +348,68 @@ module Expr =
     let sign x = unary UnaryOp.Sign x
     /// 1 where x > 0, else 0 (no gradient).
     let step x = unary UnaryOp.Step x
+
+    // ops group: elementwise functions.
+    /// The sine.
+    let sin x = unary UnaryOp.Sin x
+    /// The cosine.
+    let cos x = unary UnaryOp.Cos x
+    /// log(1 + x), accurate near 0.
+    let log1p x = unary UnaryOp.Log1p x
+    /// e ** x - 1, accurate near 0.
+    let expm1 x = unary UnaryOp.Expm1 x
+    /// The error function.
+    let erf x = unary UnaryOp.Erf x
+    /// 1 - erf x, accurate where erf x is near 1.
+    let erfc x = unary UnaryOp.Erfc x
+    /// x * Phi(x), Phi the standard normal CDF (exact, through erf; torch's gelu with approximate="none").
+    let gelu x = unary UnaryOp.Gelu x
+    /// x * sigmoid(x) (swish).
+    let silu x = unary UnaryOp.Silu x
+    /// log(sigmoid(x)), computed stably.
+    let logSigmoid x = unary UnaryOp.LogSigmoid x
+    /// Rounds down (no gradient).
+    let floor x = unary UnaryOp.Floor x
+    /// Rounds up (no gradient).
+    let ceil x = unary UnaryOp.Ceil x
+    /// Rounds to the nearest whole number, halves to even as torch.round (no gradient).
+    let round x = unary UnaryOp.Round x
+    /// 1 / sqrt x.
+    let rsqrt x =
+        operand "rsqrt" x
+        powScalar -0.5 x
+
+    let private finiteParameter (op: string) (name: string) (value: float) (x: Expr) =
+        operand op x
+        if not (Double.IsFinite value) then
+            fail op (sprintf "%s must be finite, got %g (input shape %s)" name value (Shape.show x.ShapeRef))
+
+    /// x where x > 0, else slope * x.
+    let leakyRelu (slope: float) (x: Expr) =
+        finiteParameter "leakyRelu" "the slope" slope x
+        unary (UnaryOp.LeakyRelu slope) x
+
+    /// x where x > 0, else alpha * (e ** x - 1).
+    let elu (alpha: float) (x: Expr) =
+        finiteParameter "elu" "alpha" alpha x
+        unary (UnaryOp.Elu alpha) x
+
+    /// min(max(x, min), max), either bound optional. The gradient is 1 where min <= x <= max, else 0.
+    let clamp (min: float option) (max: float option) (x: Expr) =
+        operand "clamp" x
+        let lo, hi = defaultArg min -infinity, defaultArg max infinity
+        let show (b: float option) = b |> Option.map string |> Option.defaultValue "none"
+        if min.IsNone && max.IsNone then
+            fail "clamp" (sprintf "give at least one bound (input shape %s)" (Shape.show x.ShapeRef))
+        if Double.IsNaN lo || Double.IsNaN hi || lo > hi then
+            fail
+                "clamp"
+                (sprintf
+                    "bounds min=%s, max=%s are not an interval: expected min <= max, neither NaN (input shape %s)"
+                    (show min)
+                    (show max)
+                    (Shape.show x.ShapeRef))
+        unary (UnaryOp.Clamp(lo, hi)) x
 
     /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
     let reshape (shape: int[]) (x: Expr) =
@@ -566,6 +641,17 @@ module Expr =
                 if not (Shape.equal x.ShapeRef first.ShapeRef) then
                     fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
             make Op.AddN (Array.ofList xs) first.ShapeRef first.DType
+
+    /// a where the condition (a 0/1 tensor) is nonzero, else b; the three broadcast together (NumPy rules).
+    /// The condition gets no gradient.
+    let where (condition: Expr) (a: Expr) (b: Expr) =
+        operand "where" condition
+        operand "where" a
+        operand "where" b
+        sameDType "where" a b
+        sameDType "where" a condition
+        let shape = Shape.broadcast "where" condition.ShapeRef (Shape.broadcast "where" a.ShapeRef b.ShapeRef)
+        make Op.Where [| condition; a; b |] shape a.DType
 
     /// Zeros shaped like x.
     let zerosLike (x: Expr) = constant (Tensor.zeros x.DType x.ShapeRef)
