@@ -125,6 +125,15 @@ let private cases: (string * (unit -> unit) * string list) list =
         [ "where"; "(2, 3)"; "(4,)"; "cannot be broadcast" ]
         "where: condition shape", (fun () -> Expr.where (Expr.var "c" [| 3; 3 |]) x23 x23 |> ignore), [ "where"; "(3, 3)"; "(2, 3)" ]
         "where: mixed dtypes", (fun () -> Expr.where v2 v2 (Expr.var32 "y" [| 2 |]) |> ignore), [ "where"; "float64"; "float32" ]
+        // ops group: reductions.
+        "sumAxes: a repeated axis", (fun () -> Expr.sumAxes [ 1; -1 ] false x23 |> ignore), [ "sum"; "[1, -1]"; "(2, 3)"; "repeat" ]
+        "meanAxes: no axes", (fun () -> Expr.meanAxes [] true x23 |> ignore), [ "mean"; "at least one axis"; "(2, 3)" ]
+        "sumAxes: axis out of range", (fun () -> Expr.sumAxes [ 0; 2 ] false x23 |> ignore), [ "sum"; "axis 2"; "(2, 3)" ]
+        "variance: unbiased of one element",
+        (fun () -> Expr.varianceAxes true [ 0 ] false (Expr.var "x" [| 1; 3 |]) |> ignore),
+        [ "variance"; "unbiased"; "(1, 3)"; "hold 1" ]
+        "std: unbiased of a scalar", (fun () -> Expr.std true (Expr.scalar 1.0) |> ignore), [ "std"; "unbiased"; "()" ]
+        "logSumExp: axis out of range", (fun () -> Expr.logSumExpAxis 2 x23 |> ignore), [ "logSumExp"; "axis 2"; "(2, 3)" ]
         "where: a null operand", (fun () -> Expr.where v2 (Unchecked.defaultof<Expr>) v2 |> ignore), [ "where"; "operand is null" ]
         // One-shot evaluation.
         "evaluate: unbound variable", (fun () -> Eval.evaluate (env []) (v2 * 2.0) |> ignore), [ "evaluate"; "'x'"; "not bound"; "(2,)" ]

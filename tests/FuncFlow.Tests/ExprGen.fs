@@ -108,6 +108,12 @@ let private reduction (a: Expr) : Gen<Expr> =
                         Expr.meanAxisKeep axis a
                         Expr.maxAxis axis a
                         Expr.maxAxisKeep axis a
+                        // ops group.
+                        Expr.prodAxis axis a
+                        Expr.logSumExpAxisKeep axis a
+                        Expr.minAxis axis a
+                        Expr.meanAxes [ axis ] true a
+                        Expr.variance false a
                     ]
         }
 

@@ -230,6 +230,66 @@ let tests =
                     for axis in 0 .. x.Rank - 1 do
                         gradcheck [ x, value ] (Expr.maxAxis axis x)
                         gradcheck [ x, value ] (Expr.maxAxisKeep axis x))
+            // ops group: reductions.
+            testPropertyFrom
+                "prod, logSumExp and min over everything and over each axis; several axes; variance and std"
+                cases
+                (Gen.choose (1, 3)
+                 |> Gen.bind (fun rank -> genShape rank 3)
+                 |> Gen.bind (fun s -> genDistinct s |> Gen.map (fun t -> Expr.var "x" s, t)))
+                (fun (x, value) ->
+                    for f in [ Expr.prod; Expr.logSumExp; Expr.min; Expr.variance false ] do
+                        gradcheck [ x, value ] (f x)
+                    // The standard deviation of one element is 0, where its derivative is infinite.
+                    if Shape.size x.Shape > 1 then
+                        gradcheck [ x, value ] (Expr.variance true x)
+                        gradcheck [ x, value ] (Expr.std false x)
+                    for axis in 0 .. x.Rank - 1 do
+                        for f in
+                            [
+                                Expr.prodAxis
+                                Expr.prodAxisKeep
+                                Expr.logSumExpAxis
+                                Expr.logSumExpAxisKeep
+                                Expr.minAxis
+                                Expr.minAxisKeep
+                            ] do
+                            gradcheck [ x, value ] (f axis x)
+                    let every = List.init x.Rank id
+                    let last = [ x.Rank - 1; 0 ] |> List.distinct
+                    for keep in [ false; true ] do
+                        gradcheck [ x, value ] (Expr.sumAxes last keep x)
+                        gradcheck [ x, value ] (Expr.meanAxes every keep x)
+                        gradcheck [ x, value ] (Expr.varianceAxes false last keep x)
+                        if Shape.size x.Shape > 1 then gradcheck [ x, value ] (Expr.stdAxes true every keep x))
+            testCase "prod's gradient is the product of the others, with one zero and with two, as PyTorch"
+            <| fun () ->
+                let x = Expr.var "x" [| 3; 3 |]
+                let env = bind [ x, Tensor.create [| 3; 3 |] [| 2.0; 3.0; 4.0; 2.0; 0.0; 5.0; 0.0; 7.0; 0.0 |] ]
+                let gradient = (Eval.evaluate env (Grad.grad x (Expr.sum (Expr.prodAxis 1 x)))).ToArray()
+                Expect.equal gradient [| 12.0; 8.0; 6.0; 0.0; 10.0; 0.0; 0.0; 0.0; 0.0 |] "rows without, with one and with two zeros"
+                Expect.equal ((Eval.evaluate env (Expr.prodAxis 1 x)).ToArray()) [| 24.0; 0.0; 0.0 |] "the products"
+            testCase "logSumExp is stable for large, infinite and empty inputs"
+            <| fun () ->
+                let x = Expr.var "x" [| 4; 2 |]
+                let values =
+                    Tensor.create [| 4; 2 |] [| 1000.0; 1000.0; -1000.0; -1000.0; infinity; 1.0; -infinity; -infinity |]
+                let result = (Eval.evaluate (bind [ x, values ]) (Expr.logSumExpAxis 1 x)).ToArray()
+                assertClose 1e-15 [| 1000.0 + log 2.0; -1000.0 + log 2.0 |] result[0..1]
+                Expect.equal result[2..] [| infinity; -infinity |] "an infinite maximum is the result"
+                let empty = Expr.var "e" [| 2; 0 |]
+                Expect.equal
+                    ((Eval.evaluate (bind [ empty, Tensor.zeros Float64 [| 2; 0 |] ]) (Expr.logSumExpAxis 1 empty)).ToArray())
+                    [| -infinity; -infinity |]
+                    "an empty sum is 0, its log -infinity"
+                let large = Expr.var "large" [| 2; 2 |]
+                let gradient =
+                    (Eval.evaluate
+                        (bind [ large, Tensor.create [| 2; 2 |] [| 1000.0; 1000.0; -1000.0; -1000.0 |] ])
+                        (Grad.grad large (Expr.sum (Expr.logSumExpAxis 1 large))))
+                        .ToArray()
+                // e^(x - y) with y = 1000 + log 2 rounded to an ulp of 1000 (1e-13), as in PyTorch.
+                assertClose 1e-13 [| 0.5; 0.5; 0.5; 0.5 |] gradient
             testCase "max shares the gradient of a tie equally"
             <| fun () ->
                 let x = Expr.var "x" [| 4 |]

@@ -66,6 +66,22 @@ let tests =
                     gradgradcheck [ x, xValue; w, wValue ] f
                 gradgradcheck [ x, positive ] (Expr.log1p x)
                 gradgradcheck [ x, positive ] (Expr.rsqrt x)
+            testCase "gradgradcheck: the reductions of the ops group"
+            <| fun () ->
+                let withZero = Tensor.create [| 2; 3 |] [| 0.3; 0.0; 1.2; -0.4; 0.9; 0.1 |]
+                for f in
+                    [
+                        Expr.prod x
+                        Expr.prodAxis 1 x
+                        Expr.logSumExpAxis 0 x
+                        Expr.logSumExp (Expr.matmul x w)
+                        Expr.variance true x
+                        Expr.stdAxes false [ 1 ] true x
+                        Expr.sumAxes [ 0; 1 ] false (x * x)
+                    ] do
+                    gradgradcheck [ x, xValue; w, wValue ] f
+                gradgradcheck [ x, withZero ] (Expr.prodAxis 1 x)
+                gradgradcheck [ x, withZero ] (Expr.prod x)
             testCase "gradgradcheck: softmax and logSoftmax over each axis"
             <| fun () ->
                 for axis in [ 0; 1 ] do

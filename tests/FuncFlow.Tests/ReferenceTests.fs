@@ -21,6 +21,8 @@ let private cases () = (field "cases" reference.Value).EnumerateArray() |> List.
 /// The case's operation built with FuncFlow's builders from its operands.
 let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
     let int (name: string) = (field name p).GetInt32()
+    let axes () = List.ofArray (ints (field "axes" p))
+    let keepDim () = (field "keepDim" p).GetBoolean()
     let reduce (all: Expr -> Expr) (dropped: int -> Expr -> Expr) (kept: int -> Expr -> Expr) =
         match (field "axis" p).ValueKind, (field "keepDim" p).GetBoolean() with
         | JsonValueKind.Null, false -> all xs[0]
@@ -40,6 +42,20 @@ let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
         | "sum" -> reduce Expr.sum Expr.sumAxis Expr.sumAxisKeep
         | "mean" -> reduce Expr.mean Expr.meanAxis Expr.meanAxisKeep
         | "max" -> reduce Expr.max Expr.maxAxis Expr.maxAxisKeep
+        // ops group.
+        | "prod" -> reduce Expr.prod Expr.prodAxis Expr.prodAxisKeep
+        | "min" -> reduce Expr.min Expr.minAxis Expr.minAxisKeep
+        | "logSumExp" -> reduce Expr.logSumExp Expr.logSumExpAxis Expr.logSumExpAxisKeep
+        | "sumAxes" -> Expr.sumAxes (axes ()) (keepDim ()) xs[0]
+        | "meanAxes" -> Expr.meanAxes (axes ()) (keepDim ()) xs[0]
+        | "variance"
+        | "std" ->
+            let unbiased = (field "unbiased" p).GetBoolean()
+            match (field "axes" p).ValueKind, op with
+            | JsonValueKind.Null, "variance" -> Expr.variance unbiased xs[0]
+            | JsonValueKind.Null, _ -> Expr.std unbiased xs[0]
+            | _, "variance" -> Expr.varianceAxes unbiased (axes ()) (keepDim ()) xs[0]
+            | _ -> Expr.stdAxes unbiased (axes ()) (keepDim ()) xs[0]
         | "concat" -> Expr.concat (int "axis") xs
         | "slice" -> Expr.slice (int "axis") (int "start") (int "length") xs[0]
         | "pad" -> Expr.pad (int "axis") (int "before") (int "after") xs[0]
@@ -102,13 +118,14 @@ let internal families: (string * string list) list =
         "powScalar", [ "powScalar" ]
         "matmul", [ "matmul" ]
         "shape", [ "permute"; "reshape"; "broadcastTo"; "expand" ]
-        "reductions", [ "sum"; "mean"; "max" ]
+        "reductions", [ "sum"; "mean"; "max"; "prod"; "min"; "logSumExp" ]
         "axis pieces", [ "concat"; "slice"; "pad" ]
         "indexing", [ "gather"; "scatterAdd"; "oneHot" ]
         "softmax", [ "softmax"; "logSoftmax" ]
         "addN", [ "addN" ]
         // ops group.
         "where", [ "where" ]
+        "several axes", [ "sumAxes"; "meanAxes"; "variance"; "std" ]
         "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ]
     ]
 
@@ -174,5 +191,7 @@ let tests =
             testCase "softmax and logSoftmax over every axis match PyTorch" <| fun () -> checkFamily "softmax"
             testCase "addN matches PyTorch" <| fun () -> checkFamily "addN"
             testCase "where with broadcast operands matches PyTorch" <| fun () -> checkFamily "where"
+            testCase "sum and mean over several axes, variance and std match PyTorch"
+            <| fun () -> checkFamily "several axes"
             testCase "losses match PyTorch" <| fun () -> checkFamily "losses"
         ]

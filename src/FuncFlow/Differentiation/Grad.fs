@@ -149,6 +149,26 @@ module Grad =
                     | Some a -> Expr.broadcastTo x.ShapeRef (Expr.sumAxisKeep a mask)
                     | None -> spread x None false (Expr.sum mask)
                 spread x axis keep g * mask / count)
+        // ops group.
+        | Op.Reduce(ReduceOp.LogSumExp, axis, keep) -> one (fun () -> spread x axis keep g * Expr.exp (x - spread x axis keep y))
+        | Op.Reduce(ReduceOp.Prod, axis, keep) ->
+            // The product of the others: y / x without zeros; with one zero, the product of the nonzeros at the
+            // zero and (the zero) * that / x elsewhere, 0 whose derivative in the zero is right; with more, 0 (as
+            // torch). Selections, not masks, so infinities stay put.
+            one (fun () ->
+                let zero = Expr.scalarLike x 0.0
+                let isZero = Expr.equal x zero
+                let over (e: Expr) =
+                    match axis with
+                    | Some a -> Expr.sumAxisKeep a e
+                    | None -> Expr.sum e
+                let safe = Expr.where isZero (Expr.scalarLike x 1.0) x
+                let others = spread x axis keep (Expr.reduce ReduceOp.Prod axis keep safe)
+                let count = spread x axis keep (over isZero)
+                let theZero = spread x axis keep (over (Expr.where isZero x zero))
+                let atOneZero = Expr.where isZero others (theZero * others / safe)
+                let oneZero = Expr.where (Expr.equal count (Expr.scalarLike x 1.0)) atOneZero zero
+                spread x axis keep g * Expr.where (Expr.equal count zero) (others / safe) oneZero)
         | Op.Concat axis ->
             let mutable start = 0
             for i in 0 .. y.Inputs.Length - 1 do

@@ -447,7 +447,7 @@ module Expr =
         else
             make (Op.BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
-    let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
+    let internal reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
         operand kind.Name x
         let name = kind.Name
         match axis with
@@ -652,6 +652,90 @@ module Expr =
         sameDType "where" a condition
         let shape = Shape.broadcast "where" condition.ShapeRef (Shape.broadcast "where" a.ShapeRef b.ShapeRef)
         make Op.Where [| condition; a; b |] shape a.DType
+
+    // ops group: reductions.
+    /// The product of all elements (a scalar); 1 for an empty tensor.
+    let prod x = reduce ReduceOp.Prod None false x
+    /// The product over one axis, which is dropped.
+    let prodAxis axis x = reduce ReduceOp.Prod (Some axis) false x
+    /// The product over one axis, kept with length 1.
+    let prodAxisKeep axis x = reduce ReduceOp.Prod (Some axis) true x
+    /// log(sum(e ** x)) over all elements (a scalar), computed stably.
+    let logSumExp x = reduce ReduceOp.LogSumExp None false x
+    /// log(sum(e ** x)) over one axis, which is dropped.
+    let logSumExpAxis axis x = reduce ReduceOp.LogSumExp (Some axis) false x
+    /// log(sum(e ** x)) over one axis, kept with length 1.
+    let logSumExpAxisKeep axis x = reduce ReduceOp.LogSumExp (Some axis) true x
+    /// The smallest element (a scalar): -max(-x), whose gradient shares ties equally, as max's.
+    let min x = neg (max (neg x))
+    /// The minimum over one axis, which is dropped.
+    let minAxis axis x = neg (maxAxis axis (neg x))
+    /// The minimum over one axis, kept with length 1.
+    let minAxisKeep axis x = neg (maxAxisKeep axis (neg x))
+
+    // Several distinct axes of x, normalised and sorted, or an error naming the operation.
+    let private axesOf (op: string) (axes: int list) (x: Expr) =
+        operand op x
+        if axes.IsEmpty then
+            fail op (sprintf "give at least one axis of shape %s (the whole-tensor reductions take none)" (Shape.show x.ShapeRef))
+        let normalised = axes |> List.map (Shape.axis op x.ShapeRef) |> List.sort
+        if List.distinct normalised <> normalised then
+            fail op (sprintf "axes [%s] of shape %s repeat an axis" (String.Join(", ", axes)) (Shape.show x.ShapeRef))
+        normalised
+
+    // Reduces over several axes, one at a time from the last (each kept, so the others keep their numbers).
+    let private reduceAxes (kind: ReduceOp) (axes: int list) (keepDim: bool) (x: Expr) =
+        let axes = axesOf kind.Name axes x
+        let kept = List.foldBack (fun a y -> reduce kind (Some a) true y) axes x
+        if keepDim then
+            kept
+        else
+            reshape
+                (x.ShapeRef
+                 |> Array.indexed
+                 |> Array.filter (fun (i, _) -> not (List.contains i axes))
+                 |> Array.map snd)
+                kept
+
+    /// The sum over several axes at once (NumPy's sum with a tuple of axes).
+    let sumAxes (axes: int list) (keepDim: bool) (x: Expr) = reduceAxes ReduceOp.Sum axes keepDim x
+
+    /// The mean over several axes at once.
+    let meanAxes (axes: int list) (keepDim: bool) (x: Expr) = reduceAxes ReduceOp.Mean axes keepDim x
+
+    // The variance over the given axes (None: all, a scalar): the mean square deviation, divided by n - 1
+    // when unbiased.
+    let private varianceOver (op: string) (unbiased: bool) (axes: int list option) (keepDim: bool) (x: Expr) =
+        operand op x
+        let axisList =
+            match axes with
+            | Some list -> axesOf op list x
+            | None -> List.init x.Rank id
+        let n = axisList |> List.fold (fun acc a -> acc * x.ShapeRef[a]) 1
+        if unbiased && n < 2 then
+            fail op (sprintf "an unbiased estimate needs at least 2 elements; the axes of shape %s hold %d" (Shape.show x.ShapeRef) n)
+        let centred =
+            match axes with
+            | None -> sub x (mean x)
+            | Some _ -> sub x (reduceAxes ReduceOp.Mean axisList true x)
+        let squares = mul centred centred
+        let total =
+            match axes with
+            | None -> sum squares
+            | Some _ -> reduceAxes ReduceOp.Sum axisList keepDim squares
+        div total (scalarLike x (float (if unbiased then n - 1 else n)))
+
+    /// The variance of all elements (a scalar); unbiased divides by n - 1 (Bessel), else by n.
+    let variance (unbiased: bool) (x: Expr) = varianceOver "variance" unbiased None false x
+
+    /// The variance over several axes (dropped unless keepDim).
+    let varianceAxes (unbiased: bool) (axes: int list) (keepDim: bool) (x: Expr) = varianceOver "variance" unbiased (Some axes) keepDim x
+
+    /// The standard deviation of all elements (a scalar); unbiased as in variance.
+    let std (unbiased: bool) (x: Expr) = sqrt (varianceOver "std" unbiased None false x)
+
+    /// The standard deviation over several axes (dropped unless keepDim).
+    let stdAxes (unbiased: bool) (axes: int list) (keepDim: bool) (x: Expr) = sqrt (varianceOver "std" unbiased (Some axes) keepDim x)
 
     /// Zeros shaped like x.
     let zerosLike (x: Expr) = constant (Tensor.zeros x.DType x.ShapeRef)

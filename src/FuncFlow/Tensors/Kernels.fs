@@ -125,6 +125,10 @@ type ReduceOp =
     | Sum
     | Mean
     | Max
+    // ops group.
+    | Prod
+    /// log(sum(e ** x)), computed stably (the maximum subtracted first).
+    | LogSumExp
 
     /// The lower-case name used in messages.
     member kind.Name =
@@ -132,6 +136,8 @@ type ReduceOp =
         | Sum -> "sum"
         | Mean -> "mean"
         | Max -> "max"
+        | Prod -> "prod"
+        | LogSumExp -> "logSumExp"
 
 /// Scalar helpers for the kernels, generic over float and float32.
 module internal Scalar =
@@ -502,31 +508,56 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         else
             Kernels<'T>.Binary(BinaryOp.Add, src, srcShape, [| 'T.Zero |], [||], dst, outShape)
 
-    /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
+    /// Sums, means, maxima, products or log-sum-exps over one axis of a tensor viewed as [outer; n; inner].
     static member Reduce(kind: ReduceOp, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
-        if inner = 1 then
+        if kind = ReduceOp.LogSumExp then
+            Kernels<'T>.LogSumExp(src, outer, n, inner, dst)
+        elif inner = 1 then
             for o in 0 .. outer - 1 do
                 let row = ReadOnlySpan(src, o * n, n)
                 dst[o] <-
                     match kind with
                     | ReduceOp.Max -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
+                    | ReduceOp.Prod -> if n = 0 then 'T.One else TensorPrimitives.Product row
                     | ReduceOp.Sum
-                    | ReduceOp.Mean -> TensorPrimitives.Sum row
+                    | ReduceOp.Mean
+                    | ReduceOp.LogSumExp -> TensorPrimitives.Sum row
         else
             for o in 0 .. outer - 1 do
                 let d = Span(dst, o * inner, inner)
                 if n = 0 then
-                    d.Fill(if kind = ReduceOp.Max then 'T.NegativeInfinity else 'T.Zero)
+                    d.Fill(
+                        match kind with
+                        | ReduceOp.Max -> 'T.NegativeInfinity
+                        | ReduceOp.Prod -> 'T.One
+                        | _ -> 'T.Zero
+                    )
                 else
                     ReadOnlySpan(src, o * n * inner, inner).CopyTo d
                     for k in 1 .. n - 1 do
                         let s = ReadOnlySpan(src, (o * n + k) * inner, inner)
-                        if kind = ReduceOp.Max then
-                            TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
-                        else
-                            TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
+                        if kind = ReduceOp.Max then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
+                        elif kind = ReduceOp.Prod then TensorPrimitives.Multiply(Span<'T>.op_Implicit d, s, d)
+                        else TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
         if kind = ReduceOp.Mean then
             TensorPrimitives.Divide(ReadOnlySpan dst, 'T.CreateTruncating n, Span dst)
+
+    /// log(sum(e ** x)) over the middle axis of [outer; n; inner]: m + log(sum(e ** (x - m))), m the maximum, so
+    /// that large values do not overflow; an infinite maximum is the result (an empty axis gives -infinity).
+    static member LogSumExp(src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
+        for o in 0 .. outer - 1 do
+            for j in 0 .. inner - 1 do
+                let at k = src[(o * n + k) * inner + j]
+                let mutable m = 'T.NegativeInfinity
+                for k in 0 .. n - 1 do
+                    m <- 'T.Max(m, at k)
+                if 'T.IsInfinity m then
+                    dst[o * inner + j] <- m
+                else
+                    let mutable s = 'T.Zero
+                    for k in 0 .. n - 1 do
+                        s <- s + 'T.Exp(at k - m)
+                    dst[o * inner + j] <- m + 'T.Log s
 
     /// Softmax (or log-softmax) over the middle axis of a tensor viewed as [outer; n; inner],
     /// with the maximum subtracted first so that large logits do not overflow.

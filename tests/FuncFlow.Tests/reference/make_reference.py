@@ -251,13 +251,42 @@ for shape, target in [((3, 1), [2, 3, 4]), ((4,), [3, 4]), ((), [2, 2]), ((1, 3,
     case(f"broadcastTo {list(shape)} {target}", "broadcastTo", {"shape": target}, [normal(shape)],
          lambda x, target=target: x.broadcast_to(target))
 
-REDUCTIONS = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}
+REDUCTIONS = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax,
+              # ops group.
+              "prod": torch.prod, "min": torch.amin,
+              "logSumExp": lambda x, dim=(0, 1, 2), keepdim=False: torch.logsumexp(x, dim=dim, keepdim=keepdim)}
 for kind, f in REDUCTIONS.items():
     for axis in [0, 1, 2]:
         for keep in [False, True]:
             case(f"{kind} axis {axis} keep {keep}", kind, {"axis": axis, "keepDim": keep}, [distinct((2, 3, 4))],
                  lambda x, f=f, axis=axis, keep=keep: f(x, dim=axis, keepdim=keep))
     case(f"{kind} all", kind, {"axis": None, "keepDim": False}, [distinct((2, 3, 4))], lambda x, f=f: f(x))
+
+# ops group: products with zeros (one in a row, two in a row), log-sum-exp of large values, several axes at once,
+# variance and standard deviation.
+with_zeros = distinct((2, 3, 4))
+with_zeros[0, 1, 2] = 0.0
+with_zeros[1, 0, 1] = 0.0
+with_zeros[1, 2, 1] = 0.0
+for axis in [0, 1, 2]:
+    case(f"prod with zeros axis {axis}", "prod", {"axis": axis, "keepDim": False}, [with_zeros],
+         lambda x, axis=axis: torch.prod(x, dim=axis))
+case("prod with one zero, all", "prod", {"axis": None, "keepDim": False}, [uniform((2, 3), 0.5, 1.5) * torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)], torch.prod)
+case("logSumExp of large values", "logSumExp", {"axis": 1, "keepDim": False}, [1000.0 * normal((3, 4))],
+     lambda x: torch.logsumexp(x, dim=1))
+for op, f in [("sumAxes", torch.sum), ("meanAxes", torch.mean)]:
+    for axes in [[0, 2], [2, 0], [1], [0, 1, 2], [-1, 0]]:
+        for keep in [False, True]:
+            case(f"{op} {axes} keep {keep}", op, {"axes": axes, "keepDim": keep}, [normal((2, 3, 4))],
+                 lambda x, f=f, axes=axes, keep=keep: f(x, dim=axes, keepdim=keep))
+for op, f in [("variance", torch.var), ("std", torch.std)]:
+    for unbiased in [True, False]:
+        case(f"{op} all unbiased {unbiased}", op, {"unbiased": unbiased, "axes": None, "keepDim": False}, [normal((2, 3, 4))],
+             lambda x, f=f, unbiased=unbiased: f(x, unbiased=unbiased))
+        for axes in [[0], [1, 2], [2, 0]]:
+            for keep in [False, True]:
+                case(f"{op} {axes} unbiased {unbiased} keep {keep}", op, {"unbiased": unbiased, "axes": axes, "keepDim": keep},
+                     [normal((2, 3, 4))], lambda x, f=f, axes=axes, unbiased=unbiased, keep=keep: f(x, dim=axes, unbiased=unbiased, keepdim=keep))
 
 for axis, shapes in [(0, [(1, 3, 4), (2, 3, 4)]), (1, [(2, 1, 4), (2, 3, 4), (2, 2, 4)]), (2, [(2, 3, 1), (2, 3, 3)])]:
     case(f"concat axis {axis}", "concat", {"axis": axis}, [normal(s) for s in shapes],
