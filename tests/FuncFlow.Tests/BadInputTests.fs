@@ -227,6 +227,32 @@ let private cases: (string * (unit -> unit) * string list) list =
         "matmul: leading axes that differ at the front",
         (fun () -> Expr.matmul (Expr.var "a" [| 2; 3; 4 |]) (Expr.var "b" [| 2; 3; 4; 5 |]) |> ignore),
         [ "matmul"; "(2, 3, 4)"; "(2, 3, 4, 5)"; "missing at the front" ]
+        // ops group: elementwise.
+        "clamp: no bound", (fun () -> Expr.clamp None None x23 |> ignore), [ "clamp"; "at least one bound"; "(2, 3)" ]
+        "clamp: min above max",
+        (fun () -> Expr.clamp (Some 2.0) (Some 1.0) x23 |> ignore),
+        [ "clamp"; "min=2"; "max=1"; "(2, 3)"; "min <= max" ]
+        "clamp: NaN bound", (fun () -> Expr.clamp (Some nan) None v2 |> ignore), [ "clamp"; "min=NaN"; "(2,)" ]
+        "leakyRelu: NaN slope", (fun () -> Expr.leakyRelu nan v2 |> ignore), [ "leakyRelu"; "slope"; "NaN"; "(2,)" ]
+        "elu: infinite alpha", (fun () -> Expr.elu infinity x23 |> ignore), [ "elu"; "alpha"; "Infinity"; "(2, 3)" ]
+        "maximum: shapes that do not broadcast",
+        (fun () -> Expr.maximum x23 (Expr.var "y" [| 4 |]) |> ignore),
+        [ "binary maximum"; "(2, 3)"; "(4,)" ]
+        "where: shapes that do not broadcast",
+        (fun () -> Expr.where (Expr.var "c" [| 2; 1 |]) x23 (Expr.var "y" [| 4 |]) |> ignore),
+        [ "where"; "(2, 3)"; "(4,)"; "cannot be broadcast" ]
+        "where: condition shape", (fun () -> Expr.where (Expr.var "c" [| 3; 3 |]) x23 x23 |> ignore), [ "where"; "(3, 3)"; "(2, 3)" ]
+        "where: mixed dtypes", (fun () -> Expr.where v2 v2 (Expr.var32 "y" [| 2 |]) |> ignore), [ "where"; "float64"; "float32" ]
+        // ops group: reductions.
+        "sumAxes: a repeated axis", (fun () -> Expr.sumAxes [ 1; -1 ] false x23 |> ignore), [ "sum"; "[1, -1]"; "(2, 3)"; "repeat" ]
+        "meanAxes: no axes", (fun () -> Expr.meanAxes [] true x23 |> ignore), [ "mean"; "at least one axis"; "(2, 3)" ]
+        "sumAxes: axis out of range", (fun () -> Expr.sumAxes [ 0; 2 ] false x23 |> ignore), [ "sum"; "axis 2"; "(2, 3)" ]
+        "variance: unbiased of one element",
+        (fun () -> Expr.varianceAxes true [ 0 ] false (Expr.var "x" [| 1; 3 |]) |> ignore),
+        [ "variance"; "unbiased"; "(1, 3)"; "hold 1" ]
+        "std: unbiased of a scalar", (fun () -> Expr.std true (Expr.scalar 1.0) |> ignore), [ "std"; "unbiased"; "()" ]
+        "logSumExp: axis out of range", (fun () -> Expr.logSumExpAxis 2 x23 |> ignore), [ "logSumExp"; "axis 2"; "(2, 3)" ]
+        "where: a null operand", (fun () -> Expr.where v2 (Unchecked.defaultof<Expr>) v2 |> ignore), [ "where"; "operand is null" ]
         // One-shot evaluation.
         "evaluate: unbound variable", (fun () -> Eval.evaluate (env []) (v2 * 2.0) |> ignore), [ "evaluate"; "'x'"; "not bound"; "(2,)" ]
         "evaluate: wrong shape bound",
@@ -412,26 +438,9 @@ let tests =
                 let e = Expr.var "e" [| 0; 2 |]
                 let row = Expr.constant (Tensor.ofArray [| 1.0; 2.0 |])
                 let outputs =
-                    [
-                        for op in
-                            [
-                                UnaryOp.Neg
-                                UnaryOp.Exp
-                                UnaryOp.Log
-                                UnaryOp.Sqrt
-                                UnaryOp.Abs
-                                UnaryOp.Sigmoid
-                                UnaryOp.Tanh
-                                UnaryOp.Relu
-                                UnaryOp.Softplus
-                                UnaryOp.Sign
-                                UnaryOp.Step
-                            ] -> Expr.unary op e
-                    ]
-                    @ [
-                        for op in [ BinaryOp.Add; BinaryOp.Sub; BinaryOp.Mul; BinaryOp.Div; BinaryOp.Pow; BinaryOp.Equal ] ->
-                            Expr.binary op e row
-                    ]
+                    [ for op in everyUnaryOp -> Expr.unary op e ]
+                    @ [ for op in everyBinaryOp -> Expr.binary op e row ]
+                    @ [ Expr.where e e row ]
                     @ [ Expr.powScalar 3.0 e; Expr.powScalar 2.0 e; Expr.addN [ e; e; e ] ]
                 for v in Eval.many (env [ "e", empty [| 0; 2 |] ]) outputs do
                     Expect.equal v.Shape ([| 0; 2 |]) "v.Shape"

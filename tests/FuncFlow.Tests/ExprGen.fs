@@ -48,12 +48,35 @@ let private unary (a: Expr) : Gen<Expr> =
             Expr.relu a
             Expr.abs a
             a ** 2.0
+            // ops group.
+            Expr.sin a
+            Expr.gelu a
+            Expr.silu a
+            Expr.logSigmoid a
+            Expr.elu 1.0 a
+            Expr.leakyRelu 0.1 a
+            Expr.erf a
+            Expr.log1p (a * a)
+            Expr.expm1 (Expr.tanh a)
+            Expr.clamp (Some -0.5) (Some 0.5) a
         ]
 
 let private binary (pool: Expr list) (a: Expr) : Gen<Expr> =
     gen {
         let! b = Gen.elements (pool |> List.filter (fun b -> broadcasts a.ShapeRef b.ShapeRef))
-        return! Gen.elements [ a + b; a - b; a * b; a / (b * b + 1.0); Expr.pow (Expr.sigmoid a + 0.5) b ]
+        return!
+            Gen.elements
+                [
+                    a + b
+                    a - b
+                    a * b
+                    a / (b * b + 1.0)
+                    Expr.pow (Expr.sigmoid a + 0.5) b
+                    // ops group.
+                    Expr.maximum a b
+                    Expr.minimum a b
+                    Expr.where (Expr.step a) a b
+                ]
     }
 
 let private matmul (a: Expr) : Gen<Expr> =
@@ -85,6 +108,12 @@ let private reduction (a: Expr) : Gen<Expr> =
                         Expr.meanAxisKeep axis a
                         Expr.maxAxis axis a
                         Expr.maxAxisKeep axis a
+                        // ops group.
+                        Expr.prodAxis axis a
+                        Expr.logSumExpAxisKeep axis a
+                        Expr.minAxis axis a
+                        Expr.meanAxes [ axis ] true a
+                        Expr.variance false a
                     ]
         }
 

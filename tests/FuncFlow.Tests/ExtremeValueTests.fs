@@ -26,6 +26,21 @@ let private valueTolerance (dtype: DType) =
     | Float64 -> 1e-15
     | Float32 -> 5e-7
 
+/// Absolute tolerance: two units of the smallest subnormal, whose results carry only a few significant bits,
+/// so that libraries rounding a subnormal result differently by one unit agree.
+let private subnormalTolerance (dtype: DType) =
+    match dtype with
+    | Float64 -> 2.0 * Double.Epsilon
+    | Float32 -> 2.0 * float Single.Epsilon
+
+/// Absolute tolerance on gradients: the smallest normal number. A gradient below it is built from subnormal
+/// intermediates (silu's at -100 in float32 multiplies sigmoid(-100), 4e-44, by 101), which carry only a few
+/// significant bits in any library.
+let private gradientFloor (dtype: DType) =
+    match dtype with
+    | Float64 -> 2.2250738585072014e-308
+    | Float32 -> float 1.17549435e-38f
+
 /// Relative tolerance on gradients: ten times looser, since a gradient like tanh's 1 - y^2 magnifies the
 /// value's last-place error (27-fold at x = 2).
 let private gradientTolerance (dtype: DType) = 10.0 * valueTolerance dtype
@@ -76,13 +91,29 @@ let private compare
     [
         for path, values in results do
             let label = sprintf "%s %s (%s)" what (key dtype) path
-            yield! mismatchesWhere (fun _ -> true) describe (valueTolerance dtype) 0.0 (label + " value") expectedOutput values.Head
+            yield!
+                mismatchesWhere
+                    (fun _ -> true)
+                    describe
+                    (valueTolerance dtype)
+                    (subnormalTolerance dtype)
+                    (label + " value")
+                    expectedOutput
+                    values.Head
             for gradKey, actual in List.zip gradKeys values.Tail do
                 match record.TryGetProperty gradKey with
                 | true, g ->
                     let expected = numbers g
                     let comparable i = Double.IsFinite expected[i] && inputs |> List.forall (fun x -> not (Double.IsNaN x[i]))
-                    yield! mismatchesWhere comparable describe (gradientTolerance dtype) 0.0 (sprintf "%s %s" label gradKey) expected actual
+                    yield!
+                        mismatchesWhere
+                            comparable
+                            describe
+                            (gradientTolerance dtype)
+                            (gradientFloor dtype)
+                            (sprintf "%s %s" label gradKey)
+                            expected
+                            actual
                 | _ ->
                     // PyTorch has no gradient here (equal): FuncFlow's must be zero.
                     yield!

@@ -13,18 +13,11 @@ let private close (expected: Tensor) (actual: Tensor) =
 
 let private specials = [ -2.5; -0.0; 0.0; 0.3; 1.0; 3.0; nan; infinity; -infinity ]
 
-let private unaryOps =
-    Reflection.FSharpType.GetUnionCases typeof<UnaryOp>
-    |> Array.map (fun c -> Reflection.FSharpValue.MakeUnion(c, [||]) :?> UnaryOp)
-
-let private binaryOps =
-    [ BinaryOp.Add; BinaryOp.Sub; BinaryOp.Mul; BinaryOp.Div; BinaryOp.Pow; BinaryOp.Equal ]
-
 // Every elementwise operation of a and b, as rank-0 nodes (Eval's scalar path) or shape-(1) nodes (its general path).
 let private elementwise (a: Expr) (b: Expr) =
     [
-        for op in unaryOps -> Expr.unary op a
-        for op in binaryOps -> Expr.binary op a b
+        for op in everyUnaryOp -> Expr.unary op a
+        for op in everyBinaryOp -> Expr.binary op a b
         for p in [ 2.0; 0.5; -1.5 ] -> Expr.powScalar p a
         yield Expr.addN [ a; b; a * b ]
         yield Expr.tanh (a * b + 0.5)

@@ -35,6 +35,24 @@ let private unaryCases: Map<string, (Expr -> Expr) * Gen<float>> =
             "tanh", (Expr.tanh, genFloat -2.0 2.0)
             "relu", (Expr.relu, genAwayFromZero 0.1 2.0)
             "softplus", (Expr.softplus, genFloat -3.0 3.0)
+            // ops group.
+            "sin", (Expr.sin, genFloat -3.0 3.0)
+            "cos", (Expr.cos, genFloat -3.0 3.0)
+            "log1p", (Expr.log1p, genFloat -0.5 3.0)
+            "expm1", (Expr.expm1, genFloat -2.0 2.0)
+            "erf", (Expr.erf, genFloat -2.5 2.5)
+            "erfc", (Expr.erfc, genFloat -2.5 2.5)
+            "gelu", (Expr.gelu, genFloat -3.0 3.0)
+            "silu", (Expr.silu, genFloat -3.0 3.0)
+            "logSigmoid", (Expr.logSigmoid, genFloat -3.0 3.0)
+            "leakyRelu", (Expr.leakyRelu 0.2, genAwayFromZero 0.1 2.0)
+            "elu", (Expr.elu 1.5, genAwayFromZero 0.1 2.0)
+            "clamp", (Expr.clamp (Some -0.5) (Some 1.0), genFloat -2.0 2.0)
+            "clampMax", (Expr.clamp None (Some 0.3), genFloat -2.0 2.0)
+            "rsqrt", (Expr.rsqrt, genFloat 0.2 3.0)
+            "floor", (Expr.floor, genFloat -2.9 2.9)
+            "ceil", (Expr.ceil, genFloat -2.9 2.9)
+            "round", (Expr.round, genFloat -2.9 2.9)
         ]
 
 /// Two shapes that broadcast together: one full shape with some axes set to 1 and leading axes dropped.
@@ -61,6 +79,8 @@ let private binaryCases: Map<string, (Expr -> Expr -> Expr) * Gen<float> * Gen<f
             "mul", ((*), genFloat -2.0 2.0, genFloat -2.0 2.0)
             "div", ((/), genFloat -2.0 2.0, genAwayFromZero 0.5 2.0)
             "pow", (Expr.pow, genFloat 0.3 2.0, genFloat -2.0 2.0)
+            "maximum", (Expr.maximum, genFloat -2.0 2.0, genFloat -2.0 2.0)
+            "minimum", (Expr.minimum, genFloat -2.0 2.0, genFloat -2.0 2.0)
         ]
 
 [<Tests>]
@@ -68,8 +88,7 @@ let tests =
     moduleTests
         "GradientTests"
         [
-            for name in [ "neg"; "exp"; "log"; "sqrt"; "abs"; "sigmoid"; "tanh"; "relu"; "softplus" ] do
-                let op, values = unaryCases[name]
+            for KeyValue(name, (op, values)) in unaryCases do
                 testPropertyFrom (sprintf "unary operations %s" name) cases (genAnyShape |> Gen.bind (genVar "x" values)) (fun (x, value) ->
                     gradcheck [ x, value ] (op x))
             testPropertyFrom
@@ -77,8 +96,7 @@ let tests =
                 cases
                 (Gen.zip (Gen.elements [ 2.0; 3.0; 0.5; -1.0; 1.5; -2.5 ]) (genAnyShape |> Gen.bind (genVar "x" (genFloat 0.3 2.0))))
                 (fun (p, (x, value)) -> gradcheck [ x, value ] (Expr.powScalar p x))
-            for name in [ "add"; "sub"; "mul"; "div"; "pow" ] do
-                let op, left, right = binaryCases[name]
+            for KeyValue(name, (op, left, right)) in binaryCases do
                 testPropertyFrom
                     (sprintf "binary operations with broadcasting %s" name)
                     cases
@@ -97,6 +115,44 @@ let tests =
                         let va = Tensor.create sa (Array.init (Shape.size sa) (fun i -> 0.4 + 0.3 * float i))
                         let vb = Tensor.create sb (Array.init (Shape.size sb) (fun i -> 1.5 - 0.2 * float i))
                         gradcheck [ a, va; b, vb ] (op a b)
+            // ops group.
+            testPropertyFrom
+                "where with a broadcast condition and operands"
+                cases
+                (gen {
+                    let! sa, sb = genBroadcastPair
+                    let! a = genVar "a" (genFloat -2.0 2.0) sa
+                    let! b = genVar "b" (genFloat -2.0 2.0) sb
+                    let! condition = genTensor (Gen.elements [ 0.0; 1.0 ]) sa
+                    return condition, a, b
+                })
+                (fun (condition, (a, va), (b, vb)) -> gradcheck [ a, va; b, vb ] (Expr.where (Expr.constant condition) a b))
+            testCase "maximum and minimum give each side half the gradient at a tie, as PyTorch"
+            <| fun () ->
+                let a, b = Expr.var "a" [| 3 |], Expr.var "b" [| 3 |]
+                let env = bind [ a, Tensor.ofArray [| 1.0; 2.0; 3.0 |]; b, Tensor.ofArray [| 1.0; 0.0; 3.5 |] ]
+                let grads (f: Expr) = Eval.many env [ Grad.grad a f; Grad.grad b f ] |> List.map Tensor.toArray
+                Expect.equal (grads (Expr.sum (Expr.maximum a b))) [ [| 0.5; 1.0; 0.0 |]; [| 0.5; 0.0; 1.0 |] ] "maximum"
+                Expect.equal (grads (Expr.sum (Expr.minimum a b))) [ [| 0.5; 0.0; 1.0 |]; [| 0.5; 1.0; 0.0 |] ] "minimum"
+                Expect.equal ((Eval.evaluate env (Expr.maximum a b)).ToArray()) [| 1.0; 2.0; 3.5 |] "maximum's value"
+            testCase "clamp passes the gradient at its bounds, leakyRelu and elu use the slope at 0, as PyTorch"
+            <| fun () ->
+                let x = Expr.var "x" [| 5 |]
+                let env = bind [ x, Tensor.ofArray [| -0.5; 1.0; -1.0; 2.0; 0.0 |] ]
+                let gradient (f: Expr -> Expr) = (Eval.evaluate env (Grad.grad x (Expr.sum (f x)))).ToArray()
+                Expect.equal (gradient (Expr.clamp (Some -0.5) (Some 1.0))) [| 1.0; 1.0; 0.0; 0.0; 1.0 |] "clamp"
+                Expect.equal
+                    ((Eval.evaluate env (Expr.clamp (Some -0.5) (Some 1.0) x)).ToArray())
+                    [| -0.5; 1.0; -0.5; 1.0; 0.0 |]
+                    "clamp's value"
+                Expect.equal (gradient (Expr.clamp None (Some 1.0))) [| 1.0; 1.0; 1.0; 0.0; 1.0 |] "clamp without a lower bound"
+                Expect.equal (gradient (Expr.leakyRelu 0.2)) [| 0.2; 1.0; 0.2; 1.0; 0.2 |] "leakyRelu"
+                assertClose 1e-15 [| 1.5 * exp -0.5; 1.0; 1.5 * exp -1.0; 1.0; 1.5 |] (gradient (Expr.elu 1.5))
+            testCase "round takes halves to even, as torch.round"
+            <| fun () ->
+                let x = Expr.var "x" [| 6 |]
+                let env = bind [ x, Tensor.ofArray [| 0.5; 1.5; 2.5; -0.5; -2.5; 2.6 |] ]
+                Expect.equal ((Eval.evaluate env (Expr.round x)).ToArray()) [| 0.0; 2.0; 2.0; -0.0; -2.0; 3.0 |] "round"
             testCase "operators with float operands"
             <| fun () ->
                 let x = Expr.var "x" [| 2; 2 |]
@@ -184,6 +240,66 @@ let tests =
                     for axis in 0 .. x.Rank - 1 do
                         gradcheck [ x, value ] (Expr.maxAxis axis x)
                         gradcheck [ x, value ] (Expr.maxAxisKeep axis x))
+            // ops group: reductions.
+            testPropertyFrom
+                "prod, logSumExp and min over everything and over each axis; several axes; variance and std"
+                cases
+                (Gen.choose (1, 3)
+                 |> Gen.bind (fun rank -> genShape rank 3)
+                 |> Gen.bind (fun s -> genDistinct s |> Gen.map (fun t -> Expr.var "x" s, t)))
+                (fun (x, value) ->
+                    for f in [ Expr.prod; Expr.logSumExp; Expr.min; Expr.variance false ] do
+                        gradcheck [ x, value ] (f x)
+                    // The standard deviation of one element is 0, where its derivative is infinite.
+                    if Shape.size x.Shape > 1 then
+                        gradcheck [ x, value ] (Expr.variance true x)
+                        gradcheck [ x, value ] (Expr.std false x)
+                    for axis in 0 .. x.Rank - 1 do
+                        for f in
+                            [
+                                Expr.prodAxis
+                                Expr.prodAxisKeep
+                                Expr.logSumExpAxis
+                                Expr.logSumExpAxisKeep
+                                Expr.minAxis
+                                Expr.minAxisKeep
+                            ] do
+                            gradcheck [ x, value ] (f axis x)
+                    let every = List.init x.Rank id
+                    let last = [ x.Rank - 1; 0 ] |> List.distinct
+                    for keep in [ false; true ] do
+                        gradcheck [ x, value ] (Expr.sumAxes last keep x)
+                        gradcheck [ x, value ] (Expr.meanAxes every keep x)
+                        gradcheck [ x, value ] (Expr.varianceAxes false last keep x)
+                        if Shape.size x.Shape > 1 then gradcheck [ x, value ] (Expr.stdAxes true every keep x))
+            testCase "prod's gradient is the product of the others, with one zero and with two, as PyTorch"
+            <| fun () ->
+                let x = Expr.var "x" [| 3; 3 |]
+                let env = bind [ x, Tensor.create [| 3; 3 |] [| 2.0; 3.0; 4.0; 2.0; 0.0; 5.0; 0.0; 7.0; 0.0 |] ]
+                let gradient = (Eval.evaluate env (Grad.grad x (Expr.sum (Expr.prodAxis 1 x)))).ToArray()
+                Expect.equal gradient [| 12.0; 8.0; 6.0; 0.0; 10.0; 0.0; 0.0; 0.0; 0.0 |] "rows without, with one and with two zeros"
+                Expect.equal ((Eval.evaluate env (Expr.prodAxis 1 x)).ToArray()) [| 24.0; 0.0; 0.0 |] "the products"
+            testCase "logSumExp is stable for large, infinite and empty inputs"
+            <| fun () ->
+                let x = Expr.var "x" [| 4; 2 |]
+                let values =
+                    Tensor.create [| 4; 2 |] [| 1000.0; 1000.0; -1000.0; -1000.0; infinity; 1.0; -infinity; -infinity |]
+                let result = (Eval.evaluate (bind [ x, values ]) (Expr.logSumExpAxis 1 x)).ToArray()
+                assertClose 1e-15 [| 1000.0 + log 2.0; -1000.0 + log 2.0 |] result[0..1]
+                Expect.equal result[2..] [| infinity; -infinity |] "an infinite maximum is the result"
+                let empty = Expr.var "e" [| 2; 0 |]
+                Expect.equal
+                    ((Eval.evaluate (bind [ empty, Tensor.zeros Float64 [| 2; 0 |] ]) (Expr.logSumExpAxis 1 empty)).ToArray())
+                    [| -infinity; -infinity |]
+                    "an empty sum is 0, its log -infinity"
+                let large = Expr.var "large" [| 2; 2 |]
+                let gradient =
+                    (Eval.evaluate
+                        (bind [ large, Tensor.create [| 2; 2 |] [| 1000.0; 1000.0; -1000.0; -1000.0 |] ])
+                        (Grad.grad large (Expr.sum (Expr.logSumExpAxis 1 large))))
+                        .ToArray()
+                // e^(x - y) with y = 1000 + log 2 rounded to an ulp of 1000 (1e-13), as in PyTorch.
+                assertClose 1e-13 [| 0.5; 0.5; 0.5; 0.5 |] gradient
             testCase "max shares the gradient of a tie equally"
             <| fun () ->
                 let x = Expr.var "x" [| 4 |]

@@ -43,6 +43,45 @@ let tests =
                         Expr.sum (Expr.tanh x * Expr.sigmoid x)
                     ] do
                     gradgradcheck [ x, xValue ] f
+            // ops group.
+            testCase "gradgradcheck: the elementwise functions of the ops group"
+            <| fun () ->
+                let positive = Tensor.create [| 2; 3 |] [| 0.3; 0.8; 1.2; 0.4; 0.9; 1.7 |]
+                for f in
+                    [
+                        Expr.sin x
+                        Expr.cos x
+                        Expr.erf x
+                        Expr.erfc x
+                        Expr.gelu x
+                        Expr.silu x
+                        Expr.logSigmoid x
+                        Expr.elu 1.5 x
+                        Expr.expm1 x
+                        Expr.leakyRelu 0.2 x * x
+                        Expr.clamp (Some -0.5) (Some 1.0) x * x
+                        Expr.maximum x (Expr.transpose (Expr.matmul w (Expr.transpose x))) * x
+                        Expr.where (Expr.step x) (Expr.sin x) (x * x)
+                    ] do
+                    gradgradcheck [ x, xValue; w, wValue ] f
+                gradgradcheck [ x, positive ] (Expr.log1p x)
+                gradgradcheck [ x, positive ] (Expr.rsqrt x)
+            testCase "gradgradcheck: the reductions of the ops group"
+            <| fun () ->
+                let withZero = Tensor.create [| 2; 3 |] [| 0.3; 0.0; 1.2; -0.4; 0.9; 0.1 |]
+                for f in
+                    [
+                        Expr.prod x
+                        Expr.prodAxis 1 x
+                        Expr.logSumExpAxis 0 x
+                        Expr.logSumExp (Expr.matmul x w)
+                        Expr.variance true x
+                        Expr.stdAxes false [ 1 ] true x
+                        Expr.sumAxes [ 0; 1 ] false (x * x)
+                    ] do
+                    gradgradcheck [ x, xValue; w, wValue ] f
+                gradgradcheck [ x, withZero ] (Expr.prodAxis 1 x)
+                gradgradcheck [ x, withZero ] (Expr.prod x)
             testCase "gradgradcheck: softmax and logSoftmax over each axis"
             <| fun () ->
                 for axis in [ 0; 1 ] do

@@ -34,6 +34,8 @@ let private poolSpec (p: JsonElement) : PoolSpec =
 /// The case's operation built with FuncFlow's builders from its operands.
 let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
     let int (name: string) = (field name p).GetInt32()
+    let axes () = List.ofArray (ints (field "axes" p))
+    let keepDim () = (field "keepDim" p).GetBoolean()
     let reduce (all: Expr -> Expr) (dropped: int -> Expr -> Expr) (kept: int -> Expr -> Expr) =
         match (field "axis" p).ValueKind, (field "keepDim" p).GetBoolean() with
         | JsonValueKind.Null, false -> all xs[0]
@@ -53,6 +55,20 @@ let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
         | "sum" -> reduce Expr.sum Expr.sumAxis Expr.sumAxisKeep
         | "mean" -> reduce Expr.mean Expr.meanAxis Expr.meanAxisKeep
         | "max" -> reduce Expr.max Expr.maxAxis Expr.maxAxisKeep
+        // ops group.
+        | "prod" -> reduce Expr.prod Expr.prodAxis Expr.prodAxisKeep
+        | "min" -> reduce Expr.min Expr.minAxis Expr.minAxisKeep
+        | "logSumExp" -> reduce Expr.logSumExp Expr.logSumExpAxis Expr.logSumExpAxisKeep
+        | "sumAxes" -> Expr.sumAxes (axes ()) (keepDim ()) xs[0]
+        | "meanAxes" -> Expr.meanAxes (axes ()) (keepDim ()) xs[0]
+        | "variance"
+        | "std" ->
+            let unbiased = (field "unbiased" p).GetBoolean()
+            match (field "axes" p).ValueKind, op with
+            | JsonValueKind.Null, "variance" -> Expr.variance unbiased xs[0]
+            | JsonValueKind.Null, _ -> Expr.std unbiased xs[0]
+            | _, "variance" -> Expr.varianceAxes unbiased (axes ()) (keepDim ()) xs[0]
+            | _ -> Expr.stdAxes unbiased (axes ()) (keepDim ()) xs[0]
         | "concat" -> Expr.concat (int "axis") xs
         | "slice" -> Expr.slice (int "axis") (int "start") (int "length") xs[0]
         | "pad" -> Expr.pad (int "axis") (int "before") (int "after") xs[0]
@@ -62,6 +78,8 @@ let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
         | "softmax" -> Expr.softmax (int "axis") xs[0]
         | "logSoftmax" -> Expr.logSoftmax (int "axis") xs[0]
         | "addN" -> Expr.addN xs
+        // ops group.
+        | "where" -> Expr.where xs[0] xs[1] xs[2]
         | "expand" -> Expr.expand (int "dim") (int "copies") xs[0]
         | "mse" -> Losses.mse xs[0] xs[1]
         | "sumSquaredError" -> Losses.sumSquaredError xs[0] xs[1]
@@ -131,11 +149,14 @@ let internal families: (string * string list) list =
         "powScalar", [ "powScalar" ]
         "matmul", [ "matmul" ]
         "shape", [ "permute"; "reshape"; "broadcastTo"; "expand" ]
-        "reductions", [ "sum"; "mean"; "max" ]
+        "reductions", [ "sum"; "mean"; "max"; "prod"; "min"; "logSumExp" ]
         "axis pieces", [ "concat"; "slice"; "pad" ]
         "indexing", [ "gather"; "scatterAdd"; "oneHot" ]
         "softmax", [ "softmax"; "logSoftmax" ]
         "addN", [ "addN" ]
+        // ops group.
+        "where", [ "where" ]
+        "several axes", [ "sumAxes"; "meanAxes"; "variance"; "std" ]
         "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ]
         "convolution", [ "conv1d"; "conv2d"; "unfold"; "fold" ]
         "pooling", [ "maxPool2d"; "maxPool2dBackward"; "avgPool2d"; "globalAvgPool2d" ]
@@ -160,7 +181,7 @@ let internal checkCoverage () =
     if not orphans.IsEmpty then failtestf "reference: operations in no test: %A" orphans
     let names (op: Op) =
         match op with
-        | Op.Unary u -> sprintf "Unary %A" u
+        | Op.Unary u -> "Unary " + (Reflection.FSharpValue.GetUnionFields(u, typeof<UnaryOp>) |> fst).Name
         | Op.Binary b -> sprintf "Binary %A" b
         | Op.Reduce(kind, _, _) -> sprintf "Reduce %A" kind
         | other -> (Reflection.FSharpValue.GetUnionFields(other, typeof<Op>) |> fst).Name
@@ -203,6 +224,9 @@ let tests =
             testCase "gather, scatterAdd and oneHot match PyTorch" <| fun () -> checkFamily "indexing"
             testCase "softmax and logSoftmax over every axis match PyTorch" <| fun () -> checkFamily "softmax"
             testCase "addN matches PyTorch" <| fun () -> checkFamily "addN"
+            testCase "where with broadcast operands matches PyTorch" <| fun () -> checkFamily "where"
+            testCase "sum and mean over several axes, variance and std match PyTorch"
+            <| fun () -> checkFamily "several axes"
             testCase "losses match PyTorch" <| fun () -> checkFamily "losses"
             testCase "conv1d and conv2d (stride, padding, dilation, groups), unfold and fold match PyTorch"
             <| fun () -> checkFamily "convolution"

@@ -46,6 +46,28 @@ let genTensor (values: Gen<float>) (shape: int[]) : Gen<Tensor> =
 /// A shape of the given rank with dimensions 1..maxDim.
 let genShape (rank: int) (maxDim: int) : Gen<int[]> = Gen.arrayOfLength rank (Gen.choose (1, maxDim))
 
+/// Every unary operation: those with parameters at sample values (a slope, an alpha, clamp bounds).
+let everyUnaryOp: UnaryOp list =
+    [
+        for c in Reflection.FSharpType.GetUnionCases typeof<UnaryOp> do
+            if c.GetFields().Length = 0 then
+                yield Reflection.FSharpValue.MakeUnion(c, [||]) :?> UnaryOp
+            else
+                match c.Name with
+                | "LeakyRelu" -> yield UnaryOp.LeakyRelu 0.2
+                | "Elu" -> yield UnaryOp.Elu 1.5
+                | "Clamp" ->
+                    yield UnaryOp.Clamp(-0.5, 2.0)
+                    yield UnaryOp.Clamp(-infinity, 1.0)
+                | name -> failwithf "Support.everyUnaryOp: no sample parameters for UnaryOp.%s" name
+    ]
+
+/// Every binary operation.
+let everyBinaryOp: BinaryOp list =
+    [
+        for c in Reflection.FSharpType.GetUnionCases typeof<BinaryOp> -> Reflection.FSharpValue.MakeUnion(c, [||]) :?> BinaryOp
+    ]
+
 /// Bindings from (variable, value) pairs.
 let bind (pairs: (Expr * Tensor) list) = Eval.bindings (pairs |> List.map (fun (v, t) -> (Expr.tryName v).Value, t))
 

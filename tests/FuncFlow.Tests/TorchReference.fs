@@ -54,6 +54,25 @@ let unaryOps: (string * (Expr -> Expr)) list =
         "softplus", Expr.softplus
         "sign", Expr.sign
         "step", Expr.step
+        // ops group.
+        "sin", Expr.sin
+        "cos", Expr.cos
+        "log1p", Expr.log1p
+        "expm1", Expr.expm1
+        "erf", Expr.erf
+        "erfc", Expr.erfc
+        "gelu", Expr.gelu
+        "silu", Expr.silu
+        "logSigmoid", Expr.logSigmoid
+        "floor", Expr.floor
+        "ceil", Expr.ceil
+        "round", Expr.round
+        "leakyRelu", Expr.leakyRelu 0.2
+        "elu", Expr.elu 1.5
+        "clamp", Expr.clamp (Some -0.5) (Some 2.0)
+        "clampMin", Expr.clamp (Some -0.5) None
+        "clampMax", Expr.clamp None (Some 1.0)
+        "rsqrt", Expr.rsqrt
     ]
 
 let binaryOps: (string * (Expr -> Expr -> Expr)) list =
@@ -64,6 +83,9 @@ let binaryOps: (string * (Expr -> Expr -> Expr)) list =
         "div", Expr.div
         "pow", Expr.pow
         "equal", Expr.equal
+        // ops group.
+        "maximum", Expr.maximum
+        "minimum", Expr.minimum
     ]
 
 /// True when actual matches PyTorch's expected value: NaN for NaN, the same infinity for an infinity,

@@ -1,5 +1,6 @@
 namespace FuncFlow
 
+open System
 open System.Runtime.CompilerServices
 
 /// Reverse-mode differentiation as a pure fold: one pass over the nodes in reverse topological order,
@@ -15,6 +16,16 @@ module Grad =
             | Some a, false -> Expr.reshape (x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)) v
             | Some _, true -> v
         Expr.broadcastTo x.ShapeRef kept
+
+    let private twoOverSqrtPi = 1.1283791670955125739
+    let private sqrtHalf = 0.70710678118654752440
+
+    // sigmoid x as 1 / (1 + z) above 0 and z / (1 + z) below, z = e^-|x|: it keeps the lower tail's small values
+    // (sigmoid -89 in float32, 2e-39), which 1 / (1 + e^-x) loses to the overflow of e^-x.
+    let private tailSigmoid (x: Expr) =
+        let z = Expr.exp (-(Expr.abs x))
+        let above = Expr.step x
+        (above + (1.0 - above) * z) / (1.0 + z)
 
     // Expr has no null in F#; the fold's arrays use it for "no gradient (yet)".
     let inline private missing (e: Expr) = obj.ReferenceEquals(e, null)
@@ -44,6 +55,37 @@ module Grad =
             | UnaryOp.Softplus -> one (fun () -> g * Expr.sigmoid x)
             | UnaryOp.Sign
             | UnaryOp.Step -> ()
+            // ops group.
+            | UnaryOp.Sin -> one (fun () -> g * Expr.cos x)
+            | UnaryOp.Cos -> one (fun () -> -(g * Expr.sin x))
+            | UnaryOp.Log1p -> one (fun () -> g / (x + 1.0))
+            // e^x rather than y + 1, which loses the lower tail (0 below -17 in float32).
+            | UnaryOp.Expm1 -> one (fun () -> g * Expr.exp x)
+            | UnaryOp.Erf -> one (fun () -> g * (Expr.exp (-(x * x)) * twoOverSqrtPi))
+            | UnaryOp.Erfc -> one (fun () -> g * (Expr.exp (-(x * x)) * -twoOverSqrtPi))
+            | UnaryOp.Gelu ->
+                // Phi(x) + x phi(x), with Phi through erfc (as the forward) and phi's exponent as torch's (-z^2).
+                one (fun () ->
+                    let z = x * -sqrtHalf
+                    g * (Expr.erfc z * 0.5 + x * (Expr.exp (-(z * z)) * (0.5 * sqrtHalf * twoOverSqrtPi))))
+            | UnaryOp.Silu ->
+                one (fun () ->
+                    let s = tailSigmoid x
+                    g * (s * (1.0 + x * (1.0 - s))))
+            | UnaryOp.LogSigmoid -> one (fun () -> g * tailSigmoid (-x))
+            | UnaryOp.Floor
+            | UnaryOp.Ceil
+            | UnaryOp.Round -> ()
+            // 1 where x > 0, else the slope (at 0 too, as torch).
+            | UnaryOp.LeakyRelu slope -> one (fun () -> g * (Expr.step x + (1.0 - Expr.step x) * slope))
+            // alpha e^x for x <= 0, as e^-relu(-x), which stays finite where x is large (no 0 * infinity).
+            | UnaryOp.Elu alpha -> one (fun () -> g * (Expr.step x + (1.0 - Expr.step x) * (Expr.exp (-(Expr.relu (-x))) * alpha)))
+            // 1 where min <= x <= max, bounds included (as torch); step(lo - x) is x < lo for every non-NaN x.
+            | UnaryOp.Clamp(lo, hi) ->
+                one (fun () ->
+                    let below = if Double.IsNegativeInfinity lo then None else Some(Expr.step (lo - x))
+                    let above = if Double.IsPositiveInfinity hi then None else Some(Expr.step (x - hi))
+                    [ below; above ] |> List.choose id |> List.fold (fun acc out -> acc * (1.0 - out)) g)
         | Op.Binary op ->
             let a, b = y.Inputs[0], y.Inputs[1]
             let inline toA (grad: unit -> Expr) = emit need out 0 (fun () -> Expr.sumTo a.ShapeRef (grad ()))
@@ -71,6 +113,13 @@ module Grad =
                     let zeroBase = Expr.equal a zero * (Expr.step b + Expr.equal b zero)
                     g * y * Expr.log (a + zeroBase))
             | BinaryOp.Equal -> ()
+            // ops group. a gets g where it is the larger (smaller), half of g at a tie, as torch.
+            | BinaryOp.Maximum
+            | BinaryOp.Minimum ->
+                let half = Expr.equal a b * 0.5
+                let aWins, bWins = if op = BinaryOp.Maximum then a - b, b - a else b - a, a - b
+                toA (fun () -> g * (Expr.step aWins + half))
+                toB (fun () -> g * (Expr.step bWins + half))
         // x^0 is constant (1 everywhere, even at 0): no gradient, as in PyTorch, rather than 0 * 0^-1 = NaN.
         | Op.PowScalar 0.0 -> ()
         | Op.PowScalar p -> one (fun () -> g * (Expr.powScalar (p - 1.0) x * p))
@@ -101,6 +150,26 @@ module Grad =
                     | Some a -> Expr.broadcastTo x.ShapeRef (Expr.sumAxisKeep a mask)
                     | None -> spread x None false (Expr.sum mask)
                 spread x axis keep g * mask / count)
+        // ops group.
+        | Op.Reduce(ReduceOp.LogSumExp, axis, keep) -> one (fun () -> spread x axis keep g * Expr.exp (x - spread x axis keep y))
+        | Op.Reduce(ReduceOp.Prod, axis, keep) ->
+            // The product of the others: y / x without zeros; with one zero, the product of the nonzeros at the
+            // zero and (the zero) * that / x elsewhere, 0 whose derivative in the zero is right; with more, 0 (as
+            // torch). Selections, not masks, so infinities stay put.
+            one (fun () ->
+                let zero = Expr.scalarLike x 0.0
+                let isZero = Expr.equal x zero
+                let over (e: Expr) =
+                    match axis with
+                    | Some a -> Expr.sumAxisKeep a e
+                    | None -> Expr.sum e
+                let safe = Expr.where isZero (Expr.scalarLike x 1.0) x
+                let others = spread x axis keep (Expr.reduce ReduceOp.Prod axis keep safe)
+                let count = spread x axis keep (over isZero)
+                let theZero = spread x axis keep (over (Expr.where isZero x zero))
+                let atOneZero = Expr.where isZero others (theZero * others / safe)
+                let oneZero = Expr.where (Expr.equal count (Expr.scalarLike x 1.0)) atOneZero zero
+                spread x axis keep g * Expr.where (Expr.equal count zero) (others / safe) oneZero)
         | Op.Concat axis ->
             let mutable start = 0
             for i in 0 .. y.Inputs.Length - 1 do
@@ -124,6 +193,12 @@ module Grad =
         | Op.Fold w -> one (fun () -> Expr.unfold w g)
         | Op.MaxPoolPick w -> emit need out 1 (fun () -> Expr.maxPoolScatter w x g)
         | Op.MaxPoolScatter w -> emit need out 1 (fun () -> Expr.maxPoolPick w x g)
+        // ops group.
+        | Op.Where ->
+            let condition, a, b = y.Inputs[0], y.Inputs[1], y.Inputs[2]
+            let zero = Expr.scalarLike g 0.0
+            emit need out 1 (fun () -> Expr.sumTo a.ShapeRef (Expr.where condition g zero))
+            emit need out 2 (fun () -> Expr.sumTo b.ShapeRef (Expr.where condition zero g))
 
     /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
     /// Variables f does not depend on get zeros.

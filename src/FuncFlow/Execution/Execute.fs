@@ -82,6 +82,10 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         | Op.Fold w -> Kernels<'T>.Im2Col(true, dst, args[0], Window2d.Of(node.ShapeRef, w))
         | Op.MaxPoolPick w -> Kernels<'T>.MaxPool(false, args[0], args[1], dst, Window2d.Of(node.Inputs[0].ShapeRef, w))
         | Op.MaxPoolScatter w -> Kernels<'T>.MaxPool(true, args[0], args[1], dst, Window2d.Of(node.ShapeRef, w))
+        // ops group.
+        | Op.Where ->
+            let shapeOf (i: int) = node.Inputs[i].ShapeRef
+            Kernels<'T>.Where(args[0], shapeOf 0, args[1], shapeOf 1, args[2], shapeOf 2, dst, node.ShapeRef)
 
     /// A (batched) matrix product; the flags read an operand as transposed without copying it.
     static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =

@@ -28,6 +28,18 @@ module Print =
     [<Literal>]
     let private Atom = 5
 
+    /// A binary operation written infix, with its binding strength; maximum and minimum are written as calls.
+    let private (|Infix|_|) (op: BinaryOp) =
+        match op with
+        | BinaryOp.Add
+        | BinaryOp.Sub -> Some Additive
+        | BinaryOp.Mul
+        | BinaryOp.Div -> Some Multiplicative
+        | BinaryOp.Pow -> Some Power
+        | BinaryOp.Equal -> Some Compare
+        | BinaryOp.Maximum
+        | BinaryOp.Minimum -> None
+
     /// Nesting beyond this depth is bound with a let, so that deep chains print as readable lines.
     [<Literal>]
     let private MaxInlineDepth = 16
@@ -52,16 +64,7 @@ module Print =
         | Op.Const t when t.Rank = 0 -> [| Text parameters.Head |], (if t.At 0 < 0.0 then Negation else Atom)
         | Op.Const t -> [| Text(name + Shape.show t.ShapeRef) |], Atom
         | Op.Unary UnaryOp.Neg -> Array.ofList (Text "-" :: wrapped positions[0] Atom), Negation
-        | Op.Binary op ->
-            let level =
-                match op with
-                | BinaryOp.Add
-                | BinaryOp.Sub -> Additive
-                | BinaryOp.Mul
-                | BinaryOp.Div -> Multiplicative
-                | BinaryOp.Pow -> Power
-                | BinaryOp.Equal -> Compare
-            infix name level positions[0] positions[1]
+        | Op.Binary(Infix level) -> infix name level positions[0] positions[1]
         | Op.PowScalar _ -> Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + parameters.Head) ]), Power
         | _ ->
             let operands = positions |> Array.toList |> List.map (fun p -> [ Operand p ])

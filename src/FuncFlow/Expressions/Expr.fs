@@ -51,6 +51,9 @@ type Op =
     /// The adjoint of MaxPoolPick: the second input (pooled) added at each window's first arg-max of the
     /// first (keys), into zeros of the keys' shape.
     | MaxPoolScatter of window: Window
+    // ops group.
+    /// The second input where the first (a 0/1 condition) is nonzero, else the third; all three broadcast.
+    | Where
 
     /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
     static member internal SwapLastTwo(rank: int) =
@@ -70,7 +73,7 @@ type Op =
         match op with
         | Var name -> name, []
         | Const t -> "const", (if t.Rank = 0 then [ number (t.At 0) ] else [])
-        | Unary u -> u.Name, []
+        | Unary u -> u.Name, u.Parameters
         | Binary b -> b.Name, []
         | PowScalar p -> "powScalar", [ number p ]
         | MatMul -> "matmul", []
@@ -99,6 +102,7 @@ type Op =
         | Fold w -> "fold", w.Parameters
         | MaxPoolPick w -> "maxPoolPick", w.Parameters
         | MaxPoolScatter w -> "maxPoolScatter", w.Parameters
+        | Where -> "where", []
 
     /// True for the operations computed element by element, with one-element operands broadcast
     /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
@@ -247,7 +251,8 @@ module Expr =
     // for every node built. The operations' cases are singletons, so they are looked up by reference.
     let private cases<'Op when 'Op: not struct> (wrap: 'Op -> Op) =
         let table = Collections.Generic.Dictionary<'Op, Op>(HashIdentity.Reference)
-        for c in FSharpType.GetUnionCases typeof<'Op> do
+        // Cases with parameters (leakyRelu's slope) are built per node.
+        for c in FSharpType.GetUnionCases typeof<'Op> |> Array.filter (fun c -> c.GetFields().Length = 0) do
             let op = FSharpValue.MakeUnion(c, [||]) :?> 'Op
             table[op] <- wrap op
         table
@@ -319,7 +324,11 @@ module Expr =
     /// An elementwise function of one operand.
     let unary (op: UnaryOp) (x: Expr) =
         operand op.Name x
-        make unaryOps[op] [| x |] x.ShapeRef x.DType
+        let shared =
+            match unaryOps.TryGetValue op with
+            | true, shared -> shared
+            | _ -> Op.Unary op
+        make shared [| x |] x.ShapeRef x.DType
 
     /// An elementwise function of two operands, with NumPy broadcasting.
     let binary (op: BinaryOp) (a: Expr) (b: Expr) =
@@ -352,6 +361,10 @@ module Expr =
     let pow a b = binary BinaryOp.Pow a b
     /// 1 where a = b, else 0 (no gradient).
     let equal a b = binary BinaryOp.Equal a b
+    /// The larger of a and b, elementwise (NaN propagates); a tie gives each half the gradient.
+    let maximum a b = binary BinaryOp.Maximum a b
+    /// The smaller of a and b, elementwise (NaN propagates); a tie gives each half the gradient.
+    let minimum a b = binary BinaryOp.Minimum a b
 
     /// x ** p for a constant exponent.
     let powScalar (p: float) (x: Expr) =
@@ -383,6 +396,68 @@ module Expr =
     let sign x = unary UnaryOp.Sign x
     /// 1 where x > 0, else 0 (no gradient).
     let step x = unary UnaryOp.Step x
+
+    // ops group: elementwise functions.
+    /// The sine.
+    let sin x = unary UnaryOp.Sin x
+    /// The cosine.
+    let cos x = unary UnaryOp.Cos x
+    /// log(1 + x), accurate near 0.
+    let log1p x = unary UnaryOp.Log1p x
+    /// e ** x - 1, accurate near 0.
+    let expm1 x = unary UnaryOp.Expm1 x
+    /// The error function.
+    let erf x = unary UnaryOp.Erf x
+    /// 1 - erf x, accurate where erf x is near 1.
+    let erfc x = unary UnaryOp.Erfc x
+    /// x * Phi(x), Phi the standard normal CDF (exact, through erf; torch's gelu with approximate="none").
+    let gelu x = unary UnaryOp.Gelu x
+    /// x * sigmoid(x) (swish).
+    let silu x = unary UnaryOp.Silu x
+    /// log(sigmoid(x)), computed stably.
+    let logSigmoid x = unary UnaryOp.LogSigmoid x
+    /// Rounds down (no gradient).
+    let floor x = unary UnaryOp.Floor x
+    /// Rounds up (no gradient).
+    let ceil x = unary UnaryOp.Ceil x
+    /// Rounds to the nearest whole number, halves to even as torch.round (no gradient).
+    let round x = unary UnaryOp.Round x
+    /// 1 / sqrt x.
+    let rsqrt x =
+        operand "rsqrt" x
+        powScalar -0.5 x
+
+    let private finiteParameter (op: string) (name: string) (value: float) (x: Expr) =
+        operand op x
+        if not (Double.IsFinite value) then
+            fail op (sprintf "%s must be finite, got %g (input shape %s)" name value (Shape.show x.ShapeRef))
+
+    /// x where x > 0, else slope * x.
+    let leakyRelu (slope: float) (x: Expr) =
+        finiteParameter "leakyRelu" "the slope" slope x
+        unary (UnaryOp.LeakyRelu slope) x
+
+    /// x where x > 0, else alpha * (e ** x - 1).
+    let elu (alpha: float) (x: Expr) =
+        finiteParameter "elu" "alpha" alpha x
+        unary (UnaryOp.Elu alpha) x
+
+    /// min(max(x, min), max), either bound optional. The gradient is 1 where min <= x <= max, else 0.
+    let clamp (min: float option) (max: float option) (x: Expr) =
+        operand "clamp" x
+        let lo, hi = defaultArg min -infinity, defaultArg max infinity
+        let show (b: float option) = b |> Option.map string |> Option.defaultValue "none"
+        if min.IsNone && max.IsNone then
+            fail "clamp" (sprintf "give at least one bound (input shape %s)" (Shape.show x.ShapeRef))
+        if Double.IsNaN lo || Double.IsNaN hi || lo > hi then
+            fail
+                "clamp"
+                (sprintf
+                    "bounds min=%s, max=%s are not an interval: expected min <= max, neither NaN (input shape %s)"
+                    (show min)
+                    (show max)
+                    (Shape.show x.ShapeRef))
+        unary (UnaryOp.Clamp(lo, hi)) x
 
     /// Reads x with another shape of the same size; one dimension may be -1 (inferred).
     let reshape (shape: int[]) (x: Expr) =
@@ -420,7 +495,7 @@ module Expr =
         else
             make (Op.BroadcastTo(Array.copy shape)) [| x |] (Array.copy shape) x.DType
 
-    let private reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
+    let internal reduce (kind: ReduceOp) (axis: int option) (keepDim: bool) (x: Expr) =
         operand kind.Name x
         let name = kind.Name
         match axis with
@@ -618,6 +693,101 @@ module Expr =
                 if not (Shape.equal x.ShapeRef first.ShapeRef) then
                     fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
             make Op.AddN (Array.ofList xs) first.ShapeRef first.DType
+
+    /// a where the condition (a 0/1 tensor) is nonzero, else b; the three broadcast together (NumPy rules).
+    /// The condition gets no gradient.
+    let where (condition: Expr) (a: Expr) (b: Expr) =
+        operand "where" condition
+        operand "where" a
+        operand "where" b
+        sameDType "where" a b
+        sameDType "where" a condition
+        let shape = Shape.broadcast "where" condition.ShapeRef (Shape.broadcast "where" a.ShapeRef b.ShapeRef)
+        make Op.Where [| condition; a; b |] shape a.DType
+
+    // ops group: reductions.
+    /// The product of all elements (a scalar); 1 for an empty tensor.
+    let prod x = reduce ReduceOp.Prod None false x
+    /// The product over one axis, which is dropped.
+    let prodAxis axis x = reduce ReduceOp.Prod (Some axis) false x
+    /// The product over one axis, kept with length 1.
+    let prodAxisKeep axis x = reduce ReduceOp.Prod (Some axis) true x
+    /// log(sum(e ** x)) over all elements (a scalar), computed stably.
+    let logSumExp x = reduce ReduceOp.LogSumExp None false x
+    /// log(sum(e ** x)) over one axis, which is dropped.
+    let logSumExpAxis axis x = reduce ReduceOp.LogSumExp (Some axis) false x
+    /// log(sum(e ** x)) over one axis, kept with length 1.
+    let logSumExpAxisKeep axis x = reduce ReduceOp.LogSumExp (Some axis) true x
+    /// The smallest element (a scalar): -max(-x), whose gradient shares ties equally, as max's.
+    let min x = neg (max (neg x))
+    /// The minimum over one axis, which is dropped.
+    let minAxis axis x = neg (maxAxis axis (neg x))
+    /// The minimum over one axis, kept with length 1.
+    let minAxisKeep axis x = neg (maxAxisKeep axis (neg x))
+
+    // Several distinct axes of x, normalised and sorted, or an error naming the operation.
+    let private axesOf (op: string) (axes: int list) (x: Expr) =
+        operand op x
+        if axes.IsEmpty then
+            fail op (sprintf "give at least one axis of shape %s (the whole-tensor reductions take none)" (Shape.show x.ShapeRef))
+        let normalised = axes |> List.map (Shape.axis op x.ShapeRef) |> List.sort
+        if List.distinct normalised <> normalised then
+            fail op (sprintf "axes [%s] of shape %s repeat an axis" (String.Join(", ", axes)) (Shape.show x.ShapeRef))
+        normalised
+
+    // Reduces over several axes, one at a time from the last (each kept, so the others keep their numbers).
+    let private reduceAxes (kind: ReduceOp) (axes: int list) (keepDim: bool) (x: Expr) =
+        let axes = axesOf kind.Name axes x
+        let kept = List.foldBack (fun a y -> reduce kind (Some a) true y) axes x
+        if keepDim then
+            kept
+        else
+            reshape
+                (x.ShapeRef
+                 |> Array.indexed
+                 |> Array.filter (fun (i, _) -> not (List.contains i axes))
+                 |> Array.map snd)
+                kept
+
+    /// The sum over several axes at once (NumPy's sum with a tuple of axes).
+    let sumAxes (axes: int list) (keepDim: bool) (x: Expr) = reduceAxes ReduceOp.Sum axes keepDim x
+
+    /// The mean over several axes at once.
+    let meanAxes (axes: int list) (keepDim: bool) (x: Expr) = reduceAxes ReduceOp.Mean axes keepDim x
+
+    // The variance over the given axes (None: all, a scalar): the mean square deviation, divided by n - 1
+    // when unbiased.
+    let private varianceOver (op: string) (unbiased: bool) (axes: int list option) (keepDim: bool) (x: Expr) =
+        operand op x
+        let axisList =
+            match axes with
+            | Some list -> axesOf op list x
+            | None -> List.init x.Rank id
+        let n = axisList |> List.fold (fun acc a -> acc * x.ShapeRef[a]) 1
+        if unbiased && n < 2 then
+            fail op (sprintf "an unbiased estimate needs at least 2 elements; the axes of shape %s hold %d" (Shape.show x.ShapeRef) n)
+        let centred =
+            match axes with
+            | None -> sub x (mean x)
+            | Some _ -> sub x (reduceAxes ReduceOp.Mean axisList true x)
+        let squares = mul centred centred
+        let total =
+            match axes with
+            | None -> sum squares
+            | Some _ -> reduceAxes ReduceOp.Sum axisList keepDim squares
+        div total (scalarLike x (float (if unbiased then n - 1 else n)))
+
+    /// The variance of all elements (a scalar); unbiased divides by n - 1 (Bessel), else by n.
+    let variance (unbiased: bool) (x: Expr) = varianceOver "variance" unbiased None false x
+
+    /// The variance over several axes (dropped unless keepDim).
+    let varianceAxes (unbiased: bool) (axes: int list) (keepDim: bool) (x: Expr) = varianceOver "variance" unbiased (Some axes) keepDim x
+
+    /// The standard deviation of all elements (a scalar); unbiased as in variance.
+    let std (unbiased: bool) (x: Expr) = sqrt (varianceOver "std" unbiased None false x)
+
+    /// The standard deviation over several axes (dropped unless keepDim).
+    let stdAxes (unbiased: bool) (axes: int list) (keepDim: bool) (x: Expr) = sqrt (varianceOver "std" unbiased (Some axes) keepDim x)
 
     /// Zeros shaped like x.
     let zerosLike (x: Expr) = constant (Tensor.zeros x.DType x.ShapeRef)

@@ -20,6 +20,35 @@ type UnaryOp =
     | Sign
     /// 1 where x > 0, else 0; the derivative of relu.
     | Step
+    // ops group: elementwise functions added for convolutional networks.
+    | Sin
+    | Cos
+    /// log(1 + x), accurate near 0.
+    | Log1p
+    /// e ** x - 1, accurate near 0.
+    | Expm1
+    /// The error function.
+    | Erf
+    /// 1 - erf x, accurate where erf x is near 1.
+    | Erfc
+    /// x * Phi(x) with the exact normal CDF (erf), as torch's gelu with approximate="none".
+    | Gelu
+    /// x * sigmoid(x).
+    | Silu
+    /// log(sigmoid(x)), computed stably.
+    | LogSigmoid
+    /// Rounding down; its derivative is zero.
+    | Floor
+    /// Rounding up; its derivative is zero.
+    | Ceil
+    /// Rounding to the nearest whole number, halves to even (as torch.round); its derivative is zero.
+    | Round
+    /// x where x > 0, else slope * x.
+    | LeakyRelu of slope: float
+    /// x where x > 0, else alpha * (e ** x - 1).
+    | Elu of alpha: float
+    /// min(max(x, min), max); an absent bound is an infinity. NaN stays NaN.
+    | Clamp of min: float * max: float
 
     /// The lower-case name used in formulas and messages.
     member op.Name =
@@ -35,6 +64,34 @@ type UnaryOp =
         | Softplus -> "softplus"
         | Sign -> "sign"
         | Step -> "step"
+        | Sin -> "sin"
+        | Cos -> "cos"
+        | Log1p -> "log1p"
+        | Expm1 -> "expm1"
+        | Erf -> "erf"
+        | Erfc -> "erfc"
+        | Gelu -> "gelu"
+        | Silu -> "silu"
+        | LogSigmoid -> "logSigmoid"
+        | Floor -> "floor"
+        | Ceil -> "ceil"
+        | Round -> "round"
+        | LeakyRelu _ -> "leakyRelu"
+        | Elu _ -> "elu"
+        | Clamp _ -> "clamp"
+
+    /// The parameters, as formulas and messages show them, e.g. ["slope=0.2"].
+    member op.Parameters: string list =
+        let number (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+        match op with
+        | LeakyRelu slope -> [ "slope=" + number slope ]
+        | Elu alpha -> [ "alpha=" + number alpha ]
+        | Clamp(lo, hi) ->
+            [
+                if not (Double.IsNegativeInfinity lo) then yield "min=" + number lo
+                if not (Double.IsPositiveInfinity hi) then yield "max=" + number hi
+            ]
+        | _ -> []
 
 /// Elementwise functions of two tensors, with NumPy broadcasting.
 [<RequireQualifiedAccess>]
@@ -46,6 +103,9 @@ type BinaryOp =
     | Pow
     /// 1 where a = b, else 0; its derivative is zero.
     | Equal
+    // ops group: elementwise maximum and minimum (NaN propagates).
+    | Maximum
+    | Minimum
 
     /// The symbol or name used in formulas and messages.
     member op.Name =
@@ -56,6 +116,8 @@ type BinaryOp =
         | Div -> "/"
         | Pow -> "**"
         | Equal -> "=="
+        | Maximum -> "maximum"
+        | Minimum -> "minimum"
 
 /// Reductions over an axis (or over everything).
 [<RequireQualifiedAccess>]
@@ -63,6 +125,10 @@ type ReduceOp =
     | Sum
     | Mean
     | Max
+    // ops group.
+    | Prod
+    /// log(sum(e ** x)), computed stably (the maximum subtracted first).
+    | LogSumExp
 
     /// The lower-case name used in messages.
     member kind.Name =
@@ -70,6 +136,8 @@ type ReduceOp =
         | Sum -> "sum"
         | Mean -> "mean"
         | Max -> "max"
+        | Prod -> "prod"
+        | LogSumExp -> "logSumExp"
 
 // Convolution and pooling (the conv group).
 
@@ -187,6 +255,86 @@ module internal Scalar =
         let q = ((s + constant tanhQ[0]) * s + constant tanhQ[1]) * s + constant tanhQ[2]
         x + x * s * (p / q)
 
+/// Float64 functions that TensorPrimitives lacks or computes inaccurately (its ExpM1 and LogP1 are
+/// exp x - 1 and log (1 + x), which lose every digit near 0); float32 kernels call them and round once.
+module internal Special =
+    let private twoOverSqrtPi = 1.1283791670955125739
+    let private sqrtHalf = 0.70710678118654752440
+
+    /// log(1 + x) to a few ulp: the rounding of u = 1 + x cancels in log u * (x / (u - 1)) (Goldberg, 1991).
+    let log1p (x: float) =
+        let u = 1.0 + x
+        if u = 1.0 then x
+        elif Double.IsPositiveInfinity u then u
+        else Math.Log u * (x / (u - 1.0))
+
+    /// e ** x - 1 to a few ulp, by the same cancellation (Kahan's trick).
+    let expm1 (x: float) =
+        let u = Math.Exp x
+        if u = 1.0 then x
+        elif u - 1.0 = -1.0 then -1.0
+        elif Double.IsPositiveInfinity u then u
+        else (u - 1.0) * (x / Math.Log u)
+
+    // e ** -x^2 with x^2 split exactly into hi + lo, so that large x loses nothing to the rounding of x^2.
+    let private expNegSquare (x: float) =
+        let hi = x * x
+        Math.Exp(-hi) * (1.0 - Math.FusedMultiplyAdd(x, x, -hi))
+
+    // erfc x for x >= 0.5: Laplace's continued fraction, contracted (2x / (2x^2 + 1 - 1*2 / (2x^2 + 5 - ...))),
+    // summed from the tail, which is stable; its depth (about 320 / x^2 terms) reaches float64 precision.
+    let private erfcAbove (x: float) =
+        if x > 27.5 then
+            0.0
+        else
+            let s = 2.0 * x * x
+            let n = 20 + int (320.0 / s)
+            let mutable t = s + float (4 * n + 1)
+            for k in n .. -1 .. 1 do
+                t <- s + float (4 * k - 3) - float (2 * k - 1) * float (2 * k) / t
+            twoOverSqrtPi * x * expNegSquare x / t
+
+    // erf x for |x| < 0.75: its Taylor series, whose terms fall fast enough there to cancel little.
+    let private erfBelow (x: float) =
+        let x2 = x * x
+        let mutable term = x
+        let mutable sum = x
+        let mutable n = 0
+        while abs term > 1e-17 * abs sum do
+            n <- n + 1
+            term <- -term * x2 / float n
+            sum <- sum + term / float (2 * n + 1)
+        twoOverSqrtPi * sum
+
+    /// The error function, within about 4 ulp of the correctly rounded value.
+    let erf (x: float) =
+        let a = abs x
+        if a < 0.75 then erfBelow x
+        elif Double.IsNaN x then x
+        elif x > 0.0 then 1.0 - erfcAbove a
+        else erfcAbove a - 1.0
+
+    /// 1 - erf x, with full relative precision in the upper tail.
+    let erfc (x: float) =
+        if x < 0.5 then 1.0 - erf x
+        elif Double.IsNaN x then x
+        else erfcAbove x
+
+    /// x Phi(x) = x erfc(-x / sqrt 2) / 2: erfc keeps the lower tail's digits that 1 + erf loses.
+    let gelu (x: float) = 0.5 * x * erfc (-x * sqrtHalf)
+
+    /// x / (1 + e ** -x), as torch.silu computes it.
+    let silu (x: float) = x / (1.0 + Math.Exp(-x))
+
+    /// log sigmoid x = min(x, 0) - log(1 + e ** -|x|): stable in both tails.
+    let logSigmoid (x: float) = Math.Min(x, 0.0) - log1p (Math.Exp(-(abs x)))
+
+    /// x where x > 0, else alpha (e ** x - 1).
+    let elu (alpha: float) (x: float) = if x > 0.0 then x else alpha * expm1 x
+
+    /// x where x > 0, else slope x.
+    let leakyRelu (slope: float) (x: float) = if x > 0.0 then x else x * slope
+
 /// Destination-style kernels over row-major arrays: every output is written into a caller-owned buffer,
 /// so one-shot evaluation (fresh buffers) and compiled plans (reused buffers) share one implementation.
 type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
@@ -211,6 +359,25 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             | UnaryOp.Sign ->
                 for i in 0 .. src.Length - 1 do
                     dst[i] <- Scalar.sign src[i]
+            | UnaryOp.Sin -> TensorPrimitives.Sin(src, dst)
+            | UnaryOp.Cos -> TensorPrimitives.Cos(src, dst)
+            | UnaryOp.Floor -> TensorPrimitives.Floor(src, dst)
+            | UnaryOp.Ceil -> TensorPrimitives.Ceiling(src, dst)
+            // Midpoints to even, as torch.round.
+            | UnaryOp.Round -> TensorPrimitives.Round(src, dst)
+            | UnaryOp.Clamp(lo, hi) ->
+                // Max and Min in TensorPrimitives propagate NaN, as torch.clamp does.
+                TensorPrimitives.Max(src, 'T.CreateTruncating lo, dst)
+                TensorPrimitives.Min(Span<'T>.op_Implicit dst, 'T.CreateTruncating hi, dst)
+            | UnaryOp.Log1p -> Kernels<'T>.Map(Special.log1p, src, dst)
+            | UnaryOp.Expm1 -> Kernels<'T>.Map(Special.expm1, src, dst)
+            | UnaryOp.Erf -> Kernels<'T>.Map(Special.erf, src, dst)
+            | UnaryOp.Erfc -> Kernels<'T>.Map(Special.erfc, src, dst)
+            | UnaryOp.Gelu -> Kernels<'T>.Map(Special.gelu, src, dst)
+            | UnaryOp.Silu -> Kernels<'T>.Map(Special.silu, src, dst)
+            | UnaryOp.LogSigmoid -> Kernels<'T>.Map(Special.logSigmoid, src, dst)
+            | UnaryOp.LeakyRelu slope -> Kernels<'T>.Map(Special.leakyRelu slope, src, dst)
+            | UnaryOp.Elu alpha -> Kernels<'T>.Map(Special.elu alpha, src, dst)
             | UnaryOp.Step ->
                 // Vectorised: relu's gradient runs this over every hidden activation each step.
                 let width = Vector<'T>.Count
@@ -221,6 +388,11 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     i <- i + width
                 for j in i .. src.Length - 1 do
                     dst[j] <- if Scalar.gt src[j] 'T.Zero then 'T.One else 'T.Zero
+
+    /// dst[i] = f(src[i]) computed in float64: float32 values are rounded once, from the float64 result.
+    static member Map(f: float -> float, src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        for i in 0 .. src.Length - 1 do
+            dst[i] <- 'T.CreateTruncating(f (Double.CreateTruncating src[i]))
 
     /// tanh. TensorPrimitives.Tanh cancels near 0 (its float32 tanh(0) is -6e-8, its float64 tanh(1e-300) is
     /// -0, and it is off by hundreds of ulp below 0.01); below Scalar.tanhSmall its values are replaced by a
@@ -280,6 +452,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             | BinaryOp.Equal ->
                 for i in 0 .. n - 1 do
                     dst[i] <- if Scalar.eq a[i] b[i] then 'T.One else 'T.Zero
+            | BinaryOp.Maximum -> TensorPrimitives.Max(a, b, dst)
+            | BinaryOp.Minimum -> TensorPrimitives.Min(a, b, dst)
         elif a.Length = n && b.Length = 1 then
             let b = b[0]
             match op with
@@ -291,6 +465,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             | BinaryOp.Equal ->
                 for i in 0 .. n - 1 do
                     dst[i] <- if Scalar.eq a[i] b then 'T.One else 'T.Zero
+            | BinaryOp.Maximum -> TensorPrimitives.Max(a, b, dst)
+            | BinaryOp.Minimum -> TensorPrimitives.Min(a, b, dst)
         elif a.Length = 1 && b.Length = n then
             let a = a[0]
             match op with
@@ -302,6 +478,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             | BinaryOp.Equal ->
                 for i in 0 .. n - 1 do
                     dst[i] <- if Scalar.eq a b[i] then 'T.One else 'T.Zero
+            | BinaryOp.Maximum -> TensorPrimitives.Max(b, a, dst)
+            | BinaryOp.Minimum -> TensorPrimitives.Min(b, a, dst)
         else
             invalidOp (
                 sprintf
@@ -419,31 +597,56 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 else
                     d.Fill(src[offset] + 'T.Zero)
 
-    /// Sums, means or maxima over one axis of a tensor viewed as [outer; n; inner].
+    /// Sums, means, maxima, products or log-sum-exps over one axis of a tensor viewed as [outer; n; inner].
     static member Reduce(kind: ReduceOp, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
-        if inner = 1 then
+        if kind = ReduceOp.LogSumExp then
+            Kernels<'T>.LogSumExp(src, outer, n, inner, dst)
+        elif inner = 1 then
             for o in 0 .. outer - 1 do
                 let row = ReadOnlySpan(src, o * n, n)
                 dst[o] <-
                     match kind with
                     | ReduceOp.Max -> if n = 0 then 'T.NegativeInfinity else TensorPrimitives.Max row
+                    | ReduceOp.Prod -> if n = 0 then 'T.One else TensorPrimitives.Product row
                     | ReduceOp.Sum
-                    | ReduceOp.Mean -> TensorPrimitives.Sum row
+                    | ReduceOp.Mean
+                    | ReduceOp.LogSumExp -> TensorPrimitives.Sum row
         else
             for o in 0 .. outer - 1 do
                 let d = Span(dst, o * inner, inner)
                 if n = 0 then
-                    d.Fill(if kind = ReduceOp.Max then 'T.NegativeInfinity else 'T.Zero)
+                    d.Fill(
+                        match kind with
+                        | ReduceOp.Max -> 'T.NegativeInfinity
+                        | ReduceOp.Prod -> 'T.One
+                        | _ -> 'T.Zero
+                    )
                 else
                     ReadOnlySpan(src, o * n * inner, inner).CopyTo d
                     for k in 1 .. n - 1 do
                         let s = ReadOnlySpan(src, (o * n + k) * inner, inner)
-                        if kind = ReduceOp.Max then
-                            TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
-                        else
-                            TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
+                        if kind = ReduceOp.Max then TensorPrimitives.Max(Span<'T>.op_Implicit d, s, d)
+                        elif kind = ReduceOp.Prod then TensorPrimitives.Multiply(Span<'T>.op_Implicit d, s, d)
+                        else TensorPrimitives.Add(Span<'T>.op_Implicit d, s, d)
         if kind = ReduceOp.Mean then
             TensorPrimitives.Divide(ReadOnlySpan dst, 'T.CreateTruncating n, Span dst)
+
+    /// log(sum(e ** x)) over the middle axis of [outer; n; inner]: m + log(sum(e ** (x - m))), m the maximum, so
+    /// that large values do not overflow; an infinite maximum is the result (an empty axis gives -infinity).
+    static member LogSumExp(src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
+        for o in 0 .. outer - 1 do
+            for j in 0 .. inner - 1 do
+                let at k = src[(o * n + k) * inner + j]
+                let mutable m = 'T.NegativeInfinity
+                for k in 0 .. n - 1 do
+                    m <- 'T.Max(m, at k)
+                if 'T.IsInfinity m then
+                    dst[o * inner + j] <- m
+                else
+                    let mutable s = 'T.Zero
+                    for k in 0 .. n - 1 do
+                        s <- s + 'T.Exp(at k - m)
+                    dst[o * inner + j] <- m + 'T.Log s
 
     /// Softmax (or log-softmax) over the middle axis of a tensor viewed as [outer; n; inner],
     /// with the maximum subtracted first so that large logits do not overflow.
@@ -526,6 +729,24 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
                 Blas.sgemm (transA, transB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
+
+    /// dst = where(c != 0, a, b), each operand broadcast to outShape (NumPy rules).
+    static member Where(c: 'T[], cShape: int[], a: 'T[], aShape: int[], b: 'T[], bShape: int[], dst: 'T[], outShape: int[]) : unit =
+        if c.Length = dst.Length && a.Length = dst.Length && b.Length = dst.Length then
+            for i in 0 .. dst.Length - 1 do
+                dst[i] <- if Scalar.eq c[i] 'T.Zero then b[i] else a[i]
+        elif dst.Length > 0 then
+            // Row by row, as Binary's general path: offsets worked out per row, nothing allocated.
+            let inner = outShape[outShape.Length - 1]
+            // An operand broadcast along the innermost axis repeats one value along the row.
+            let step (shape: int[]) = if shape.Length > 0 && shape[shape.Length - 1] <> 1 then 1 else 0
+            let cStep, aStep, bStep = step cShape, step aShape, step bShape
+            for row in 0 .. dst.Length / inner - 1 do
+                let cOff = Kernels<'T>.RowOffset(cShape, outShape, row)
+                let aOff = Kernels<'T>.RowOffset(aShape, outShape, row)
+                let bOff = Kernels<'T>.RowOffset(bShape, outShape, row)
+                for j in 0 .. inner - 1 do
+                    dst[row * inner + j] <- if Scalar.eq c[cOff + j * cStep] 'T.Zero then b[bOff + j * bStep] else a[aOff + j * aStep]
 
     /// Copies a block of `len` elements along the middle axis of [outer; n; inner] views:
     /// from src's axis position srcStart to dst's axis position dstStart.

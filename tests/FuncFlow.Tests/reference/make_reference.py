@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
+SQRT_HALF = 0.7071067811865476
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -39,6 +40,55 @@ def write(name, document):
 # ---------------------------------------------------------------------------------------------------------
 # Elementwise operations as FuncFlow defines them, in PyTorch.
 
+def in_float64(f):
+    """f's value and gradient computed in float64 and rounded once to the input's dtype, as FuncFlow computes
+    these functions of float32 values: PyTorch's float32 kernels lose digits at the extremes (its float32 silu
+    is -0 at -89, where the value is -2e-37; its expm1 gradient, result + 1, is 0 below -17)."""
+    return lambda x: f(x.double()).to(x.dtype)
+
+
+class WithDerivative(torch.autograd.Function):
+    """value(x) with the gradient g * derivative(x), for functions whose PyTorch gradient loses a tail."""
+
+    @staticmethod
+    def forward(ctx, x, value, derivative):
+        ctx.save_for_backward(x)
+        ctx.derivative = derivative
+        return value(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * ctx.derivative(x), None, None
+
+
+def sigmoid(x):
+    """The logistic function with its lower tail: e^x / (1 + e^x) below 0 (torch.sigmoid is 0 at -710)."""
+    return torch.where(x > 0, 1.0 / (1.0 + torch.exp(-x)), torch.exp(x) / (1.0 + torch.exp(x)))
+
+
+def log1p(x):
+    """torch.log1p, but x below the smallest normal number and log x above 1 / eps^2, where the functions are
+    equal in the dtype: PyTorch's log1p flushes subnormals to 0 and gives infinity for 1e308."""
+    info = torch.finfo(x.dtype)
+    return torch.where(x.abs() < info.tiny, x, torch.where(x > 1.0 / info.eps ** 2, torch.log(x), torch.log1p(x)))
+
+
+class Elu(torch.autograd.Function):
+    """ELU with alpha 1.5: PyTorch's gradient (elu_backward), with the value from expm1, since F.elu computes
+    exp(x) - 1, which loses every digit near 0 (-1.5000001e-10 at -1e-10)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x > 0, x, 1.5 * torch.expm1(torch.clamp(x, max=0.0)))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return torch.ops.aten.elu_backward(g, 1.5, 1, 1, False, x)
+
+
 UNARY = {
     "neg": torch.neg,
     "exp": torch.exp,
@@ -54,6 +104,28 @@ UNARY = {
     "sign": lambda x: torch.where(torch.isnan(x), x, torch.sign(x)),
     # 1 where x > 0, else 0 (NaN gives 0); piecewise constant, so its gradient is zero.
     "step": lambda x: (x > 0).to(x.dtype),
+    # ops group.
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "log1p": in_float64(log1p),
+    # PyTorch's expm1 gradient, result + 1, is 0 below -37 in float64; e^x keeps the tail.
+    "expm1": in_float64(lambda x: WithDerivative.apply(x, torch.expm1, torch.exp)),
+    "erf": in_float64(torch.erf),
+    "erfc": in_float64(torch.erfc),
+    # F.gelu computes x (1 + erf(x / sqrt 2)) / 2, which loses the lower tail (0 at x = -20); erfc keeps it.
+    "gelu": in_float64(lambda x: 0.5 * x * torch.erfc(-x * SQRT_HALF)),
+    # PyTorch's silu gradient goes through torch.sigmoid, which is 0 below -709.
+    "silu": in_float64(lambda x: WithDerivative.apply(x, F.silu, lambda x: sigmoid(x) * (1 + x * (1 - sigmoid(x))))),
+    "logSigmoid": in_float64(F.logsigmoid),
+    "floor": torch.floor,
+    "ceil": torch.ceil,
+    "round": torch.round,
+    "leakyRelu": in_float64(lambda x: F.leaky_relu(x, 0.2)),
+    "elu": in_float64(Elu.apply),
+    "clamp": lambda x: torch.clamp(x, -0.5, 2.0),
+    "clampMin": lambda x: torch.clamp(x, min=-0.5),
+    "clampMax": lambda x: torch.clamp(x, max=1.0),
+    "rsqrt": torch.rsqrt,
 }
 
 BINARY = {
@@ -63,9 +135,12 @@ BINARY = {
     "div": torch.div,
     "pow": torch.pow,
     "equal": lambda a, b: (a == b).to(a.dtype),
+    # ops group.
+    "maximum": torch.maximum,
+    "minimum": torch.minimum,
 }
 
-DIFFERENTIABLE_BINARY = {"add", "sub", "mul", "div", "pow"}
+DIFFERENTIABLE_BINARY = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"}
 
 
 def vjp(f, inputs, cotangent, differentiable):
@@ -130,11 +205,11 @@ def case(name, op, params, inputs, f, differentiable=None):
     })
 
 
-UNARY_DOMAINS = {"log": (0.1, 3.0), "sqrt": (0.1, 3.0)}
+UNARY_DOMAINS = {"log": (0.1, 3.0), "sqrt": (0.1, 3.0), "log1p": (-0.9, 3.0), "rsqrt": (0.1, 3.0)}
 for name, f in UNARY.items():
     low, high = UNARY_DOMAINS.get(name, (-3.0, 3.0))
     x = uniform((3, 4), low, high)
-    if name in ("abs", "relu", "sign", "step"):
+    if name in ("abs", "relu", "sign", "step", "leakyRelu", "elu"):
         x = x + 0.2 * torch.sign(x)  # away from the kink at 0
     case(name, name, {}, [x], f)
 
@@ -146,6 +221,10 @@ for name, f in BINARY.items():
             a, b = uniform(sa, 0.3, 2.0), uniform(sb, -2.0, 2.0)
         elif name == "div":
             a, b = uniform(sa, -2.0, 2.0), uniform(sb, 0.5, 2.0) * torch.sign(uniform(sb, -1.0, 1.0))
+        elif name in ("maximum", "minimum"):
+            # Whole numbers and halves, so that some pairs tie (each gets half the gradient).
+            a = 0.5 * torch.randint(-3, 4, sa, generator=gen).to(torch.float64)
+            b = 0.5 * torch.randint(-3, 4, sb, generator=gen).to(torch.float64)
         elif name == "equal":
             # Small whole numbers, so that some pairs are equal.
             a = torch.randint(0, 3, sa, generator=gen).to(torch.float64)
@@ -172,13 +251,42 @@ for shape, target in [((3, 1), [2, 3, 4]), ((4,), [3, 4]), ((), [2, 2]), ((1, 3,
     case(f"broadcastTo {list(shape)} {target}", "broadcastTo", {"shape": target}, [normal(shape)],
          lambda x, target=target: x.broadcast_to(target))
 
-REDUCTIONS = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}
+REDUCTIONS = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax,
+              # ops group.
+              "prod": torch.prod, "min": torch.amin,
+              "logSumExp": lambda x, dim=(0, 1, 2), keepdim=False: torch.logsumexp(x, dim=dim, keepdim=keepdim)}
 for kind, f in REDUCTIONS.items():
     for axis in [0, 1, 2]:
         for keep in [False, True]:
             case(f"{kind} axis {axis} keep {keep}", kind, {"axis": axis, "keepDim": keep}, [distinct((2, 3, 4))],
                  lambda x, f=f, axis=axis, keep=keep: f(x, dim=axis, keepdim=keep))
     case(f"{kind} all", kind, {"axis": None, "keepDim": False}, [distinct((2, 3, 4))], lambda x, f=f: f(x))
+
+# ops group: products with zeros (one in a row, two in a row), log-sum-exp of large values, several axes at once,
+# variance and standard deviation.
+with_zeros = distinct((2, 3, 4))
+with_zeros[0, 1, 2] = 0.0
+with_zeros[1, 0, 1] = 0.0
+with_zeros[1, 2, 1] = 0.0
+for axis in [0, 1, 2]:
+    case(f"prod with zeros axis {axis}", "prod", {"axis": axis, "keepDim": False}, [with_zeros],
+         lambda x, axis=axis: torch.prod(x, dim=axis))
+case("prod with one zero, all", "prod", {"axis": None, "keepDim": False}, [uniform((2, 3), 0.5, 1.5) * torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)], torch.prod)
+case("logSumExp of large values", "logSumExp", {"axis": 1, "keepDim": False}, [1000.0 * normal((3, 4))],
+     lambda x: torch.logsumexp(x, dim=1))
+for op, f in [("sumAxes", torch.sum), ("meanAxes", torch.mean)]:
+    for axes in [[0, 2], [2, 0], [1], [0, 1, 2], [-1, 0]]:
+        for keep in [False, True]:
+            case(f"{op} {axes} keep {keep}", op, {"axes": axes, "keepDim": keep}, [normal((2, 3, 4))],
+                 lambda x, f=f, axes=axes, keep=keep: f(x, dim=axes, keepdim=keep))
+for op, f in [("variance", torch.var), ("std", torch.std)]:
+    for unbiased in [True, False]:
+        case(f"{op} all unbiased {unbiased}", op, {"unbiased": unbiased, "axes": None, "keepDim": False}, [normal((2, 3, 4))],
+             lambda x, f=f, unbiased=unbiased: f(x, unbiased=unbiased))
+        for axes in [[0], [1, 2], [2, 0]]:
+            for keep in [False, True]:
+                case(f"{op} {axes} unbiased {unbiased} keep {keep}", op, {"unbiased": unbiased, "axes": axes, "keepDim": keep},
+                     [normal((2, 3, 4))], lambda x, f=f, axes=axes, unbiased=unbiased, keep=keep: f(x, dim=axes, unbiased=unbiased, keepdim=keep))
 
 for axis, shapes in [(0, [(1, 3, 4), (2, 3, 4)]), (1, [(2, 1, 4), (2, 3, 4), (2, 2, 4)]), (2, [(2, 3, 1), (2, 3, 3)])]:
     case(f"concat axis {axis}", "concat", {"axis": axis}, [normal(s) for s in shapes],
@@ -212,6 +320,12 @@ for axis in [0, 1, 2]:
          lambda x, axis=axis: torch.softmax(x, dim=axis))
     case(f"logSoftmax axis {axis}", "logSoftmax", {"axis": axis}, [2.0 * normal((2, 3, 4))],
          lambda x, axis=axis: torch.log_softmax(x, dim=axis))
+
+# ops group: where, with the condition, a and b each broadcast.
+for sc, sa, sb in [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((4,), (2, 3, 4), ()), ((2, 1, 4), (3, 1), (1, 4))]:
+    cond = torch.randint(0, 2, sc, generator=gen).to(torch.float64)
+    case(f"where {list(sc)} {list(sa)} {list(sb)}", "where", {}, [cond, normal(sa), normal(sb)],
+         lambda c, a, b: torch.where(c != 0, a, b), [False, True, True])
 
 case("addN of 3", "addN", {}, [normal((3, 4)) for _ in range(3)], lambda *xs: xs[0] + xs[1] + xs[2])
 case("addN of 4", "addN", {}, [normal((2, 3)) for _ in range(4)], lambda *xs: xs[0] + xs[1] + xs[2] + xs[3])
