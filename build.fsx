@@ -31,7 +31,9 @@ let countTrx (dir: string) =
 /// Passed, failed and skipped tests in the JUnit XML the Expecto program wrote: a <testcase> holds a <failure> or an
 /// <error> when it failed, a <skipped> when skipped, nothing when it passed.
 let countJUnit (file: string) =
-    let cases = XDocument.Load(file).Descendants(XName.Get "testcase") |> Array.ofSeq
+    // A failure's message can hold a terminal colour code (ESC), which XML 1.0 does not allow as a character.
+    use reader = System.Xml.XmlReader.Create(file, System.Xml.XmlReaderSettings(CheckCharacters = false))
+    let cases = XDocument.Load(reader).Descendants(XName.Get "testcase") |> Array.ofSeq
     let has name = cases |> Array.filter (fun c -> not (isNull (c.Element(XName.Get name)))) |> Array.length
     let failed, skipped = has "failure" + has "error", has "skipped"
     cases.Length - failed - skipped, failed, skipped
