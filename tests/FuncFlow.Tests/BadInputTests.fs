@@ -14,6 +14,7 @@ let private v2 = Expr.var "x" [| 2 |]
 let private env (pairs: (string * Tensor) list) = Eval.bindings pairs
 let private ones (shape: int[]) = Tensor.ones Float64 shape
 let private planOf (outputs: Expr list) = Plan.compile outputs
+let private buildLayer (layer: NN.Layer) (shape: int[]) = NN.Model.Create(layer, 0).Build(Expr.var "input" shape, true) |> ignore
 
 /// (description, action, fragments its message must contain).
 let private cases: (string * (unit -> unit) * string list) list =
@@ -345,6 +346,34 @@ let private cases: (string * (unit -> unit) * string list) list =
         "Blas.sgemm: null operand",
         (fun () -> Blas.sgemm (false, false, 1, 1, 1, 1.0f, null, 0, 1, [| 1.0f |], 0, 1, 0.0f, [| 0.0f |], 0, 1)),
         [ "a" ]
+        // Layers (cnn group): hyper-parameters when a layer is made, input shapes when its graph is built.
+        "BatchNorm2d: input of rank 2", (fun () -> buildLayer (NN.BatchNorm2d 3) [| 4; 3 |]), [ "BatchNorm2d(3)"; "rank 4"; "(4, 3)" ]
+        "BatchNorm2d: wrong channel count",
+        (fun () -> buildLayer (NN.BatchNorm2d 3) [| 4; 5; 2; 2 |]),
+        [ "BatchNorm2d(3)"; "3 channels"; "(4, 5, 2, 2)" ]
+        "BatchNorm1d: one value per channel in training",
+        (fun () -> buildLayer (NN.BatchNorm1d 3) [| 1; 3 |]),
+        [ "BatchNorm1d(3)"; "more than one value per channel"; "(1, 3)" ]
+        "BatchNorm1d: momentum above 1", (fun () -> NN.BatchNorm1d(3, 1e-5, 1.5, true) |> ignore), [ "BatchNorm1d"; "momentum"; "1.5" ]
+        "BatchNorm2d: zero eps", (fun () -> NN.BatchNorm2d(3, 0.0, 0.1, true) |> ignore), [ "BatchNorm2d"; "eps"; "got 0" ]
+        "LayerNorm: trailing axes differ",
+        (fun () -> buildLayer (NN.LayerNorm [| 3; 4 |]) [| 2; 4; 3 |]),
+        [ "LayerNorm(3, 4)"; "(2, 4, 3)" ]
+        "GroupNorm: channels not a multiple of groups", (fun () -> NN.GroupNorm(4, 6) |> ignore), [ "GroupNorm"; "6 channels in 4 groups" ]
+        "GroupNorm: wrong channel count", (fun () -> buildLayer (NN.GroupNorm(2, 6)) [| 2; 4; 3 |]), [ "GroupNorm(2, 6)"; "(2, 4, 3)" ]
+        "Flatten: start axis beyond the input", (fun () -> buildLayer (NN.Flatten 2) [| 4; 3 |]), [ "Flatten(2)"; "(4, 3)" ]
+        "Model.WithBuffers: a buffer missing",
+        (fun () -> NN.Model.Create(NN.BatchNorm1d 3, 0).WithBuffers(Map.empty) |> ignore),
+        [ "Model.WithBuffers"; "no value for buffer 'num_batches_tracked'" ]
+        "Scope.Buffer: no such buffer",
+        (fun () ->
+            buildLayer
+                { new NN.Layer() with
+                    member _.Forward(scope, _) = scope.Buffer "missing"
+                    member _.Describe() = "reads a buffer it does not declare"
+                }
+                [| 2; 3 |]),
+        [ "Scope.Buffer"; "no buffer 'missing'"; "it has none" ]
     ]
 
 let private byName = dict [ for (name, action, fragments) in cases -> name, (action, fragments) ]
