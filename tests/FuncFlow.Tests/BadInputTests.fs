@@ -16,6 +16,17 @@ let private ones (shape: int[]) = Tensor.ones Float64 shape
 let private planOf (outputs: Expr list) = Plan.compile outputs
 let private buildLayer (layer: NN.Layer) (shape: int[]) = NN.Model.Create(layer, 0).Build(Expr.var "input" shape, true) |> ignore
 
+/// A layer with a buffer of 2 elements that it sets to its input `times` times.
+let private bufferWriter (times: int) =
+    { new NN.Layer() with
+        member _.Buffers() = [ "count", Tensor.zeros Float64 [| 2 |] ]
+        member _.Forward(scope, x) =
+            for _ in 1..times do
+                scope.UpdateBuffer("count", x)
+            x
+        member _.Describe() = "writes its buffer"
+    }
+
 /// (description, action, fragments its message must contain).
 let private cases: (string * (unit -> unit) * string list) list =
     [
@@ -374,6 +385,24 @@ let private cases: (string * (unit -> unit) * string list) list =
                 }
                 [| 2; 3 |]),
         [ "Scope.Buffer"; "no buffer 'missing'"; "it has none" ]
+        "Scope.UpdateBuffer: a new value of another shape",
+        (fun () -> buildLayer (bufferWriter 1) [| 2; 3 |]),
+        [ "Scope.UpdateBuffer"; "buffer 'count'"; "float64 (2,)"; "float64 (2, 3)" ]
+        "Scope.UpdateBuffer: one buffer updated twice",
+        (fun () -> buildLayer (bufferWriter 2) [| 2 |]),
+        [ "Scope.UpdateBuffer"; "buffer 'count'"; "updated twice" ]
+        "Conv2d: groups that do not divide the channels",
+        (fun () -> NN.Conv2d(3, 6, 3, 1, 0, 1, 2, true) |> ignore),
+        [ "Conv2d"; "groups"; "3 input and 6 output"; "got 2" ]
+        "Conv2d: an input with other channels than the weight's",
+        (fun () -> buildLayer (NN.Conv2d(3, 6, 3)) [| 2; 4; 8; 8 |]),
+        [ "conv2d"; "(6, 3, 3, 3)"; "(2, 4, 8, 8)" ]
+        "Conv1d: negative padding", (fun () -> NN.Conv1d(2, 2, 3, 1, -1) |> ignore), [ "Conv1d"; "padding"; "(-1,)" ]
+        "MaxPool2d: zero kernel", (fun () -> NN.MaxPool2d 0 |> ignore), [ "MaxPool2d"; "kernel (0, 0)" ]
+        "MaxPool2d: input of rank 3", (fun () -> buildLayer (NN.MaxPool2d 2) [| 1; 4; 4 |]), [ "maxPool2d"; "(1, 4, 4)" ]
+        "AdaptiveAvgPool2d: an output size that does not divide the input's",
+        (fun () -> buildLayer (NN.AdaptiveAvgPool2d(2, 3)) [| 1; 1; 5; 6 |]),
+        [ "AdaptiveAvgPool2d(2, 3)"; "5 x 6"; "(1, 1, 5, 6)" ]
     ]
 
 let private byName = dict [ for (name, action, fragments) in cases -> name, (action, fragments) ]
