@@ -1,5 +1,5 @@
 """Writes layer_reference.json: PyTorch's normalisation, convolution and pooling layers in float64, the
-reference that NormalizationTests.fs and ConvLayerTests.fs hold FuncFlow's layers to.
+reference that LayerReferenceTests.fs and NormalizationTests.fs hold FuncFlow's layers to.
 
 Run from the repository root with Debian's Python, which has PyTorch:
     /usr/bin/python3 tests/FuncFlow.Tests/reference/make_layer_reference.py
