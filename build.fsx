@@ -67,7 +67,10 @@ let examples () =
             "examples/SeedsWalkthrough"
             "examples/MnistSoftmax"
             "examples/MnistMlp"
+            "examples/LeNet"
+            "examples/FashionMnistCnn"
             "examples/CSharpTraining"
+            "examples/CSharpLeNet"
         ] do
         if Directory.Exists(Path.Combine(root, project)) then
             runOrFail "dotnet" (sprintf "run -c Release --project %s" project)

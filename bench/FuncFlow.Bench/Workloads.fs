@@ -1,5 +1,6 @@
-/// The five workloads of WORKLOADS.md, built on the core directly: Expr + Grad + Plan for training
-/// steps (one compiled plan with the SGD update inside), Expr + Grad.wrt + Eval for the scalar graph.
+/// The workloads of WORKLOADS.md, built on the core directly: Expr + Grad + Plan for the MLPs' training
+/// steps (one compiled plan with the SGD update inside), the NN layers' TrainStep (one compiled plan too)
+/// for LeNet, Expr + Grad.wrt + Eval for the scalar graph.
 module FuncFlow.Bench.Workloads
 
 open System.Collections.Generic
@@ -28,6 +29,12 @@ let private linear (dtype: DType) (seed: int) (name: string) (fanIn: int) (fanOu
         ]
     w, b, init
 
+/// Class labels 0 .. classes - 1 for a batch, drawn uniformly with a fixed seed, in the given dtype.
+let private labels (dtype: DType) (batch: int) (classes: int) =
+    let values =
+        Tensor.randUniform Float64 7 [| batch |] 0.0 (float classes) |> Tensor.toArray |> Array.map floor
+    Tensor.cast dtype (Tensor.ofArray values)
+
 /// An MLP training step as one compiled plan: forward, loss, gradients and the SGD update.
 /// `mse` selects mean squared error against real targets; otherwise softmax cross-entropy (mean)
 /// against integer labels, as torch.nn.CrossEntropyLoss.
@@ -52,9 +59,7 @@ let private mlp (name: string) (steps: int) (dtype: DType) (sizes: int list) (ba
             y, Tensor.randNormal dtype 7 [| batch; classes |] 0.0 1.0, FuncFlow.NN.Losses.mse out y
         else
             let y = Expr.varOf dtype "y" [| batch |]
-            let labels =
-                Tensor.randUniform Float64 7 [| batch |] 0.0 (float classes) |> Tensor.toArray |> Array.map floor
-            y, Tensor.cast dtype (Tensor.ofArray labels), FuncFlow.NN.Losses.crossEntropy out y
+            y, labels dtype batch classes, FuncFlow.NN.Losses.crossEntropy out y
     let parameters = layers |> List.collect (fun (w, b, _) -> [ w; b ])
     let grads = Grad.wrt parameters loss
     let plan = Plan.compileWithUpdates [ loss ] [ for p in parameters -> p, p - grads[p] * 0.1 ]
@@ -64,6 +69,31 @@ let private mlp (name: string) (steps: int) (dtype: DType) (sizes: int list) (ba
     plan.Set("x", Tensor.randNormal dtype 5 [| batch; sizes.Head |] 0.0 1.0)
     plan.Set((Expr.tryName target).Value, targetValue)
     { Name = name; Steps = steps; Step = fun () -> plan.Execute() }
+
+/// LeNet-5 on [64; 1; 28; 28] float32 images: the NN layers' training step (forward, cross-entropy, gradients
+/// and SGD lr 0.1 in one compiled plan), its batch set once.
+let private lenet () =
+    let layers =
+        NN.Sequential(
+            NN.Conv2d(1, 6, 5, 1, 2),
+            NN.ReLU(),
+            NN.MaxPool2d 2,
+            NN.Conv2d(6, 16, 5),
+            NN.ReLU(),
+            NN.MaxPool2d 2,
+            NN.Flatten(),
+            NN.Linear(400, 120),
+            NN.ReLU(),
+            NN.Linear(120, 84),
+            NN.ReLU(),
+            NN.Linear(84, 10)
+        )
+    let input = [| 64; 1; 28; 28 |]
+    let step =
+        NN.TrainStep.Compile(NN.Model.Create(layers, 1, Float32), NN.Loss.CrossEntropy, NN.SGD 0.1, input, [| 64 |])
+    step.Plan.Set("input", Tensor.randNormal Float32 5 input 0.0 1.0)
+    step.Plan.Set("target", labels Float32 64 10)
+    { Name = "lenet_mnist_b64_f32"; Steps = 50; Step = fun () -> step.Plan.Execute() }
 
 /// The scalar graph: built anew each step with Expr, differentiated with Grad.wrt, evaluated with Eval.
 let private scalarGraph () =
@@ -83,7 +113,7 @@ let private scalarGraph () =
         Eval.many env [ for v in vars -> grads[v] ] |> ignore
     { Name = "scalar_graph_2000_tanh_f64"; Steps = 3; Step = step }
 
-/// All five workloads, in torch_baseline.py's order.
+/// All the workloads, in torch_baseline.py's order.
 let all () =
     [
         mlp "mnist_mlp_784_128_10_b64_f32" 200 Float32 [ 784; 128; 10 ] 64 Expr.relu false
@@ -91,4 +121,5 @@ let all () =
         mlp "boston_mlp_13_10_1_b11_f64" 1000 Float64 [ 13; 10; 1 ] 11 Expr.sigmoid true
         mlp "wide_mlp_1024x3_b256_f32" 20 Float32 [ 1024; 1024; 1024; 10 ] 256 Expr.relu false
         scalarGraph ()
+        lenet ()
     ]

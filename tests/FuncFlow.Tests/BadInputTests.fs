@@ -14,6 +14,18 @@ let private v2 = Expr.var "x" [| 2 |]
 let private env (pairs: (string * Tensor) list) = Eval.bindings pairs
 let private ones (shape: int[]) = Tensor.ones Float64 shape
 let private planOf (outputs: Expr list) = Plan.compile outputs
+let private buildLayer (layer: NN.Layer) (shape: int[]) = NN.Model.Create(layer, 0).Build(Expr.var "input" shape, true) |> ignore
+
+/// A layer with a buffer of 2 elements that it sets to its input `times` times.
+let private bufferWriter (times: int) =
+    { new NN.Layer() with
+        member _.Buffers() = [ "count", Tensor.zeros Float64 [| 2 |] ]
+        member _.Forward(scope, x) =
+            for _ in 1..times do
+                scope.UpdateBuffer("count", x)
+            x
+        member _.Describe() = "writes its buffer"
+    }
 
 /// (description, action, fragments its message must contain).
 let private cases: (string * (unit -> unit) * string list) list =
@@ -345,6 +357,52 @@ let private cases: (string * (unit -> unit) * string list) list =
         "Blas.sgemm: null operand",
         (fun () -> Blas.sgemm (false, false, 1, 1, 1, 1.0f, null, 0, 1, [| 1.0f |], 0, 1, 0.0f, [| 0.0f |], 0, 1)),
         [ "a" ]
+        // Layers (cnn group): hyper-parameters when a layer is made, input shapes when its graph is built.
+        "BatchNorm2d: input of rank 2", (fun () -> buildLayer (NN.BatchNorm2d 3) [| 4; 3 |]), [ "BatchNorm2d(3)"; "rank 4"; "(4, 3)" ]
+        "BatchNorm2d: wrong channel count",
+        (fun () -> buildLayer (NN.BatchNorm2d 3) [| 4; 5; 2; 2 |]),
+        [ "BatchNorm2d(3)"; "3 channels"; "(4, 5, 2, 2)" ]
+        "BatchNorm1d: one value per channel in training",
+        (fun () -> buildLayer (NN.BatchNorm1d 3) [| 1; 3 |]),
+        [ "BatchNorm1d(3)"; "more than one value per channel"; "(1, 3)" ]
+        "BatchNorm1d: momentum above 1", (fun () -> NN.BatchNorm1d(3, 1e-5, 1.5, true) |> ignore), [ "BatchNorm1d"; "momentum"; "1.5" ]
+        "BatchNorm2d: zero eps", (fun () -> NN.BatchNorm2d(3, 0.0, 0.1, true) |> ignore), [ "BatchNorm2d"; "eps"; "got 0" ]
+        "LayerNorm: trailing axes differ",
+        (fun () -> buildLayer (NN.LayerNorm [| 3; 4 |]) [| 2; 4; 3 |]),
+        [ "LayerNorm(3, 4)"; "(2, 4, 3)" ]
+        "GroupNorm: channels not a multiple of groups", (fun () -> NN.GroupNorm(4, 6) |> ignore), [ "GroupNorm"; "6 channels in 4 groups" ]
+        "GroupNorm: wrong channel count", (fun () -> buildLayer (NN.GroupNorm(2, 6)) [| 2; 4; 3 |]), [ "GroupNorm(2, 6)"; "(2, 4, 3)" ]
+        "Flatten: start axis beyond the input", (fun () -> buildLayer (NN.Flatten 2) [| 4; 3 |]), [ "Flatten(2)"; "(4, 3)" ]
+        "Model.WithBuffers: a buffer missing",
+        (fun () -> NN.Model.Create(NN.BatchNorm1d 3, 0).WithBuffers(Map.empty) |> ignore),
+        [ "Model.WithBuffers"; "no value for buffer 'num_batches_tracked'" ]
+        "Scope.Buffer: no such buffer",
+        (fun () ->
+            buildLayer
+                { new NN.Layer() with
+                    member _.Forward(scope, _) = scope.Buffer "missing"
+                    member _.Describe() = "reads a buffer it does not declare"
+                }
+                [| 2; 3 |]),
+        [ "Scope.Buffer"; "no buffer 'missing'"; "it has none" ]
+        "Scope.UpdateBuffer: a new value of another shape",
+        (fun () -> buildLayer (bufferWriter 1) [| 2; 3 |]),
+        [ "Scope.UpdateBuffer"; "buffer 'count'"; "float64 (2,)"; "float64 (2, 3)" ]
+        "Scope.UpdateBuffer: one buffer updated twice",
+        (fun () -> buildLayer (bufferWriter 2) [| 2 |]),
+        [ "Scope.UpdateBuffer"; "buffer 'count'"; "updated twice" ]
+        "Conv2d: groups that do not divide the channels",
+        (fun () -> NN.Conv2d(3, 6, 3, 1, 0, 1, 2, true) |> ignore),
+        [ "Conv2d"; "groups"; "3 input and 6 output"; "got 2" ]
+        "Conv2d: an input with other channels than the weight's",
+        (fun () -> buildLayer (NN.Conv2d(3, 6, 3)) [| 2; 4; 8; 8 |]),
+        [ "conv2d"; "(6, 3, 3, 3)"; "(2, 4, 8, 8)" ]
+        "Conv1d: negative padding", (fun () -> NN.Conv1d(2, 2, 3, 1, -1) |> ignore), [ "Conv1d"; "padding"; "(-1,)" ]
+        "MaxPool2d: zero kernel", (fun () -> NN.MaxPool2d 0 |> ignore), [ "MaxPool2d"; "kernel (0, 0)" ]
+        "MaxPool2d: input of rank 3", (fun () -> buildLayer (NN.MaxPool2d 2) [| 1; 4; 4 |]), [ "maxPool2d"; "(1, 4, 4)" ]
+        "AdaptiveAvgPool2d: an output size that does not divide the input's",
+        (fun () -> buildLayer (NN.AdaptiveAvgPool2d(2, 3)) [| 1; 1; 5; 6 |]),
+        [ "AdaptiveAvgPool2d(2, 3)"; "5 x 6"; "(1, 1, 5, 6)" ]
     ]
 
 let private byName = dict [ for (name, action, fragments) in cases -> name, (action, fragments) ]

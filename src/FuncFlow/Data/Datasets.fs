@@ -88,6 +88,13 @@ module Datasets =
     /// MNIST from the default data folder (see defaultDataDir): (train, test).
     let mnistDefault () : Dataset * Dataset = mnist (Path.Combine(defaultDataDir (), "mnist"))
 
+    /// Fashion-MNIST (Zalando; 10 clothing classes, 0 T-shirt/top ... 9 ankle boot) from a folder in MNIST's
+    /// layout: (train, test), features float32 [n; 784] in [0, 1], targets float32 class indices [n].
+    let fashionMnist (dir: string) : Dataset * Dataset = mnist dir
+
+    /// Fashion-MNIST from the default data folder (see defaultDataDir): (train, test).
+    let fashionMnistDefault () : Dataset * Dataset = fashionMnist (Path.Combine(defaultDataDir (), "fashion-mnist"))
+
     /// Reads a scikit-learn CSV whose first line starts with the number of rows and of features, checking both.
     let private sklearnCsv (path: string) (skipLines: int) : float[][] * int =
         let rows = Csv.read path skipLines

@@ -22,7 +22,7 @@ module internal DatasetCast =
     /// The same data set with features and targets in the given dtype (no copy when they already are).
     let cast (dtype: DType) (ds: Dataset) : Dataset = { Features = Tensor.cast dtype ds.Features; Targets = Tensor.cast dtype ds.Targets }
 
-/// Evaluates models in evaluation mode (no dropout) with forward-only plans compiled once per batch shape
+/// Evaluates models in evaluation mode (no dropout, batch norm on running statistics) with forward-only plans compiled once per batch shape
 /// and reused: only the parameters and the batches are fed.
 [<Sealed>]
 type Evaluator(loss: Loss) =
@@ -41,10 +41,10 @@ type Evaluator(loss: Loss) =
             plans[key] <- p
             p
 
-    // The model's parameters go into a plan once per evaluation, not once per batch.
+    // The model's parameters and buffers go into a plan once per evaluation, not once per batch.
     member private _.Load(model: Model, plan: Plan) =
         for name in plan.VariableNames do
-            match model.Parameters.TryFind name with
+            match model.Parameters.TryFind name |> Option.orElse (model.Buffers.TryFind name) with
             | Some t -> plan.Set(name, t)
             | None -> ()
 

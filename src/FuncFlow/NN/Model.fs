@@ -12,26 +12,55 @@ type ModelGraph =
         Output: Expr
         /// Every parameter variable, by name.
         Parameters: Map<string, Expr>
+        /// Every buffer variable the graph reads, by name (running statistics).
+        Buffers: Map<string, Expr>
+        /// The buffers' values after a training step, as expressions of the values before it (empty in
+        /// evaluation mode); a training step applies them with the optimiser's updates.
+        BufferUpdates: (Expr * Expr) list
         /// The per-step random inputs (dropout masks); empty in evaluation mode.
         Noise: Noise list
     }
 
-/// A layer together with its parameter values, in one dtype. Immutable: training returns a new model.
+/// A layer together with its parameter values and its buffers (state such as batch norm's running
+/// statistics, carried by training but not trained by gradients), in one dtype. Immutable: training
+/// returns a new model.
 [<Sealed>]
-type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
+type Model(layer: Layer, parameters: Map<string, Tensor>, buffers: Map<string, Tensor>, dtype: DType) =
     do
-        for KeyValue(name, t) in parameters do
+        for KeyValue(name, t) in Seq.append parameters buffers do
             if t.DType <> dtype then
-                invalidArg "parameters" (sprintf "Model: parameter '%s' is %s but the model is %s" name t.DType.Name dtype.Name)
+                invalidArg "parameters" (sprintf "Model: '%s' is %s but the model is %s" name t.DType.Name dtype.Name)
+        for KeyValue(name, _) in buffers do
+            if parameters.ContainsKey name then
+                invalidArg "buffers" (sprintf "Model: '%s' is both a parameter and a buffer" name)
 
-    let shapes = parameters |> Map.map (fun _ t -> t.Shape) :> IReadOnlyDictionary<string, int[]>
+    let shapesOf (values: Map<string, Tensor>) = values |> Map.map (fun _ t -> t.Shape) :> IReadOnlyDictionary<string, int[]>
 
-    /// A model with the layer's initial parameters drawn from `seed`, in the given dtype.
+    let shapes = shapesOf parameters
+    let bufferShapes = shapesOf buffers
+
+    /// The same names with other values, each of the same shape, cast to the model's dtype.
+    let replace (operation: string) (what: string) (current: Map<string, Tensor>) (values: Map<string, Tensor>) =
+        for KeyValue(name, t) in current do
+            match values.TryFind name with
+            | Some v when Shape.equal v.ShapeRef t.ShapeRef -> ()
+            | Some v ->
+                invalidArg
+                    "values"
+                    (sprintf "Model.%s: '%s' has shape %s, expected %s" operation name (Shape.show v.Shape) (Shape.show t.Shape))
+            | None -> invalidArg "values" (sprintf "Model.%s: no value for %s '%s'" operation what name)
+        current |> Map.map (fun name _ -> Tensor.cast dtype values[name])
+
+    /// A model with the given parameters and the layer's initial buffers.
+    new(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
+        Model(layer, parameters, layer.Buffers() |> List.map (fun (n, t) -> n, Tensor.cast dtype t) |> Map.ofList, dtype)
+
+    /// A model with the layer's initial parameters drawn from `seed` and its initial buffers, in the given dtype.
     static member Create(layer: Layer, seed: int, dtype: DType) =
         let ps = layer.Parameters seed |> List.map (fun (n, t) -> n, Tensor.cast dtype t)
-        let names = ps |> List.map fst
+        let names = (ps |> List.map fst) @ (layer.Buffers() |> List.map fst)
         if List.length (List.distinct names) <> List.length names then
-            invalidArg "layer" (sprintf "Model.Create: parameter names repeat: %A" names)
+            invalidArg "layer" (sprintf "Model.Create: parameter and buffer names repeat: %A" names)
         Model(layer, Map.ofList ps, dtype)
 
     /// A float64 model with the layer's initial parameters drawn from `seed`.
@@ -41,30 +70,34 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
     member _.Layer = layer
     /// The parameter values, by name ("0.weight").
     member _.Parameters = parameters
+    /// The buffer values, by name ("1.running_mean").
+    member _.Buffers = buffers
     /// The element type.
     member _.DType = dtype
     /// The total number of parameter elements.
     member _.ParameterCount = parameters |> Seq.sumBy (fun kv -> kv.Value.Size)
 
     /// The same architecture with other parameter values (same names, shapes and dtype).
-    member m.WithParameters(values: Map<string, Tensor>) =
-        for KeyValue(name, t) in parameters do
-            match values.TryFind name with
-            | Some v when Shape.equal v.ShapeRef t.ShapeRef -> ()
-            | Some v ->
-                invalidArg
-                    "values"
-                    (sprintf "Model.WithParameters: '%s' has shape %s, expected %s" name (Shape.show v.Shape) (Shape.show t.Shape))
-            | None -> invalidArg "values" (sprintf "Model.WithParameters: no value for parameter '%s'" name)
-        Model(layer, parameters |> Map.map (fun name _ -> Tensor.cast dtype values[name]), dtype)
+    /// The same architecture and buffers with other parameter values (same names, shapes and dtype); values
+    /// under other names are ignored.
+    member _.WithParameters(values: Map<string, Tensor>) =
+        Model(layer, replace "WithParameters" "parameter" parameters values, buffers, dtype)
 
-    /// Builds the graph of the model applied to an input, in training mode (dropout on) or not.
+    /// The same architecture and parameters with other buffer values (same names, shapes and dtype); values
+    /// under other names are ignored.
+    member _.WithBuffers(values: Map<string, Tensor>) = Model(layer, parameters, replace "WithBuffers" "buffer" buffers values, dtype)
+
+    /// Builds the graph of the model applied to an input, in training mode (dropout on, batch norm on the
+    /// batch's statistics and updating its running ones) or evaluation mode (running statistics, no noise).
     member _.Build(input: Expr, training: bool) : ModelGraph =
-        let scope = Scope.Create(dtype, training, shapes)
+        let scope = Scope.Create(dtype, training, shapes, bufferShapes)
         let output = layer.Forward(scope, input)
+        let byName (vars: Dictionary<string, Expr>) = vars |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
         {
             Output = output
-            Parameters = scope.Vars |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
+            Parameters = byName scope.Vars
+            Buffers = byName scope.Buffers
+            BufferUpdates = List.ofSeq scope.BufferUpdates
             Noise = List.ofSeq scope.NoiseList
         }
 
@@ -75,18 +108,23 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, dtype: DType) =
     member m.Predict(input: Tensor) : Tensor =
         let x = Expr.varOf dtype "input" input.Shape
         let g = m.Build(x, false)
-        let env = ("input", input) :: [ for KeyValue(name, _) in g.Parameters -> name, parameters[name] ]
+        let env =
+            ("input", input) :: [ for KeyValue(name, _) in g.Parameters -> name, parameters[name] ]
+            @ [ for KeyValue(name, _) in g.Buffers -> name, buffers[name] ]
         Eval.evaluate (Eval.bindings env) g.Output
 
-    /// Writes the parameters to a safetensors file, with the architecture's description as metadata.
+    /// Writes the parameters and buffers to a safetensors file, with the architecture's description as metadata.
     member _.Save(path: string) =
-        Safetensors.saveWithMetadata path (Map [ "funcflow.model", layer.Describe() ]) (Map.toSeq parameters)
+        Safetensors.saveWithMetadata
+            path
+            (Map [ "funcflow.model", layer.Describe() ])
+            (Seq.append (Map.toSeq parameters) (Map.toSeq buffers))
 
-    /// The same architecture with the parameters read from a safetensors file written by Save.
+    /// The same architecture with the parameters and buffers read from a safetensors file written by Save.
     member m.Load(path: string) =
         let values = Safetensors.load path
         try
-            m.WithParameters values
+            (m.WithParameters values).WithBuffers values
         with :? ArgumentException as e ->
             raise (DataFormatException(sprintf "%s: the parameters do not fit this model: %s" path e.Message, e))
 

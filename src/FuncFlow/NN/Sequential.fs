@@ -22,6 +22,11 @@ type Sequential([<ParamArray>] layerArray: Layer[]) =
             layer.Parameters childSeed |> List.map (fun (name, t) -> sprintf "%d.%s" i name, t))
         |> List.concat
 
+    override _.Buffers() =
+        layers
+        |> List.mapi (fun i layer -> layer.Buffers() |> List.map (fun (name, t) -> sprintf "%d.%s" i name, t))
+        |> List.concat
+
     override _.Forward(scope: Scope, x: Expr) =
         layers |> List.indexed |> List.fold (fun h (i, layer) -> layer.Forward(scope.Child(string i), h)) x
 

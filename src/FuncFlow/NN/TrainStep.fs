@@ -4,8 +4,9 @@ open System
 open FuncFlow
 
 /// One training step compiled into a single plan for one input and target shape: forward pass, loss,
-/// gradients (derived once, at compile time) and the optimiser's updates. Running it feeds a batch and
-/// returns the loss; parameters and optimiser state live in the plan between runs.
+/// gradients (derived once, at compile time), the optimiser's updates and the layers' buffer updates (batch
+/// norm's running statistics). Running it feeds a batch and returns the loss; parameters, buffers and
+/// optimiser state live in the plan between runs.
 [<Sealed>]
 type TrainStep internal (plan: Plan, model: Model, stateNames: string list, noise: (Noise * Array) list, rng: Random, hasCorrect: bool) =
     let fill () =
@@ -27,7 +28,7 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
 
     /// The compiled plan (outputs: 0 the loss, 1 the number of correct rows for classifiers).
     member _.Plan = plan
-    /// The names of the variables that persist between steps: parameters, optimiser state, the step count.
+    /// The names of the variables that persist between steps: parameters, buffers, optimiser state, the step count.
     member _.StateNames = stateNames
     /// The number of steps taken so far.
     member _.Steps = int (Tensor.item (plan.Get TrainStep.StepName))
@@ -56,14 +57,13 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
     /// The number of correct rows in the last batch (0 for a loss without accuracy).
     member _.Correct = if hasCorrect then plan.OutputScalar 1 else 0.0
 
-    /// The current parameter values, as a model.
+    /// The current parameter and buffer values, as a model.
     member _.Model: Model =
-        model.WithParameters(
-            model.Parameters
-            |> Map.map (fun name t -> if List.contains name stateNames then plan.Get name else t)
-        )
+        let current (values: Map<string, Tensor>) =
+            values |> Map.map (fun name t -> if List.contains name stateNames then plan.Get name else t)
+        model.WithParameters(current model.Parameters).WithBuffers(current model.Buffers)
 
-    /// Copies parameters, optimiser state and the step count from another step plan of the same model
+    /// Copies parameters, buffers, optimiser state and the step count from another step plan of the same model
     /// (used when the batch shape changes).
     member _.CopyStateFrom(other: TrainStep) =
         for name in stateNames do
@@ -92,11 +92,17 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
         let grads = Grad.wrt (List.map snd parameters) value
         let step = Expr.varOf dtype TrainStep.StepName [||]
         let perParameter = parameters |> List.map (fun (_, p) -> optimizer.Update(step, p, grads[p]))
-        let updates = (step, step + 1.0) :: (perParameter |> List.collect (fun u -> u.Updates))
+        let updates =
+            (step, step + 1.0) :: (perParameter |> List.collect (fun u -> u.Updates)) @ graph.BufferUpdates
         let outputs = value :: (loss.Correct |> Option.map (fun c -> c graph.Output y) |> Option.toList)
         let plan = Plan.compileWithUpdates outputs updates
         for name, _ in parameters do
             plan.Set(name, model.Parameters[name])
+        // A buffer asked for but read by no output or update is not a plan variable.
+        let inPlan = set plan.VariableNames
+        for KeyValue(name, _) in graph.Buffers do
+            if inPlan.Contains name then plan.Set(name, model.Buffers[name])
+        let updatedBuffers = graph.BufferUpdates |> List.map (fun (v, _) -> (Expr.tryName v).Value)
         let states = perParameter |> List.collect (fun u -> u.State)
         for v, initial in states do
             plan.Set((Expr.tryName v).Value, initial)
@@ -111,5 +117,6 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
                  | Float32 -> Array.zeroCreate<float32> size :> Array))
         let names =
             TrainStep.StepName :: (List.map fst parameters)
+            @ updatedBuffers
             @ (states |> List.map (fun (v, _) -> (Expr.tryName v).Value))
         TrainStep(plan, model, names, buffers, rng, loss.Correct.IsSome)

@@ -11,6 +11,7 @@ open FuncFlow.Tests.Data.DataTestHelpers
 open FuncFlow.Tests.Support
 
 let private mnist = lazy (Datasets.mnist (dataPath "mnist"))
+let private fashion = lazy (Datasets.fashionMnistDefault ())
 
 let private counts (t: Tensor) =
     let c = Array.zeroCreate 10
@@ -57,6 +58,26 @@ let tests =
                     Expect.isTrue (px |> Array.forall (fun v -> v >= 0f && v <= 1f)) "px |> Array.forall (fun v -> v >= 0f && v <= 1f)"
                     Expect.equal (Array.min px) 0f "Array.min px"
                     Expect.equal (Array.max px) 1f "Array.max px"
+            testCase "Fashion-MNIST has 60000 train and 10000 test images of 784 pixels, 6000 and 1000 per class"
+            <| fun () ->
+                let train, test = fashion.Value
+                Expect.equal train.Features.Shape ([| 60000; 784 |]) "train.Features.Shape"
+                Expect.equal test.Features.Shape ([| 10000; 784 |]) "test.Features.Shape"
+                Expect.equal (counts train.Targets) (Array.create 10 6000) "counts train.Targets"
+                Expect.equal (counts test.Targets) (Array.create 10 1000) "counts test.Targets"
+                // The first labels, as Zalando's mnist_reader reads them (ankle boot, T-shirt, ...).
+                Expect.equal (train.Targets.ToArray32()[..4]) ([| 9f; 0f; 0f; 3f; 0f |]) "train.Targets.ToArray32()[..4]"
+                Expect.equal (test.Targets.ToArray32()[..4]) ([| 9f; 2f; 1f; 1f; 6f |]) "test.Targets.ToArray32()[..4]"
+                for ds in [ train; test ] do
+                    let px = ds.Features.ToArray32()
+                    Expect.equal (Array.min px) 0f "Array.min px"
+                    Expect.equal (Array.max px) 1f "Array.max px"
+                // Mean pixel of the train images, from NumPy on the same files: 0.2860406.
+                Expect.floatClose
+                    Accuracy.medium
+                    (train.Features.ToArray32() |> Array.averageBy float)
+                    0.2860405969887955
+                    "mean train pixel"
             testCase "Idx.read gives raw byte values in the file's shape"
             <| fun () ->
                 let labels = Idx.read (dataPath "mnist/t10k-labels-idx1-ubyte.gz")

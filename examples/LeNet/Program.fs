@@ -1,0 +1,62 @@
+/// LeNet-5 on MNIST in float32: conv 1->6 (5x5, padding 2), ReLU, max-pool 2; conv 6->16 (5x5), ReLU, max-pool 2;
+/// flatten; 400-120-84-10 with ReLU; Adam (lr 1e-3 decaying linearly to 0, batch 64).
+///
+///     dotnet run -c Release --project examples/LeNet [-- --seed N --epochs N --train N]
+///
+/// --train N trains on the first N images only (a quick check of the code, not a result).
+module LeNet
+
+open System
+open System.IO
+open FuncFlow
+open FuncFlow.Data
+open FuncFlow.NN
+
+/// The value after `--name` on the command line, or the default.
+let option (argv: string[]) (name: string) (fallback: int) =
+    match Array.tryFindIndex ((=) ("--" + name)) argv with
+    | Some i when i + 1 < argv.Length -> int argv[i + 1]
+    | _ -> fallback
+
+/// Rows of 784 pixels as [n; 1; 28; 28] images (one channel), scaled as MNIST is usually: (x - 0.1307) / 0.3081.
+let images (ds: Dataset) =
+    let pixels = ds.Features.ToArray32() |> Array.map (fun v -> (v - 0.1307f) / 0.3081f)
+    { ds with Features = Tensor.create32 [| ds.Count; 1; 28; 28 |] pixels }
+
+[<EntryPoint>]
+let main argv =
+    let seed, epochs = option argv "seed" 1, option argv "epochs" 8
+    let train, test = Datasets.mnistDefault ()
+    let train = Dataset.take [| 0 .. (min train.Count (option argv "train" train.Count)) - 1 |] train
+    let train, test = images train, images test
+    let lenet =
+        Sequential(
+            Conv2d(1, 6, 5, 1, 2),
+            ReLU(),
+            MaxPool2d 2,
+            Conv2d(6, 16, 5),
+            ReLU(),
+            MaxPool2d 2,
+            Flatten(),
+            Linear(400, 120),
+            ReLU(),
+            Linear(120, 84),
+            ReLU(),
+            Linear(84, 10)
+        )
+    let model = Model.Create(lenet, seed, Float32)
+    printfn "%O, seed %d, trained on %d images, tested on %d" model seed train.Count test.Count
+    let batch = 64
+    let steps = epochs * ((train.Count + batch - 1) / batch)
+    let trainer = Trainer(model, Loss.CrossEntropy, Scheduled(Adam 1e-3, LinearDecay steps), seed)
+    let output = Path.Combine(__SOURCE_DIRECTORY__, "output")
+    let plot = Path.Combine(output, "lenet.svg")
+    let history =
+        trainer.Fit(train, { FitOptions.Create(epochs, batch) with Test = Some test; PlotPath = Some plot })
+    for e in history.Epochs do
+        printfn "epoch %d: %.2f s (%.0f samples/s)" e.Epoch e.Seconds e.SamplesPerSecond
+    printfn "time per epoch: %.1f s (mean of %d)" (history.Epochs |> List.averageBy (fun e -> e.Seconds)) epochs
+    trainer.Model.Save(Path.Combine(output, "lenet.safetensors"))
+    printfn "plot: %s" plot
+    printfn "test accuracy: %.4f" (trainer.Evaluate(test).Accuracy.Value)
+    0
