@@ -181,6 +181,23 @@ let tests =
                 closeAll 1e-12 (xs |> Array.map (max 0.0)) (apply (ReLU()))
                 let softmaxRow (r: float[]) = let e = r |> Array.map exp in e |> Array.map (fun v -> v / Array.sum e)
                 closeAll 1e-12 (Array.append (softmaxRow xs[0..2]) (softmaxRow xs[3..5])) (apply (Softmax()))
+                // The activations on the newer elementwise ops, at points whose values are known in closed form:
+                // Φ(1) = 0.8413447460685429, sigmoid(1) = 0.7310585786300049, Φ(-1) = 1 - Φ(1).
+                let one = Tensor.ofArray [| 1.0; -1.0; 0.0 |]
+                let on (layer: Layer) = (Model.Create(layer, 0).Predict one).ToArray()
+                closeAll 1e-12 [| 1.0; -0.1; 0.0 |] (on (LeakyReLU 0.1))
+                closeAll 1e-12 [| 1.0; -0.01; 0.0 |] (on (LeakyReLU()))
+                closeAll 1e-12 [| 1.0; 2.0 * (exp -1.0 - 1.0); 0.0 |] (on (ELU 2.0))
+                closeAll 1e-12 [| 0.8413447460685429; -(1.0 - 0.8413447460685429); 0.0 |] (on (GELU()))
+                closeAll 1e-12 [| 0.7310585786300049; -(1.0 - 0.7310585786300049); 0.0 |] (on (SiLU()))
+                closeAll 1e-12 [| log 0.7310585786300049; log (1.0 - 0.7310585786300049); -(log 2.0) |] (on (LogSigmoid()))
+                closeAll 1e-12 [| log (1.0 + exp 1.0); log (1.0 + exp -1.0); log 2.0 |] (on (Softplus()))
+                Expect.equal
+                    [ for l in [ LeakyReLU 0.2 :> Layer; ELU(); GELU(); SiLU() ] -> l.Describe() ]
+                    [ "LeakyReLU(0.2)"; "ELU(1)"; "GELU"; "SiLU" ]
+                    "descriptions"
+                let error = throwsAny<ArgumentException>(fun () -> LeakyReLU nan |> ignore)
+                Expect.stringContains error.Message "LeakyReLU" "the message names the layer"
             testCase "Dropout is the identity in evaluation and zeroes about p, scaling the rest, in training"
             <| fun () ->
                 let model = Model.Create(Dropout 0.3, 0)
