@@ -81,9 +81,9 @@ let private cases: (string * (unit -> unit) * string list) list =
         [ "binary +"; "(2, 3)"; "(4,)"; "axis 1 has 3 and 4" ]
         "binary: mixed dtypes", (fun () -> x23 * Expr.var32 "y" [| 2; 3 |] |> ignore), [ "binary *"; "float64"; "float32" ]
         "matmul: inner sizes differ", (fun () -> Expr.matmul x23 (Expr.var "y" [| 4; 5 |]) |> ignore), [ "matmul"; "(2, 3)"; "(4, 5)" ]
-        "matmul: a vector",
-        (fun () -> Expr.matmul (Expr.var "v" [| 3 |]) (Expr.var "y" [| 3; 2 |]) |> ignore),
-        [ "matmul"; "(3,)"; "(3, 2)"; "at least 2 axes" ]
+        "matmul: a scalar",
+        (fun () -> Expr.matmul (Expr.scalar 2.0) (Expr.var "y" [| 3; 2 |]) |> ignore),
+        [ "matmul"; "()"; "(3, 2)"; "at least 1 axis" ]
         "matmul: batch axes differ",
         (fun () -> Expr.matmul (Expr.var "a" [| 2; 2; 3 |]) (Expr.var "b" [| 3; 3; 2 |]) |> ignore),
         [ "matmul"; "(2, 2, 3)"; "(3, 3, 2)" ]
@@ -265,6 +265,60 @@ let private cases: (string * (unit -> unit) * string list) list =
         "std: unbiased of a scalar", (fun () -> Expr.std true (Expr.scalar 1.0) |> ignore), [ "std"; "unbiased"; "()" ]
         "logSumExp: axis out of range", (fun () -> Expr.logSumExpAxis 2 x23 |> ignore), [ "logSumExp"; "axis 2"; "(2, 3)" ]
         "where: a null operand", (fun () -> Expr.where v2 (Unchecked.defaultof<Expr>) v2 |> ignore), [ "where"; "operand is null" ]
+        // shapeops group.
+        "matmul: a vector whose length is not the matrix's rows",
+        (fun () -> Expr.matmul (Expr.var "v" [| 3 |]) (Expr.var "y" [| 4; 2 |]) |> ignore),
+        [ "matmul"; "(3,)"; "(4, 2)"; "its only axis if 1-D" ]
+        "matmul: a matrix against a vector of another length",
+        (fun () -> Expr.matmul x23 (Expr.var "v" [| 2 |]) |> ignore),
+        [ "matmul"; "(2, 3)"; "(2,)"; "second-to-last" ]
+        "matmul: batch axes that do not broadcast",
+        (fun () -> Expr.matmul (Expr.var "a" [| 2; 1; 3; 4 |]) (Expr.var "b" [| 3; 3; 4; 5 |]) |> ignore),
+        [ "matmul"; "(2, 1, 3, 4)"; "(3, 3, 4, 5)"; "must broadcast" ]
+        "indexSelect: axis out of range",
+        (fun () -> Expr.indexSelect 2 (Expr.var "i" [| 2 |]) x23 |> ignore),
+        [ "indexSelect"; "axis 2"; "(2, 3)"; "-2..1" ]
+        "indexSelect: from a scalar",
+        (fun () -> Expr.indexSelect 0 (Expr.var "i" [| 2 |]) (Expr.scalar 1.0) |> ignore),
+        [ "indexSelect"; "scalar"; "()" ]
+        "indexSelect: mixed dtypes",
+        (fun () -> Expr.indexSelect 1 (Expr.var32 "i" [| 2 |]) x23 |> ignore),
+        [ "indexSelect"; "float64"; "float32" ]
+        "evaluate: indexSelect index out of range along axis 1",
+        (fun () ->
+            Eval.evaluate
+                (env [ "i", Tensor.ofArray [| 0.0; 3.0 |] ])
+                (Expr.indexSelect 1 (Expr.var "i" [| 2 |]) (Expr.constant (ones [| 2; 3 |])))
+            |> ignore),
+        [ "gather"; "index 3"; "[0, 3)" ]
+        "indexAdd: values without the indices' shape at the axis",
+        (fun () -> Expr.indexAdd 1 4 (Expr.var "i" [| 2 |]) x23 |> ignore),
+        [ "indexAdd"; "(2, 3)"; "(2,)"; "axis 1" ]
+        "indexAdd: axis out of range",
+        (fun () -> Expr.indexAdd 2 4 (Expr.var "i" [| 3 |]) x23 |> ignore),
+        [ "indexAdd"; "(2, 3)"; "(3,)"; "axis 2" ]
+        "indexAdd: negative rows", (fun () -> Expr.indexAdd 1 -2 (Expr.var "i" [| 3 |]) x23 |> ignore), [ "indexAdd"; "-2" ]
+        "flip: a repeated axis", (fun () -> Expr.flip [ 1; -1 ] x23 |> ignore), [ "flip"; "[1, -1]"; "(2, 3)"; "repeat" ]
+        "flip: axis out of range", (fun () -> Expr.flip [ 2 ] x23 |> ignore), [ "flip"; "axis 2"; "(2, 3)" ]
+        "cumsum: axis out of range", (fun () -> Expr.cumsum 2 x23 |> ignore), [ "cumsum"; "axis 2"; "(2, 3)" ]
+        "reverseCumsum: a scalar", (fun () -> Expr.reverseCumsum 0 (Expr.scalar 1.0) |> ignore), [ "reverseCumsum"; "axis 0"; "()" ]
+        "padWith: negative width", (fun () -> Expr.padWith 1.0 1 2 -1 x23 |> ignore), [ "pad"; "after -1"; "(2, 3)"; "non-negative" ]
+        "padWith: axis out of range", (fun () -> Expr.padWith 1.0 -3 1 1 x23 |> ignore), [ "pad"; "axis -3"; "(2, 3)" ]
+        "stridedSlice: step 0",
+        (fun () -> Expr.stridedSlice 1 None None 0 x23 |> ignore),
+        [ "stridedSlice"; "step must not be 0"; "[None:None:0]"; "(2, 3)" ]
+        "stridedSlice: stop past the end",
+        (fun () -> Expr.stridedSlice 1 (Some 1) (Some 5) 2 x23 |> ignore),
+        [ "stridedSlice"; "[1:5:2]"; "axis 1"; "(2, 3)"; "0 <= start <= stop <= length"; "not clipped" ]
+        "stridedSlice: stop before start for a positive step",
+        (fun () -> Expr.stridedSlice 1 (Some 2) (Some 1) 1 x23 |> ignore),
+        [ "stridedSlice"; "[2:1:1]"; "(2, 3)" ]
+        "stridedSlice: a backward slice from past the end",
+        (fun () -> Expr.stridedSlice 0 (Some 2) None -1 x23 |> ignore),
+        [ "stridedSlice"; "[2:None:-1]"; "axis 0"; "(2, 3)"; "-1 <= stop <= start < length" ]
+        "stridedSlice: a negative start before the front",
+        (fun () -> Expr.stridedSlice 1 (Some -4) None 1 x23 |> ignore),
+        [ "stridedSlice"; "[-4:None:1]"; "(2, 3)" ]
         // One-shot evaluation.
         "evaluate: unbound variable", (fun () -> Eval.evaluate (env []) (v2 * 2.0) |> ignore), [ "evaluate"; "'x'"; "not bound"; "(2,)" ]
         "evaluate: wrong shape bound",
@@ -525,4 +579,29 @@ let tests =
                     ((Tensor.reshape [| -1; 7 |] (empty [| 0 |])).Shape)
                     ([| 0; 7 |])
                     "(Tensor.reshape [| -1; 7 |] (empty [| 0 |])).Shape"
+            // shapeops group.
+            testCase "cumsum, flip, strided slices, padWith, indexSelect and indexAdd accept empty tensors, with gradients"
+            <| fun () ->
+                let e = Expr.var "e" [| 2; 0 |]
+                let picks = Expr.constant (empty [| 0 |])
+                let outputs =
+                    [
+                        Expr.cumsum 1 e
+                        Expr.reverseCumsum 0 e
+                        Expr.flip [ 0; 1 ] e
+                        Expr.stridedSlice 1 None None -1 e
+                        Expr.stridedSlice 0 (Some 1) (Some 1) 1 e
+                        Expr.padWith 7.0 1 1 2 e
+                        Expr.indexSelect 0 picks e
+                        Expr.indexAdd 0 3 picks (Expr.indexSelect 0 picks e)
+                    ]
+                let bindings = env [ "e", empty [| 2; 0 |] ]
+                let values = Eval.many bindings outputs
+                Expect.equal
+                    (values |> List.map (fun v -> v.Shape))
+                    [ [| 2; 0 |]; [| 2; 0 |]; [| 2; 0 |]; [| 2; 0 |]; [| 0; 0 |]; [| 2; 3 |]; [| 0; 0 |]; [| 3; 0 |] ]
+                    "shapes"
+                Expect.equal (values[5].ToArray()) (Array.create 6 7.0) "the padding value"
+                let gradient = Eval.evaluate bindings (Grad.grad e (Expr.sum (Expr.addN (List.map Expr.sum outputs))))
+                Expect.equal gradient.Shape [| 2; 0 |] "the gradient's shape"
         ]

@@ -118,6 +118,20 @@ let tests =
                     (Print.formula (Expr.transpose (Expr.slice 1 0 2 x)))
                     "transpose(slice(x, axis=1, start=0, length=2))"
                     "Print.formula (Expr.transpose (Expr.slice 1 0 2 x))"
+                // shapeops group: a step, an interior width, a value and an axis other than 0 are shown where they are not the default.
+                let i = Expr.var "i" [| 2 |]
+                Expect.equal
+                    (Print.formula (Expr.stridedSlice 1 None None -2 (Expr.padWith 1.5 0 1 0 x)))
+                    "slice(pad(x, axis=0, before=1, after=0, value=1.5), axis=1, start=2, length=2, step=-2)"
+                    "a backward strided slice of a constant pad"
+                Expect.equal
+                    (Print.formula (Expr.indexAdd 1 3 i (Expr.indexSelect 1 i x) + Expr.scatterAdd 2 i x))
+                    "scatterAdd(gather(x, i, axis=1), i, axis=1, rows=3) + scatterAdd(x, i, rows=2)"
+                    "picks and their adjoints along axes 1 and 0"
+                Expect.equal
+                    (Print.formula (Expr.reverseCumsum 0 (Expr.cumsum -1 x)))
+                    "cumsum(cumsum(x, axis=1), axis=0, reverse)"
+                    "running sums"
             testCase "formula binds shared sub-expressions once"
             <| fun () ->
                 let h = Expr.sigmoid (Expr.matmul x w)

@@ -1,5 +1,5 @@
 /// A generator of random expression DAGs over 1-3 float64 variables: random compositions of unary,
-/// broadcasting binary, matmul, reduction, shape, softmax, indexing, convolution and pooling operations, each step drawing its
+/// broadcasting binary, matmul, reduction, shape, softmax, indexing, strided, cumulative, convolution and pooling operations, each step drawing its
 /// operands from the nodes built so far (recent ones preferred), so sub-expressions are shared. Values stay
 /// in ranges where finite differences are accurate: log and sqrt see positive arguments, divisors stay
 /// away from zero, exp sees a squashed argument.
@@ -80,8 +80,11 @@ let private binary (pool: Expr list) (a: Expr) : Gen<Expr> =
     }
 
 let private matmul (a: Expr) : Gen<Expr> =
-    if a.Rank < 2 then
+    if a.Rank = 0 then
         Gen.constant (Expr.matmul (Expr.reshape [| -1; 1 |] a) (Expr.reshape [| 1; -1 |] a))
+    elif a.Rank = 1 then
+        // shapeops group: an outer product, or a dot product of 1-D operands (a scalar).
+        Gen.elements [ Expr.matmul (Expr.reshape [| -1; 1 |] a) (Expr.reshape [| 1; -1 |] a); Expr.matmul a a ]
     else
         let k = a.ShapeRef[a.Rank - 1]
         Gen.oneof
@@ -90,6 +93,11 @@ let private matmul (a: Expr) : Gen<Expr> =
                 Gen.constant (Expr.matmul (Expr.transpose a) a)
                 // A batched left operand times a matrix when a has more than two axes.
                 Gen.choose (1, 3) |> Gen.bind (fun n -> genConstant [| k; n |]) |> Gen.map (Expr.matmul a)
+                // shapeops group: a 1-D right operand, and a batch axis of length 1 against one of 2.
+                genConstant [| k |] |> Gen.map (Expr.matmul a)
+                Gen.choose (1, 2)
+                |> Gen.bind (fun n -> genConstant [| 2; k; n |])
+                |> Gen.map (Expr.matmul (Expr.reshape (Array.insertAt (a.Rank - 2) 1 a.ShapeRef) a))
             ]
 
 let private reduction (a: Expr) : Gen<Expr> =
@@ -163,6 +171,30 @@ let private growing (pool: Expr list) (a: Expr) : Gen<Expr> =
                     ]
         }
 
+// shapeops group: along an axis of a longer than 1 where there is one (a flip or a running sum over one
+// element is the identity): picks, reversals, strided slices, running sums, constant padding.
+let private alongAxis (a: Expr) : Gen<Expr> =
+    if a.Rank = 0 || Shape.size a.ShapeRef > maxSize then
+        unary a
+    else
+        gen {
+            let long = [ 0 .. a.Rank - 1 ] |> List.filter (fun i -> a.ShapeRef[i] > 1)
+            let! axis = Gen.elements (if long.IsEmpty then [ 0 .. a.Rank - 1 ] else long)
+            let n = a.ShapeRef[axis]
+            let! picks = Gen.arrayOfLength (n + 1) (Gen.choose (0, n - 1))
+            return!
+                Gen.elements
+                    [
+                        Expr.indexSelect axis (Expr.constant (Tensor.ofArray (Array.map float picks))) a
+                        Expr.padWith 0.5 axis 0 1 a
+                        Expr.flip [ axis ] a
+                        Expr.stridedSlice axis None None -2 a
+                        Expr.stridedSlice axis (Some 0) None 2 a
+                        Expr.cumsum axis a
+                        Expr.reverseCumsum axis a
+                    ]
+        }
+
 // Convolution and pooling (the conv group): a [2; m; n] node is a 1-D batch [N; C; L], an [m; n] node one
 // channel of one image, and a rank-4 node an image batch. The weight is a constant or the node itself (a
 // correlation with itself, whose kernel is the whole input), so weights get gradients too.
@@ -218,6 +250,7 @@ let private step (pool: Expr list) : Gen<Expr> =
                 2, normalise a
                 2, growing pool a
                 3, windowed a
+                3, alongAxis a
             ])
 
 let rec private grow (steps: int) (pool: Expr list) : Gen<Expr list> =

@@ -485,4 +485,128 @@ let tests =
                     (throwsAny<System.ArgumentException>(fun () ->
                         GradCheck.check GradCheckOptions.Default env [ x ] (Expr.sum x) |> ignore))
                 Expect.stringContains error.Message "float64" "error.Message"
+            // shapeops group.
+            testPropertyFrom
+                "matmul with NumPy's rules: 1-D operands and batch axes of length 1 on either side; second derivatives"
+                cases
+                (gen {
+                    let! m = Gen.choose (1, 3)
+                    let! k = Gen.choose (1, 3)
+                    let! n = Gen.choose (1, 3)
+                    let! batch = Gen.choose (2, 3)
+                    let! left, right =
+                        Gen.elements
+                            [
+                                [| k |], [| k; n |]
+                                [| m; k |], [| k |]
+                                [| k |], [| k |]
+                                [| k |], [| batch; k; n |]
+                                [| batch; m; k |], [| k |]
+                                [| 1; m; k |], [| batch; k; n |]
+                                [| batch; m; k |], [| 1; k; n |]
+                                [| batch; 1; m; k |], [| 1; batch; k; n |]
+                                [| 2; 1; m; k |], [| batch; k; n |]
+                            ]
+                    let! a = genVar "a" (genFloat -1.0 1.0) left
+                    let! b = genVar "b" (genFloat -1.0 1.0) right
+                    return a, b
+                })
+                (fun ((a, va), (b, vb)) ->
+                    gradcheck [ a, va; b, vb ] (Expr.matmul a b)
+                    gradgradcheck [ a, va; b, vb ] (Expr.tanh (Expr.matmul a b)))
+            testCase "matmul's 1-D and broadcast forms are the products of the promoted and repeated operands"
+            <| fun () ->
+                // Hand-built equivalents: a vector as a row or column, a length-1 batch axis as explicit copies.
+                let v = Expr.var "v" [| 3 |]
+                let m = Expr.var "m" [| 2; 3; 4 |]
+                let w = Expr.var "w" [| 1; 4; 2 |]
+                let env =
+                    bind
+                        [
+                            v, Tensor.ofArray [| 0.5; -1.0; 2.0 |]
+                            m, Tensor.create [| 2; 3; 4 |] (Array.init 24 (fun i -> float (i % 7) - 3.0))
+                            w, Tensor.create [| 1; 4; 2 |] [| 1.0; -2.0; 0.5; 3.0; -1.5; 2.5; 4.0; -0.5 |]
+                        ]
+                let value (e: Expr) = (Eval.evaluate env e).ToArray()
+                Expect.equal (value (Expr.matmul v v)) [| 0.25 + 1.0 + 4.0 |] "vector . vector"
+                Expect.equal (Expr.matmul v m).Shape [| 2; 4 |] "vector . batch"
+                Expect.equal (value (Expr.matmul v m)) (value (Expr.matmul (Expr.reshape [| 1; 3 |] v) m)) "vector . batch as a row"
+                Expect.equal (value (Expr.matmul m w)) (value (Expr.matmul m (Expr.broadcastTo [| 2; 4; 2 |] w))) "a batch axis of 1"
+            testPropertyFrom
+                "indexSelect and indexAdd on any axis, with repeated indices; second derivatives"
+                cases
+                (gen {
+                    let! rank = Gen.choose (1, 3)
+                    let! shape = genShape rank 3
+                    let! axis = Gen.choose (-rank, rank - 1)
+                    let n = shape[(axis + rank) % rank]
+                    // More picks than entries, so some entry is picked at least twice.
+                    let! picks = Gen.choose (n + 1, 5)
+                    let! indices = Gen.arrayOfLength picks (Gen.choose (0, n - 1))
+                    let! x = genVar "x" (genFloat -1.0 1.0) shape
+                    let selected = shape |> Array.mapi (fun i d -> if i = (axis + rank) % rank then picks else d)
+                    let! u = genVar "u" (genFloat -1.0 1.0) selected
+                    return axis, n, Expr.constant (Tensor.ofArray (Array.map float indices)), x, u
+                })
+                (fun (axis, n, index, (x, vx), (u, vu)) ->
+                    gradcheck [ x, vx ] (Expr.indexSelect axis index x)
+                    gradcheck [ u, vu ] (Expr.indexAdd axis n index u)
+                    gradgradcheck [ x, vx ] (Expr.tanh (Expr.indexSelect axis index x)))
+            testPropertyFrom
+                "flip, cumsum and reverseCumsum along generated axes; second derivatives"
+                cases
+                (gen {
+                    let! rank = Gen.choose (1, 3)
+                    let! shape = genShape rank 4
+                    let! axes = Gen.subListOf [ 0 .. rank - 1 ] |> Gen.bind Gen.shuffle
+                    let! axis = Gen.choose (0, rank - 1)
+                    let! x = genVar "x" (genFloat -1.0 1.0) shape
+                    return List.ofArray axes, axis, x
+                })
+                (fun (axes, axis, (x, vx)) ->
+                    gradcheck [ x, vx ] (Expr.flip axes x)
+                    gradcheck [ x, vx ] (Expr.cumsum axis x)
+                    gradcheck [ x, vx ] (Expr.reverseCumsum axis x)
+                    // Each rule's result is the other's operation, so second derivatives run both rules.
+                    gradgradcheck [ x, vx ] (Expr.tanh (Expr.cumsum axis (Expr.flip axes x))))
+            testPropertyFrom
+                "strided slices with positive and negative steps and padWith; second derivatives"
+                cases
+                (gen {
+                    let! rank = Gen.choose (1, 3)
+                    let! shape = genShape rank 5
+                    let! axis = Gen.choose (0, rank - 1)
+                    let n = shape[axis]
+                    let! step = Gen.elements [ -3; -2; -1; 1; 2; 3 ]
+                    // Positions in range for the step's direction, then written as Python would: None for the
+                    // end in that direction, or counted from the end.
+                    let! first = if step > 0 then Gen.choose (0, n) else Gen.choose (0, n - 1)
+                    let! last = if step > 0 then Gen.choose (first, n) else Gen.choose (-1, first)
+                    let! asNone = Gen.elements [ true; false ]
+                    let! fromEnd = Gen.elements [ true; false ]
+                    let written (position: int) (theEnd: int) =
+                        if position = theEnd && asNone then None
+                        elif fromEnd && position >= 0 && position < n then Some(position - n)
+                        else Some position
+                    let start = written first (if step > 0 then 0 else n - 1)
+                    let stop = if step < 0 && last = -1 then None else written last (if step > 0 then n else -1)
+                    let! value = genFloat -2.0 2.0
+                    let! before = Gen.choose (0, 2)
+                    let! after = Gen.choose (0, 2)
+                    let! x = genVar "x" (genFloat -1.0 1.0) shape
+                    return axis, (start, stop, step), (first, last), (value, before, after), x
+                })
+                (fun (axis, (start, stop, step), (first, last), (value, before, after), (x, vx)) ->
+                    let sliced = Expr.stridedSlice axis start stop step x
+                    // The positions it reads, as Python's range(first, last, step).
+                    let positions = [ first..step .. (if step > 0 then last - 1 else last + 1) ]
+                    Expect.equal sliced.Shape[axis] positions.Length (sprintf "length of [%A:%A:%d]" start stop step)
+                    let expected =
+                        Expr.indexSelect axis (Expr.constant (Tensor.ofArray (positions |> List.map float |> Array.ofList))) x
+                    let env = bind [ x, vx ]
+                    Expect.equal ((Eval.evaluate env sliced).ToArray()) ((Eval.evaluate env expected).ToArray()) "the picked elements"
+                    gradcheck [ x, vx ] sliced
+                    gradgradcheck [ x, vx ] (Expr.tanh sliced)
+                    gradcheck [ x, vx ] (Expr.padWith value axis before after x)
+                    gradgradcheck [ x, vx ] (Expr.tanh (Expr.padWith value axis before after x)))
         ]

@@ -229,6 +229,40 @@ let tests =
                         plan.Execute()
                         plan.OutputScalar 0 |> ignore
                     Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L (sprintf "%s: bytes allocated by 20 runs" dtype.Name)
+            // shapeops group.
+            testCase
+                "broadcast and 1-D matmul, indexSelect, flip, cumsum, strided slices and padWith through Eval and a plan; the training step allocates nothing per run"
+            <| fun () ->
+                for dtype in [ Float64; Float32 ] do
+                    let v name shape = Expr.varOf dtype name shape
+                    let x, w, u = v "x" [| 3; 1; 4; 5 |], v "w" [| 2; 5; 6 |], v "u" [| 6 |]
+                    let picks = Expr.constant (Tensor.cast dtype (Tensor.ofArray [| 4.0; 0.0; 4.0; 2.0 |]))
+                    // [3; 1; 4; 5] x [2; 5; 6] -> [3; 2; 4; 6], its batch axis of 1 read against 2.
+                    let h = Expr.tanh (Expr.matmul x w)
+                    let picked = Expr.indexSelect 3 picks (Expr.padWith 0.5 3 1 0 h) // [3; 2; 4; 4]
+                    let running = Expr.cumsum 2 (Expr.flip [ 1; 3 ] picked)
+                    let strided = Expr.stridedSlice 0 None None -2 (Expr.reverseCumsum 3 running) // [2; 2; 4; 4]
+                    let loss = Expr.mean (Expr.matmul (Expr.padWith -1.0 3 1 1 strided) u ** 2.0) // [..; 6] x [6]
+                    let parameters = [ w; u ]
+                    let grads = Grad.wrt (x :: parameters) loss
+                    let initial =
+                        [ x; w; u ]
+                        |> List.mapi (fun i e -> (Expr.tryName e).Value, Tensor.cast dtype (values (50 + i) e.Shape))
+                    let env = Eval.bindings initial
+                    let outputs = [ loss; grads[x]; grads[w]; grads[u] ]
+                    let rounding = if dtype = Float64 then 1e-12 else 1e-5
+                    List.zip (Eval.many env outputs) (Plan.compile outputs |> Plan.run env)
+                    |> List.iter (fun (e, p) -> assertClose rounding (e.ToArray()) (p.ToArray()))
+                    let plan = Plan.compileWithUpdates [ loss ] [ for p in parameters -> p, p - grads[p] * 0.1 ]
+                    for name, value in initial do
+                        plan.Set(name, value)
+                    for _ in 1..3 do
+                        plan.Execute()
+                    let before = GC.GetAllocatedBytesForCurrentThread()
+                    for _ in 1..20 do
+                        plan.Execute()
+                        plan.OutputScalar 0 |> ignore
+                    Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L (sprintf "%s: bytes allocated by 20 runs" dtype.Name)
 
             // The passes one by one, on graphs small enough to derive their results by hand.
             testCase "the schedule counts every node's uses and last use once"

@@ -37,4 +37,32 @@ let tests =
                 let unfolds = count (fun op -> op.IsUnfold)
                 let pools = count (fun op -> op.IsMaxPoolPick)
                 Expect.isTrue (unfolds > 20 && pools > 3) (sprintf "%d cases with an unfold, %d with a max pool" unfolds pools)
+            // shapeops group.
+            testCase "random DAGs include running sums, backward slices, constant padding and picks along later axes"
+            <| fun () ->
+                let uses (case: ExprGen.Case) (wanted: Op -> bool) = Graph.topoSort [ case.Output ] |> Array.exists (fun n -> wanted n.Op)
+                // A fixed seed: the counts below are of one sample, not a flaky draw.
+                let cases = FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd 20250101UL) 50 200 (ExprGen.genCase 12)
+                let count wanted = (cases |> Array.filter (fun c -> uses c wanted)).Length
+                let counts =
+                    [
+                        "cumsum", count (fun op -> op.IsCumsum)
+                        "backward slice",
+                        count (fun op ->
+                            match op with
+                            | Op.Slice(_, _, _, step) -> step < 0
+                            | _ -> false)
+                        "constant padding",
+                        count (fun op ->
+                            match op with
+                            | Op.Pad(_, _, _, _, value) -> value <> 0.0
+                            | _ -> false)
+                        "gather along a later axis",
+                        count (fun op ->
+                            match op with
+                            | Op.Gather axis -> axis > 0
+                            | _ -> false)
+                    ]
+                for what, n in counts do
+                    Expect.isTrue (n >= 3) (sprintf "%d of 200 cases with a %s" n what)
         ]

@@ -104,6 +104,16 @@ let private build (op: string) (p: JsonElement) (xs: Expr list) : Expr =
         | "maxPool2dBackward" -> (Grad.vjp xs[1] [ xs[0] ] (Expr.maxPool2d (poolSpec p) xs[0]))[xs[0]]
         | "avgPool2d" -> Expr.avgPool2d (poolSpec p) xs[0]
         | "globalAvgPool2d" -> Expr.globalAvgPool2d xs[0]
+        // shapeops group.
+        | "indexSelect" -> Expr.indexSelect (int "axis") xs[1] xs[0]
+        | "indexAdd" -> Expr.indexAdd (int "axis") (int "rows") xs[1] xs[0]
+        | "flip" -> Expr.flip (List.ofArray (ints (field "axes" p))) xs[0]
+        | "cumsum" -> Expr.cumsum (int "axis") xs[0]
+        | "reverseCumsum" -> Expr.reverseCumsum (int "axis") xs[0]
+        | "padWith" -> Expr.padWith (number (field "value" p)) (int "axis") (int "before") (int "after") xs[0]
+        | "stridedSlice" ->
+            let optional (name: string) = if (field name p).ValueKind = JsonValueKind.Null then None else Some(int name)
+            Expr.stridedSlice (int "axis") (optional "start") (optional "stop") (int "step") xs[0]
         | _ -> failwithf "reference: no FuncFlow builder for operation '%s'" op
 
 /// A case's operands as variables, their values, and its output built from them.
@@ -160,6 +170,8 @@ let internal families: (string * string list) list =
         "losses", [ "mse"; "sumSquaredError"; "crossEntropy"; "binaryCrossEntropy"; "binaryCrossEntropyWithLogits" ]
         "convolution", [ "conv1d"; "conv2d"; "unfold"; "fold" ]
         "pooling", [ "maxPool2d"; "maxPool2dBackward"; "avgPool2d"; "globalAvgPool2d" ]
+        // shapeops group.
+        "strided and indexed", [ "indexSelect"; "indexAdd"; "flip"; "cumsum"; "reverseCumsum"; "padWith"; "stridedSlice" ]
     ]
 
 /// Checks every case of a family; fails with all mismatches at once.
@@ -215,7 +227,7 @@ let tests =
             testCase "unary operations match PyTorch" <| fun () -> checkFamily "unary"
             testCase "binary operations with broadcasting match PyTorch" <| fun () -> checkFamily "binary"
             testCase "powScalar matches PyTorch" <| fun () -> checkFamily "powScalar"
-            testCase "matmul, 2-D, batched and with missing leading axes, matches PyTorch"
+            testCase "matmul, 2-D, batched, 1-D and with broadcast or missing batch axes, matches PyTorch"
             <| fun () -> checkFamily "matmul"
             testCase "permute, reshape, broadcastTo and expand match PyTorch" <| fun () -> checkFamily "shape"
             testCase "sum, mean and max over every axis and over all match PyTorch"
@@ -232,4 +244,7 @@ let tests =
             <| fun () -> checkFamily "convolution"
             testCase "max pooling with ties and its gradient, average and global average pooling match PyTorch"
             <| fun () -> checkFamily "pooling"
+            // shapeops group.
+            testCase "indexSelect and indexAdd on any axis, flip, cumsum both ways, padWith and strided slices match PyTorch"
+            <| fun () -> checkFamily "strided and indexed"
         ]

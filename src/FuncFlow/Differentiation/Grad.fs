@@ -177,10 +177,21 @@ module Grad =
                 let from = start
                 emit need out i (fun () -> Expr.slice axis from len g)
                 start <- start + len
-        | Op.Slice(axis, start, length) -> one (fun () -> Expr.pad axis start (x.ShapeRef[axis] - start - length) g)
-        | Op.Pad(axis, before, _) -> one (fun () -> Expr.slice axis before x.ShapeRef[axis] g)
-        | Op.Gather -> one (fun () -> Expr.scatterAdd x.ShapeRef[0] y.Inputs[1] g)
-        | Op.ScatterAdd _ -> one (fun () -> Expr.gather y.Inputs[1] g)
+        | Op.Slice(axis, start, length, step) ->
+            // g's elements back at the positions they were read from, step - 1 zeros apart (interior padding);
+            // a backward slice read them in reverse, so g is reversed first.
+            one (fun () ->
+                let n = x.ShapeRef[axis]
+                let lowest =
+                    if length = 0 then 0
+                    elif step > 0 then start
+                    else start + (length - 1) * step
+                let extent = if length = 0 then 0 else (length - 1) * abs step + 1
+                let ordered = if step > 0 then g else Expr.flip [ axis ] g
+                Expr.padNode axis lowest (n - lowest - extent) (abs step - 1) 0.0 ordered)
+        | Op.Pad(axis, before, _, interior, _) -> one (fun () -> Expr.sliceNode axis before x.ShapeRef[axis] (interior + 1) g)
+        | Op.Gather axis -> one (fun () -> Expr.indexAdd axis x.ShapeRef[axis] y.Inputs[1] g)
+        | Op.ScatterAdd(axis, _) -> one (fun () -> Expr.indexSelect axis y.Inputs[1] g)
         | Op.OneHot _ -> ()
         | Op.Softmax axis -> one (fun () -> y * (g - Expr.sumAxisKeep axis (g * y)))
         | Op.LogSoftmax axis -> one (fun () -> g - Expr.exp y * Expr.sumAxisKeep axis g)
@@ -199,6 +210,8 @@ module Grad =
             let zero = Expr.scalarLike g 0.0
             emit need out 1 (fun () -> Expr.sumTo a.ShapeRef (Expr.where condition g zero))
             emit need out 2 (fun () -> Expr.sumTo b.ShapeRef (Expr.where condition zero g))
+        // shapeops group: a running sum's adjoint sums the gradient from the other end.
+        | Op.Cumsum(axis, reverse) -> one (fun () -> if reverse then Expr.cumsum axis g else Expr.reverseCumsum axis g)
 
     /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
     /// Variables f does not depend on get zeros.

@@ -51,21 +51,21 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let mutable start = 0
             for i in 0 .. args.Length - 1 do
                 let len = node.Inputs[i].ShapeRef[axis]
-                Kernels<'T>.CopyAxis(args[i], len, 0, dst, total, start, outer, len, inner)
+                Kernels<'T>.CopyAxis(args[i], len, 0, 1, dst, total, start, 1, outer, len, inner)
                 start <- start + len
-        | Op.Slice(axis, start, length) ->
+        | Op.Slice(axis, start, length, step) ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.Inputs[0].ShapeRef, axis)
-            Kernels<'T>.CopyAxis(args[0], n, start, dst, length, 0, outer, length, inner)
-        | Op.Pad(axis, before, after) ->
+            Kernels<'T>.CopyAxis(args[0], n, start, step, dst, length, 0, 1, outer, length, inner)
+        | Op.Pad(axis, before, _, interior, value) ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.Inputs[0].ShapeRef, axis)
-            Array.Fill(dst, 'T.Zero)
-            Kernels<'T>.CopyAxis(args[0], n, 0, dst, n + before + after, before, outer, n, inner)
-        | Op.Gather ->
-            let struct (_, rows, rowLen) = Execute<'T>.Around(node.Inputs[0].ShapeRef, 0)
-            Kernels<'T>.Gather(args[0], rows, rowLen, args[1], dst)
-        | Op.ScatterAdd rows ->
-            let rowLen = Shape.size (node.Inputs[0].ShapeRef[node.Inputs[1].Rank ..])
-            Kernels<'T>.ScatterAdd(args[0], rows, rowLen, args[1], dst)
+            Array.Fill(dst, 'T.CreateTruncating value)
+            Kernels<'T>.CopyAxis(args[0], n, 0, 1, dst, node.ShapeRef[axis], before, interior + 1, outer, n, inner)
+        | Op.Gather axis ->
+            let struct (outer, rows, inner) = Execute<'T>.Around(node.Inputs[0].ShapeRef, axis)
+            Kernels<'T>.Gather(args[0], outer, rows, inner, args[1], dst)
+        | Op.ScatterAdd(axis, rows) ->
+            let struct (outer, _, inner) = Execute<'T>.Around(node.ShapeRef, axis)
+            Kernels<'T>.ScatterAdd(args[0], outer, rows, inner, args[1], dst)
         | Op.OneHot classes -> Kernels<'T>.OneHot(args[0], classes, dst)
         | Op.Softmax axis ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
@@ -86,6 +86,10 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         | Op.Where ->
             let shapeOf (i: int) = node.Inputs[i].ShapeRef
             Kernels<'T>.Where(args[0], shapeOf 0, args[1], shapeOf 1, args[2], shapeOf 2, dst, node.ShapeRef)
+        // shapeops group.
+        | Op.Cumsum(axis, reverse) ->
+            let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
+            Kernels<'T>.Cumsum(reverse, args[0], outer, n, inner, dst)
 
     /// A (batched) matrix product; the flags read an operand as transposed without copying it.
     static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
@@ -97,7 +101,7 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         // An operand of lower rank (Expr.matmul allows missing leading axes) has fewer matrices.
         let struct (batchA, _, _) = Execute<'T>.Around(node.Inputs[0].ShapeRef, node.Inputs[0].Rank - 2)
         let struct (batchB, _, _) = Execute<'T>.Around(node.Inputs[1].ShapeRef, node.Inputs[1].Rank - 2)
-        Kernels<'T>.MatMul(a, b, dst, batch, batchA, batchB, m, k, n, transA, transB)
+        Kernels<'T>.MatMul(a, node.Inputs[0].ShapeRef, b, node.Inputs[1].ShapeRef, dst, s, batch, batchA, batchB, m, k, n, transA, transB)
 
     /// Fails, naming the node, if any value is NaN or infinite (anomaly mode). The message gives the operation,
     /// the shapes, the operands' values at the offending index when they line up with it, and where the node

@@ -19,7 +19,7 @@ type Op =
     | Binary of BinaryOp
     /// x ** p for a constant exponent.
     | PowScalar of exponent: float
-    /// Matrix product of the last two axes, batched over equal leading axes.
+    /// Matrix product of the last two axes, batched over leading axes that broadcast (NumPy rules).
     | MatMul
     /// Output axis i is input axis perm[i].
     | Permute of perm: int[]
@@ -28,12 +28,17 @@ type Op =
     /// A reduction over one axis (None: over all axes).
     | Reduce of ReduceOp * axis: int option * keepDim: bool
     | Concat of axis: int
-    | Slice of axis: int * start: int * length: int
-    | Pad of axis: int * before: int * after: int
-    /// Rows of the first input picked by the integer-valued second input.
-    | Gather
-    /// The adjoint of Gather: rows of the first input added into `rows` rows at the second input's indices.
-    | ScatterAdd of rows: int
+    /// `length` elements along an axis, the first at `start`, each `step` after the previous (negative: backwards).
+    | Slice of axis: int * start: int * length: int * step: int
+    /// `before` and `after` elements of `value` added along an axis, and `interior` between adjacent elements
+    /// (XLA's pad): the adjoint of a strided slice.
+    | Pad of axis: int * before: int * after: int * interior: int * value: float
+    /// Entries of the first input along an axis picked by the integer-valued second input (any shape, which
+    /// replaces the axis): NumPy's take, torch's index_select for 1-D indices.
+    | Gather of axis: int
+    /// The adjoint of Gather: the first input's entries added into `rows` zero entries along an axis at the
+    /// second input's indices.
+    | ScatterAdd of axis: int * rows: int
     /// One-hot encoding of integer-valued labels; not differentiable in the labels.
     | OneHot of classes: int
     | Softmax of axis: int
@@ -54,6 +59,9 @@ type Op =
     // ops group.
     /// The second input where the first (a 0/1 condition) is nonzero, else the third; all three broadcast.
     | Where
+    // shapeops group.
+    /// Running sums along an axis: from the first element, or from the last when reversed.
+    | Cumsum of axis: int * reverse: bool
 
     /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
     static member internal SwapLastTwo(rank: int) =
@@ -90,10 +98,30 @@ type Op =
                 if keepDim then yield "keepDim"
             ]
         | Concat axis -> "concat", [ sprintf "axis=%d" axis ]
-        | Slice(axis, start, length) -> "slice", [ sprintf "axis=%d" axis; sprintf "start=%d" start; sprintf "length=%d" length ]
-        | Pad(axis, before, after) -> "pad", [ sprintf "axis=%d" axis; sprintf "before=%d" before; sprintf "after=%d" after ]
-        | Gather -> "gather", []
-        | ScatterAdd rows -> "scatterAdd", [ sprintf "rows=%d" rows ]
+        | Slice(axis, start, length, step) ->
+            "slice",
+            [
+                sprintf "axis=%d" axis
+                sprintf "start=%d" start
+                sprintf "length=%d" length
+                if step <> 1 then sprintf "step=%d" step
+            ]
+        | Pad(axis, before, after, interior, value) ->
+            "pad",
+            [
+                sprintf "axis=%d" axis
+                sprintf "before=%d" before
+                sprintf "after=%d" after
+                if interior <> 0 then sprintf "interior=%d" interior
+                if value <> 0.0 then "value=" + number value
+            ]
+        | Gather axis -> "gather", (if axis = 0 then [] else [ sprintf "axis=%d" axis ])
+        | ScatterAdd(axis, rows) ->
+            "scatterAdd",
+            [
+                if axis <> 0 then sprintf "axis=%d" axis
+                sprintf "rows=%d" rows
+            ]
         | OneHot classes -> "oneHot", [ sprintf "classes=%d" classes ]
         | Softmax axis -> "softmax", [ sprintf "axis=%d" axis ]
         | LogSoftmax axis -> "logSoftmax", [ sprintf "axis=%d" axis ]
@@ -103,6 +131,8 @@ type Op =
         | MaxPoolPick w -> "maxPoolPick", w.Parameters
         | MaxPoolScatter w -> "maxPoolScatter", w.Parameters
         | Where -> "where", []
+        // shapeops group.
+        | Cumsum(axis, reverse) -> "cumsum", [ sprintf "axis=%d" axis; if reverse then "reverse" ]
 
     /// True for the operations computed element by element, with one-element operands broadcast
     /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
@@ -561,9 +591,11 @@ module Expr =
                 fail "sumTo" (sprintf "%s was not broadcast from %s" (Shape.show x.ShapeRef) (Shape.show shape))
             y
 
-    /// Matrix product of the last two axes: (.., m, k) x (.., k, n) -> (.., m, n), batched when the leading
-    /// axes are equal; an operand whose leading axes are the other's last ones (a matrix, or [G; m; k]
-    /// against [N; G; k; n]) is used with every matrix of the other, as in NumPy.
+    /// Matrix product with NumPy's rules (np.matmul, torch.matmul): (.., m, k) x (.., k, n) -> (.., m, n), the
+    /// leading (batch) axes broadcast: equal, 1 against n on either side, or missing at the front of one
+    /// operand (a matrix, or a convolution's [G; m; k] weight against [N; G; k; n], is used with every matrix
+    /// of the other). A 1-D left operand is a row [1; k] and a 1-D right operand a column [k; 1], the added
+    /// axis removed from the result: vector . vector is a scalar.
     let rec matmul (a: Expr) (b: Expr) =
         operand "matmul" a
         operand "matmul" b
@@ -573,28 +605,42 @@ module Expr =
             fail
                 "matmul"
                 (sprintf
-                    "shapes %s and %s do not fit: the left operand's last axis must equal the right operand's second-to-last, and the leading axes must be equal or missing at the front of one operand"
+                    "shapes %s and %s do not fit: the left operand's last axis must equal the right operand's second-to-last (its only axis if 1-D), and the leading axes must broadcast (equal, 1, or missing at the front of one operand)"
                     (Shape.show sa)
                     (Shape.show sb))
-        if a.Rank < 2 || b.Rank < 2 then
+        if a.Rank = 0 || b.Rank = 0 then
             fail
                 "matmul"
-                (sprintf
-                    "operands must have at least 2 axes, got %s and %s (reshape a vector to (1, n) or (n, 1))"
-                    (Shape.show sa)
-                    (Shape.show sb))
-        if sa[a.Rank - 1] <> sb[b.Rank - 2] then mismatch ()
-        if a.Rank > 2 && b.Rank = 2 then
+                (sprintf "operands must have at least 1 axis, got %s and %s (multiply by a scalar with *)" (Shape.show sa) (Shape.show sb))
+        if sa[a.Rank - 1] <> sb[Operators.max 0 (b.Rank - 2)] then mismatch ()
+        if a.Rank = 1 || b.Rank = 1 then
+            // A vector is promoted to a matrix, and the axis it gained is removed from the product.
+            let product: Expr =
+                matmul (if a.Rank = 1 then reshape [| 1; sa[0] |] a else a) (if b.Rank = 1 then reshape [| sb[0]; 1 |] b else b)
+            let p = product.ShapeRef
+            let r = p.Length
+            let kept =
+                p
+                |> Array.indexed
+                |> Array.filter (fun (i, _) -> not (a.Rank = 1 && i = r - 2 || b.Rank = 1 && i = r - 1))
+                |> Array.map snd
+            reshape kept product
+        elif a.Rank > 2 && b.Rank = 2 then
+            // Every matrix of a times one b: one GEMM over a's rows.
             let k = sa[a.Rank - 1]
             let flat = matmul (reshape [| -1; k |] a) b
             reshape (Array.append sa[.. a.Rank - 2] [| sb[1] |]) flat
         else
-            // Leading axes missing from one operand repeat it, as in NumPy: a convolution's [G; O; K] weight
-            // against [N; G; K; L] columns.
             let batchA, batchB = sa[.. a.Rank - 3], sb[.. b.Rank - 3]
-            let shorter, longer = if batchA.Length <= batchB.Length then batchA, batchB else batchB, batchA
-            if shorter <> longer[longer.Length - shorter.Length ..] then mismatch ()
-            make Op.MatMul [| a; b |] (Array.append longer [| sa[a.Rank - 2]; sb[b.Rank - 1] |]) a.DType
+            let rank = Operators.max batchA.Length batchB.Length
+            let dim (s: int[]) i = if i - (rank - s.Length) >= 0 then s[i - (rank - s.Length)] else 1
+            let batch =
+                Array.init rank (fun i ->
+                    let da, db = dim batchA i, dim batchB i
+                    if da = db || db = 1 then da
+                    elif da = 1 then db
+                    else mismatch ())
+            make Op.MatMul [| a; b |] (Array.append batch [| sa[a.Rank - 2]; sb[b.Rank - 1] |]) a.DType
 
     /// Joins tensors along an axis; the other axes must agree.
     let concat (axis: int) (xs: Expr list) =
@@ -617,50 +663,88 @@ module Expr =
                 |> Array.mapi (fun i d -> if i = a then xs |> List.sumBy (fun x -> x.ShapeRef[a]) else d)
             make (Op.Concat a) (Array.ofList xs) shape first.DType
 
+    // The Slice node: `length` elements along axis a from `start`, `step` apart, which the caller has checked.
+    let internal sliceNode (a: int) (start: int) (length: int) (step: int) (x: Expr) =
+        let n = x.ShapeRef[a]
+        if length = n && (step = 1 || n <= 1) then
+            x
+        else
+            make (Op.Slice(a, start, length, step)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d)) x.DType
+
     /// Elements start .. start+length-1 along an axis.
     let slice (axis: int) (start: int) (length: int) (x: Expr) =
         operand "slice" x
         let a = Shape.axis "slice" x.ShapeRef axis
         if start < 0 || length < 0 || start + length > x.ShapeRef[a] then
             fail "slice" (sprintf "range [%d, %d) is outside axis %d of shape %s" start (start + length) a (Shape.show x.ShapeRef))
-        if start = 0 && length = x.ShapeRef[a] then
+        sliceNode a start length 1 x
+
+    // The Pad node along axis a, widths checked here: a gradient rule builds it with interior padding.
+    let internal padNode (a: int) (before: int) (after: int) (interior: int) (value: float) (x: Expr) =
+        if before < 0 || after < 0 || interior < 0 then
+            fail
+                "pad"
+                (sprintf
+                    "padding must be non-negative, got before %d, after %d, interior %d (shape %s)"
+                    before
+                    after
+                    interior
+                    (Shape.show x.ShapeRef))
+        let n = x.ShapeRef[a]
+        if before = 0 && after = 0 && (interior = 0 || n <= 1) then
             x
         else
-            make (Op.Slice(a, start, length)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d)) x.DType
+            let length = before + n + interior * Operators.max 0 (n - 1) + after
+            make
+                (Op.Pad(a, before, after, interior, value))
+                [| x |]
+                (x.ShapeRef |> Array.mapi (fun i d -> if i = a then length else d))
+                x.DType
+
+    /// `before` and `after` elements of a constant value added along an axis (torch's F.pad in "constant"
+    /// mode); the gradient is the slice of x's elements.
+    let padWith (value: float) (axis: int) (before: int) (after: int) (x: Expr) =
+        operand "pad" x
+        padNode (Shape.axis "pad" x.ShapeRef axis) before after 0 value x
 
     /// Zeros added before and after along an axis.
-    let pad (axis: int) (before: int) (after: int) (x: Expr) =
-        operand "pad" x
-        let a = Shape.axis "pad" x.ShapeRef axis
-        if before < 0 || after < 0 then
-            fail "pad" (sprintf "padding must be non-negative, got %d and %d" before after)
-        if before = 0 && after = 0 then
-            x
-        else
-            make (Op.Pad(a, before, after)) [| x |] (x.ShapeRef |> Array.mapi (fun i d -> if i = a then d + before + after else d)) x.DType
+    let pad (axis: int) (before: int) (after: int) (x: Expr) = padWith 0.0 axis before after x
+
+    // The Gather node: entries along an axis picked by indices, which replace the axis.
+    let private take (op: string) (axis: int) (indices: Expr) (x: Expr) =
+        operand op indices
+        operand op x
+        sameDType op x indices
+        if x.Rank < 1 then
+            fail op (sprintf "cannot pick entries of a scalar (shape %s)" (Shape.show x.ShapeRef))
+        let a = Shape.axis op x.ShapeRef axis
+        make (Op.Gather a) [| x; indices |] (Array.concat [ x.ShapeRef[.. a - 1]; indices.ShapeRef; x.ShapeRef[a + 1 ..] ]) x.DType
+
+    // The ScatterAdd node: x's entries at the indices' axes (from axis on) added into `rows` zero entries.
+    let private scatterInto (op: string) (axis: int) (rows: int) (indices: Expr) (x: Expr) =
+        operand op indices
+        operand op x
+        sameDType op x indices
+        if rows < 0 then fail op (sprintf "the number of rows must be non-negative, got %d" rows)
+        let rank = x.Rank - indices.Rank + 1
+        let a = if axis < 0 then axis + rank else axis
+        if rank < 1 || a < 0 || a >= rank || x.ShapeRef[a .. a + indices.Rank - 1] <> indices.ShapeRef then
+            fail
+                op
+                (sprintf
+                    "values of shape %s do not hold the indices' shape %s at axis %d"
+                    (Shape.show x.ShapeRef)
+                    (Shape.show indices.ShapeRef)
+                    axis)
+        let shape = Array.concat [ x.ShapeRef[.. a - 1]; [| rows |]; x.ShapeRef[a + indices.Rank ..] ]
+        make (Op.ScatterAdd(a, rows)) [| x; indices |] shape x.DType
 
     /// Rows of x (along axis 0) picked by integer-valued indices of any shape: the result has shape
     /// indices.shape @ x.shape[1..]. Embeddings and minibatches.
-    let gather (indices: Expr) (x: Expr) =
-        operand "gather" indices
-        operand "gather" x
-        sameDType "gather" x indices
-        if x.Rank < 1 then
-            fail "gather" (sprintf "cannot pick rows of a scalar (shape %s)" (Shape.show x.ShapeRef))
-        make Op.Gather [| x; indices |] (Array.append indices.ShapeRef x.ShapeRef[1..]) x.DType
+    let gather (indices: Expr) (x: Expr) = take "gather" 0 indices x
 
     /// Adds the rows of x into `rows` zero rows at integer-valued indices: the adjoint of gather.
-    let scatterAdd (rows: int) (indices: Expr) (x: Expr) =
-        operand "scatterAdd" indices
-        operand "scatterAdd" x
-        sameDType "scatterAdd" x indices
-        if rows < 0 then fail "scatterAdd" (sprintf "the number of rows must be non-negative, got %d" rows)
-        let lead = indices.Rank
-        if x.Rank < lead || x.ShapeRef[.. lead - 1] <> indices.ShapeRef then
-            fail
-                "scatterAdd"
-                (sprintf "values of shape %s do not start with the indices' shape %s" (Shape.show x.ShapeRef) (Shape.show indices.ShapeRef))
-        make (Op.ScatterAdd rows) [| x; indices |] (Array.append [| rows |] x.ShapeRef[lead..]) x.DType
+    let scatterAdd (rows: int) (indices: Expr) (x: Expr) = scatterInto "scatterAdd" 0 rows indices x
 
     /// One-hot rows for integer-valued labels: shape labels.shape @ [classes].
     let oneHot (classes: int) (labels: Expr) =
@@ -1002,6 +1086,75 @@ module Expr =
             fail "globalAvgPool2d" (sprintf "expects an input [N; C; H; W] of rank 4, got shape %s" (Shape.show x.ShapeRef))
         let s = x.ShapeRef
         reshape [| s[0]; s[1]; s[2] * s[3] |] x |> meanAxisKeep 2 |> reshape [| s[0]; s[1]; 1; 1 |]
+
+    // shapeops group.
+
+    /// Python's slice start:stop:step along an axis (start and stop None for the ends in the step's direction,
+    /// negative for positions from the end, as x[start:stop:step]); a negative step reads backwards. Positions
+    /// outside the axis are errors rather than clipped. The gradient is a strided scatter (an interior pad).
+    let stridedSlice (axis: int) (start: int option) (stop: int option) (step: int) (x: Expr) =
+        operand "stridedSlice" x
+        let a = Shape.axis "stridedSlice" x.ShapeRef axis
+        let n = x.ShapeRef[a]
+        let show (v: int option) = v |> Option.map string |> Option.defaultValue "None"
+        let range () =
+            sprintf "[%s:%s:%d] along axis %d of shape %s" (show start) (show stop) step a (Shape.show x.ShapeRef)
+        if step = 0 then fail "stridedSlice" (sprintf "the step must not be 0, got %s" (range ()))
+        let position (v: int) = if v < 0 then v + n else v
+        // Start and stop as positions; a backward slice to the front stops at -1.
+        let first, last =
+            if step > 0 then
+                defaultArg (Option.map position start) 0, defaultArg (Option.map position stop) n
+            else
+                defaultArg (Option.map position start) (n - 1), defaultArg (Option.map position stop) -1
+        let inRange =
+            if step > 0 then
+                0 <= first && first <= last && last <= n
+            else
+                // An empty axis has no position to start from: only [::-k] fits it.
+                (n = 0 && first = -1 && last = -1) || (-1 <= last && last <= first && first < n)
+        if not inRange then
+            fail
+                "stridedSlice"
+                (sprintf
+                    "%s: expected %s within the axis's %d elements, not clipped"
+                    (range ())
+                    (if step > 0 then "0 <= start <= stop <= length" else "-1 <= stop <= start < length")
+                    n)
+        let length = (Operators.abs (last - first) + Operators.abs step - 1) / Operators.abs step
+        sliceNode a (if length = 0 then 0 else first) length step x
+
+    /// x with the order of its elements reversed along each of the given axes (torch.flip): a backward slice
+    /// per axis, its own gradient.
+    let flip (axes: int list) (x: Expr) =
+        operand "flip" x
+        let normalised = axes |> List.map (Shape.axis "flip" x.ShapeRef)
+        if List.distinct normalised <> normalised then
+            fail "flip" (sprintf "axes [%s] of shape %s repeat an axis" (String.Join(", ", axes)) (Shape.show x.ShapeRef))
+        normalised |> List.fold (fun y a -> sliceNode a (y.ShapeRef[a] - 1) y.ShapeRef[a] -1 y) x
+
+    /// Entries of x along an axis picked by integer-valued indices: torch.index_select(x, axis, indices) for 1-D
+    /// indices; indices of any shape replace the axis (NumPy's take). The gradient adds into the picked
+    /// entries (indexAdd), a repeated index accumulating.
+    let indexSelect (axis: int) (indices: Expr) (x: Expr) = take "indexSelect" axis indices x
+
+    /// The adjoint of indexSelect: x's entries added into `rows` zero entries along an axis at integer-valued
+    /// indices (torch's zeros(...).index_add(axis, indices, x)); x holds the indices' shape from the axis on,
+    /// and the result has one axis of length rows in its place.
+    let indexAdd (axis: int) (rows: int) (indices: Expr) (x: Expr) = scatterInto "indexAdd" axis rows indices x
+
+    let private cumulative (op: string) (reverse: bool) (axis: int) (x: Expr) =
+        operand op x
+        make (Op.Cumsum(Shape.axis op x.ShapeRef axis, reverse)) [| x |] x.ShapeRef x.DType
+
+    /// Running sums along an axis (torch.cumsum): element i is the sum of elements 0..i. Its gradient is the
+    /// reversed running sum of the incoming gradient.
+    let cumsum (axis: int) (x: Expr) = cumulative "cumsum" false axis x
+
+    /// Running sums along an axis from its end: element i is the sum of elements i..n-1 (cumsum of the
+    /// flipped axis, flipped back, in one pass).
+    let reverseCumsum (axis: int) (x: Expr) = cumulative "reverseCumsum" true axis x
+
 
 /// Operators, so that models read like mathematics. A float operand becomes a constant of the other
 /// operand's dtype. F#'s exp, log, sqrt, abs and tanh work on expressions through the members below.

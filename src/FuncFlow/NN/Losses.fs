@@ -42,10 +42,14 @@ module Losses =
         let oneHot = labelsFor "Losses.crossEntropy" logits labels
         -(Expr.mean (Expr.sumAxis 1 (Expr.logSoftmax 1 logits * oneHot)))
 
-    /// The number of rows whose largest logit is at the label (a tie counts for each maximum); not differentiable.
+    /// The number of rows whose label is the first of their largest logits, as Metrics.argmax reads a tie (a
+    /// tied row counts for its first maximum only); not differentiable.
     let correct (logits: Expr) (labels: Expr) =
         let oneHot = labelsFor "Losses.correct" logits labels
-        Expr.sum (oneHot * Expr.equal logits (Expr.maxAxisKeep 1 logits))
+        let isMax = Expr.equal logits (Expr.maxAxisKeep 1 logits)
+        // The first maximum is the one where the running count of maxima along the row reaches 1.
+        let first = isMax * Expr.equal (Expr.cumsum 1 isMax) (Expr.scalarLike logits 1.0)
+        Expr.sum (oneHot * first)
 
     // max(log x, -100), built from masks (there is no select op): where x = 0 the logarithm's argument is
     // moved to 1, so neither the value nor the gradient computes log 0 or 0 * infinity. Where the clamp is

@@ -545,13 +545,20 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// Where output row `row` (of outShape's last axis) starts in a tensor of `shape` read as broadcast to
     /// outShape. Worked out per row, with no index or stride arrays: plans run this (a convolution's
     /// [1; C; 1; 1] bias, a pooled mean's gradient) and must allocate nothing.
-    static member RowOffset(shape: int[], outShape: int[], row: int) : int =
+    static member RowOffset(shape: int[], outShape: int[], row: int) : int = Kernels<'T>.BlockOffset(shape, outShape, 1, row)
+
+    /// Where block `block` of outShape starts in a tensor of `shape` read as broadcast to outShape, a block
+    /// being the last `trailing` axes (1: a row; 2: a batched matmul's matrix, which may differ in size from
+    /// the output's) and `block` counting the blocks of outShape in row-major order.
+    static member BlockOffset(shape: int[], outShape: int[], trailing: int, block: int) : int =
         let lead = outShape.Length - shape.Length
-        let mutable rest = row
+        let mutable rest = block
         let mutable offset = 0
         // The operand's own stride of the axis being read: the product of its axes after it.
-        let mutable stride = if shape.Length > 0 then shape[shape.Length - 1] else 1
-        for axis in outShape.Length - 2 .. -1 .. 0 do
+        let mutable stride = 1
+        for axis in max 0 (shape.Length - trailing) .. shape.Length - 1 do
+            stride <- stride * shape[axis]
+        for axis in outShape.Length - 1 - trailing .. -1 .. 0 do
             let i = rest % outShape[axis]
             rest <- rest / outShape[axis]
             let own = axis - lead
@@ -712,23 +719,44 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     else
                         carry <- false
 
-    /// Batched C = op(A) op(B) over `batch` output matrices. An operand with fewer matrices (its batch axes
-    /// are the output's trailing ones, as a convolution's weight against a batch of images) is reused
-    /// cyclically: output matrix i reads A's matrix i mod batchA and B's i mod batchB.
+    /// Batched C = op(A) op(B) over `batch` output matrices (the output of shape outShape). An operand with
+    /// fewer matrices (its batch axes broadcast: missing at the front, as a convolution's weight against a
+    /// batch of images, or of length 1) reads the matrix its batch axes map output matrix i to.
     static member MatMul
-        (a: 'T[], b: 'T[], dst: 'T[], batch: int, batchA: int, batchB: int, m: int, k: int, n: int, transA: bool, transB: bool)
-        : unit =
+        (
+            a: 'T[],
+            aShape: int[],
+            b: 'T[],
+            bShape: int[],
+            dst: 'T[],
+            outShape: int[],
+            batch: int,
+            batchA: int,
+            batchB: int,
+            m: int,
+            k: int,
+            n: int,
+            transA: bool,
+            transB: bool
+        ) : unit =
         let lda = if transA then m else k
         let ldb = if transB then k else n
         for i in 0 .. batch - 1 do
-            let aOff = (i % batchA) * m * k
-            let bOff = (i % batchB) * k * n
+            let aOff = Kernels<'T>.MatrixOffset(aShape, batchA, outShape, batch, i, m * k)
+            let bOff = Kernels<'T>.MatrixOffset(bShape, batchB, outShape, batch, i, k * n)
             match box a, box b, box dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
                 Blas.dgemm (transA, transB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
                 Blas.sgemm (transA, transB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
+
+    /// Where output matrix i of a batched matmul (of `batch` matrices) starts in an operand of `matrices`
+    /// matrices of `size` elements: its own i-th, the one, or the one its broadcast batch axes map i to.
+    static member MatrixOffset(shape: int[], matrices: int, outShape: int[], batch: int, i: int, size: int) : int =
+        if matrices = batch then i * size
+        elif matrices = 1 then 0
+        else Kernels<'T>.BlockOffset(shape, outShape, 2, i)
 
     /// dst = where(c != 0, a, b), each operand broadcast to outShape (NumPy rules).
     static member Where(c: 'T[], cShape: int[], a: 'T[], aShape: int[], b: 'T[], bShape: int[], dst: 'T[], outShape: int[]) : unit =
@@ -750,25 +778,68 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
 
     /// Copies a block of `len` elements along the middle axis of [outer; n; inner] views:
     /// from src's axis position srcStart to dst's axis position dstStart.
+    /// Copies `len` entries along the middle axis of [outer; n; inner] views, each `inner` elements: entry i from
+    /// src's axis position srcStart + i srcStep to dst's dstStart + i dstStep (a concat, a strided or backward
+    /// slice, an interior pad); with both steps 1, one block per outer index.
     static member CopyAxis
-        (src: 'T[], srcN: int, srcStart: int, dst: 'T[], dstN: int, dstStart: int, outer: int, len: int, inner: int)
-        : unit =
-        for o in 0 .. outer - 1 do
-            ReadOnlySpan(src, (o * srcN + srcStart) * inner, len * inner).CopyTo(Span(dst, (o * dstN + dstStart) * inner, len * inner))
+        (
+            src: 'T[],
+            srcN: int,
+            srcStart: int,
+            srcStep: int,
+            dst: 'T[],
+            dstN: int,
+            dstStart: int,
+            dstStep: int,
+            outer: int,
+            len: int,
+            inner: int
+        ) : unit =
+        if srcStep = 1 && dstStep = 1 then
+            for o in 0 .. outer - 1 do
+                ReadOnlySpan(src, (o * srcN + srcStart) * inner, len * inner).CopyTo(Span(dst, (o * dstN + dstStart) * inner, len * inner))
+        elif inner = 1 then
+            for o in 0 .. outer - 1 do
+                for i in 0 .. len - 1 do
+                    dst[o * dstN + dstStart + i * dstStep] <- src[o * srcN + srcStart + i * srcStep]
+        else
+            for o in 0 .. outer - 1 do
+                for i in 0 .. len - 1 do
+                    ReadOnlySpan(src, (o * srcN + srcStart + i * srcStep) * inner, inner)
+                        .CopyTo(Span(dst, (o * dstN + dstStart + i * dstStep) * inner, inner))
 
-    /// Rows of src picked by integer-valued indices: dst[i] = src[indices[i]].
-    static member Gather(src: 'T[], rows: int, rowLen: int, indices: 'T[], dst: 'T[]) : unit =
-        for i in 0 .. indices.Length - 1 do
+    /// Entries along the middle axis of src viewed as [outer; rows; inner] picked by integer-valued indices:
+    /// dst[o, i] = src[o, indices[i]].
+    static member Gather(src: 'T[], outer: int, rows: int, inner: int, indices: 'T[], dst: 'T[]) : unit =
+        let picks = indices.Length
+        for i in 0 .. picks - 1 do
             let r = Kernels<'T>.Index("gather", "index", indices[i], rows)
-            ReadOnlySpan(src, r * rowLen, rowLen).CopyTo(Span(dst, i * rowLen, rowLen))
+            for o in 0 .. outer - 1 do
+                ReadOnlySpan(src, (o * rows + r) * inner, inner).CopyTo(Span(dst, (o * picks + i) * inner, inner))
 
-    /// The inverse of Gather for gradients: dst[indices[i]] += src[i], dst zeroed first.
-    static member ScatterAdd(src: 'T[], rows: int, rowLen: int, indices: 'T[], dst: 'T[]) : unit =
+    /// The adjoint of Gather: dst[o, indices[i]] += src[o, i] in dst viewed as [outer; rows; inner], zeroed first.
+    static member ScatterAdd(src: 'T[], outer: int, rows: int, inner: int, indices: 'T[], dst: 'T[]) : unit =
         Array.Fill(dst, 'T.Zero)
-        for i in 0 .. indices.Length - 1 do
+        let picks = indices.Length
+        for i in 0 .. picks - 1 do
             let r = Kernels<'T>.Index("scatterAdd", "index", indices[i], rows)
-            let d = Span(dst, r * rowLen, rowLen)
-            TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(src, i * rowLen, rowLen), d)
+            for o in 0 .. outer - 1 do
+                let d = Span(dst, (o * rows + r) * inner, inner)
+                TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(src, (o * picks + i) * inner, inner), d)
+
+    /// Running sums along the middle axis of [outer; n; inner], from the first entry, or from the last when
+    /// reversed: each entry is the previous sum plus its own, in order (as torch's CPU kernel).
+    static member Cumsum(reverse: bool, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
+        let back = if reverse then inner else -inner
+        for o in 0 .. outer - 1 do
+            for j in 0 .. n - 1 do
+                let at = (o * n + (if reverse then n - 1 - j else j)) * inner
+                if j = 0 then
+                    ReadOnlySpan(src, at, inner).CopyTo(Span(dst, at, inner))
+                elif inner = 1 then
+                    dst[at] <- dst[at + back] + src[at]
+                else
+                    TensorPrimitives.Add(ReadOnlySpan(dst, at + back, inner), ReadOnlySpan(src, at, inner), Span(dst, at, inner))
 
     /// One-hot rows: dst[i, labels[i]] = 1.
     static member OneHot(labels: 'T[], classes: int, dst: 'T[]) : unit =

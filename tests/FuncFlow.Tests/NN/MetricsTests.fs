@@ -130,4 +130,40 @@ let tests =
                 Expect.equal (trained["bias"].ToArray()) bias "bias after training"
                 Expect.equal trainer.CompiledPlans 2 "compiled plans"
                 expectWithin 1e-15 (float testCorrect / 1003.0) (trainer.Evaluate(test).Accuracy.Value) "Trainer.Evaluate on the test data"
+            // shapeops group.
+            testCase "Losses.correct counts a tied row for its first maximum only, as Metrics.accuracy, also in the evaluator"
+            <| fun () ->
+                let rows =
+                    [|
+                        [| 2.0; 2.0; 1.0 |] // tied at 0 and 1: the first, 0
+                        [| 2.0; 2.0; 1.0 |]
+                        [| 0.0; 3.0; 3.0 |] // tied at 1 and 2: the first, 1
+                        [| 0.0; 3.0; 3.0 |]
+                        [| 4.0; 4.0; 4.0 |] // all tied: 0
+                        [| 4.0; 4.0; 4.0 |]
+                        [| -1.0; 0.5; -2.0 |] // no tie: 1
+                    |]
+                // Right (the first maximum): rows 0, 2, 4, 6; rows 1, 3 and 5 name a later maximum.
+                let labels = [| 0.0; 1.0; 1.0; 2.0; 0.0; 2.0; 1.0 |]
+                let logits = Expr.var "logits" [| 7; 3 |]
+                let y = Expr.var "y" [| 7 |]
+                let env = bind [ logits, Tensor.ofRows rows; y, Tensor.ofArray labels ]
+                let correct = Losses.correct logits y
+                expectWithin 0.0 4.0 (Tensor.item (Eval.evaluate env correct)) "counted by evaluation"
+                expectWithin 0.0 4.0 (Tensor.item (List.head (Plan.run env (Plan.compile [ correct ])))) "counted by a plan"
+                expectWithin 0.0 (4.0 / 7.0) (Metrics.accuracy (Tensor.ofRows rows) (Tensor.ofArray labels)) "Metrics.accuracy"
+                // A model whose every row ties classes 0 and 1: the evaluator's accuracy is the share of label 0.
+                let tied =
+                    Model
+                        .Create(Linear(3, 3), 0)
+                        .WithParameters(Map [ "weight", Tensor.zeros Float64 [| 3; 3 |]; "bias", Tensor.ofArray [| 1.0; 1.0; 0.0 |] ])
+                let data = Dataset.create (Tensor.ofRows rows) (Tensor.ofArray labels)
+                let evaluated = Evaluator(Loss.CrossEntropy).Evaluate(tied, data, 3)
+                let logitsOfModel = Tensor.ofRows (Array.create 7 [| 1.0; 1.0; 0.0 |])
+                expectWithin 0.0 (2.0 / 7.0) evaluated.Accuracy.Value "the evaluator"
+                expectWithin
+                    0.0
+                    (Metrics.accuracy logitsOfModel (Tensor.ofArray labels))
+                    evaluated.Accuracy.Value
+                    "the evaluator against Metrics.accuracy"
         ]

@@ -422,6 +422,57 @@ for x_shape in [(2, 3, 4, 5), (1, 2, 1, 1)]:
     case(f"globalAvgPool2d x {list(x_shape)}", "globalAvgPool2d", {}, [normal(x_shape)],
          lambda x: F.adaptive_avg_pool2d(x, 1))
 
+# shapeops group. matmul with NumPy's rules: 1-D operands (the added axis removed) and batch axes of length 1
+# broadcast against the other operand's, on either side.
+for sa, sb in [((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)), ((4,), (2, 4, 5)), ((2, 3, 4), (4,)),
+               ((2, 1, 3, 4), (3, 4, 5)), ((1, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (1, 3, 4, 2)), ((2, 3, 4), (1, 4, 5))]:
+    case(f"matmul {list(sa)} {list(sb)} (NumPy rules)", "matmul", {}, [normal(sa), normal(sb)], torch.matmul)
+
+# index_select along each axis, indices repeated (the gradient accumulates) and missing (it is zero there);
+# 2-D indices are NumPy's take, index_select of the flattened indices with the axis split back.
+for axis in [0, 1, 2, -1]:
+    idx = torch.tensor([2.0, 0.0, 2.0, 1.0], dtype=torch.float64)
+    case(f"indexSelect axis {axis}", "indexSelect", {"axis": axis}, [normal((3, 4, 5)), idx],
+         lambda x, i, axis=axis: x.index_select(axis, i.long()), [True, False])
+take = torch.tensor([[1.0, 0.0, 1.0], [3.0, 3.0, 2.0]], dtype=torch.float64)
+case("indexSelect axis 1, indices [2, 3]", "indexSelect", {"axis": 1}, [normal((2, 4, 3)), take],
+     lambda x, i: x.index_select(1, i.long().reshape(-1)).reshape(2, 2, 3, 3), [True, False])
+for axis, rows, vshape in [(0, 4, (5, 3)), (1, 3, (2, 5, 2)), (2, 2, (2, 3, 5))]:
+    idx = torch.tensor([1.0, 0.0, 1.0, rows - 1, 0.0], dtype=torch.float64)
+    out = list(vshape)
+    out[axis] = rows
+    case(f"indexAdd axis {axis} rows {rows}", "indexAdd", {"axis": axis, "rows": rows}, [normal(vshape), idx],
+         lambda v, i, axis=axis, out=out: torch.zeros(out, dtype=torch.float64).index_add(axis, i.long(), v),
+         [True, False])
+
+for axes in [[0], [2], [0, 2], [1, 0, 2], [-1]]:
+    case(f"flip {axes}", "flip", {"axes": axes}, [normal((2, 3, 4))], lambda x, axes=axes: torch.flip(x, axes))
+
+for axis in [0, 1, 2]:
+    case(f"cumsum axis {axis}", "cumsum", {"axis": axis}, [normal((2, 3, 4))],
+         lambda x, axis=axis: torch.cumsum(x, axis))
+    case(f"reverseCumsum axis {axis}", "reverseCumsum", {"axis": axis}, [normal((2, 3, 4))],
+         lambda x, axis=axis: torch.flip(torch.cumsum(torch.flip(x, [axis]), axis), [axis]))
+
+for axis, before, after, value in [(0, 1, 0, 1.5), (1, 2, 1, -2.0), (2, 0, 3, 0.25), (2, 1, 1, float("-inf"))]:
+    def pad_with(x, axis=axis, before=before, after=after, value=value):
+        widths = [0, 0] * (x.dim() - 1 - axis) + [before, after]  # F.pad lists the last axis first
+        return F.pad(x, widths, value=value)
+    case(f"padWith {value} axis {axis} before {before} after {after}", "padWith",
+         {"axis": axis, "before": before, "after": after, "value": value if math.isfinite(value) else "-inf"},
+         [normal((2, 3, 4))], pad_with)
+
+# Python's start:stop:step, None for an end; PyTorch slices forwards only, so the positions Python's slice
+# picks are read with index_select (its gradient an index_add).
+for axis, n, start, stop, step in [(0, 5, 1, 5, 2), (0, 5, None, None, 3), (1, 6, 4, 0, -1), (1, 6, None, None, -2),
+                                   (2, 7, -2, None, -3), (2, 7, 1, -1, 2), (1, 6, 2, 2, 1), (2, 7, None, None, -1)]:
+    shape = [2, 3, 4]
+    shape[axis] = n
+    picks = torch.tensor(list(range(n))[slice(start, stop, step)], dtype=torch.long)
+    case(f"stridedSlice axis {axis} [{start}:{stop}:{step}]", "stridedSlice",
+         {"axis": axis, "start": start, "stop": stop, "step": step}, [normal(tuple(shape))],
+         lambda x, axis=axis, picks=picks: x.index_select(axis, picks))
+
 write("reference.json", {"generator": "make_reference.py, torch " + torch.__version__.split("+")[0], "cases": cases})
 
 
