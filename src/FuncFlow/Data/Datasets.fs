@@ -20,7 +20,7 @@ module Datasets =
             else
                 fail (
                     sprintf
-                        "FUNCFLOW_DATA is set to %s, which is not a folder (it should hold mnist/ and small/ as the repository's data/ does)"
+                        "FUNCFLOW_DATA is set to %s, which is not a folder (it should hold mnist/, fashion-mnist/ and small/ as the repository's data/ does)"
                         dir
                 )
         | _ ->
@@ -37,7 +37,7 @@ module Datasets =
             | None ->
                 fail (
                     sprintf
-                        "No data folder found: looked for data/mnist in %s and every folder above them. The data ships in the repository's data/ folder; set the environment variable FUNCFLOW_DATA to a folder holding mnist/ and small/ to load it from elsewhere."
+                        "No data folder found: looked for data/mnist in %s and every folder above them. The data ships in the repository's data/ folder; set the environment variable FUNCFLOW_DATA to a folder holding mnist/, fashion-mnist/ and small/ to load it from elsewhere."
                         (String.Join(" and ", starts))
                 )
 
