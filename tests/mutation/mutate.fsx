@@ -33,12 +33,18 @@ let run (timeout: TimeSpan) (exe: string) (args: string) =
     p.WaitForExit()
     (if finished then Some p.ExitCode else None), output.Result + errors.Result
 
+/// An XML results file. Expecto writes failure messages with their terminal colour codes (ESC), which XML 1.0
+/// forbids, so characters are not checked.
+let loadXml (path: string) =
+    use reader = Xml.XmlReader.Create(path, Xml.XmlReaderSettings(CheckCharacters = false))
+    XDocument.Load reader
+
 /// The names of the tests that failed or errored in the Expecto program's JUnit file and the C# run's TRX files.
 let failedTests (fsharpFinished: bool) =
     let junit = Path.Combine(results, "expecto.xml")
     let fsharp =
         if File.Exists junit then
-            XDocument.Load(junit).Descendants(XName.Get "testcase")
+            (loadXml junit).Descendants(XName.Get "testcase")
             |> Seq.filter (fun c -> not (isNull (c.Element(XName.Get "failure"))) || not (isNull (c.Element(XName.Get "error"))))
             |> Seq.map (fun c -> c.Attribute(XName.Get "name").Value)
             |> List.ofSeq
@@ -49,7 +55,7 @@ let failedTests (fsharpFinished: bool) =
     let ns = XNamespace.Get "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"
     let csharp =
         Directory.GetFiles(results, "*.trx", SearchOption.AllDirectories)
-        |> Seq.collect (fun f -> XDocument.Load(f).Descendants(ns + "UnitTestResult"))
+        |> Seq.collect (fun f -> (loadXml f).Descendants(ns + "UnitTestResult"))
         |> Seq.filter (fun r -> r.Attribute(XName.Get "outcome").Value = "Failed")
         |> Seq.map (fun r -> "C#: " + r.Attribute(XName.Get "testName").Value)
         |> List.ofSeq
