@@ -190,19 +190,10 @@ let row (m: Mutant, outcome) =
         match outcome with
         | Caught tests ->
             let shown = tests |> List.truncate 3 |> List.map (fun t -> "`" + cell t + "`") |> String.concat "; "
-            "caught", (if tests.Length > 3 then sprintf "%s; and %d more" shown (tests.Length - 3) else shown)
+            "caught", sprintf "%d: %s%s" tests.Length shown (if tests.Length > 3 then sprintf "; and %d more" (tests.Length - 3) else "")
         | Survived -> "**survived**", ""
         | DoesNotCompile e -> "does not compile", cell e
-    sprintf
-        "| %s | `%s` | %s | %s | %d: %s |"
-        m.Id
-        (Path.GetDirectoryName(m.File).Replace('\\', '/'))
-        (cell m.What)
-        verdict
-        (match outcome with
-         | Caught t -> t.Length
-         | _ -> 0)
-        by
+    sprintf "| %s | `%s` | %s | %s | %s |" m.Id (Path.GetDirectoryName(m.File).Replace('\\', '/')) (cell m.What) verdict by
 
 let caught =
     outcomes
