@@ -178,7 +178,7 @@ let outcomes =
             m.Id
             m.What
             (match outcome with
-             | Caught t -> sprintf "caught by %d" t.Length
+             | Caught t -> sprintf "caught by %d: %s" t.Length (String.Join("; ", List.truncate 3 t))
              | Survived -> "SURVIVED"
              | DoesNotCompile e -> "does not compile: " + e)
             clock.Elapsed.TotalSeconds
