@@ -43,6 +43,19 @@ public class GradCheckTests
     }
 
     [Fact]
+    public void Atol_and_rtol_each_apply_as_given()
+    {
+        // relu at exactly 0: the analytic 0 and the central difference 0.5 differ by exactly 0.5, so the element
+        // passes when 0.5 <= atol + rtol * 0.5: atol alone must exceed 0.5, rtol alone 1.
+        var atKink = new[] { new AG.Tensor(new double[] { 0.0 }) };
+        static AG.Tensor Relu(AG.Tensor[] t) => t[0].Relu();
+        Assert.True(AG.GradCheck.Check(Relu, atKink, atol: 0.51, rtol: 0.0).Passed);
+        Assert.False(AG.GradCheck.Check(Relu, atKink, atol: 0.49, rtol: 0.0).Passed);
+        Assert.True(AG.GradCheck.Check(Relu, atKink, atol: 0.0, rtol: 1.02).Passed);
+        Assert.False(AG.GradCheck.Check(Relu, atKink, atol: 0.0, rtol: 0.98).Passed);
+    }
+
+    [Fact]
     public void Inputs_keep_their_values_and_flags()
     {
         var before = X.ToArray();

@@ -105,6 +105,7 @@ let private cases: (string * (unit -> unit) * string list) list =
         "concat: ranks differ", (fun () -> Expr.concat 0 [ x23; Expr.var "y" [| 2 |] ] |> ignore), [ "concat"; "(2, 3)"; "(2,)" ]
         "concat: nothing", (fun () -> Expr.concat 0 [] |> ignore), [ "concat"; "at least one" ]
         "slice: past the end", (fun () -> Expr.slice 1 2 3 x23 |> ignore), [ "slice"; "[2, 5)"; "axis 1"; "(2, 3)" ]
+        "slice: one past the end", (fun () -> Expr.slice 1 1 3 x23 |> ignore), [ "slice"; "[1, 4)"; "axis 1"; "(2, 3)" ]
         "slice: negative start", (fun () -> Expr.slice 0 -1 1 x23 |> ignore), [ "slice"; "[-1, 0)"; "(2, 3)" ]
         "slice: axis out of range", (fun () -> Expr.slice 2 0 1 x23 |> ignore), [ "slice"; "axis 2"; "(2, 3)" ]
         "pad: negative", (fun () -> Expr.pad 0 -1 2 x23 |> ignore), [ "pad"; "-1" ]

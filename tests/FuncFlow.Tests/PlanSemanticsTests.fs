@@ -349,6 +349,16 @@ let tests =
                 let computed = layoutOf [||] [| a, b * 2.0; b, a * 3.0 |]
                 Expect.isEmpty computed.Stage "copies for computed updates"
                 Expect.equal computed.Writes.Length 2 "writes of computed updates"
+            testCase "a reshape keeps its operand's buffer until the reshape's last reader has run"
+            <| fun () ->
+                // exp x is read only through its reshape, and tanh x (the same size) is computed after that reshape
+                // but before the sum reads it: a pool that freed exp x's buffer at the reshape would hand it to tanh x.
+                let x = Expr.var "x" [| 2; 3 |]
+                let xs = [| -1.5; -0.5; 0.0; 0.25; 1.0; 2.0 |]
+                let plan = Plan.compile [ Expr.reshape [| 6 |] (Expr.exp x) + Expr.reshape [| 6 |] (Expr.tanh x) ]
+                let out = Plan.run (Eval.bindings [ "x", Tensor.create [| 2; 3 |] xs ]) plan |> List.exactlyOne
+                Expect.equal out.Shape [| 6 |] "shape"
+                assertClose 1e-14 (xs |> Array.map (fun v -> exp v + tanh v)) (out.ToArray())
             testCase "a plan's outputs are a read-only view that cannot be written through"
             <| fun () ->
                 let x = Expr.var "x" [| 2 |]

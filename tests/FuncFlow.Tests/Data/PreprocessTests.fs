@@ -114,6 +114,19 @@ let tests =
                 Expect.isTrue (batches |> List.forall aligned) "batches |> List.forall aligned"
                 Expect.equal (epoch 3 |> List.collect (ids >> List.ofArray)) order "epoch 3 |> List.collect (ids >> List.ofArray)"
                 Expect.notEqual (epoch 4 |> List.collect (ids >> List.ofArray)) order "epoch 4 |> List.collect (ids >> List.ofArray)"
+            testCase "shuffling is uniform: over 6000 seeds each of the 6 orders of 3 rows comes about 1000 times"
+            <| fun () ->
+                // Fisher-Yates draws the swap partner of position i from [0, i]; drawing it from [0, i) (Sattolo's
+                // algorithm) makes only the 2 cyclic orders. 1000 +- 150 is over 5 standard deviations (28.9).
+                let counts =
+                    [ 0..5999 ]
+                    |> List.countBy (fun seed -> Batches.shuffled seed 3 (indexed 3) |> Seq.exactlyOne |> ids |> List.ofArray)
+                Expect.equal
+                    (counts |> List.map fst |> List.sort)
+                    [ [ 0; 1; 2 ]; [ 0; 2; 1 ]; [ 1; 0; 2 ]; [ 1; 2; 0 ]; [ 2; 0; 1 ]; [ 2; 1; 0 ] ]
+                    "every order of 3 rows appears"
+                for order, count in counts do
+                    Expect.isTrue (abs (count - 1000) <= 150) (sprintf "order %A came %d times in 6000 shuffles" order count)
             testCase "dropLast leaves out a short final batch"
             <| fun () ->
                 let ds = indexed 23
