@@ -124,8 +124,8 @@ let mutants: Mutant list =
             Id = "M16"
             File = core + "Expressions/Expr.fs"
             What = "matmul infers the result's last axis from the wrong axis of b"
-            Find = "(Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 1] |])"
-            Replace = "(Array.append sa[.. a.Rank - 2] [| sb[b.Rank - 2] |])"
+            Find = "(Array.append batch [| sa[a.Rank - 2]; sb[b.Rank - 1] |])"
+            Replace = "(Array.append batch [| sa[a.Rank - 2]; sb[b.Rank - 2] |])"
         }
         {
             Id = "M17"
@@ -182,8 +182,8 @@ let mutants: Mutant list =
             Id = "M24"
             File = core + "Execution/Execute.fs"
             What = "pad puts the values at the start, all the zeros after them"
-            Find = "dst, n + before + after, before, outer, n, inner)"
-            Replace = "dst, n + before + after, 0, outer, n, inner)"
+            Find = "dst, node.ShapeRef[axis], before, interior + 1, outer, n, inner)"
+            Replace = "dst, node.ShapeRef[axis], 0, interior + 1, outer, n, inner)"
         }
         {
             Id = "M25"
