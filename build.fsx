@@ -19,21 +19,25 @@ let runOrFail exe args =
         eprintfn "build.fsx: '%s %s' failed with exit code %d" exe args code
         exit code
 
+/// A test-results file, read without XML's character check: a failure's message can hold a terminal colour code
+/// (ESC), which XML 1.0 does not allow as a character.
+let loadResults (file: string) =
+    use reader = System.Xml.XmlReader.Create(file, System.Xml.XmlReaderSettings(CheckCharacters = false))
+    XDocument.Load reader
+
 /// Passed, failed and skipped tests in the TRX files the C# test run wrote, not from dotnet test's text.
 let countTrx (dir: string) =
     let ns = XNamespace.Get "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"
     let results =
         Directory.GetFiles(dir, "*.trx", SearchOption.AllDirectories)
-        |> Array.collect (fun file -> XDocument.Load(file).Descendants(ns + "UnitTestResult") |> Array.ofSeq)
+        |> Array.collect (fun file -> (loadResults file).Descendants(ns + "UnitTestResult") |> Array.ofSeq)
     let count outcome = results |> Array.filter (fun r -> r.Attribute(XName.Get "outcome").Value = outcome) |> Array.length
     count "Passed", results.Length - count "Passed" - count "NotExecuted", count "NotExecuted"
 
 /// Passed, failed and skipped tests in the JUnit XML the Expecto program wrote: a <testcase> holds a <failure> or an
 /// <error> when it failed, a <skipped> when skipped, nothing when it passed.
 let countJUnit (file: string) =
-    // A failure's message can hold a terminal colour code (ESC), which XML 1.0 does not allow as a character.
-    use reader = System.Xml.XmlReader.Create(file, System.Xml.XmlReaderSettings(CheckCharacters = false))
-    let cases = XDocument.Load(reader).Descendants(XName.Get "testcase") |> Array.ofSeq
+    let cases = (loadResults file).Descendants(XName.Get "testcase") |> Array.ofSeq
     let has name = cases |> Array.filter (fun c -> not (isNull (c.Element(XName.Get name)))) |> Array.length
     let failed, skipped = has "failure" + has "error", has "skipped"
     cases.Length - failed - skipped, failed, skipped
