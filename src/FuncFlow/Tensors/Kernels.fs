@@ -1,6 +1,7 @@
 namespace FuncFlow
 
 open System
+open System.Buffers
 open System.Numerics
 open System.Numerics.Tensors
 
@@ -526,6 +527,19 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. a.Length - 1 do
                 Kernels<'T>.Binary(op, ReadOnlySpan(a, row, 1), ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
+        elif dst.Length > 0 && Kernels<'T>.ConstantBlock(aShape, bShape, outShape) > 0 then
+            // One operand is one value per block of trailing axes (a convolution's [1; C; 1; 1] bias against
+            // [N; C; H; W]): one dispatcher call per block instead of one per row.
+            let trailing = Kernels<'T>.ConstantBlock(aShape, bShape, outShape)
+            let mutable inner = 1
+            for axis in outShape.Length - trailing .. outShape.Length - 1 do
+                inner <- inner * outShape[axis]
+            let aLen = if Kernels<'T>.OnesAtEnd(aShape, trailing) then 1 else inner
+            let bLen = if Kernels<'T>.OnesAtEnd(bShape, trailing) then 1 else inner
+            for block in 0 .. dst.Length / inner - 1 do
+                let aOff = Kernels<'T>.BlockOffset(aShape, outShape, trailing, block)
+                let bOff = Kernels<'T>.BlockOffset(bShape, outShape, trailing, block)
+                Kernels<'T>.Binary(op, ReadOnlySpan(a, aOff, aLen), ReadOnlySpan(b, bOff, bLen), Span(dst, block * inner, inner))
         elif dst.Length > 0 then
             let rank = outShape.Length
             let inner = outShape[rank - 1]
@@ -566,6 +580,37 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 if shape[own] <> 1 then offset <- offset + i * stride
                 stride <- stride * shape[own]
         offset
+
+    /// The most trailing axes over which one operand is one value (its axes there have length 1) and the
+    /// other is whole (its axes there are outShape's), more than one; 0 if there are none such.
+    static member ConstantBlock(aShape: int[], bShape: int[], outShape: int[]) : int =
+        let mutable best = 0
+        let mutable k = 1
+        while k <= outShape.Length do
+            let aOnes, bOnes = Kernels<'T>.OnesAtEnd(aShape, k), Kernels<'T>.OnesAtEnd(bShape, k)
+            let aWhole, bWhole =
+                Kernels<'T>.WholeAtEnd(aShape, outShape, k), Kernels<'T>.WholeAtEnd(bShape, outShape, k)
+            if (aOnes && bWhole) || (aWhole && bOnes) then
+                best <- k
+                k <- k + 1
+            else
+                k <- outShape.Length + 1
+        if best > 1 then best else 0
+
+    // The last k axes of shape (aligned with the output's, missing ones counting as 1) all have length 1.
+    static member private OnesAtEnd(shape: int[], k: int) : bool =
+        let mutable ones = true
+        for i in max 0 (shape.Length - k) .. shape.Length - 1 do
+            ones <- ones && shape[i] = 1
+        ones
+
+    // The last k axes of shape are outShape's last k axes (all present).
+    static member private WholeAtEnd(shape: int[], outShape: int[], k: int) : bool =
+        let mutable whole = shape.Length >= k
+        if whole then
+            for i in 1..k do
+                whole <- whole && shape[shape.Length - i] = outShape[outShape.Length - i]
+        whole
 
     /// True when a shape is one row: every axis but the last has length 1 (or there is none).
     static member IsRow(shape: int[]) : bool =
@@ -881,21 +926,27 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         else
                             let src = plane + ih * g.W + lo * g.SW + off
                             let count = hi - lo + 1
+                            // Rows of a small image are short: a plain loop beats a span call's set-up there.
                             if fold then
-                                if g.SW = 1 then
+                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
                                     let d = Span(image, src, count)
                                     TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(cols, c + lo, count), d)
                                 else
                                     for j in 0 .. count - 1 do
                                         image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
                             else
-                                Span(cols, c, lo).Clear()
-                                if g.SW = 1 then
+                                for j in 0 .. lo - 1 do
+                                    cols[c + j] <- 'T.Zero
+                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
                                     ReadOnlySpan(image, src, count).CopyTo(Span(cols, c + lo, count))
                                 else
                                     for j in 0 .. count - 1 do
                                         cols[c + lo + j] <- image[src + j * g.SW]
-                                Span(cols, c + hi + 1, g.OW - 1 - hi).Clear()
+                                for j in hi + 1 .. g.OW - 1 do
+                                    cols[c + j] <- 'T.Zero
+
+    /// Below this many elements a row is copied or added by a plain loop rather than a span call.
+    static member ShortRow = 32
 
     /// Max pooling through each window's first arg-max of `keys` (an image batch), in row-major window order
     /// over the taps inside the image (padding never wins; builders keep padding within half the kernel, so
@@ -905,6 +956,13 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// arg-max each element is.
     static member MaxPool(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
         if scatter then Array.Fill(dst, 'T.Zero)
+        if g.PH = 0 && g.PW = 0 && Vector.IsHardwareAccelerated then
+            Kernels<'T>.MaxPoolPlanes(scatter, keys, values, dst, g)
+        else
+            Kernels<'T>.MaxPoolWindows(scatter, keys, values, dst, g)
+
+    // Window by window, any padding.
+    static member private MaxPoolWindows(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
         for p in 0 .. g.Planes - 1 do
             let plane = p * g.H * g.W
             for oh in 0 .. g.OH - 1 do
@@ -928,3 +986,56 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                                         at <- i
                     let o = (p * g.OH + oh) * g.OW + ow
                     if scatter then dst[at] <- dst[at] + values[o] else dst[o] <- values[at]
+
+    // Without padding, one plane at a time with the plane's windows in SIMD lanes: each window's running
+    // maximum and the tap it came from are chosen by masks (`v > max || isnan v`, taps in row-major order, as
+    // the window loop), so random data costs no branch mispredictions, which were most of the window loop's
+    // time. Every tap is inside the image, so tap 0 is the one a window of -infinities picks. When keys are
+    // the values (a forward max pool), the running maxima are the result: no arg-max to follow.
+    static member private MaxPoolPlanes(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
+        let lanes = Vector<'T>.Count
+        let outputs = g.OH * g.OW
+        let width = (outputs + lanes - 1) / lanes * lanes
+        let taps = g.KH * g.KW
+        let direct = not scatter && obj.ReferenceEquals(keys, values)
+        let best = ArrayPool<'T>.Shared.Rent width
+        let chosen = ArrayPool<'T>.Shared.Rent width
+        let tapValues = ArrayPool<'T>.Shared.Rent width
+        let offsets = ArrayPool<int>.Shared.Rent taps
+        try
+            for t in 0 .. taps - 1 do
+                offsets[t] <- t / g.KW * g.DH * g.W + t % g.KW * g.DW
+            for p in 0 .. g.Planes - 1 do
+                let plane = p * g.H * g.W
+                Span(best, 0, width).Fill 'T.NegativeInfinity
+                Span(chosen, 0, width).Clear()
+                for t in 0 .. taps - 1 do
+                    for oh in 0 .. g.OH - 1 do
+                        let start = plane + oh * g.SH * g.W + offsets[t]
+                        let o = oh * g.OW
+                        for ow in 0 .. g.OW - 1 do
+                            tapValues[o + ow] <- keys[start + ow * g.SW]
+                    let tap = Vector<'T>('T.CreateTruncating t)
+                    let mutable i = 0
+                    while i < width do
+                        let v = Vector<'T>(tapValues, i)
+                        let b = Vector<'T>(best, i)
+                        let take = Vector.BitwiseOr(Vector.GreaterThan(v, b), Vector.OnesComplement(Vector.Equals(v, v)))
+                        Vector.ConditionalSelect(take, v, b).CopyTo(best, i)
+                        if not direct then Vector.ConditionalSelect(take, tap, Vector<'T>(chosen, i)).CopyTo(chosen, i)
+                        i <- i + lanes
+                let o = p * outputs
+                if direct then
+                    Span(best, 0, outputs).CopyTo(Span(dst, o, outputs))
+                else
+                    for oh in 0 .. g.OH - 1 do
+                        let top = plane + oh * g.SH * g.W
+                        for ow in 0 .. g.OW - 1 do
+                            let w = oh * g.OW + ow
+                            let at = top + offsets[Int32.CreateTruncating chosen[w]] + ow * g.SW
+                            if scatter then dst[at] <- dst[at] + values[o + w] else dst[o + w] <- values[at]
+        finally
+            ArrayPool<'T>.Shared.Return best
+            ArrayPool<'T>.Shared.Return chosen
+            ArrayPool<'T>.Shared.Return tapValues
+            ArrayPool<int>.Shared.Return offsets
