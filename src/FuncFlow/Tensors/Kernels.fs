@@ -336,6 +336,40 @@ module internal Special =
     /// x where x > 0, else slope x.
     let leakyRelu (slope: float) (x: float) = if x > 0.0 then x else x * slope
 
+/// A batched matmul's operands (Kernels.MatMul's arguments), for a job that runs some of its batch.
+[<Struct>]
+type internal MatMulArgs<'T> =
+    {
+        A: 'T[]
+        AShape: int[]
+        B: 'T[]
+        BShape: int[]
+        Dst: 'T[]
+        OutShape: int[]
+        Batch: int
+        BatchA: int
+        BatchB: int
+        M: int
+        K: int
+        N: int
+        TransA: bool
+        TransB: bool
+    }
+
+/// im2col's or col2im's operands, for a job that runs some of the planes.
+[<Struct>]
+type internal Im2ColArgs<'T> = { Fold: bool; Image: 'T[]; Cols: 'T[]; Window: Window2d }
+
+/// Max pooling's operands, for a job that runs some of the planes.
+[<Struct>]
+type internal PoolArgs<'T> = { Scatter: bool; Keys: 'T[]; Values: 'T[]; Dst: 'T[]; Window: Window2d }
+
+/// Which kernel a KernelJob runs.
+type internal KernelJobKind =
+    | MatMulJob
+    | Im2ColJob
+    | PoolJob
+
 /// Destination-style kernels over row-major arrays: every output is written into a caller-owned buffer,
 /// so one-shot evaluation (fresh buffers) and compiled plans (reused buffers) share one implementation.
 type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
@@ -764,36 +798,22 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     else
                         carry <- false
 
-    /// Batched C = op(A) op(B) over `batch` output matrices (the output of shape outShape). An operand with
-    /// fewer matrices (its batch axes broadcast: missing at the front, as a convolution's weight against a
-    /// batch of images, or of length 1) reads the matrix its batch axes map output matrix i to.
-    static member MatMul
-        (
-            a: 'T[],
-            aShape: int[],
-            b: 'T[],
-            bShape: int[],
-            dst: 'T[],
-            outShape: int[],
-            batch: int,
-            batchA: int,
-            batchB: int,
-            m: int,
-            k: int,
-            n: int,
-            transA: bool,
-            transB: bool
-        ) : unit =
-        let lda = if transA then m else k
-        let ldb = if transB then k else n
-        for i in 0 .. batch - 1 do
-            let aOff = Kernels<'T>.MatrixOffset(aShape, batchA, outShape, batch, i, m * k)
-            let bOff = Kernels<'T>.MatrixOffset(bShape, batchB, outShape, batch, i, k * n)
-            match box a, box b, box dst with
+    /// Output matrices first .. stop - 1 of a batched C = op(A) op(B) over p.Batch output matrices (the
+    /// output of shape p.OutShape). An operand with fewer matrices (its batch axes broadcast: missing at the
+    /// front, as a convolution's weight against a batch of images, or of length 1) reads the matrix its batch
+    /// axes map output matrix i to.
+    static member MatMulBatches(p: MatMulArgs<'T>, first: int, stop: int) : unit =
+        let m, n, k = p.M, p.N, p.K
+        let lda = if p.TransA then m else k
+        let ldb = if p.TransB then k else n
+        for i in first .. stop - 1 do
+            let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k)
+            let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n)
+            match box p.A, box p.B, box p.Dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (transA, transB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
+                Blas.dgemm (p.TransA, p.TransB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (transA, transB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
+                Blas.sgemm (p.TransA, p.TransB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Where output matrix i of a batched matmul (of `batch` matrices) starts in an operand of `matrices`
@@ -906,10 +926,11 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// with no transpose, its output already [N; O; OH OW]). fold = false writes the columns from the image,
     /// zeros where a tap falls in the padding; fold = true writes the image as the sum of the columns' taps
     /// that read each element (col2im), the exact adjoint. Whole output rows are copied or added as spans.
-    static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
+    static member Im2ColPlanes(p: Im2ColArgs<'T>, first: int, stop: int) : unit =
+        let fold, image, cols, g = p.Fold, p.Image, p.Cols, p.Window
         let l = g.OH * g.OW
-        if fold then Array.Fill(image, 'T.Zero)
-        for p in 0 .. g.Planes - 1 do
+        if fold then Span(image, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
+        for p in first .. stop - 1 do
             let plane = p * g.H * g.W
             for ki in 0 .. g.KH - 1 do
                 for kj in 0 .. g.KW - 1 do
@@ -954,16 +975,17 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// CPU kernel (`val > max || isnan(val)`). scatter = false: dst (pooled) gets `values` (image-shaped) at each
     /// arg-max; scatter = true: dst (image-shaped) gets the sum of `values` (pooled) of the windows whose
     /// arg-max each element is.
-    static member MaxPool(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
-        if scatter then Array.Fill(dst, 'T.Zero)
+    static member MaxPoolPlanes(p: PoolArgs<'T>, first: int, stop: int) : unit =
+        let g = p.Window
+        if p.Scatter then Span(p.Dst, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
         if g.PH = 0 && g.PW = 0 && Vector.IsHardwareAccelerated then
-            Kernels<'T>.MaxPoolPlanes(scatter, keys, values, dst, g)
+            Kernels<'T>.MaxPoolLanes(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
         else
-            Kernels<'T>.MaxPoolWindows(scatter, keys, values, dst, g)
+            Kernels<'T>.MaxPoolWindows(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
 
     // Window by window, any padding.
-    static member private MaxPoolWindows(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
-        for p in 0 .. g.Planes - 1 do
+    static member private MaxPoolWindows(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d, first: int, stop: int) : unit =
+        for p in first .. stop - 1 do
             let plane = p * g.H * g.W
             for oh in 0 .. g.OH - 1 do
                 let h0 = oh * g.SH - g.PH
@@ -992,7 +1014,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     // the window loop), so random data costs no branch mispredictions, which were most of the window loop's
     // time. Every tap is inside the image, so tap 0 is the one a window of -infinities picks. When keys are
     // the values (a forward max pool), the running maxima are the result: no arg-max to follow.
-    static member private MaxPoolPlanes(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
+    static member private MaxPoolLanes(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d, first: int, stop: int) : unit =
         let lanes = Vector<'T>.Count
         let outputs = g.OH * g.OW
         let width = (outputs + lanes - 1) / lanes * lanes
@@ -1005,7 +1027,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         try
             for t in 0 .. taps - 1 do
                 offsets[t] <- t / g.KW * g.DH * g.W + t % g.KW * g.DW
-            for p in 0 .. g.Planes - 1 do
+            for p in first .. stop - 1 do
                 let plane = p * g.H * g.W
                 Span(best, 0, width).Fill 'T.NegativeInfinity
                 Span(chosen, 0, width).Clear()
@@ -1039,3 +1061,72 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             ArrayPool<'T>.Shared.Return chosen
             ArrayPool<'T>.Shared.Return tapValues
             ArrayPool<int>.Shared.Return offsets
+
+/// The kernels made of many independent pieces (a convolution's per-sample GEMMs, too small for OpenBLAS to
+/// thread; im2col's and pooling's planes), run in two halves on two cores (Halves) when they are big enough
+/// to pay for the fork-join, and whole otherwise. Each thread reuses one job object, so nothing is allocated.
+type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>() =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private current: Halved<'T>
+
+    [<DefaultValue>]
+    val mutable Kind: KernelJobKind
+
+    [<DefaultValue>]
+    val mutable MatMulArgs: MatMulArgs<'T>
+
+    [<DefaultValue>]
+    val mutable Im2ColArgs: Im2ColArgs<'T>
+
+    [<DefaultValue>]
+    val mutable PoolArgs: PoolArgs<'T>
+
+    interface IRangeJob with
+        member j.Run(first: int, stop: int) =
+            match j.Kind with
+            | MatMulJob -> Kernels<'T>.MatMulBatches(j.MatMulArgs, first, stop)
+            | Im2ColJob -> Kernels<'T>.Im2ColPlanes(j.Im2ColArgs, first, stop)
+            | PoolJob -> Kernels<'T>.MaxPoolPlanes(j.PoolArgs, first, stop)
+
+    /// Below this many multiply-adds or elements a kernel runs on one core: a fork-join costs microseconds.
+    static member private WorthHalving = 1L <<< 18
+
+    static member private Job() : Halved<'T> =
+        if isNull (box Halved<'T>.current) then Halved<'T>.current <- Halved<'T>()
+        Halved<'T>.current
+
+    // Runs the job over [0, count), in two halves when its size is worth it.
+    static member private Run(job: Halved<'T>, count: int, size: int64) =
+        if size >= Halved<'T>.WorthHalving && count >= 2 then
+            Halves.run job count (count / 2)
+        else
+            (job :> IRangeJob).Run(0, count)
+
+    /// Batched C = op(A) op(B) (Kernels.MatMulBatches); OpenBLAS threads one product from 4 x 65536
+    /// multiply-adds on, so only a batch of smaller ones is halved here.
+    static member MatMul(args: MatMulArgs<'T>) : unit =
+        let product = int64 args.M * int64 args.N * int64 args.K
+        if product < 262144L then
+            let job = Halved<'T>.Job()
+            job.MatMulArgs <- args
+            job.Kind <- MatMulJob
+            Halved<'T>.Run(job, args.Batch, int64 args.Batch * product)
+            job.MatMulArgs <- Unchecked.defaultof<_>
+        else
+            Kernels<'T>.MatMulBatches(args, 0, args.Batch)
+
+    /// im2col (fold = false) or its adjoint col2im (fold = true), plane by plane (Kernels.Im2ColPlanes).
+    static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
+        let job = Halved<'T>.Job()
+        job.Im2ColArgs <- { Fold = fold; Image = image; Cols = cols; Window = g }
+        job.Kind <- Im2ColJob
+        Halved<'T>.Run(job, g.Planes, int64 cols.Length)
+        job.Im2ColArgs <- Unchecked.defaultof<_>
+
+    /// Max pooling's pick (scatter = false) or scatter, plane by plane (Kernels.MaxPoolPlanes).
+    static member MaxPool(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
+        let job = Halved<'T>.Job()
+        job.PoolArgs <- { Scatter = scatter; Keys = keys; Values = values; Dst = dst; Window = g }
+        job.Kind <- PoolJob
+        Halved<'T>.Run(job, g.Planes, int64 keys.Length)
+        job.PoolArgs <- Unchecked.defaultof<_>
