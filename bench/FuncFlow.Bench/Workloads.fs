@@ -15,6 +15,8 @@ type Workload =
         Steps: int
         /// Runs one training step (or one gradient of the scalar graph).
         Step: unit -> unit
+        /// The compiled plan a step runs, if it is one (for --profile).
+        Plan: Plan option
     }
 
 // torch.nn.Linear's default initialisation: uniform in +-1/sqrt(fan_in), for weight and bias alike.
@@ -68,7 +70,7 @@ let private mlp (name: string) (steps: int) (dtype: DType) (sizes: int list) (ba
             plan.Set((Expr.tryName v).Value, t)
     plan.Set("x", Tensor.randNormal dtype 5 [| batch; sizes.Head |] 0.0 1.0)
     plan.Set((Expr.tryName target).Value, targetValue)
-    { Name = name; Steps = steps; Step = fun () -> plan.Execute() }
+    { Name = name; Steps = steps; Step = plan.Execute; Plan = Some plan }
 
 /// LeNet-5 on [64; 1; 28; 28] float32 images: the NN layers' training step (forward, cross-entropy, gradients
 /// and SGD lr 0.1 in one compiled plan), its batch set once.
@@ -93,7 +95,7 @@ let private lenet () =
         NN.TrainStep.Compile(NN.Model.Create(layers, 1, Float32), NN.Loss.CrossEntropy, NN.SGD 0.1, input, [| 64 |])
     step.Plan.Set("input", Tensor.randNormal Float32 5 input 0.0 1.0)
     step.Plan.Set("target", labels Float32 64 10)
-    { Name = "lenet_mnist_b64_f32"; Steps = 50; Step = fun () -> step.Plan.Execute() }
+    { Name = "lenet_mnist_b64_f32"; Steps = 50; Step = step.Plan.Execute; Plan = Some step.Plan }
 
 /// The scalar graph: built anew each step with Expr, differentiated with Grad.wrt, evaluated with Eval.
 let private scalarGraph () =
@@ -111,7 +113,7 @@ let private scalarGraph () =
             acc <- acc + Expr.tanh (a * b + 0.5)
         let grads = Grad.wrt vars acc
         Eval.many env [ for v in vars -> grads[v] ] |> ignore
-    { Name = "scalar_graph_2000_tanh_f64"; Steps = 3; Step = step }
+    { Name = "scalar_graph_2000_tanh_f64"; Steps = 3; Step = step; Plan = None }
 
 /// All the workloads, in torch_baseline.py's order.
 let all () =

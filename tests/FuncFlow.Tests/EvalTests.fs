@@ -178,4 +178,40 @@ let tests =
                 Expect.equal (text.Split("tanh(").Length - 1) chainLength "text.Split(\"tanh(\").Length - 1"
                 let dot = Print.dot [ tanhChain (Expr.var "x" [| 2 |]) ]
                 Expect.equal (dot.Split("->").Length - 1) chainLength "dot.Split(\"->\").Length - 1"
+            testCase "a plan broadcasts one value per block of trailing axes (a [1; C; 1; 1] bias) in every order and op"
+            <| fun () ->
+                // Plans run these one block at a time; the expected values are worked out element by element.
+                let big, small = [| 2; 3; 4; 5 |], [| 1; 3; 1; 1 |]
+                let bigValues = Array.init (Shape.size big) (fun i -> float (i % 7) - 2.5)
+                let smallValues = [| 1.5; -2.0; 4.0 |]
+                let a, c = Expr.var "a" big, Expr.var "c" small
+                for name, op, f in
+                    [
+                        "-", (fun (u: Expr) (v: Expr) -> u - v), (fun (u: float) v -> u - v)
+                        "/", (fun u v -> u / v), (fun u v -> u / v)
+                        "maximum", Expr.maximum, (fun u v -> max u v)
+                    ] do
+                    for smallFirst in [ false; true ] do
+                        let plan = Plan.compile [ (if smallFirst then op c a else op a c) ]
+                        plan.Set("a", Tensor.create big bigValues)
+                        plan.Set("c", Tensor.create small smallValues)
+                        plan.Execute()
+                        let expected =
+                            bigValues
+                            |> Array.mapi (fun i u ->
+                                let v = smallValues[i / 20 % 3]
+                                if smallFirst then f v u else f u v)
+                        Expect.equal ((plan.Output 0).ToArray()) expected (sprintf "%s, the [1; 3; 1; 1] operand first: %b" name smallFirst)
+            testCase "Plan.Profile runs the plan and accounts for every instruction"
+            <| fun () ->
+                let v = Expr.var "v" [| 3 |]
+                let plan = Plan.compileWithUpdates [ Expr.sum (v * v) ] [ v, v * 2.0 ]
+                plan.Set("v", Tensor.ofArray [| 1.0; 2.0; 3.0 |])
+                let profile = plan.Profile 2
+                Expect.equal (profile |> Seq.sumBy (fun e -> e.Count)) plan.InstructionCount "one entry per instruction"
+                Expect.isTrue (profile |> Seq.forall (fun e -> e.Microseconds >= 0.0 && e.Instruction <> "")) "times and labels"
+                Expect.equal ((plan.Get "v").ToArray()) [| 4.0; 8.0; 12.0 |] "two runs' updates, as two Executes"
+                Expect.equal (plan.OutputScalar 0) 56.0 "the last run's output"
+                let error = throwsAny<ArgumentException>(fun () -> plan.Profile 0 |> ignore)
+                Expect.stringContains error.Message "Plan.Profile" "error.Message"
         ]

@@ -13,6 +13,10 @@ open System.Numerics
 /// variable (or a view of one) shows its value before the run, and updates may swap or rotate variables.
 /// A variable that is only written needs no value before the first run (it reads zeros until then).
 /// Runs are serialised: a plan may be shared between threads.
+/// Where a plan's time goes: one kind of instruction (its operation and shapes), how many of them a run
+/// executes, and the mean microseconds per run they took together.
+type PlanProfileEntry = { Instruction: string; Count: int; Microseconds: float }
+
 [<AbstractClass>]
 type Plan internal (outputs: Expr[], variables: Expr[]) =
     let byName = Dictionary<string, Expr>()
@@ -59,6 +63,9 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
     abstract Get: name: string -> Tensor
     /// Runs the plan once on the variables' current values.
     abstract Execute: unit -> unit
+    /// Runs the plan `runs` times timing each instruction, and gives the time per kind of instruction, the
+    /// slowest first: a profile of where a run's time goes (the runs update variables as Execute does).
+    abstract Profile: runs: int -> IReadOnlyList<PlanProfileEntry>
     /// An output of the last run (a copy).
     abstract Output: index: int -> Tensor
     /// The value of a one-element output of the last run, without allocating.
@@ -158,7 +165,45 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let struct (v, buffer) = p.Buffer("Get", name)
         lock p (fun () -> Tensor.wrap v.ShapeRef (Array.copy buffer))
 
-    override p.Execute() =
+    static member private Run(ins: Instruction<'T>) =
+        if ins.Axpy then
+            // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
+            Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
+        elif not (isNull ins.Steps) then
+            Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+        else
+            match ins.Node.Op with
+            | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+            | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
+
+    override p.Execute() = p.Runs(null)
+
+    override p.Profile(runs: int) =
+        if runs < 1 then invalidArg "runs" (sprintf "Plan.Profile: runs must be at least 1, got %d" runs)
+        let ticks = Array.zeroCreate<int64> instructions.Length
+        for _ in 1..runs do
+            p.Runs ticks
+        let label (ins: Instruction<'T>) =
+            if ins.Axpy then
+                sprintf "a - b * c %s" (Shape.show ins.Node.ShapeRef)
+            elif not (isNull ins.Steps) then
+                sprintf
+                    "fused %s %s"
+                    (ins.Steps |> Array.map (fun s -> s.Node.Op.Name) |> String.concat ", ")
+                    (Shape.show ins.Node.ShapeRef)
+            else
+                let operands = ins.Node.Inputs |> Array.map (fun e -> Shape.show e.ShapeRef) |> String.concat " "
+                let flags = if ins.TransA || ins.TransB then sprintf " (transposed %b %b)" ins.TransA ins.TransB else ""
+                sprintf "%s %s -> %s%s" ins.Node.Op.Name operands (Shape.show ins.Node.ShapeRef) flags
+        let perRun t = float t * 1e6 / float Diagnostics.Stopwatch.Frequency / float runs
+        Array.zip instructions ticks
+        |> Array.groupBy (fst >> label)
+        |> Array.map (fun (l, group) -> { Instruction = l; Count = group.Length; Microseconds = group |> Array.sumBy (snd >> perRun) })
+        |> Array.sortByDescending (fun e -> e.Microseconds)
+        :> IReadOnlyList<PlanProfileEntry>
+
+    // One run; with `ticks` (not null) each instruction's time is added to its entry.
+    member private p.Runs(ticks: int64[]) =
         // Monitor rather than `lock`: lock's closure would be the only allocation of a run.
         Threading.Monitor.Enter p
         try
@@ -171,21 +216,13 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                             (String.Join(", ", missing))
                     )
                 )
-            for ins in instructions do
-                if ins.Axpy then
-                    // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
-                    Numerics.Tensors.TensorPrimitives.MultiplyAdd(
-                        ReadOnlySpan ins.Args[1],
-                        ins.Scale,
-                        ReadOnlySpan ins.Args[0],
-                        Span ins.Dst
-                    )
-                elif not (isNull ins.Steps) then
-                    Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+            for i in 0 .. instructions.Length - 1 do
+                if isNull ticks then
+                    TypedPlan<'T>.Run instructions[i]
                 else
-                    match ins.Node.Op with
-                    | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
-                    | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
+                    let start = Diagnostics.Stopwatch.GetTimestamp()
+                    TypedPlan<'T>.Run instructions[i]
+                    ticks[i] <- ticks[i] + Diagnostics.Stopwatch.GetTimestamp() - start
             // One simultaneous assignment: keep what outputs and updates read of updated variables, then write.
             for struct (variable, copy) in layout.Stage do
                 variable.CopyTo(copy, 0)
