@@ -216,6 +216,18 @@ let tests =
                     (Some (fst case.Variables.Head).Rank :: List.map (fun _ -> None) others)
                     (substitute (List.map fst case.Variables) case.Output)
                     (values @ List.map snd others))
+            testPropertyFrom
+                "random DAGs: per-example gradients (vmap of Grad) equal the gradients one example at a time"
+                100
+                (genMapped false)
+                (fun (case, values) ->
+                    let others = case.Variables.Tail
+                    // With respect to the last variable: an unmapped one (a parameter) when there are several.
+                    againstLoop
+                        (Some (fst case.Variables.Head).Rank :: List.map (fun _ -> None) others)
+                        (fun inputs ->
+                            Grad.grad (List.last inputs) (Expr.sum (substitute (List.map fst case.Variables) case.Output inputs)))
+                        (values @ List.map snd others))
             testPropertyFrom "random DAGs: every variable mapped" 100 (genMapped true) (fun (case, values) ->
                 againstLoop
                     (case.Variables |> List.map (fun (v, _) -> Some v.Rank))

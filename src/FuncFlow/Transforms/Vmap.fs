@@ -42,7 +42,7 @@ module Vmap =
         let isBatched i = not (missing batched[i])
         // The one operand of a unary operation, batched (else the node would not be).
         let only () = batched[0]
-        // Operand i against the node's rank r with NumPy broadcasting: a batched operand gets length-1 axes
+        // Operand i against the node's rank with NumPy broadcasting: a batched operand gets length-1 axes
         // after its batch axis (an unbatched one is aligned from the right as it is).
         let aligned i =
             let x = inputs[i]
