@@ -109,6 +109,10 @@ let tests =
                         Checkpoint.rewrite { Forward = loss; Keep = [ Expr.tanh x ] } [ grads[weights[0]] ] |> ignore)
                 Expect.stringContains e.Message "Checkpoint.rewrite: a kept node (tanh, shape (1024, 8))" "message"
                 Expect.stringContains e.Message "is not part of the forward computation" "message"
+                let e =
+                    throws<ArgumentNullException>(fun () ->
+                        Checkpoint.rewrite { Forward = loss; Keep = [ Unchecked.defaultof<Expr> ] } [ loss ] |> ignore)
+                Expect.stringContains e.Message "Checkpoint.rewrite: the forward result or a kept node is null" "message"
             testCase "BufferBytes counts the dtype's bytes per element"
             <| fun () ->
                 let plan64 = Plan.compile [ Expr.tanh x ]

@@ -1,5 +1,6 @@
 namespace FuncFlow
 
+open System
 open System.Collections.Generic
 
 /// Gradient checkpointing (rematerialisation): which forward activations the backward pass reads as they were
@@ -23,6 +24,11 @@ module Checkpoint =
     /// The roots with their backward nodes reading recomputed copies of the forward activations that are not
     /// kept; forward nodes and leaves are unchanged, and one copy of each activation is shared by its readers.
     let rewrite (checkpointing: Checkpointing) (roots: Expr list) : Expr list =
+        // C# callers can pass null; say so by name rather than fail inside with a NullReferenceException.
+        if isNull (box checkpointing.Forward) || List.exists (box >> isNull) checkpointing.Keep then
+            raise (
+                ArgumentNullException("checkpointing", "Checkpoint.rewrite: the forward result or a kept node is null; pass expressions")
+            )
         let forwardOrder = Graph.topoSort [ checkpointing.Forward ]
         let forward = HashSet<Expr>(forwardOrder)
         let keep = HashSet<Expr>(checkpointing.Keep)
