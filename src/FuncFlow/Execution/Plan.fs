@@ -52,6 +52,9 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
     abstract InstructionCount: int
     /// The number of elements held by the plan's own buffers (after sharing).
     abstract BufferElements: int64
+    /// The bytes held by the plan's own buffers (after sharing): variables, intermediate values and fused
+    /// groups' blocks; constants are not counted. What gradient checkpointing saves shows here.
+    abstract BufferBytes: int64
 
     /// Sets a variable's value (copied into the plan), for this and later runs.
     abstract Set: name: string * value: Tensor -> unit
@@ -121,6 +124,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
 
     override _.InstructionCount = instructions.Length
     override _.BufferElements = layout.Own
+    override _.BufferBytes = layout.Own * int64 sizeof<'T>
 
     override p.Set(name: string, value: Tensor) =
         let struct (v, buffer) = p.Buffer("Set", name)
@@ -253,6 +257,17 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let layout = PlanCompiler.layout<'T> lowered live outputs.Length updates
         TypedPlan<'T>(outputs, variables, read, PlanCompiler.emit lowered live layout, layout) :> Plan
 
+/// Options for Plan.compileWith.
+type PlanOptions =
+    {
+        /// Gradient checkpointing: forward activations that the gradients read are recomputed in the backward
+        /// pass from the kept ones instead of being kept alive (None: every activation is kept).
+        Checkpoint: Checkpointing option
+    }
+
+    /// No checkpointing: what Plan.compile and Plan.compileWithUpdates do.
+    static member Default = { Checkpoint = None }
+
 /// Compiling expressions into plans.
 module Plan =
     let private compileTyped (outputs: Expr[]) (updates: (Expr * Expr)[]) =
@@ -277,6 +292,18 @@ module Plan =
     /// zeros until the first run, then the last value written. Each variable is updated at most once.
     let compileWithUpdates (outputs: Expr list) (updates: (Expr * Expr) list) : Plan =
         compileTyped (Array.ofList outputs) (Array.ofList updates)
+
+    /// compileWithUpdates with options. With a Checkpoint, the outputs and updates are first rewritten
+    /// (Checkpoint.rewrite) so that the gradients read recomputed copies of the activations that are not kept:
+    /// the same values, in less memory (BufferBytes), for more computation. A plan runs its outputs and updates
+    /// in the order given, so list the last layer's gradients first: each layer's recomputed activations are
+    /// then released before the previous layer's are computed.
+    let compileWith (options: PlanOptions) (outputs: Expr list) (updates: (Expr * Expr) list) : Plan =
+        match options.Checkpoint with
+        | None -> compileWithUpdates outputs updates
+        | Some checkpointing ->
+            let rewritten = Checkpoint.rewrite checkpointing (outputs @ List.map snd updates)
+            compileWithUpdates (List.take outputs.Length rewritten) (List.zip (List.map fst updates) (List.skip outputs.Length rewritten))
 
     /// Runs a plan once with the given variable values and returns its outputs.
     let run (env: IReadOnlyDictionary<string, Tensor>) (plan: Plan) : Tensor list = plan.Run env |> List.ofArray
