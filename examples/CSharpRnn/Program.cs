@@ -16,7 +16,7 @@ using TensorModule = FuncFlow.TensorModule;
 using DType = FuncFlow.DType;
 
 const int batchSize = 32, bptt = 16, embedSize = 32, hiddenSize = 128;
-int batches = (int)Option(args, "batches", 2000);
+int batches = (int)Option(args, "batches", 600);
 double alpha = Option(args, "alpha", 0.01);
 
 // The same split by position as examples/CharLstm; the vocabulary comes from the training part only.

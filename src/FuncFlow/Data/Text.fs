@@ -68,17 +68,11 @@ module Tokenizer =
         if minCount < 1 then
             invalidArg "minCount" (sprintf "Tokenizer.fit: minCount must be at least 1, got %d" minCount)
         let unknown = unknownOf level
-        let counts = Dictionary<string, int>(StringComparer.Ordinal)
-        for p in pieces level text do
-            counts[p] <-
-                (match counts.TryGetValue p with
-                 | true, c -> c
-                 | _ -> 0)
-                + 1
         let known =
-            counts
-            |> Seq.filter (fun kv -> kv.Value >= minCount && kv.Key <> unknown)
-            |> Seq.map (fun kv -> kv.Key)
+            pieces level text
+            |> Seq.countBy id
+            |> Seq.filter (fun (piece, count) -> count >= minCount && piece <> unknown)
+            |> Seq.map fst
             |> Seq.toArray
         Array.sortInPlaceWith (fun (a: string) b -> String.CompareOrdinal(a, b)) known
         Tokenizer(level, Array.append [| unknown |] known)
