@@ -109,8 +109,9 @@ module Recurrent =
     /// time steps at once.
     let project (w: CellWeights) (x: Expr) : Expr = withBias w.InputBias (Expr.matmul x (Expr.transpose w.InputWeight))
 
-    /// One step from the input's projection xp [batch; gates x hidden] (see project).
-    let stepProjected (kind: CellKind) (w: CellWeights) (xp: Expr) (state: RecurrentState) : RecurrentState =
+    /// One step from the input's projection xp [batch; gates x hidden] (see project), on weights and a state
+    /// that step or sequence has checked.
+    let internal stepProjected (kind: CellKind) (w: CellWeights) (xp: Expr) (state: RecurrentState) : RecurrentState =
         let h = hiddenSize w
         let gate k (e: Expr) = Expr.slice 1 (k * h) h e
         let hp = withBias w.HiddenBias (Expr.matmul state.Hidden (Expr.transpose w.HiddenWeight))
