@@ -75,6 +75,8 @@ let examples () =
             "examples/FashionMnistCnn"
             "examples/CSharpTraining"
             "examples/CSharpLeNet"
+            "examples/CharLstm"
+            "examples/CSharpRnn"
         ] do
         if Directory.Exists(Path.Combine(root, project)) then
             runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
