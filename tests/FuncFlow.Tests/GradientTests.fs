@@ -501,6 +501,22 @@ let tests =
                                         what
                                     expectedBackward[at] <- expectedBackward[at] + seed[o]
                         Expect.equal backward expectedBackward (sprintf "%s %A: the gradient at each window's pick" dtype.Name shape)
+            testCase "a weight read by several products (as a recurrent layer's, once per step) gets one joined product"
+            <| fun () ->
+                // Four steps reading w [3; 4] plainly and through its transpose: the gradient's contributions are
+                // joined into one GEMM each way (Grad.joinProducts), checked against finite differences.
+                let w = Expr.var "w" [| 3; 4 |]
+                let xs = [ for i in 1..4 -> Expr.var (sprintf "x%d" i) [| 2; 3 |] ]
+                let ys = [ for i in 1..4 -> Expr.var (sprintf "y%d" i) [| 2; 4 |] ]
+                let plain = xs |> List.map (fun x -> Expr.sum (Expr.tanh (Expr.matmul x w))) |> List.reduce (+)
+                let transposed =
+                    ys |> List.map (fun y -> Expr.sum (Expr.tanh (Expr.matmul y (Expr.transpose w)))) |> List.reduce (+)
+                let values (vs: Expr list) seed = vs |> List.mapi (fun i v -> v, Tensor.randNormal Float64 (seed + i) v.Shape 0.0 1.0)
+                let wValue = w, Tensor.randNormal Float64 99 [| 3; 4 |] 0.0 0.5
+                for name, f, others in [ "plain", plain, values xs 1; "transposed", transposed, values ys 11 ] do
+                    let g = Grad.grad w f
+                    Expect.equal g.Op Op.MatMul (sprintf "%s: the gradient is one product" name)
+                    gradcheck (wValue :: others) f
             testCase "GradCheck reports a wrong derivative, naming the variable and element"
             <| fun () ->
                 // relu at exactly 0: Grad uses the subgradient 0, central differences see 0.5.

@@ -129,6 +129,10 @@ module Grad =
             // An operand repeated over missing leading axes gets the sum over them.
             emit need out 0 (fun () -> Expr.sumTo a.ShapeRef (Expr.matmul g (Expr.transpose b)))
             emit need out 1 (fun () -> Expr.sumTo b.ShapeRef (Expr.matmul (Expr.transpose a) g))
+        // (a b)^T = b^T a^T: a plan reads those transposes through GEMM flags, where a transposed product is a
+        // copy (a weight's gradient through its transpose, once per step of a recurrent layer).
+        | Op.Permute perm when perm.Length = 2 && g.Op = Op.MatMul && g.Inputs[0].Rank = 2 && g.Inputs[1].Rank = 2 ->
+            one (fun () -> Expr.matmul (Expr.transpose g.Inputs[1]) (Expr.transpose g.Inputs[0]))
         | Op.Permute perm ->
             let inverse = Array.zeroCreate perm.Length
             perm |> Array.iteri (fun i p -> inverse[p] <- i)
@@ -218,7 +222,7 @@ module Grad =
     // piece's gradient padded with zeros to its full size: adding those would cost the full size once per piece,
     // T^2 for T steps. Pieces along one axis that do not overlap are joined instead, zeros between them, by
     // one concat; what is left (overlapping pieces, other contributions) is added as before.
-    let private sumContributions (gs: ResizeArray<Expr>) : Expr =
+    let rec private sumContributions (gs: ResizeArray<Expr>) : Expr =
         let piece (e: Expr) =
             match e.Op with
             | Op.Pad(axis, before, _, 0, 0.0) -> Some(axis, before, before + e.Inputs[0].ShapeRef[axis])
@@ -247,13 +251,55 @@ module Grad =
                     at <- until
                 zeros at full[axis]
                 joined.Add(Expr.concat axis (List.ofSeq parts))
-        Expr.addN (
-            List.ofSeq joined
-            @ [
+        let rest =
+            [
                 for g in gs do
                     if not (used.Contains g) then g
             ]
-        )
+        Expr.addN (List.ofSeq joined @ joinProducts rest)
+
+    // A node read by many matrix products (a recurrent layer's weight, once per step) receives the sum of
+    // products A_i B_i, which is [A_1 .. A_n] [B_1; ..; B_n]: one GEMM over joined operands instead of n GEMMs
+    // and the sum of their n full-size results. Transposed operands stay transposes of one joined matrix, which
+    // a plan reads through a GEMM flag.
+    and private joinProducts (gs: Expr list) : Expr list =
+        // A node as (source, parity) through its chain of 2-D transposes.
+        let untransposed (e: Expr) =
+            let mutable source, odd = e, false
+            while source.Op = Op.Permute [| 1; 0 |] do
+                source <- source.Inputs[0]
+                odd <- not odd
+            source, odd
+        let product (e: Expr) =
+            if e.Op = Op.MatMul && e.Inputs[0].Rank = 2 && e.Inputs[1].Rank = 2 then
+                let a, aOdd = untransposed e.Inputs[0]
+                let b, bOdd = untransposed e.Inputs[1]
+                Some(Shape.show a.ShapeRef, aOdd, Shape.show b.ShapeRef, bOdd)
+            else
+                None
+        let products, others = gs |> List.partition (product >> Option.isSome)
+        let joined =
+            [
+                for _, group in products |> List.groupBy (product >> Option.get) do
+                    if List.length group < 3 then
+                        yield! group
+                    else
+                        let a = group |> List.map (fun e -> untransposed e.Inputs[0])
+                        let b = group |> List.map (fun e -> untransposed e.Inputs[1])
+                        // [A_1 .. A_n]: A_i = X_i^T joins as (X_1; ..; X_n)^T.
+                        let left =
+                            if snd a.Head then
+                                Expr.transpose (Expr.concat 0 (List.map fst a))
+                            else
+                                Expr.concat 1 (List.map fst a)
+                        let right =
+                            if snd b.Head then
+                                Expr.transpose (Expr.concat 1 (List.map fst b))
+                            else
+                                Expr.concat 0 (List.map fst b)
+                        yield Expr.matmul left right
+            ]
+        joined @ others
 
     /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
     /// Variables f does not depend on get zeros.

@@ -178,12 +178,18 @@ module internal PlanCompiler =
                 | (Op.Var _ | Op.Const _), _ -> Leaf
                 | Op.Reshape _, _ -> Alias
                 | Op.MatMul, _ ->
+                    // Through a chain of transposes (a layer's transposed weight, transposed again by its
+                    // gradient rule): each toggles the flag, and the chain's source is read in place.
                     let flag i =
-                        match e.Inputs[i] with
-                        | Transposed x ->
-                            reads[k][i] <- s.Position x
-                            true
-                        | _ -> false
+                        let mutable source, transposed, more = e.Inputs[i], false, true
+                        while more do
+                            match source with
+                            | Transposed x ->
+                                source <- x
+                                transposed <- not transposed
+                            | _ -> more <- false
+                        reads[k][i] <- s.Position source
+                        transposed
                     let transA = flag 0
                     Gemm(transA, flag 1)
                 | _, SgdUpdate uses (a, product, b, scale) ->
