@@ -31,19 +31,24 @@ targets = {"boston_mlp_13_10_1_b11_f64": 0.15, "mnist_softmax_784_10_b64_f32": 0
            "wide_mlp_1024x3_b256_f32": 0.5, "scalar_graph_2000_tanh_f64": 0.1, "lenet_mnist_b64_f32": 0.7,
            "lstm_charlm_b32_t64_f32": 0.7}
 ff = {r["workload"]: r for r in map(json.loads, open(sys.argv[1]))}
+peak = {d: ff.pop(f"gemm_peak_2048_{d}")["gflops"] for d in ("f32", "f64") if f"gemm_peak_2048_{d}" in ff}
 pt = {}
 for r in map(json.loads, open(sys.argv[2])):
     w = r["workload"]
     if w not in pt or r["us_per_step"] < pt[w]["us_per_step"]:
         pt[w] = r
 print()
-print("| workload | funcflow us/step | pytorch us/step (best set-up) | ratio | target | met | funcflow alloc B/step |")
-print("|---|---:|---:|---:|---:|---|---:|")
+print(f"GEMM peak (2048 x 2048, OpenBLAS as configured): {peak.get('f32', 0):,.0f} GFLOP/s float32, {peak.get('f64', 0):,.0f} float64")
+print("| workload | funcflow us/step | pytorch us/step (best set-up) | ratio | target | met | GEMM limit us | x limit | funcflow alloc B/step |")
+print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
 for w, target in targets.items():
     if w in ff and w in pt:
         f, p = ff[w]["us_per_step"], pt[w]["us_per_step"]
         ratio = f / p
         setup = pt[w]["engine"].split("-cpu-")[-1]
-        print(f"| {w} | {f:,.1f} | {p:,.1f} ({setup}) | {ratio:.3f} | <= {target} | {'yes' if ratio <= target else 'no'} | {ff[w]['alloc_bytes_per_step']:,.0f} |")
+        # The step's matrix products at GEMM's peak rate: the time no engine can beat on this machine.
+        limit = ff[w].get("gemm_flops", 0) / (peak.get(w[-3:], 0) * 1e3) if peak.get(w[-3:]) else 0
+        times = f"{f / limit:.1f}" if limit > 0 else "-"
+        print(f"| {w} | {f:,.1f} | {p:,.1f} ({setup}) | {ratio:.3f} | <= {target} | {'yes' if ratio <= target else 'no'} | {limit:,.1f} | {times} | {ff[w]['alloc_bytes_per_step']:,.0f} |")
 PY
 fi

@@ -52,6 +52,9 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
     abstract InstructionCount: int
     /// The number of elements held by the plan's own buffers (after sharing).
     abstract BufferElements: int64
+    /// The floating-point operations of the matrix products a run executes (2 m n k each): the part of a step
+    /// that GEMM's peak rate bounds.
+    abstract MatMulFlops: int64
     /// The bytes held by the plan's own buffers (after sharing): variables, intermediate values and fused
     /// groups' blocks; constants are not counted. What gradient checkpointing saves shows here.
     abstract BufferBytes: int64
@@ -124,6 +127,15 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
 
     override _.InstructionCount = instructions.Length
     override _.BufferElements = layout.Own
+
+    override _.MatMulFlops =
+        instructions
+        |> Array.sumBy (fun ins ->
+            match ins.Node.Op with
+            | Op.MatMul when not ins.Axpy && isNull ins.Steps ->
+                let a, s = ins.Node.Inputs[0].ShapeRef, ins.Node.ShapeRef
+                2L * int64 (Shape.size s) * int64 a[a.Length - 1]
+            | _ -> 0L)
     override _.BufferBytes = layout.Own * int64 sizeof<'T>
 
     override p.Set(name: string, value: Tensor) =
