@@ -63,7 +63,8 @@ module Simplify =
         s
 
     /// The operations whose value constant operands always fix without a run-time error (index ranges are
-    /// checked when they run, so gathers are left to run).
+    /// checked when they run, so gathers are left to run). A reshape is a view in plans: folding it would
+    /// only add a constant's copy.
     let private foldable (op: Op) =
         match op with
         | Op.Unary _
@@ -71,7 +72,6 @@ module Simplify =
         | Op.PowScalar _
         | Op.MatMul
         | Op.Permute _
-        | Op.Reshape _
         | Op.BroadcastTo _
         | Op.Reduce _
         | Op.Concat _
@@ -104,18 +104,42 @@ module Simplify =
                 dst :> Array
         Tensor.wrap node.ShapeRef dst
 
-    /// Simplifies the roots together (nodes they share stay shared). Nodes for which `kept` holds are left as
-    /// they are (their operands too): a gradient keeps the function's own nodes, which a plan computes anyway.
-    let private run (kept: Expr -> bool) (roots: Expr list) : Expr list =
+    /// Simplifies the roots together (nodes they share stay shared), leaving the nodes the kept roots reach as
+    /// they are: a gradient keeps the function's own nodes, which a plan computes anyway.
+    let private run (kept: Expr list) (roots: Expr list) : Expr list =
         let roots = Array.ofList roots
-        use graph = Graph.indexed roots
+        use graph = Graph.indexed (Seq.append kept roots)
         let n = graph.Count
         let simplified = Scratch.rent<Expr> n
+        // Nodes the kept roots reach, and how many times each node is read (by a user or as a root).
+        let frozen = Scratch.rent<bool> n
+        let uses = Scratch.rent<int> n
         let table = Dictionary<Key, Expr>()
         try
+            for r in kept do
+                frozen[graph.Index.Position r.Id] <- true
+            for r in Seq.append kept roots do
+                let p = graph.Index.Position r.Id
+                uses[p] <- uses[p] + 1
+            for k in n - 1 .. -1 .. 0 do
+                for e in graph.Starts[k] .. graph.Starts[k + 1] - 1 do
+                    let p = graph.Operands[e]
+                    uses[p] <- uses[p] + 1
+                    if frozen[k] then frozen[p] <- true
+            // A node of the graph read once: a rewrite that skips it leaves its operand's readers as they were
+            // (a plan fuses a single-use elementwise operand; an extra reader would make it write to memory).
+            // A rewrite's new node is read once when it stands for a node read once and is elementwise (so not
+            // shared by hash-consing); other new nodes count as shared.
+            let freshReadOnce = HashSet<int64>()
+            let readOnce (e: Expr) =
+                let p = graph.Index.Position e.Id
+                (p >= 0 && obj.ReferenceEquals(graph.Order[p], e) && uses[p] = 1) || freshReadOnce.Contains e.Id
             let key (e: Expr) =
                 match e.Op with
                 | Op.Var _ -> None
+                // A plan fuses a single-use elementwise node into its user's pass, computing it again for free
+                // where shared it would be written to memory and read back: such copies are left to fusion.
+                | op when op.IsElementwise -> None
                 | Op.Const t when t.Size = 1 -> Some(Scalar(e.DType, e.ShapeRef, BitConverter.DoubleToInt64Bits(t.At 0)))
                 | Op.Const _ -> None
                 | op -> Some(Node(op, e.Inputs |> Array.map (fun i -> i.Id)))
@@ -129,11 +153,11 @@ module Simplify =
                     | _ ->
                         table[k] <- e
                         e
-            /// The simplified node computing op on the (simplified) inputs, of the given shape: `original` when
-            /// it is that node unchanged. Rewrites build their new nodes through here too, a bounded number of
-            /// levels each.
             // No original node: a rewrite's new node.
             let fresh = Unchecked.defaultof<Expr>
+            // The simplified node computing op on the (simplified) inputs, of the given shape: `original` when it
+            // is that node unchanged. Rewrites build their new nodes through here too, a bounded number of levels
+            // each, so the recursion's depth does not grow with the graph.
             let rec build (original: Expr) (op: Op) (inputs: Expr[]) (shape: int[]) (dtype: DType) : Expr =
                 let same (e: Expr) = Shape.equal e.ShapeRef shape
                 let again op' inputs' = Some(build fresh op' inputs' shape dtype)
@@ -146,24 +170,30 @@ module Simplify =
                     else
                         Expr.make op inputs shape dtype
                 let folded () =
-                    match op, inputs with
-                    // A constant read with another shape shares its storage.
-                    | Op.Reshape _, [| Constant t |] -> Some(Expr.constant (Tensor.reshape shape t))
-                    | _ when
+                    if
                         foldable op
                         && inputs.Length > 0
                         && inputs |> Array.forall (fun i -> i.Op.IsConst && Shape.size i.ShapeRef <= MaxFolded)
                         && Shape.size shape <= max 1 (inputs |> Array.map (fun i -> Shape.size i.ShapeRef) |> Array.max)
-                        ->
+                    then
                         Some(Expr.constant (evaluate (Expr.make op inputs shape dtype)))
-                    | _ -> None
-                // An elementwise operation on one-element values broadcast: computed on one element, then broadcast.
+                    else
+                        None
+                // An elementwise operation on broadcast one-element constants: folded on one element, then
+                // broadcast (one broadcast instead of a broadcast and the operation). Not for other values: a
+                // broadcast operand shared by several users would then be broadcast once per user.
                 let lifted () =
                     match op with
                     | Op.Unary _
                     | Op.Binary _
                     | Op.PowScalar _
-                    | Op.Where when Shape.size shape > 1 && inputs |> Array.forall (core >> isOne) ->
+                    | Op.Where when
+                        Shape.size shape > 1
+                        && inputs
+                           |> Array.forall (fun i ->
+                               let c = core i
+                               isOne c && c.Op.IsConst)
+                        ->
                         let cores = inputs |> Array.map core
                         let coreShape = cores |> Array.map (fun c -> c.ShapeRef) |> Array.reduce (Shape.broadcast "simplify")
                         let inner = build fresh op cores coreShape dtype
@@ -196,14 +226,14 @@ module Simplify =
                     | _ -> None
                 let identity () =
                     match op, inputs with
-                    | Op.Unary UnaryOp.Neg, [| x |] when x.Op = Op.Unary UnaryOp.Neg -> Some x.Inputs[0]
+                    | Op.Unary UnaryOp.Neg, [| x |] when x.Op = Op.Unary UnaryOp.Neg && readOnce x -> Some x.Inputs[0]
                     | Op.Binary BinaryOp.Add, [| a; b |] when isConst 0.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Add, [| a; b |] when isConst 0.0 a && same b -> Some b
                     | Op.Binary BinaryOp.Sub, [| a; b |] when isConst 0.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Sub, [| a; b |] when isConst 0.0 a && same b -> again (Op.Unary UnaryOp.Neg) [| b |]
-                    | Op.Binary BinaryOp.Add, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg ->
+                    | Op.Binary BinaryOp.Add, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg && readOnce b ->
                         again (Op.Binary BinaryOp.Sub) [| a; b.Inputs[0] |]
-                    | Op.Binary BinaryOp.Sub, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg ->
+                    | Op.Binary BinaryOp.Sub, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg && readOnce b ->
                         again (Op.Binary BinaryOp.Add) [| a; b.Inputs[0] |]
                     | Op.Binary BinaryOp.Mul, [| a; b |] when isConst 1.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Mul, [| a; b |] when isConst 1.0 a && same b -> Some b
@@ -236,7 +266,7 @@ module Simplify =
                 intern result
             for k in 0 .. n - 1 do
                 let node = graph.Order[k]
-                if kept node then
+                if frozen[k] then
                     // Later nodes equal to a kept one share it.
                     simplified[k] <- node
                     match key node with
@@ -245,23 +275,27 @@ module Simplify =
                 else
                     let first = graph.Starts[k]
                     let inputs = Array.init node.Inputs.Length (fun i -> simplified[graph.Operands[first + i]])
-                    simplified[k] <- build node node.Op inputs node.ShapeRef node.DType
+                    let result = build node node.Op inputs node.ShapeRef node.DType
+                    if uses[k] = 1 && result.Op.IsElementwise && graph.Index.Position result.Id < 0 then
+                        freshReadOnce.Add result.Id |> ignore
+                    simplified[k] <- result
             roots |> Array.map (fun r -> simplified[graph.Index.Position r.Id]) |> List.ofArray
         finally
             Scratch.release simplified
+            Scratch.release frozen
+            Scratch.release uses
 
     /// The roots simplified together, leaving the nodes that `kept` reaches as they are (a function's own
     /// nodes, when its gradients are simplified).
-    let internal keeping (kept: Expr list) (roots: Expr list) : Expr list =
-        use keptGraph = Graph.indexed kept
-        run (fun e -> keptGraph.Index.Position e.Id >= 0) roots
+    let internal keeping (kept: Expr list) (roots: Expr list) : Expr list = run kept roots
 
     /// Simplifies several expressions together: constants folded; x + 0, x - 0, x * 1, x / 1 and --x to x,
     /// x * 0 and 0 / x to 0 where the zero has the result's shape; a + -b to a - b; elementwise operations
-    /// on broadcast one-element values computed on one element; chains of reshapes and broadcasts
-    /// shortened; structurally equal sub-expressions shared. Every rewrite removes work, so a plan of the
-    /// result is never slower. Values are unchanged up to rounding, for finite values.
-    let many (roots: Expr list) : Expr list = run (fun _ -> false) roots
+    /// on broadcast one-element constants folded on one element; one-element operands read without their
+    /// reshapes and broadcasts; chains of reshapes and broadcasts shortened; structurally equal
+    /// sub-expressions shared (not elementwise ones, which plans fuse). Every rewrite removes work, so a plan
+    /// of the result runs no more instructions. Values are unchanged up to rounding, for finite values.
+    let many (roots: Expr list) : Expr list = run [] roots
 
     /// Simplifies one expression (see Simplify.many).
     let expr (e: Expr) : Expr = many [ e ] |> List.head
