@@ -193,6 +193,27 @@ let tests =
                     let forwardOverReverse = (Eval.evaluate env (Grad.jvp v tangent (Grad.grad v f))).ToArray()
                     let reverseOverReverse = (Eval.evaluate env (Grad.hvp v tangent f)).ToArray()
                     assertClose 1e-9 reverseOverReverse forwardOverReverse)
+            testCase "jvp with respect to an inner node treats it as an input: d(h * h) along v is 2 h v"
+            <| fun () ->
+                let x = Expr.var "x" [| 2 |]
+                let h = Expr.tanh x
+                let v = Tensor.ofArray [| 0.5; -1.5 |]
+                let env = bind [ x, Tensor.ofArray [| 0.3; -0.8 |] ]
+                let actual = (Eval.evaluate env (Grad.jvp h (Expr.constant v) (h * h))).ToArray()
+                assertClose 1e-15 (Array.map2 (fun a d -> 2.0 * tanh a * d) [| 0.3; -0.8 |] (v.ToArray())) actual
+            testCase "jvp, jacobian and hessian keep float32, agreeing with float64 to float32's precision"
+            <| fun () ->
+                let values = [| 0.3; -0.8; 1.1 |]
+                let run (dtype: DType) =
+                    let x = Expr.varOf dtype "x" [| 3 |]
+                    let f = Expr.softmax 0 (x * Expr.sin x)
+                    let env = Eval.bindings [ "x", Tensor.ofFloats dtype [| 3 |] values ]
+                    let tangent = Expr.constant (Tensor.ofFloats dtype [| 3 |] [| 1.0; 0.5; -2.0 |])
+                    [ Grad.jvp x tangent f; Grad.jacobian x f; Grad.hessian x (Expr.sum (f * x)) ]
+                    |> List.map (fun e ->
+                        Expect.equal e.DType dtype "dtype"
+                        (Eval.evaluate env e).ToArray())
+                List.iter2 (fun (wide: float[]) narrow -> assertClose 1e-5 wide narrow) (run Float64) (run Float32)
             testCase "jvp: an input f does not depend on gives zeros; a wrong tangent is named"
             <| fun () ->
                 let x, y = Expr.var "x" [| 2 |], Expr.var "y" [| 2 |]
