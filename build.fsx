@@ -81,6 +81,7 @@ let examples () =
         if Directory.Exists(Path.Combine(root, project)) then
             runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
     runOrFail "dotnet" "fsi examples/grad.fsx"
+    runOrFail "dotnet" "fsi examples/transforms.fsx"
     runOrFail "dotnet" "fsi examples/vmap.fsx"
 
 match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with

@@ -103,7 +103,7 @@ let tests =
                     "Print.formula (Expr.sigmoid (Expr.matmul x w + b))"
                 Expect.equal
                     (Print.formula ((x - x * 2.0) * (x - (x - 1.0))))
-                    "(x - x * 2) * (x - (x - 1))"
+                    "(x - 2 * x) * (x - (x - 1))"
                     "Print.formula ((x - x * 2.0) * (x - (x - 1.0)))"
                 Expect.equal
                     (Print.formula (-(x + 1.0) / Expr.pow x (Expr.pow (Expr.scalar 2.0) x)))
@@ -136,7 +136,9 @@ let tests =
             <| fun () ->
                 let h = Expr.sigmoid (Expr.matmul x w)
                 let y = Expr.tanh h
-                Expect.equal (Print.formula (h * h)) ("let t1 = sigmoid(matmul(x, w)) in\nt1 * t1") "Print.formula (h * h)"
+                Expect.equal (Print.formula (h + h * 2.0)) ("let t1 = sigmoid(matmul(x, w)) in\nt1 + 2 * t1") "Print.formula (h + h * 2.0)"
+                // h * h reads h once, as h ** 2.
+                Expect.equal (Print.formula (h * h)) "sigmoid(matmul(x, w)) ** 2" "Print.formula (h * h)"
                 Expect.equal
                     (Print.formula (Expr.sum (y + h * y)))
                     ("let t1 = sigmoid(matmul(x, w)) in\nlet t2 = tanh(t1) in\nsum(t2 + t1 * t2)")

@@ -9,24 +9,10 @@ open System.Runtime.CompilerServices
 /// mutated; the result is a map from variable to gradient *expression*, so gradients can be evaluated,
 /// compiled, printed, or differentiated again.
 module Grad =
-    // Reshapes a reduced gradient back to keep-dim form, then broadcasts it over the reduced axis of x.
-    let private spread (x: Expr) (axis: int option) (keepDim: bool) (v: Expr) =
-        let kept =
-            match axis, keepDim with
-            | None, _ -> Expr.reshape (Array.create x.Rank 1) v
-            | Some a, false -> Expr.reshape (x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)) v
-            | Some _, true -> v
-        Expr.broadcastTo x.ShapeRef kept
-
-    let private twoOverSqrtPi = 1.1283791670955125739
-    let private sqrtHalf = 0.70710678118654752440
-
-    // sigmoid x as 1 / (1 + z) above 0 and z / (1 + z) below, z = e^-|x|: it keeps the lower tail's small values
-    // (sigmoid -89 in float32, 2e-39), which 1 / (1 + e^-x) loses to the overflow of e^-x.
-    let private tailSigmoid (x: Expr) =
-        let z = Expr.exp (-(Expr.abs x))
-        let above = Expr.step x
-        (above + (1.0 - above) * z) / (1.0 + z)
+    let private spread = Jvp.spread
+    let private tailSigmoid = Jvp.tailSigmoid
+    let private twoOverSqrtPi = Jvp.twoOverSqrtPi
+    let private sqrtHalf = Jvp.sqrtHalf
 
     // Expr has no null in F#; the fold's arrays use it for "no gradient (yet)".
     let inline private missing (e: Expr) = obj.ReferenceEquals(e, null)
@@ -157,24 +143,7 @@ module Grad =
                 spread x axis keep g * mask / count)
         // ops group.
         | Op.Reduce(ReduceOp.LogSumExp, axis, keep) -> one (fun () -> spread x axis keep g * Expr.exp (x - spread x axis keep y))
-        | Op.Reduce(ReduceOp.Prod, axis, keep) ->
-            // The product of the others: y / x without zeros; with one zero, the product of the nonzeros at the
-            // zero and (the zero) * that / x elsewhere, 0 whose derivative in the zero is right; with more, 0 (as
-            // torch). Selections, not masks, so infinities stay put.
-            one (fun () ->
-                let zero = Expr.scalarLike x 0.0
-                let isZero = Expr.equal x zero
-                let over (e: Expr) =
-                    match axis with
-                    | Some a -> Expr.sumAxisKeep a e
-                    | None -> Expr.sum e
-                let safe = Expr.where isZero (Expr.scalarLike x 1.0) x
-                let others = spread x axis keep (Expr.reduce ReduceOp.Prod axis keep safe)
-                let count = spread x axis keep (over isZero)
-                let theZero = spread x axis keep (over (Expr.where isZero x zero))
-                let atOneZero = Expr.where isZero others (theZero * others / safe)
-                let oneZero = Expr.where (Expr.equal count (Expr.scalarLike x 1.0)) atOneZero zero
-                spread x axis keep g * Expr.where (Expr.equal count zero) (others / safe) oneZero)
+        | Op.Reduce(ReduceOp.Prod, axis, keep) -> one (fun () -> spread x axis keep g * Jvp.productOfOthers x axis keep)
         | Op.Concat axis ->
             let mutable start = 0
             for i in 0 .. y.Inputs.Length - 1 do
@@ -301,11 +270,10 @@ module Grad =
             ]
         joined @ others
 
-    /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
-    /// Variables f does not depend on get zeros.
+    /// Grad.vjp before simplification: the rules' expressions as they are built.
     // Optimised at once: called once per gradient, its loops would otherwise run tier-0 code for a while.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let vjp (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
+    let internal vjpUnsimplified (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
         if not (Shape.equal seed.ShapeRef f.ShapeRef) then
             invalidArg
                 "seed"
@@ -347,7 +315,9 @@ module Grad =
             let out = Array.zeroCreate<Expr> arity
             if needs[n - 1] then contribute (n - 1) seed
             for k in n - 1 .. -1 .. 0 do
-                let g = if isNull several[k] then single[k] else sumContributions several[k]
+                // Contributions arrive from the last user first: summed in the users' order, a gradient's
+                // terms follow the function's.
+                let g = if isNull several[k] then single[k] else sumContributions (ResizeArray(Seq.rev several[k]))
                 if not (missing g) then
                     total[k] <- g
                     if anyNeeded k then
@@ -371,6 +341,15 @@ module Grad =
             Scratch.release total
             graph.Release()
 
+    /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`, simplified
+    /// (Simplify: constants folded, identities removed, repeated sub-expressions shared; f's own nodes are
+    /// kept as they are, so a plan computing f and its gradients computes f once). Variables f does not
+    /// depend on get zeros.
+    let vjp (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
+        let raw = vjpUnsimplified seed wrt f
+        let vars = List.distinct wrt
+        List.zip vars (Simplify.keeping [ f ] (vars |> List.map (fun v -> raw[v]))) |> Map.ofList
+
     /// Gradients of a scalar expression with respect to the given variables (or any of its nodes).
     let wrt (vars: Expr list) (f: Expr) : Map<Expr, Expr> =
         if f.Rank <> 0 && Shape.size f.ShapeRef <> 1 then
@@ -389,3 +368,54 @@ module Grad =
 
     /// Hessian-vector product: the gradient of (grad f . v) with respect to x.
     let hvp (x: Expr) (v: Expr) (f: Expr) : Expr = grad x (Expr.sum (grad x f * v))
+
+    /// Jacobian-vector product with several inputs (forward mode): the directional derivative of f when each
+    /// input moves along its tangent (pairs of input and tangent of the input's shape and dtype), of f's
+    /// shape, simplified. Its own fold with a forward rule per operation, in one topological pass.
+    let jvpMany (tangents: (Expr * Expr) list) (f: Expr) : Expr = Simplify.keeping [ f ] [ Jvp.tangent tangents f ] |> List.head
+
+    /// Jacobian-vector product (forward mode, JAX's jvp): the directional derivative of f at x along v (v of
+    /// x's shape), of f's shape: sum(u * jvp x v f) = sum(v * (vjp u [x] f)[x]) for every u and v.
+    let jvp (x: Expr) (v: Expr) (f: Expr) : Expr = jvpMany [ x, v ] f
+
+    // The one-hot tensor of e's shape and dtype with a 1 at flat position i.
+    let private basis (e: Expr) (i: int) =
+        let values = Array.zeroCreate (Shape.size e.ShapeRef)
+        values[i] <- 1.0
+        Expr.constant (Tensor.ofFloats e.DType e.ShapeRef values)
+
+    // The Jacobian by forward mode (one jvp per element of x, as columns) or reverse mode (one vjp per
+    // element of f, as rows), stacked with concat and reshaped to f.Shape @ x.Shape.
+    let internal jacobianBy (forward: bool) (x: Expr) (f: Expr) : Expr =
+        let nx, nf = Shape.size x.ShapeRef, Shape.size f.ShapeRef
+        let shape = Array.append f.ShapeRef x.ShapeRef
+        if nx = 0 || nf = 0 then
+            Expr.constant (Tensor.zeros f.DType shape)
+        elif forward then
+            List.init nx (fun i -> Jvp.tangent [ x, basis x i ] f |> Expr.reshape [| nf; 1 |])
+            |> Expr.concat 1
+            |> Expr.reshape shape
+            |> fun j -> Simplify.keeping [ f ] [ j ] |> List.head
+        else
+            List.init nf (fun i -> (vjpUnsimplified (basis f i) [ x ] f)[x] |> Expr.reshape [| 1; nx |])
+            |> Expr.concat 0
+            |> Expr.reshape shape
+            |> fun j -> Simplify.keeping [ f ] [ j ] |> List.head
+
+    /// The Jacobian of f with respect to x, of shape f.Shape @ x.Shape (element [i..; j..] is d f[i..] / d x[j..]),
+    /// as one simplified expression. Forward mode (one jvp per element of x) when x has fewer elements than f,
+    /// else reverse mode (one vjp per element of f): the cheaper side's count of passes, as JAX's jacfwd and
+    /// jacrev.
+    let jacobian (x: Expr) (f: Expr) : Expr = jacobianBy (Shape.size x.ShapeRef < Shape.size f.ShapeRef) x f
+
+    /// The Hessian of a scalar f with respect to x, of shape x.Shape @ x.Shape: the Jacobian of the gradient,
+    /// by forward mode over reverse mode (one jvp of the gradient per element of x, as JAX's hessian), so
+    /// symmetric up to rounding.
+    let hessian (x: Expr) (f: Expr) : Expr =
+        if Shape.size f.ShapeRef <> 1 then
+            invalidArg
+                "f"
+                (sprintf
+                    "Grad.hessian: the output has shape %s; the Hessian is of a scalar (reduce it with sum or mean)"
+                    (Shape.show f.ShapeRef))
+        jacobianBy true x (grad x f)

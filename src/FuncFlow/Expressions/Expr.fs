@@ -80,7 +80,7 @@ type Op =
         let number (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
         match op with
         | Var name -> name, []
-        | Const t -> "const", (if t.Rank = 0 then [ number (t.At 0) ] else [])
+        | Const t -> "const", (if t.Size = 1 then [ number (t.At 0) ] else [])
         | Unary u -> u.Name, u.Parameters
         | Binary b -> b.Name, []
         | PowScalar p -> "powScalar", [ number p ]
