@@ -1,6 +1,7 @@
 namespace FuncFlow
 
 open System
+open System.Collections.Generic
 open System.Runtime.CompilerServices
 
 /// Reverse-mode differentiation as a pure fold: one pass over the nodes in reverse topological order,
@@ -244,6 +245,47 @@ module Grad =
                     out[i] <- gi
                 | _ -> ())
 
+    // A node read in pieces by slices (a recurrent layer reads each time step of a sequence) receives each
+    // piece's gradient padded with zeros to its full size: adding those would cost the full size once per piece,
+    // T^2 for T steps. Pieces along one axis that do not overlap are joined instead, zeros between them, by
+    // one concat; what is left (overlapping pieces, other contributions) is added as before.
+    let private sumContributions (gs: ResizeArray<Expr>) : Expr =
+        let piece (e: Expr) =
+            match e.Op with
+            | Op.Pad(axis, before, _, 0, 0.0) -> Some(axis, before, before + e.Inputs[0].ShapeRef[axis])
+            | _ -> None
+        let joined = ResizeArray<Expr>()
+        let used = HashSet<Expr>(HashIdentity.Reference)
+        for axis, group in gs |> Seq.filter (piece >> Option.isSome) |> Seq.groupBy (piece >> Option.get >> fun (a, _, _) -> a) do
+            let sorted = group |> Seq.sortBy (piece >> Option.get >> fun (_, from, _) -> from) |> Seq.toArray
+            let span i =
+                let _, from, until = (piece sorted[i]).Value
+                from, until
+            let disjoint = Seq.forall (fun i -> snd (span (i - 1)) <= fst (span i)) (seq { 1 .. sorted.Length - 1 })
+            if sorted.Length >= 2 && disjoint then
+                let full = sorted[0].ShapeRef
+                let parts = ResizeArray<Expr>()
+                let zeros from until =
+                    if until > from then
+                        let shape = full |> Array.mapi (fun i d -> if i = axis then until - from else d)
+                        parts.Add(Expr.constant (Tensor.zeros sorted[0].DType shape))
+                let mutable at = 0
+                for i in 0 .. sorted.Length - 1 do
+                    let from, until = span i
+                    zeros at from
+                    parts.Add sorted[i].Inputs[0]
+                    used.Add sorted[i] |> ignore
+                    at <- until
+                zeros at full[axis]
+                joined.Add(Expr.concat axis (List.ofSeq parts))
+        Expr.addN (
+            List.ofSeq joined
+            @ [
+                for g in gs do
+                    if not (used.Contains g) then g
+            ]
+        )
+
     /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
     /// Variables f does not depend on get zeros.
     // Optimised at once: called once per gradient, its loops would otherwise run tier-0 code for a while.
@@ -290,7 +332,7 @@ module Grad =
             let out = Array.zeroCreate<Expr> arity
             if needs[n - 1] then contribute (n - 1) seed
             for k in n - 1 .. -1 .. 0 do
-                let g = if isNull several[k] then single[k] else Expr.addN (List.ofSeq several[k])
+                let g = if isNull several[k] then single[k] else sumContributions several[k]
                 if not (missing g) then
                     total[k] <- g
                     if anyNeeded k then

@@ -21,6 +21,11 @@ type Optimizer() =
     /// The update of one parameter. `step` is a scalar variable holding the number of steps already taken.
     abstract Update: step: Expr * parameter: Expr * gradient: Expr -> ParameterUpdate
 
+    /// The gradients the updates see, from the loss's, all parameters' together (for global-norm clipping);
+    /// the loss's own by default.
+    abstract Gradients: gradients: Expr list -> Expr list
+    default _.Gradients(gradients: Expr list) = gradients
+
     /// A state variable named after the parameter ("0.weight.momentum"), starting at zeros.
     static member internal StateOf(parameter: Expr, suffix: string) =
         let name = (Expr.tryName parameter |> Option.defaultValue "parameter") + "." + suffix
@@ -35,6 +40,29 @@ type Optimizer() =
     /// The gradient plus L2 weight decay (coupled decay, as PyTorch's weight_decay).
     static member internal Decayed(parameter: Expr, gradient: Expr, weightDecay: float) =
         if weightDecay = 0.0 then gradient else gradient + weightDecay * parameter
+
+/// Gradient clipping by global norm, as functions on gradient expressions.
+[<RequireQualifiedAccess>]
+module Clip =
+    /// The global norm of a set of gradients: the square root of the sum of all their elements' squares (a
+    /// scalar of the gradients' dtype).
+    let globalNorm (gradients: Expr list) : Expr =
+        if List.isEmpty gradients then invalidArg "gradients" "Clip.globalNorm: needs at least one gradient"
+        Expr.sqrt (Expr.addN [ for g in gradients -> Expr.sum (g * g) ])
+
+    /// The gradients scaled by min(1, maxNorm / (norm + 1e-6)), norm their global norm, as PyTorch's
+    /// clip_grad_norm_: their global norm is then at most maxNorm, and gradients within it are unchanged (no
+    /// gradients give none).
+    /// Raises ArgumentException unless maxNorm is finite and positive.
+    let byGlobalNorm (maxNorm: float) (gradients: Expr list) : Expr list =
+        if not (Double.IsFinite maxNorm && maxNorm > 0.0) then
+            invalidArg "maxNorm" (sprintf "Clip.byGlobalNorm: maxNorm must be a finite number > 0, got %g" maxNorm)
+        if List.isEmpty gradients then
+            []
+        else
+            let norm = globalNorm gradients
+            let factor = Expr.minimum (Expr.scalarLike norm 1.0) (maxNorm / (norm + 1e-6))
+            gradients |> List.map (fun g -> g * factor)
 
 /// Stochastic gradient descent, PyTorch's form: g = grad + wd p; v = mu v + g; p -= lr (g + mu v) with
 /// Nesterov, p -= lr v without; plain p -= lr g when momentum is 0.
@@ -161,9 +189,26 @@ type Scheduled(inner: Optimizer, schedule: Schedule) =
     /// The schedule.
     member _.Schedule = schedule
 
+    override _.Gradients(gradients: Expr list) = inner.Gradients gradients
+
     override _.Update(step: Expr, p: Expr, grad: Expr) =
         let update = inner.Update(step, p, grad)
         let factor = schedule.Factor step
         { update with
             Updates = update.Updates |> List.map (fun (v, e) -> if v = p then v, p + factor * (e - p) else v, e)
         }
+
+/// An optimiser whose updates see the gradients clipped by their global norm (Clip.byGlobalNorm, PyTorch's
+/// clip_grad_norm_ before the optimiser's step), all parameters' gradients together.
+[<Sealed>]
+type ClipGradNorm(inner: Optimizer, maxNorm: float) =
+    inherit Optimizer()
+    do Optimizer.Require("ClipGradNorm", "maxNorm", maxNorm, 0.0, true)
+
+    /// The optimiser whose updates see the clipped gradients.
+    member _.Inner = inner
+    /// The largest global norm the updates see.
+    member _.MaxNorm = maxNorm
+
+    override _.Gradients(gradients: Expr list) = Clip.byGlobalNorm maxNorm (inner.Gradients gradients)
+    override _.Update(step: Expr, p: Expr, grad: Expr) = inner.Update(step, p, grad)

@@ -91,7 +91,8 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
         let parameters = graph.Parameters |> Map.toList
         let grads = Grad.wrt (List.map snd parameters) value
         let step = Expr.varOf dtype TrainStep.StepName [||]
-        let perParameter = parameters |> List.map (fun (_, p) -> optimizer.Update(step, p, grads[p]))
+        let gradients = optimizer.Gradients [ for _, p in parameters -> grads[p] ]
+        let perParameter = List.map2 (fun (_, p) g -> optimizer.Update(step, p, g)) parameters gradients
         let updates =
             (step, step + 1.0) :: (perParameter |> List.collect (fun u -> u.Updates)) @ graph.BufferUpdates
         let outputs = value :: (loss.Correct |> Option.map (fun c -> c graph.Output y) |> Option.toList)
