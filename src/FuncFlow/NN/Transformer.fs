@@ -58,12 +58,27 @@ type LearnedPositionalEmbedding(maxLength: int, dim: int) =
 
     override _.Describe() = sprintf "LearnedPositionalEmbedding(%d, %d)" maxLength dim
 
-/// A pre-norm transformer block (GPT-2's, PyTorch's TransformerEncoderLayer with norm_first=True, GELU and no
-/// dropout) over [batch; length; dim]: x + attention(norm1 x), then that plus linear2(gelu(linear1(norm2 of
-/// it))). Sub-layers by PyTorch's names: norm1, self_attn (MultiheadAttention, causal when built so), norm2,
+/// The activation between a TransformerBlock's two linear layers.
+[<RequireQualifiedAccess>]
+type BlockActivation =
+    /// x Phi(x) with the exact normal CDF (Expr.gelu; PyTorch's TransformerEncoderLayer(activation="gelu")).
+    | Gelu
+    /// GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) (PyTorch's
+    /// gelu(approximate="tanh"), GPT-2's): elementwise steps that plans fuse, much cheaper than erf.
+    | GeluTanh
+
+    /// The activation applied to an expression.
+    member a.Apply(x: Expr) : Expr =
+        match a with
+        | Gelu -> Expr.gelu x
+        | GeluTanh -> x * 0.5 * (1.0 + Expr.tanh ((x + x * x * x * 0.044715) * sqrt (2.0 / Math.PI)))
+
+/// A pre-norm transformer block (GPT-2's, PyTorch's TransformerEncoderLayer with norm_first=True and no
+/// dropout) over [batch; length; dim]: x + attention(norm1 x), then that plus linear2(activation(linear1(norm2
+/// of it))). Sub-layers by PyTorch's names: norm1, self_attn (MultiheadAttention, causal when built so), norm2,
 /// linear1 (dim -> hidden) and linear2 (hidden -> dim), the linear weights in FuncFlow's [in; out] layout.
 [<Sealed>]
-type TransformerBlock(dim: int, heads: int, hidden: int, causal: bool) =
+type TransformerBlock(dim: int, heads: int, hidden: int, causal: bool, activation: BlockActivation) =
     inherit Layer()
     do
         if hidden <= 0 then
@@ -73,8 +88,11 @@ type TransformerBlock(dim: int, heads: int, hidden: int, causal: bool) =
     let parts: (string * Layer) list =
         [ "norm1", norm1; "self_attn", attention; "norm2", norm2; "linear1", linear1; "linear2", linear2 ]
 
-    /// A block with a hidden size of 4 dim (GPT-2's).
-    new(dim, heads, causal) = TransformerBlock(dim, heads, 4 * dim, causal)
+    /// A block with the exact GELU (PyTorch's TransformerEncoderLayer with activation="gelu").
+    new(dim, heads, hidden, causal) = TransformerBlock(dim, heads, hidden, causal, BlockActivation.Gelu)
+
+    /// A block with a hidden size of 4 dim and the exact GELU.
+    new(dim, heads, causal) = TransformerBlock(dim, heads, 4 * dim, causal, BlockActivation.Gelu)
 
     /// The embedding size.
     member _.Dim = dim
@@ -90,7 +108,13 @@ type TransformerBlock(dim: int, heads: int, hidden: int, causal: bool) =
         Positional.checkInput "TransformerBlock" Int32.MaxValue dim x
         let apply (layer: Layer) (name: string) (input: Expr) = layer.Forward(scope.Child name, input)
         let h = x + apply attention "self_attn" (apply norm1 "norm1" x)
-        h + apply linear2 "linear2" (Expr.gelu (apply linear1 "linear1" (apply norm2 "norm2" h)))
+        h + apply linear2 "linear2" (activation.Apply(apply linear1 "linear1" (apply norm2 "norm2" h)))
 
     override _.Describe() =
-        sprintf "TransformerBlock(%d, heads=%d, hidden=%d%s)" dim heads hidden (if causal then ", causal" else "")
+        sprintf
+            "TransformerBlock(%d, heads=%d, hidden=%d%s%s)"
+            dim
+            heads
+            hidden
+            (if causal then ", causal" else "")
+            (if activation = BlockActivation.GeluTanh then ", tanh GELU" else "")

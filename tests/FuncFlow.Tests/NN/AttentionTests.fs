@@ -114,6 +114,16 @@ let tests =
                 let expected =
                     Array.init (2 * length * dim) (fun i -> (x.ToArray())[i] + (numbers (field "values" s))[i % (length * dim)])
                 assertClose 1e-15 expected ((model.Predict x).ToArray())
+            testCase "the tanh GELU of a block matches torch's gelu(approximate=\"tanh\") and passes GradCheck"
+            <| fun () ->
+                let g = field "gelu_tanh" reference.Value
+                let xs = numbers (field "x" g)
+                let x = Expr.var "x" [| xs.Length |]
+                let y = BlockActivation.GeluTanh.Apply x
+                assertClose 1e-14 (numbers (field "y" g)) ((Eval.evaluate (Eval.bindings [ "x", Tensor.ofArray xs ]) y).ToArray())
+                gradcheck [ x, Tensor.ofArray xs ] (Expr.sum y)
+                let block = TransformerBlock(4, 2, 8, false, BlockActivation.GeluTanh)
+                Expect.stringContains (block.Describe()) "tanh GELU" "the description names the activation"
             testCase "a learned positional embedding adds its first rows, and its gradient is the sum over the batch"
             <| fun () ->
                 let model = Model.Create(LearnedPositionalEmbedding(6, 3), 4)

@@ -15,6 +15,7 @@ from another sequence). The padding is written with FuncFlow's convention, 1 = r
 "block": nn.TransformerEncoderLayer(norm_first=True, activation="gelu", dropout=0, batch_first=True) with random
 parameters, without and with a causal mask. Its linear weights are written in FuncFlow's [in; out] layout.
 "sinusoidal": the encoding of Attention Is All You Need, computed here from its formula.
+"gelu_tanh": F.gelu(x, approximate="tanh") on a grid, for TransformerBlock's BlockActivation.GeluTanh.
 Arrays are flat and row-major; Python's repr writes each double exactly.
 """
 
@@ -167,6 +168,9 @@ reference = {
         block_case("causal pre-norm block", 2, 5, 8, 2, 16, True),
     ],
     "sinusoidal": sinusoidal(7, 6),
+    "gelu_tanh": (lambda x: {"x": flat(x), "y": flat(F.gelu(x, approximate="tanh"))})(
+        torch.linspace(-6, 6, 25, dtype=DT)
+    ),
 }
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attention_reference.json")
