@@ -228,6 +228,32 @@ let tests =
                 Expect.stringContains e.Message "operand 1 does not exist; the operation has 1 operands" e.Message
                 let plan = Plan.compile [ CustomOp.apply reading [ x ] ]
                 throws<InvalidOperationException>(fun () -> Plan.run env plan |> ignore) |> ignore
+            testCase "forward-mode and batching rules are optional; a transform without one fails naming the op"
+            <| fun () ->
+                Expect.isNone logSumExp.Jvp "no forward-mode rule unless given"
+                Expect.isNone logSumExp.Batching "no batching rule unless given"
+                let e = logSumExp.Unsupported("forward-mode (jvp)", "CustomOp.withJvp")
+                Expect.isTrue (e :? NotSupportedException) "a NotSupportedException"
+                Expect.equal
+                    e.Message
+                    "logSumExp is a user-defined operation without a forward-mode (jvp) rule; give one with CustomOp.withJvp"
+                    "the message"
+                // The tangent of log-sum-exp is softmax . t per row; the stored rule is the one given.
+                let withJvp =
+                    logSumExp
+                    |> CustomOp.withJvp (fun inputs y tangents ->
+                        Expr.sumAxis 1 (Expr.exp (inputs.Head - Expr.reshape [| -1; 1 |] y) * tangents.Head.Value))
+                    |> CustomOp.withBatching (fun inputs axes -> CustomOp.apply logSumExp inputs, axes.Head.Value)
+                let x, t = Expr.var "x" [| 2; 3 |], values 12 [| 2; 3 |]
+                let y = CustomOp.apply withJvp [ x ]
+                let env = Eval.bindings [ "x", values 13 [| 2; 3 |] ]
+                let tangent = Eval.evaluate env (withJvp.Jvp.Value [ x ] y [ Some(Expr.constant t) ])
+                // Central difference of the forward along t.
+                let at (s: float) = Eval.evaluate env (CustomOp.apply logSumExp [ x + Expr.constant t * s ])
+                let numeric = Array.map2 (fun p m -> (p - m) / 2e-6) ((at 1e-6).ToArray()) ((at -1e-6).ToArray())
+                assertClose 1e-8 numeric (tangent.ToArray())
+                Expect.equal (snd (withJvp.Batching.Value [ x ] [ Some 0 ])) 0 "the batching rule is the one given"
+                Expect.isNone logSumExp.Jvp "withJvp leaves the original operation as it was"
             testCase "a rule giving None leaves that operand without gradient (zeros), like indices"
             <| fun () ->
                 let scaleKernel (args: CustomArgs<float>) =
