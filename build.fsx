@@ -77,6 +77,7 @@ let examples () =
             "examples/CSharpLeNet"
             "examples/CharLstm"
             "examples/CSharpRnn"
+            "examples/CharTransformer"
         ] do
         if Directory.Exists(Path.Combine(root, project)) then
             runOrFail "dotnet" (sprintf "run -c Release --project %s" project)

@@ -81,6 +81,7 @@ let private perOperation: (string * int[] * (Expr -> Expr)) list =
         "maxPoolScatter", [| 1; 1; 4; 4 |], (fun x -> Expr.maxPoolScatter poolWindow x (Expr.maxPoolPick poolWindow x (x * x)))
         "where", [| 3 |], (fun x -> Expr.where (Expr.step x) (x * x) (Expr.sin x))
         "cumsum", [| 2; 3 |], (fun x -> Expr.cumsum 1 (x * x) + Expr.reverseCumsum 0 (Expr.tanh x))
+        "custom", [| 2; 3 |], (fun x -> CustomOp.apply doubledSquare [ Expr.tanh x ])
     ]
 
 let private reference = lazy (TorchReference.load "transforms_reference.json")

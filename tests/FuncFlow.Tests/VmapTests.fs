@@ -175,6 +175,7 @@ let private cases: (string * int option list * (Expr list -> Expr) * Tensor list
         yield "where, batched branches", [ Some 0; Some 0 ], two (fun x y -> Expr.where (Expr.step w3) x y), [ xs; random 24 [| 4; 3 |] ]
         yield "cumsum", [ Some 0 ], one (Expr.cumsum 1), [ xs ]
         yield "reverseCumsum", [ Some 0 ], one (Expr.reverseCumsum 0), [ xs ]
+        yield "custom", [ Some 0 ], one (fun x -> CustomOp.apply doubledSquare [ x ]), [ xs ]
     ]
 
 // A small MLP's loss on one example: x [3], label one-hot [2].

@@ -186,6 +186,37 @@ module Grad =
             emit need out 2 (fun () -> Expr.sumTo b.ShapeRef (Expr.where condition zero g))
         // shapeops group: a running sum's adjoint sums the gradient from the other end.
         | Op.Cumsum(axis, reverse) -> one (fun () -> if reverse then Expr.cumsum axis g else Expr.reverseCumsum axis g)
+        // A user-defined operation's own rule; checked here, since a wrong shape would surface far from it.
+        | Op.Custom c ->
+            let grads = c.Vjp (List.ofArray y.Inputs) y g
+            if isNull (box grads) || grads.Length <> y.Inputs.Length then
+                invalidOp (
+                    sprintf
+                        "%s: the gradient rule gave %d entries for %d operands; give one per operand (None where not differentiable)"
+                        c.Name
+                        (if isNull (box grads) then 0 else grads.Length)
+                        y.Inputs.Length
+                )
+            grads
+            |> List.iteri (fun i grad ->
+                match grad with
+                | Some gi when need[i] ->
+                    let input = y.Inputs[i]
+                    if isNull (box gi) then
+                        invalidOp (sprintf "%s: the gradient rule gave Some null for operand %d; give None for no gradient" c.Name i)
+                    if not (Shape.equal gi.ShapeRef input.ShapeRef) || gi.DType <> input.DType then
+                        invalidOp (
+                            sprintf
+                                "%s: the gradient rule gave operand %d a gradient of shape %s (%s), but the operand has shape %s (%s)"
+                                c.Name
+                                i
+                                (Shape.show gi.ShapeRef)
+                                gi.DType.Name
+                                (Shape.show input.ShapeRef)
+                                input.DType.Name
+                        )
+                    out[i] <- gi
+                | _ -> ())
 
     // A node read in pieces by slices (a recurrent layer reads each time step of a sequence) receives each
     // piece's gradient padded with zeros to its full size: adding those would cost the full size once per piece,

@@ -172,6 +172,11 @@ module internal Jvp =
                 let pick (t: Expr) = if missing t then zero else t
                 Expr.where y.Inputs[0] (pick dx[1]) (pick dx[2]) |> Expr.broadcastTo y.ShapeRef
         | Op.Cumsum(axis, reverse) -> if reverse then Expr.reverseCumsum axis d else Expr.cumsum axis d
+        // A user-defined operation's own forward rule (CustomOp.withJvp), or an error naming it.
+        | Op.Custom op ->
+            match op.Jvp with
+            | Some jvp -> jvp (List.ofArray y.Inputs) y [ for t in dx -> if missing t then None else Some t ]
+            | None -> raise (op.Unsupported("forward-mode (jvp)", "CustomOp.withJvp"))
 
     /// The tangent of f when each seeded node moves along its tangent (pairs of node and tangent, each
     /// tangent of its node's shape and dtype): the directional derivative, unsimplified. Seeded nodes are

@@ -90,6 +90,7 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         | Op.Cumsum(axis, reverse) ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
             Kernels<'T>.Cumsum(reverse, args[0], outer, n, inner, dst)
+        | Op.Custom c -> c.Run(node, args, dst)
 
     /// A (batched) matrix product; the flags read an operand as transposed without copying it.
     static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =

@@ -126,6 +126,18 @@ module Vmap =
         | Op.MaxPoolScatter w -> pooling Expr.maxPoolScatter w
         | Op.Where -> Expr.where (aligned 0) (aligned 1) (aligned 2)
         | Op.Cumsum(a, reverse) -> (if reverse then Expr.reverseCumsum else Expr.cumsum) (a + 1) (only ())
+        // A user-defined operation's own batching rule (CustomOp.withBatching), its result's batch axis moved to 0.
+        | Op.Custom op ->
+            match op.Batching with
+            | Some rule ->
+                let operands = [ for i in 0 .. inputs.Length - 1 -> if isBatched i then batched[i] else inputs[i] ]
+                let result, axis =
+                    rule operands [ for i in 0 .. inputs.Length - 1 -> if isBatched i then Some 0 else None ]
+                if axis = 0 then
+                    result
+                else
+                    Expr.permute (Array.concat [ [| axis |]; axes 0 axis; axes (axis + 1) (result.Rank - axis - 1) ]) result
+            | None -> raise (op.Unsupported("batching (vmap)", "CustomOp.withBatching"))
 
     /// The batched form of f's output for inputs mapped over the given axes (None: not mapped, passed to f as
     /// it is), batch axis 0; the rewrite behind vmap, vmapAxis and vmapAxes.
