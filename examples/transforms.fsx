@@ -51,4 +51,5 @@ printfn "d/ds (s ** 3 + 2 tanh s) = %s" (Print.formula (Grad.grad s (s ** 3.0 + 
 printfn "%s" (Print.interactive (Grad.jacobian x f))
 printfn "%s" (Print.tensor (Eval.evaluate env (Grad.hessian x g)))
 
-// --- vmap: per-example gradient norms of an MLP (filled in by the vmap work) ---
+// vmap: per-example gradient norms of an MLP, next to a loop's (examples/vmap.fsx, also runnable alone).
+#load "vmap.fsx"
