@@ -259,7 +259,6 @@ module internal Scalar =
 /// Float64 functions that TensorPrimitives lacks or computes inaccurately (its ExpM1 and LogP1 are
 /// exp x - 1 and log (1 + x), which lose every digit near 0); float32 kernels call them and round once.
 module internal Special =
-    let private twoOverSqrtPi = 1.1283791670955125739
     let private sqrtHalf = 0.70710678118654752440
 
     /// log(1 + x) to a few ulp: the rounding of u = 1 + x cancels in log u * (x / (u - 1)) (Goldberg, 1991).
@@ -277,47 +276,108 @@ module internal Special =
         elif Double.IsPositiveInfinity u then u
         else (u - 1.0) * (x / Math.Log u)
 
-    // e ** -x^2 with x^2 split exactly into hi + lo, so that large x loses nothing to the rounding of x^2.
-    let private expNegSquare (x: float) =
-        let hi = x * x
-        Math.Exp(-hi) * (1.0 - Math.FusedMultiplyAdd(x, x, -hi))
+    // W. J. Cody's rational approximations (Math. Comp. 23, 1969; netlib specfun CALERF), minimax to beyond
+    // float64 precision on each range: a fixed handful of operations per value, where a series or continued
+    // fraction needs dozens to hundreds near 0.5 (GELU's whole working range).
+    let private erfA =
+        [|
+            3.16112374387056560e00
+            1.13864154151050156e02
+            3.77485237685302021e02
+            3.20937758913846947e03
+            1.85777706184603153e-1
+        |]
+    let private erfB =
+        [| 2.36012909523441209e01; 2.44024637934444173e02; 1.28261652607737228e03; 2.84423683343917062e03 |]
+    let private erfcC =
+        [|
+            5.64188496988670089e-1
+            8.88314979438837594e00
+            6.61191906371416295e01
+            2.98635138197400131e02
+            8.81952221241769090e02
+            1.71204761263407058e03
+            2.05107837782607147e03
+            1.23033935479799725e03
+            2.15311535474403846e-8
+        |]
+    let private erfcD =
+        [|
+            1.57449261107098347e01
+            1.17693950891312499e02
+            5.37181101862009858e02
+            1.62138957456669019e03
+            3.29079923573345963e03
+            4.36261909014324716e03
+            3.43936767414372164e03
+            1.23033935480374942e03
+        |]
+    let private erfcP =
+        [|
+            3.05326634961232344e-1
+            3.60344899949804439e-1
+            1.25781726111229246e-1
+            1.60837851487422766e-2
+            6.58749161529837803e-4
+            1.63153871373020978e-2
+        |]
+    let private erfcQ =
+        [|
+            2.56852019228982242e00
+            1.87295284992346725e00
+            5.27905102951428412e-1
+            6.05183413124413191e-2
+            2.33520497626869185e-3
+        |]
+    let private oneOverSqrtPi = 5.6418958354775628695e-1
 
-    // erfc x for x >= 0.5: Laplace's continued fraction, contracted (2x / (2x^2 + 1 - 1*2 / (2x^2 + 5 - ...))),
-    // summed from the tail, which is stable; its depth (about 320 / x^2 terms) reaches float64 precision.
-    let private erfcAbove (x: float) =
-        if x > 27.5 then
+    // erf x for |x| <= 0.46875.
+    let private erfBelow (x: float) =
+        let z = x * x
+        let mutable num = erfA[4] * z
+        let mutable den = z
+        for i in 0..2 do
+            num <- (num + erfA[i]) * z
+            den <- (den + erfB[i]) * z
+        x * (num + erfA[3]) / (den + erfB[3])
+
+    // erfc y for y > 0.46875 (0 beyond 26.6, where it underflows): e^-y^2 times a rational function, with
+    // y^2 split as a 1/16-multiple plus a remainder so that large y loses nothing to the rounding of y^2.
+    let private erfcAbove (y: float) =
+        if y >= 26.6 then
             0.0
         else
-            let s = 2.0 * x * x
-            let n = 20 + int (320.0 / s)
-            let mutable t = s + float (4 * n + 1)
-            for k in n .. -1 .. 1 do
-                t <- s + float (4 * k - 3) - float (2 * k - 1) * float (2 * k) / t
-            twoOverSqrtPi * x * expNegSquare x / t
+            let r =
+                if y <= 4.0 then
+                    let mutable num = erfcC[8] * y
+                    let mutable den = y
+                    for i in 0..6 do
+                        num <- (num + erfcC[i]) * y
+                        den <- (den + erfcD[i]) * y
+                    (num + erfcC[7]) / (den + erfcD[7])
+                else
+                    let z = 1.0 / (y * y)
+                    let mutable num = erfcP[5] * z
+                    let mutable den = z
+                    for i in 0..3 do
+                        num <- (num + erfcP[i]) * z
+                        den <- (den + erfcQ[i]) * z
+                    (oneOverSqrtPi - z * (num + erfcP[4]) / (den + erfcQ[4])) / y
+            let hi = Math.Truncate(y * 16.0) / 16.0
+            let rest = (y - hi) * (y + hi)
+            Math.Exp(-hi * hi) * Math.Exp(-rest) * r
 
-    // erf x for |x| < 0.75: its Taylor series, whose terms fall fast enough there to cancel little.
-    let private erfBelow (x: float) =
-        let x2 = x * x
-        let mutable term = x
-        let mutable sum = x
-        let mutable n = 0
-        while abs term > 1e-17 * abs sum do
-            n <- n + 1
-            term <- -term * x2 / float n
-            sum <- sum + term / float (2 * n + 1)
-        twoOverSqrtPi * sum
-
-    /// The error function, within about 4 ulp of the correctly rounded value.
+    /// The error function, within a few ulp of the correctly rounded value.
     let erf (x: float) =
         let a = abs x
-        if a < 0.75 then erfBelow x
+        if a <= 0.46875 then erfBelow x
         elif Double.IsNaN x then x
         elif x > 0.0 then 1.0 - erfcAbove a
         else erfcAbove a - 1.0
 
     /// 1 - erf x, with full relative precision in the upper tail.
     let erfc (x: float) =
-        if x < 0.5 then 1.0 - erf x
+        if x < 0.46875 then 1.0 - erf x
         elif Double.IsNaN x then x
         else erfcAbove x
 
