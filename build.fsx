@@ -78,6 +78,7 @@ let examples () =
             "examples/SeedsWalkthrough"
             "examples/MnistSoftmax"
             "examples/MnistMlp"
+            "examples/DistributedMnist"
             "examples/LeNet"
             "examples/FashionMnistCnn"
             "examples/CSharpTraining"
