@@ -1,7 +1,7 @@
 /// The MPI tests: a console program, since its cases need processes started by mpirun. Run without arguments (and not
 /// under mpirun) it is the driver: it runs the single-process case itself, starts `mpirun -np 2` on itself for the
 /// multi-rank cases, and writes the results as JUnit XML (--junit-summary PATH) for build.fsx's count. Under mpirun
-/// it runs one mode: `equivalence` or `fault`.
+/// it runs one mode: `equivalence`, `fault` or `crash`.
 module FuncFlow.Mpi.Tests.Program
 
 open System
@@ -103,10 +103,61 @@ let equivalence (comm: Communicator) : string list =
         fail "Evaluate: %A, one process %A" evaluation expected
     List.ofSeq failures
 
+/// Under mpirun: rank 1 fails in its third step while rank 0 goes on training, so rank 0 waits in an allreduce that
+/// rank 1 will never join. With `throws`, rank 1 throws and Mpi.run's abort must end both; without, rank 1's process
+/// exits at once without MPI_Finalize (as a rank that dies), and mpirun must end rank 0.
+let faultMode (throws: bool) =
+    Mpi.run (fun comm ->
+        let ds = data 40
+        let trainer = DistributedTrainer(comm, Model.Create(layers (), 1), Loss.CrossEntropy, Adam 0.05)
+        for step in 0..1000 do
+            if comm.Rank = 1 && step = 2 then
+                if throws then
+                    invalidOp "deliberate failure on rank 1"
+                else
+                    eprintfn "rank 1 exits without finalizing"
+                    Environment.Exit 3
+            trainer.Step(ds, [| 0..7 |]) |> ignore
+        printfn "fault: training finished on rank %d" comm.Rank
+        0)
+
+/// Float32 on this communicator against Trainer in one process: the same global batches, to float32's precision.
+let float32Agrees (comm: Communicator) : string list =
+    let ds = data 30
+    let model () = Model.Create(layers (), 2, Float32)
+    let reference = Trainer(model (), Loss.CrossEntropy, Adam 0.05)
+    let trainer = DistributedTrainer(comm, model (), Loss.CrossEntropy, Adam 0.05)
+    for rows in Array.init 30 id |> Array.chunkBySize 10 do
+        let batch = rowsOf ds rows
+        reference.Step(batch.Features, batch.Targets) |> ignore
+        trainer.Step(ds, rows) |> ignore
+    let diff = maxDiff trainer.Model reference.Model
+    if diff <= 1e-5 then [] else [ sprintf "float32: parameters differ from one process's by %g" diff ]
+
+/// Bad arguments are refused with an error that names the operation.
+let badInput (comm: Communicator) : string list =
+    let ds = data 10
+    let expectArgument (what: string) (f: unit -> unit) =
+        try
+            f ()
+            [ sprintf "%s: no error" what ]
+        with
+        | :? ArgumentException as e when e.Message.Contains "DistributedTrainer" -> []
+        | e ->
+            [
+                sprintf "%s: %s instead of an ArgumentException naming DistributedTrainer" what (e.GetType().Name)
+            ]
+    let make loss = DistributedTrainer(comm, Model.Create(layers (), 1), loss, Adam 0.05)
+    expectArgument "a sum loss" (fun () -> make Loss.SumSquaredError |> ignore)
+    @ expectArgument "an empty batch" (fun () -> (make Loss.CrossEntropy).Step(ds, [||]) |> ignore)
+    @ expectArgument "a row outside the data" (fun () -> (make Loss.CrossEntropy).Step(ds, [| 3; 10 |]) |> ignore)
+    @ expectArgument "sampling with replacement" (fun () ->
+        (make Loss.CrossEntropy).Fit(ds, FitOptions.Create(1, 4).WithReplacement(2).Quietly()) |> ignore)
+
 /// Under mpirun: every rank checks, the failures are counted over the ranks, and rank 0 reports.
 let equivalenceMode () =
     Mpi.run (fun comm ->
-        let failures = equivalence comm
+        let failures = equivalence comm @ float32Agrees comm
         for f in failures do
             eprintfn "rank %d: %s" comm.Rank f
         let count = [| float failures.Length |]
@@ -114,18 +165,6 @@ let equivalenceMode () =
         if comm.IsRoot then
             printfn "equivalence on %d ranks: %s" comm.Size (if count[0] = 0.0 then "ok" else sprintf "%g failures" count[0])
         if count[0] = 0.0 then 0 else 1)
-
-/// Under mpirun: rank 1 throws in its third step while rank 0 goes on training, so rank 0 waits in an allreduce that
-/// rank 1 will never join; Mpi.run's abort must end both.
-let faultMode () =
-    Mpi.run (fun comm ->
-        let ds = data 40
-        let trainer = DistributedTrainer(comm, Model.Create(layers (), 1), Loss.CrossEntropy, Adam 0.05)
-        for step in 0..1000 do
-            if comm.Rank = 1 && step = 2 then invalidOp "deliberate failure on rank 1"
-            trainer.Step(ds, [| 0..7 |]) |> ignore
-        printfn "fault: training finished on rank %d" comm.Rank
-        0)
 
 type Outcome =
     | Passed
@@ -164,42 +203,51 @@ let launch (mpirun: string) (mode: string) (timeoutSeconds: int) =
     (if finished then Some p.ExitCode else None), output, clock.Elapsed.TotalSeconds
 
 let driver (junit: string option) =
+    let failuresOutcome =
+        function
+        | [] -> Passed
+        | failures -> Failed(String.concat "; " failures)
     let single () =
         use comm = Mpi.init ()
         if comm.Size <> 1 || comm.Rank <> 0 then
             Failed(sprintf "without mpirun, Mpi.init gave rank %d of %d, expected 0 of 1" comm.Rank comm.Size)
         else
-            match equivalence comm with
-            | [] -> Passed
-            | failures -> Failed(String.Join("; ", failures))
+            failuresOutcome (equivalence comm @ float32Agrees comm)
+    let notInstalled =
+        Skipped "mpirun not found: OpenMPI is not installed (apt-get install openmpi-bin libopenmpi-dev)"
+    // A job with a failing rank must end, with a non-zero code and the failure in its output, before rank 0 finishes.
+    let fault mode (explains: string -> bool) =
+        match mpirunPath () with
+        | None -> notInstalled
+        | Some mpirun ->
+            match launch mpirun mode 120 with
+            | None, _, _ -> Failed "the job hung: still running after 120 s"
+            | Some 0, _, _ -> Failed "the job exited with code 0"
+            | Some _, output, seconds ->
+                if not (explains output) then
+                    Failed "the output does not name rank 1 and its failure"
+                elif output.Contains "training finished" then
+                    Failed "rank 0 finished training although rank 1 had failed"
+                elif seconds > 60.0 then
+                    Failed(sprintf "the job took %.0f s to end" seconds)
+                else
+                    Passed
     let cases =
         [
             "single process without mpirun equals Trainer", single
             "2 ranks under mpirun equal one process to 1e-9, one allreduce per step, B/N rows per rank",
             fun () ->
                 match mpirunPath () with
-                | None -> Skipped "mpirun not found: OpenMPI is not installed (apt-get install openmpi-bin libopenmpi-dev)"
+                | None -> notInstalled
                 | Some mpirun ->
                     match launch mpirun "equivalence" 300 with
                     | Some 0, output, _ when output.Contains "equivalence on 2 ranks: ok" -> Passed
                     | code, _, _ -> Failed(sprintf "mpirun ended with %A; see its output above" code)
-            "a rank that throws ends the job with an error within 60 s",
-            fun () ->
-                match mpirunPath () with
-                | None -> Skipped "mpirun not found: OpenMPI is not installed (apt-get install openmpi-bin libopenmpi-dev)"
-                | Some mpirun ->
-                    match launch mpirun "fault" 120 with
-                    | None, _, _ -> Failed "the job hung: still running after 120 s"
-                    | Some 0, _, _ -> Failed "the job exited with code 0"
-                    | Some _, output, seconds ->
-                        if not (output.Contains "rank 1 of 2 failed" && output.Contains "deliberate failure on rank 1") then
-                            Failed "the output does not name rank 1 and its error"
-                        elif output.Contains "training finished" then
-                            Failed "rank 0 finished training although rank 1 had failed"
-                        elif seconds > 60.0 then
-                            Failed(sprintf "the job took %.0f s to end" seconds)
-                        else
-                            Passed
+            "a rank that throws ends the job with its error within 60 s",
+            fun () -> fault "fault" (fun output -> output.Contains "rank 1 of 2 failed" && output.Contains "deliberate failure on rank 1")
+            "a rank that exits without finalizing ends the job within 60 s",
+            fun () -> fault "crash" (fun output -> output.Contains "rank 1 exits without finalizing")
+            "bad input is refused", (fun () -> failuresOutcome (badInput (Communicator.Local())))
         ]
     let results =
         [
@@ -235,9 +283,10 @@ let driver (junit: string option) =
 let main argv =
     match List.ofArray argv with
     | [ "equivalence" ] -> equivalenceMode ()
-    | [ "fault" ] -> faultMode ()
+    | [ "fault" ] -> faultMode true
+    | [ "crash" ] -> faultMode false
     | [] -> driver None
     | [ "--junit-summary"; path ] -> driver (Some path)
     | _ ->
-        eprintfn "usage: FuncFlow.Mpi.Tests [--junit-summary PATH] | equivalence | fault (the last two under mpirun)"
+        eprintfn "usage: FuncFlow.Mpi.Tests [--junit-summary PATH] | equivalence | fault | crash (the last three under mpirun)"
         2
