@@ -12,9 +12,6 @@ module internal Native =
     [<DllImport(Library)>]
     extern int MPI_Initialized(int& flag)
 
-    [<DllImport(Library)>]
-    extern int MPI_Finalized(int& flag)
-
     // MPI-2 allows null argc and argv: .NET has no C main's arguments to hand over.
     [<DllImport(Library)>]
     extern int MPI_Init(nativeint argc, nativeint argv)

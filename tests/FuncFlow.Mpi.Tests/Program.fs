@@ -53,10 +53,14 @@ let equivalence (comm: Communicator) : string list =
     let order = Array.init 47 id |> Array.sortBy (fun _ -> rng.Next())
     let batches = order |> Array.chunkBySize 12
     let reference = Trainer(Model.Create(layers (), 1), Loss.CrossEntropy, Adam 0.05)
+    let broadcasts = comm.BroadcastCount
     let trainer =
         DistributedTrainer(comm, Model.Create(layers (), 1 + comm.Rank), Loss.CrossEntropy, Adam 0.05)
     let failures = ResizeArray<string>()
     let fail fmt = Printf.kprintf failures.Add fmt
+    // One broadcast of rank 0's parameters, when there are other ranks to send them to.
+    if comm.BroadcastCount - broadcasts <> (if comm.Size > 1 then 1 else 0) then
+        fail "%d broadcasts on %d ranks" (comm.BroadcastCount - broadcasts) comm.Size
     let before = comm.AllreduceCount
     let mutable expectedRows = 0L
     for step, rows in Array.indexed batches do
@@ -161,6 +165,8 @@ let equivalenceMode () =
         for f in failures do
             eprintfn "rank %d: %s" comm.Rank f
         let count = [| float failures.Length |]
+        // Every rank has finished its checks before the counts are combined.
+        comm.Barrier()
         comm.AllreduceSum count
         if comm.IsRoot then
             printfn "equivalence on %d ranks: %s" comm.Size (if count[0] = 0.0 then "ok" else sprintf "%g failures" count[0])
