@@ -118,14 +118,12 @@ type Communicator internal (transport: Transport) =
 /// Joining the ranks that mpirun started, or running alone.
 [<RequireQualifiedAccess>]
 module Mpi =
-    /// The number of ranks mpirun (or another PMIx launcher of OpenMPI) says this job has; None when this process
-    /// was not started by one.
+    /// The number of ranks in this job, from the OMPI_COMM_WORLD_SIZE that OpenMPI's mpirun sets for each rank;
+    /// None when this process was not started by mpirun.
     let launchedSize () =
-        [ "OMPI_COMM_WORLD_SIZE"; "PMIX_SIZE" ]
-        |> List.tryPick (fun name ->
-            match Int32.TryParse(Environment.GetEnvironmentVariable name) with
-            | true, n -> Some n
-            | _ -> None)
+        match Int32.TryParse(Environment.GetEnvironmentVariable "OMPI_COMM_WORLD_SIZE") with
+        | true, n -> Some n
+        | _ -> None
 
     let mutable private world: Communicator option = None
 
