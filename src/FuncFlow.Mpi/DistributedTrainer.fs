@@ -132,7 +132,7 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
             if inPlan.Contains name then plan.Set(name, buffers[name])
         {
             Plan = plan
-            Noise = graph.Noise |> List.map (fun n -> n, newArray (Shape.size n.Var.ShapeRef))
+            Noise = StepNoise.buffers dtype graph.Noise
             Buffers = graph.BufferUpdates |> List.map (fun (v, _) -> (Expr.tryName v).Value)
         }
 
@@ -189,14 +189,7 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
                 current <- Some g
                 for name in names do
                     g.Plan.Set(name, update.Get name)
-                for n, values in g.Noise do
-                    for i in 0 .. values.Length - 1 do
-                        match values with
-                        | :? (float[]) as a -> a[i] <- n.Sample rng
-                        | a -> (a :?> float32[]).[i] <- float32 (n.Sample rng)
-                    match values with
-                    | :? (float[]) as a -> g.Plan.Set((Expr.tryName n.Var).Value, a)
-                    | a -> g.Plan.Set((Expr.tryName n.Var).Value, (a :?> float32[]))
+                StepNoise.fill g.Plan rng g.Noise
                 g.Plan.Set("input", batch.Features)
                 g.Plan.Set("target", batch.Targets)
                 g.Plan.Execute()
