@@ -54,14 +54,21 @@ let test () =
     let fsharpCode =
         run "dotnet" (sprintf "tests/FuncFlow.Tests/bin/Release/net10.0/FuncFlow.Tests.dll --no-spinner --junit-summary \"%s\"" junit)
     let fsharp = if File.Exists junit then countJUnit junit else (0, 0, 0)
+    // The MPI tests are a console program that starts `mpirun -np 2` on itself (skipped, with a note, when OpenMPI
+    // is not installed) and writes JUnit XML too.
+    let mpiJunit = Path.Combine(results, "mpi.xml")
+    let mpiCode =
+        run "dotnet" (sprintf "tests/FuncFlow.Mpi.Tests/bin/Release/net10.0/FuncFlow.Mpi.Tests.dll --junit-summary \"%s\"" mpiJunit)
+    let mpi = if File.Exists mpiJunit then countJUnit mpiJunit else (0, 0, 0)
     let line (passed, failed, skipped) =
         sprintf "%d passed, %d failed%s" passed failed (if skipped > 0 then sprintf ", %d skipped" skipped else "")
     printfn "C# tests (xunit): %s" (line csharp)
     printfn "F# tests (Expecto): %s" (line fsharp)
-    let (p1, f1, s1), (p2, f2, s2) = csharp, fsharp
-    let passed, failed = p1 + p2, f1 + f2
-    printfn "%s" (line (passed, failed, s1 + s2))
-    if csharpCode <> 0 || fsharpCode <> 0 || failed > 0 || passed = 0 then exit 1
+    printfn "MPI tests (mpirun): %s" (line mpi)
+    let (p1, f1, s1), (p2, f2, s2), (p3, f3, s3) = csharp, fsharp, mpi
+    let passed, failed = p1 + p2 + p3, f1 + f2 + f3
+    printfn "%s" (line (passed, failed, s1 + s2 + s3))
+    if csharpCode <> 0 || fsharpCode <> 0 || mpiCode <> 0 || failed > 0 || passed = 0 then exit 1
 
 let examples () =
     for project in
@@ -71,6 +78,7 @@ let examples () =
             "examples/SeedsWalkthrough"
             "examples/MnistSoftmax"
             "examples/MnistMlp"
+            "examples/DistributedMnist"
             "examples/LeNet"
             "examples/FashionMnistCnn"
             "examples/CSharpTraining"
