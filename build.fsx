@@ -75,6 +75,7 @@ let examples () =
             "examples/FashionMnistCnn"
             "examples/CSharpTraining"
             "examples/CSharpLeNet"
+            "examples/CSharpCheckpoints"
         ] do
         if Directory.Exists(Path.Combine(root, project)) then
             runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
