@@ -103,6 +103,14 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         let struct (batchB, _, _) = Execute<'T>.Around(node.Inputs[1].ShapeRef, node.Inputs[1].Rank - 2)
         Kernels<'T>.MatMul(a, node.Inputs[0].ShapeRef, b, node.Inputs[1].ShapeRef, dst, s, batch, batchA, batchB, m, k, n, transA, transB)
 
+    /// node = (A B)^T for a rank-2 product A B of shape [m; n], computed as the one GEMM B^T A^T into [n; m]:
+    /// a is B's buffer and b is A's, each read through its flag (PlanCompiler's TransposedGemm).
+    static member TransposedMatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
+        let product = node.Inputs[0]
+        let s = node.ShapeRef
+        let k = product.Inputs[0].ShapeRef[1]
+        Kernels<'T>.MatMul(a, product.Inputs[1].ShapeRef, b, product.Inputs[0].ShapeRef, dst, s, 1, 1, 1, s[0], k, s[1], transA, transB)
+
     /// Fails, naming the node, if any value is NaN or infinite (anomaly mode). The message gives the operation,
     /// the shapes, the operands' values at the offending index when they line up with it, and where the node
     /// was built when creation sites are captured.

@@ -185,6 +185,8 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                 else
                     match ins.Node.Op with
                     | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+                    | Op.Permute _ when ins.Transposed ->
+                        Execute<'T>.TransposedMatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
                     | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
             // One simultaneous assignment: keep what outputs and updates read of updated variables, then write.
             for struct (variable, copy) in layout.Stage do
