@@ -404,8 +404,8 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         let train = DatasetCast.cast model.DType train
         if not resumed then position <- Position.Start
         resumed <- false
-        /// The epoch's batch count and its batches after the first `skip`. Batches drawn with replacement are
-        /// drawn as they are reached, so a checkpoint's generator state covers them.
+        // The epoch's batch count and its batches after the first `skip`. Batches drawn with replacement are
+        // drawn as they are reached, so a checkpoint's generator state covers them.
         let batches epoch skip =
             match options.Sampling with
             | Shuffled ->

@@ -33,6 +33,14 @@ let private torchCase =
 
 let private torchFile () = Path.Combine(AppContext.BaseDirectory, "reference", "torch_mlp.safetensors")
 
+/// The batch-norm fixture: its input and PyTorch's output in evaluation mode.
+let private torchBatchNorm =
+    lazy
+        (let doc =
+            JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "reference", "torch_bn.json")))
+         let rows (name: string) = Fixtures.matrix (doc.RootElement.GetProperty name)
+         rows "input", rows "output")
+
 let private message (f: unit -> unit) = (throws<DataFormatException> f).Message
 
 let private contains (text: string) (fragments: string list) =
@@ -59,6 +67,15 @@ let tests =
                     Expect.equal model.Parameters["0.weight"].Shape [| 4; 3 |] "0.weight is [out, in]"
                     let y = model.Predict(Tensor.cast dtype (Tensor.ofRows input))
                     assertClose tol (Array.concat output) (y.ToArray())
+            testCase "A PyTorch state dict with batch norm (running statistics, int64 num_batches_tracked) loads strictly"
+            <| fun () ->
+                let input, output = torchBatchNorm.Value
+                let layer = Sequential(Linear(3, 4), BatchNorm1d 4, Tanh(), Linear(4, 2))
+                let model =
+                    Model.Create(layer, 0, Float32).Load(Path.Combine(AppContext.BaseDirectory, "reference", "torch_bn.safetensors"))
+                Expect.equal (model.Buffers["1.num_batches_tracked"].ToArray()) [| 3.0 |] "three training batches"
+                let y = model.Predict(Tensor.cast Float32 (Tensor.ofRows input))
+                assertClose 1e-5 (Array.concat output) (y.ToArray())
             testCase "Save writes PyTorch's names and layout, the architecture and the format version"
             <| fun () ->
                 withFile (fun path ->
