@@ -55,6 +55,27 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void ParameterGroupsFromCSharpGiveEachGroupItsRateAndFreezeTheRest()
+    {
+        // One SGD step on y = x W^T + b with MSE: the weight moves by lr * gradient, the frozen bias not at all.
+        var model = NN.Model.Create(new NN.Linear(2, 1), 3);
+        var groups = new NN.ParameterGroups(new NN.Frozen()).With(new[] { "weight" }, new NN.SGD(0.5));
+        var x = FuncFlow.TensorModule.ofRows(new[] { new[] { 1.0, 2.0 } });
+        var target = FuncFlow.TensorModule.ofRows(new[] { new[] { 0.0 } });
+        var step = NN.TrainStep.Compile(model, NN.Loss.MSE, groups, x.Shape, target.Shape);
+        step.Run(x, target);
+        var w = model.Parameters["weight"].ToArray();
+        var b = model.Parameters["bias"].ToArray()[0];
+        double y = w[0] * 1.0 + w[1] * 2.0 + b;
+        // d/dW (y - 0)^2 = 2 y x.
+        var expected = new[] { w[0] - 0.5 * 2 * y * 1.0, w[1] - 0.5 * 2 * y * 2.0 };
+        var trained = step.Model.Parameters;
+        Assert.Equal(expected[0], trained["weight"].ToArray()[0], 12);
+        Assert.Equal(expected[1], trained["weight"].ToArray()[1], 12);
+        Assert.Equal(b, trained["bias"].ToArray()[0]);
+    }
+
+    [Fact]
     public void EarlyStoppingNeedsTestDataAndValidHyperParameters()
     {
         var options = NN.FitOptions.Create(3, 32);

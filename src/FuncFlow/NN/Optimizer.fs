@@ -214,6 +214,15 @@ type ParameterGroups(groups: (string list * Optimizer) list, rest: Optimizer) =
                 invalidArg "groups" "ParameterGroups: a group needs at least one parameter name"
         if isNull (box rest) then nullArg "rest"
 
+    /// No groups yet: every parameter is updated by `rest` (add groups with With).
+    new(rest: Optimizer) = ParameterGroups([], rest)
+
+    /// A copy with one more group, tried after the others: the parameters `names` select, updated by
+    /// `optimizer` (ParameterGroups(rest).With(["0"], SGD 0.1) in C# as in F#).
+    member _.With(names: seq<string>, optimizer: Optimizer) =
+        if isNull names then nullArg "names"
+        ParameterGroups(groups @ [ List.ofSeq names, optimizer ], rest)
+
     /// The groups, in the order they are tried.
     member _.Groups = groups
     /// The optimiser of the parameters no group selects.
