@@ -242,6 +242,20 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
                 (sprintf "DistributedTrainer.Fit: epochs and batch size must be positive, got %d and %d" options.Epochs options.BatchSize)
         if options.Sampling <> Shuffled then
             invalidArg "options" "DistributedTrainer.Fit: only shuffled sampling is supported, not sampling with replacement"
+        // Trainer's loop features are its own; refused by name rather than ignored.
+        let unsupported =
+            [
+                if options.StepCallback.IsSome then "step callbacks"
+                if options.EpochCallback.IsSome then "epoch callbacks"
+                if options.EarlyStopping.IsSome then "early stopping"
+                if options.Checkpoints.IsSome then "checkpoints"
+            ]
+        if not unsupported.IsEmpty then
+            invalidArg
+                "options"
+                (sprintf
+                    "DistributedTrainer.Fit: %s are not supported across ranks yet; train with Trainer for them"
+                    (String.Join(", ", unsupported)))
         let n = Dataset.rows "DistributedTrainer.Fit" train
         let size = options.BatchSize
         let run (report: ProgressReporter) =
@@ -279,6 +293,6 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
             ]
         let live = options.LiveProgress |> Option.defaultWith Progress.isInteractive
         let epochs = if options.Quiet || not comm.IsRoot then run (SilentProgress()) else Progress.run live run
-        let history = { Epochs = epochs }
+        let history = { Epochs = epochs; StoppedEarly = false }
         if comm.IsRoot then options.PlotPath |> Option.iter (fun p -> history.SavePlot(p, loss.Name))
         history

@@ -120,6 +120,34 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 TransB = transB
             }
 
+    /// node = (A B)^T for a rank-2 product A B of shape [m; n], computed as the one GEMM B^T A^T into [n; m]:
+    /// a is B's buffer and b is A's, each read through its flag (PlanCompiler's TransposedGemm).
+    static member TransposedMatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
+        let product = node.Inputs[0]
+        let s = node.ShapeRef
+        let k = product.Inputs[0].ShapeRef[1]
+        Kernels<'T>
+            .MatMulBatches(
+                {
+                    A = a
+                    AShape = product.Inputs[1].ShapeRef
+                    B = b
+                    BShape = product.Inputs[0].ShapeRef
+                    Dst = dst
+                    OutShape = s
+                    Batch = 1
+                    BatchA = 1
+                    BatchB = 1
+                    M = s[0]
+                    K = k
+                    N = s[1]
+                    TransA = transA
+                    TransB = transB
+                },
+                0,
+                1
+            )
+
     /// Fails, naming the node, if any value is NaN or infinite (anomaly mode). The message gives the operation,
     /// the shapes, the operands' values at the offending index when they line up with it, and where the node
     /// was built when creation sites are captured.

@@ -129,12 +129,15 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
     override _.BufferElements = layout.Own
 
     override _.MatMulFlops =
+        let flops (product: Expr) =
+            let a = product.Inputs[0].ShapeRef
+            2L * int64 (Shape.size product.ShapeRef) * int64 a[a.Length - 1]
         instructions
         |> Array.sumBy (fun ins ->
             match ins.Node.Op with
-            | Op.MatMul when not ins.Axpy && isNull ins.Steps ->
-                let a, s = ins.Node.Inputs[0].ShapeRef, ins.Node.ShapeRef
-                2L * int64 (Shape.size s) * int64 a[a.Length - 1]
+            | Op.MatMul when not ins.Axpy && isNull ins.Steps -> flops ins.Node
+            // A transposed product computed as one GEMM (its product node folded into it).
+            | Op.Permute _ when ins.Transposed -> flops ins.Node.Inputs[0]
             | _ -> 0L)
     override _.BufferBytes = layout.Own * int64 sizeof<'T>
 
@@ -190,6 +193,8 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         else
             match ins.Node.Op with
             | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+            | Op.Permute _ when ins.Transposed ->
+                Execute<'T>.TransposedMatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
             | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
 
     override p.Execute() = p.Runs(null)
