@@ -79,7 +79,7 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
     let names = model.Parameters |> Map.toList |> List.map fst
     let sizes = names |> List.map (fun n -> model.Parameters[n].Size)
     let total = List.sum sizes
-    let rng = Random(seed + comm.Rank)
+    let rng = Generator(seed + comm.Rank)
     let evaluator = Evaluator(loss)
 
     // The update plan: parameters, optimiser state and the step count live here; the averaged gradients come in

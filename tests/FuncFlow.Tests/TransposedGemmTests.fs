@@ -45,9 +45,19 @@ let tests =
                 let w = graph.Parameters["weight"]
                 let gradient = (Grad.wrt [ w ] loss)[w]
                 use s = Schedule.Build [| gradient |]
-                match (PlanCompiler.rewrite s).Kinds[s.Position gradient] with
-                | TransposedGemm _ -> ()
+                let lowered = PlanCompiler.rewrite s
+                let kinds = lowered.Kinds
+                // g^T x: Grad builds (x^T g)^T as g^T x^T^T for a product's gradient, which the flags read; a
+                // transposed product left in the graph would be a TransposedGemm.
+                match kinds[s.Position gradient] with
+                | TransposedGemm _
+                | Gemm _ -> ()
                 | kind -> failtestf "the weight's gradient runs as %A" kind
+                // What runs: a transpose read only through a GEMM flag is in the schedule but never runs.
+                for k in (PlanCompiler.liveness lowered).Running do
+                    match s.Order[k].Op, kinds[k] with
+                    | Op.Permute _, Kernel -> failtestf "a transpose is copied: %s" (Shape.show s.Order[k].ShapeRef)
+                    | _ -> ()
             testCase "every flag combination gives the transpose evaluation gives, in both dtypes"
             <| fun () ->
                 for dtype in [ Float64; Float32 ] do

@@ -119,11 +119,8 @@ def block_case(name, batch, length, dim, heads, hidden, causal):
     params = dict(layer.named_parameters())
     result = with_grads(out, {"input": x, **params})
 
-    # FuncFlow's Linear holds weight [in; out]: transpose torch's [out; in] weights and their gradients.
-    def funcflow(n, t):
-        return t.t() if n in ("linear1.weight", "linear2.weight") else t
-
-    result["grads"] = {n: tensor(funcflow(n, params[n].grad)) if n in params else g for n, g in result["grads"].items()}
+    # FuncFlow's Linear holds weight [out; in], as torch's: names and layouts carry over as they are.
+    result["grads"] = {n: tensor(params[n].grad) if n in params else g for n, g in result["grads"].items()}
     case = {
         "name": name,
         "dim": dim,
@@ -131,7 +128,7 @@ def block_case(name, batch, length, dim, heads, hidden, causal):
         "hidden": hidden,
         "causal": causal,
         "inputs": {"input": tensor(x)},
-        "params": {n: tensor(funcflow(n, p)) for n, p in params.items()},
+        "params": {n: tensor(p) for n, p in params.items()},
     }
     case.update(result)
     return case
