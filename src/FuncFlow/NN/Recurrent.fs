@@ -149,6 +149,13 @@ module Recurrent =
             invalidArg "x" (sprintf "Recurrent.sequence: expected inputs [time >= 1; batch; %d], got %s" inputs (Shape.show x.ShapeRef))
         let steps, batch, h = x.ShapeRef[0], x.ShapeRef[1], hiddenSize w
         checkState "Recurrent.sequence" kind [| batch; h |] initial
+        // Where the hidden bias only adds (not in a GRU, whose reset gate scales it), it joins the input's bias
+        // in the one projection of all steps: one broadcast add, and one bias gradient, instead of one per step.
+        let w =
+            match kind, w.InputBias, w.HiddenBias with
+            | CellKind.Gru, _, _ -> w
+            | _, Some bi, Some bh -> { w with InputBias = Some(bi + bh); HiddenBias = None }
+            | _ -> w
         let xp = project w x
         let outputs = Array.zeroCreate steps
         let mutable state = initial
