@@ -75,6 +75,9 @@ let examples () =
             "examples/FashionMnistCnn"
             "examples/CSharpTraining"
             "examples/CSharpLeNet"
+            "examples/CSharpCustomLayer"
+            "examples/CSharpGradients"
+            "examples/CSharpGradCheck"
         ] do
         if Directory.Exists(Path.Combine(root, project)) then
             runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
