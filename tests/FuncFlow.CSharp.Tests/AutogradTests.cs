@@ -224,6 +224,35 @@ public class AutogradTests
         Assert.Equal(expected, byOneHot, 12);
     }
 
+    [Fact]
+    public void BatchNormUsesBatchStatisticsInTrainingAndRunningOnesInEvaluation()
+    {
+        // Two channels over a batch of 3: channel 0 is (1, 2, 6), channel 1 is (0, 0, 3).
+        var x = new Tensor(new double[,] { { 1, 0 }, { 2, 0 }, { 6, 3 } }, autograd: true);
+        var bn = new BatchNorm1d(2);
+        var y = bn.Forward(x).ToArray();
+        double[] mean = { 3, 1 };
+        double[] variance = { 14.0 / 3, 2 };
+        double[] column0 = { 1, 2, 6 }, column1 = { 0, 0, 3 };
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal((column0[i] - mean[0]) / Math.Sqrt(variance[0] + 1e-5), y[2 * i], 12);
+            Assert.Equal((column1[i] - mean[1]) / Math.Sqrt(variance[1] + 1e-5), y[2 * i + 1], 12);
+        }
+        var buffers = bn.NamedBuffers().ToDictionary(b => b.Key, b => b.Value.ToArray());
+        Assert.Equal(new[] { 0.1 * 3, 0.1 * 1 }, buffers["running_mean"], new Close(1e-12));
+        Assert.Equal(new[] { 0.9 + 0.1 * 7, 0.9 + 0.1 * 3 }, buffers["running_var"], new Close(1e-12)); // unbiased: 14/2, 6/2
+        Assert.Equal(new[] { 1.0 }, buffers["num_batches_tracked"]);
+
+        bn.Eval();
+        var evaluated = bn.Forward(x).ToArray();
+        Assert.Equal((1 - 0.3) / Math.Sqrt(1.6 + 1e-5), evaluated[0], 12);
+        Assert.Equal(new[] { "weight", "bias" }, bn.NamedParameters().Select(p => p.Key));
+        var report = GradCheck.Check(t => (new BatchNorm2d(2).Forward(t[0]) * t[0].Exp()).Sum(0).Sum(0).Sum(0).Sum(0),
+            new[] { new Tensor(Dense.RandNormal(4, new[] { 3, 2, 2, 2 })) });
+        Assert.True(report.Passed, report.ToString());
+    }
+
     private sealed class Close(double tolerance) : IEqualityComparer<double>
     {
         public bool Equals(double a, double b) => Math.Abs(a - b) <= tolerance;

@@ -242,6 +242,94 @@ public class LibraryTests
         }
     }
 
+    [Fact]
+    public void EveryBuiltInLayerBuildsWithTheCoresNamesAndShapes()
+    {
+        var images = Tensor.RandNormal(1, new[] { 2, 4, 6, 6 });
+        (Layer Layer, Tensor Input, int[] Output, string[] Names)[] cases =
+        {
+            (new Conv2d(4, 6, 3, padding: 1), images, new[] { 2, 6, 6, 6 }, new[] { "bias", "weight" }),
+            (new Conv2d(4, 6, new[] { 3, 1 }, new[] { 1, 1 }, new[] { 0, 0 }, new[] { 1, 1 }, bias: false), images, new[] { 2, 6, 4, 6 }, new[] { "weight" }),
+            (new Conv1d(4, 2, 3, stride: 2), Tensor.RandNormal(2, new[] { 2, 4, 9 }), new[] { 2, 2, 4 }, new[] { "bias", "weight" }),
+            (new MaxPool2d(2), images, new[] { 2, 4, 3, 3 }, Array.Empty<string>()),
+            (new AvgPool2d(3, stride: 3), images, new[] { 2, 4, 2, 2 }, Array.Empty<string>()),
+            (new AdaptiveAvgPool2d(1), images, new[] { 2, 4, 1, 1 }, Array.Empty<string>()),
+            (new BatchNorm2d(4), images, new[] { 2, 4, 6, 6 }, new[] { "bias", "weight" }),
+            (new BatchNorm1d(3), Tensor.RandNormal(3, new[] { 5, 3 }), new[] { 5, 3 }, new[] { "bias", "weight" }),
+            (new GroupNorm(2, 4), images, new[] { 2, 4, 6, 6 }, new[] { "bias", "weight" }),
+            (new LayerNorm(6), images, new[] { 2, 4, 6, 6 }, new[] { "bias", "weight" }),
+            (new Flatten(), images, new[] { 2, 144 }, Array.Empty<string>()),
+            (new Embedding(10, 3), Tensor.Create(new[] { 1.0, 9.0, 0.0 }), new[] { 3, 3 }, new[] { "weight" }),
+            (new Dropout(0.5), images, new[] { 2, 4, 6, 6 }, Array.Empty<string>()),
+            (new Softmax(), images, new[] { 2, 4, 6, 6 }, Array.Empty<string>()),
+        };
+        foreach (var (layer, input, output, names) in cases)
+        {
+            var model = Model.Create(layer, seed: 0);
+            Assert.Equal(names, model.Parameters.Keys.OrderBy(k => k, StringComparer.Ordinal));
+            Assert.Equal(output, model.Predict(input).Shape);
+        }
+        Assert.Equal(new[] { "num_batches_tracked", "running_mean", "running_var" }, Model.Create(new BatchNorm2d(4)).Buffers.Keys);
+    }
+
+    [Fact]
+    public void ActivationsComputeTheirFormulas()
+    {
+        var x = Tensor.Create(new[] { -2.0, -0.5, 0.0, 1.5 });
+        (Layer Layer, Func<double, double> F)[] cases =
+        {
+            (new ReLU(), v => Math.Max(v, 0)),
+            (new LeakyReLU(0.1), v => v > 0 ? v : 0.1 * v),
+            (new ELU(2.0), v => v > 0 ? v : 2.0 * (Math.Exp(v) - 1)),
+            (new Sigmoid(), v => 1 / (1 + Math.Exp(-v))),
+            (new Tanh(), Math.Tanh),
+            (new SiLU(), v => v / (1 + Math.Exp(-v))),
+            (new Softplus(), v => Math.Log(1 + Math.Exp(v))),
+            (new LogSigmoid(), v => -Math.Log(1 + Math.Exp(-v))),
+            (new Activation("cube", e => e.Pow(3.0)), v => v * v * v),
+        };
+        foreach (var (layer, f) in cases)
+            Assert.Equal(x.ToArray().Select(f).ToArray(), Model.Create(layer).Predict(x).ToArray(), new Close(1e-12));
+        Assert.Equal("cube", new Activation("cube", e => e).Describe());
+    }
+
+    [Fact]
+    public void UnfoldFoldValueAndGradRangeAndCreationSites()
+    {
+        // A 2x2 kernel with stride 2 tiles a 4x4 image exactly: fold undoes unfold.
+        var image = Tensor.Arange(16).Reshape(1, 1, 4, 4);
+        var x = Expr.Variable("x", 1, 1, 4, 4);
+        var columns = x.Unfold(new[] { 2, 2 }, stride: new[] { 2, 2 });
+        Assert.Equal(new[] { 1, 4, 4 }, columns.Shape);
+        var at = new Dictionary<string, Tensor> { ["x"] = image };
+        // The first window's taps, channel-major: (0, 1, 4, 5) in the rows of column 0.
+        var c = Eval.Evaluate(columns, at).ToArray();
+        Assert.Equal(new[] { 0.0, 1, 4, 5 }, new[] { c[0], c[4], c[8], c[12] });
+        Assert.Equal(image.ToArray(), Eval.Evaluate(columns.Fold(new[] { 4, 4 }, new[] { 2, 2 }, stride: new[] { 2, 2 }), at).ToArray());
+
+        var w = Expr.Variable("w", 2);
+        var both = Eval.ValueAndGrad((w * w).Sum() * 3.0, new Dictionary<string, Tensor> { ["w"] = Tensor.Create(new[] { 1.0, -2.0 }) }, w);
+        Assert.Equal(15.0, both.Value.Item());
+        Assert.Equal(new[] { 6.0, -12.0 }, both.Gradients[w].ToArray());
+
+        Assert.Equal(new[] { 1.0, 1.5, 2.0, 2.5 }, Tensor.Range(1, 3, 0.5).ToArray());
+
+        var before = Expr.CaptureCreationSites;
+        try
+        {
+            Expr.CaptureCreationSites = true;
+            var y = Expr.Variable("y", 1);
+            var bad = y.Log();
+            var e = Assert.Throws<ArithmeticException>(() => Eval.EvaluateChecked(bad, new Dictionary<string, Tensor> { ["y"] = Tensor.Create(new[] { -1.0 }) }));
+            Assert.Contains("log", e.Message);
+            Assert.Contains("built at", e.Message);
+        }
+        finally
+        {
+            Expr.CaptureCreationSites = before;
+        }
+    }
+
     private sealed class Close(double tolerance) : IEqualityComparer<double>
     {
         public bool Equals(double a, double b) => Math.Abs(a - b) <= tolerance;

@@ -44,6 +44,16 @@ namespace FuncFlow.Autograd
         /// <returns>The names and parameters.</returns>
         public virtual IReadOnlyList<KeyValuePair<string, Tensor>> NamedParameters() => OwnParameters.AsReadOnly();
 
+        /// <summary>The layer's own buffers by name: state that is saved but not trained (batch norm's running statistics).</summary>
+        protected List<KeyValuePair<string, Tensor>> OwnBuffers { get; } = new();
+
+        /// <summary>Every buffer with its hierarchical name ("1.running_mean").</summary>
+        /// <returns>The names and buffers.</returns>
+        public virtual IReadOnlyList<KeyValuePair<string, Tensor>> NamedBuffers() => OwnBuffers.AsReadOnly();
+
+        /// <summary>The parameters and buffers by name: what <see cref="Save"/> writes.</summary>
+        private List<KeyValuePair<string, Tensor>> State() => NamedParameters().Concat(NamedBuffers()).ToList();
+
         /// <summary>True in training mode (the default), false in evaluation mode.</summary>
         public bool Training { get; private set; } = true;
 
@@ -66,10 +76,10 @@ namespace FuncFlow.Autograd
             return this;
         }
 
-        /// <summary>Writes every parameter's value to a safetensors file, under its name from <see cref="NamedParameters"/>.</summary>
+        /// <summary>Writes every parameter's and buffer's value to a safetensors file, under its name (a PyTorch state dict).</summary>
         /// <param name="path">The file (written atomically).</param>
         public void Save(string path) =>
-            Safetensors.save(path, NamedParameters().Select(p => Tuple.Create(p.Key, p.Value.Value)));
+            Safetensors.save(path, State().Select(p => Tuple.Create(p.Key, p.Value.Value)));
 
         /// <summary>
         /// Reads every parameter's value from a file written by <see cref="Save"/>. Strict: a missing or extra name or
@@ -80,7 +90,7 @@ namespace FuncFlow.Autograd
         public void Load(string path)
         {
             var values = Safetensors.load(path);
-            var named = NamedParameters();
+            var named = State();
             var problems = new List<string>();
             foreach (var (name, p) in named)
             {
@@ -176,6 +186,12 @@ namespace FuncFlow.Autograd
         /// <returns>The names and parameters.</returns>
         public override IReadOnlyList<KeyValuePair<string, Tensor>> NamedParameters() =>
             layers.SelectMany((l, i) => l.NamedParameters().Select(p => new KeyValuePair<string, Tensor>(i.ToString(CultureInfo.InvariantCulture) + "." + p.Key, p.Value)))
+                .ToList().AsReadOnly();
+
+        /// <summary>The buffers of every layer, in order, named by position ("1.running_mean").</summary>
+        /// <returns>The names and buffers.</returns>
+        public override IReadOnlyList<KeyValuePair<string, Tensor>> NamedBuffers() =>
+            layers.SelectMany((l, i) => l.NamedBuffers().Select(p => new KeyValuePair<string, Tensor>(i.ToString(CultureInfo.InvariantCulture) + "." + p.Key, p.Value)))
                 .ToList().AsReadOnly();
 
         /// <summary>Sets the mode of the stack and every layer in it.</summary>
@@ -402,5 +418,120 @@ namespace FuncFlow.Autograd
 
         /// <inheritdoc />
         public override Tensor Forward(Tensor input) => Weight.IndexSelect(input ?? throw new ArgumentNullException(nameof(input)));
+    }
+
+    /// <summary>
+    /// Batch normalisation per channel (PyTorch's BatchNorm1d and BatchNorm2d): in training mode each channel is
+    /// normalised by the batch's mean and biased variance and the running statistics move towards them (the running
+    /// variance is the unbiased one); in evaluation mode the running statistics are used. The statistics are the core
+    /// layer's (<c>Normalization.moments</c>).
+    /// </summary>
+    internal sealed class BatchNormalizer
+    {
+        private readonly string name;
+        private readonly int[] ranks;
+        private readonly int features;
+        private readonly double eps;
+        private readonly double momentum;
+
+        public BatchNormalizer(Layer owner, NN.Layer core, string name, int[] ranks, int features, double eps, double momentum,
+            List<KeyValuePair<string, Tensor>> parameters, List<KeyValuePair<string, Tensor>> buffers)
+        {
+            (this.name, this.ranks, this.features, this.eps, this.momentum) = (name, ranks, features, eps, momentum);
+            foreach (var (n, t) in core.Parameters(0)) parameters.Add(new(n, new Tensor(t, autograd: true)));
+            foreach (var (n, t) in core.Buffers()) buffers.Add(new(n, new Tensor(t)));
+            Owner = owner;
+        }
+
+        private Layer Owner { get; }
+
+        public Tensor Forward(Tensor input, IReadOnlyList<KeyValuePair<string, Tensor>> parameters, IReadOnlyList<KeyValuePair<string, Tensor>> buffers)
+        {
+            ArgumentNullException.ThrowIfNull(input);
+            var shape = input.Shape;
+            if (!ranks.Contains(shape.Length) || shape[1] != features)
+                throw new ArgumentException(
+                    $"{name}({features}): expected an input of rank {string.Join(" or ", ranks)} with {features} channels on axis 1, got shape {Core.ShowShape(shape)}.",
+                    nameof(input));
+            var perChannel = new[] { 1, features, 1 };
+            var grouped = new[] { shape[0], features, -1 };
+            Tensor Buffer(string n) => buffers.First(b => b.Key == n).Value;
+            var affine = parameters.Select(p => p.Value).ToArray();
+            Expr Affine(Expr y, IReadOnlyList<Expr> v) =>
+                affine.Length == 0 ? y : ExprModule.add(ExprModule.mul(y, ExprModule.reshape(perChannel, v[1])), ExprModule.reshape(perChannel, v[2]));
+            Tensor output;
+            if (Owner.Training)
+            {
+                var count = shape[0] * (shape.Length == 3 ? shape[2] : shape.Length == 4 ? shape[2] * shape[3] : 1);
+                if (count < 2)
+                    throw new ArgumentException($"{name}({features}): training needs more than one value per channel, got input shape {Core.ShowShape(shape)}.", nameof(input));
+                output = Tensor.Apply(name, v =>
+                {
+                    var (_, centered, variance) = NN.Normalization.moments(ListModule.OfArray(new[] { 2, 0 }), ExprModule.reshape(grouped, v[0]));
+                    return ExprModule.reshape(shape, Affine(NN.Normalization.normalize(eps, centered, variance), v));
+                }, new[] { input }.Concat(affine).ToArray());
+                // The running statistics are values, not part of the graph: computed from the input's value alone.
+                var (runningMean, runningVar) = (Buffer("running_mean"), Buffer("running_var"));
+                var updated = Tensor.Apply(name + " statistics", v =>
+                {
+                    var (mean, _, variance) = NN.Normalization.moments(ListModule.OfArray(new[] { 2, 0 }), ExprModule.reshape(grouped, v[0]));
+                    Expr Mix(Expr running, Expr batch) =>
+                        ExprModule.add(ExprModule.mul(ExprModule.scalar(1.0 - momentum), running), ExprModule.mul(ExprModule.scalar(momentum), ExprModule.reshape(new[] { features }, batch)));
+                    return ExprModule.concat(0, ListModule.OfArray(new[]
+                    {
+                        Mix(v[1], mean),
+                        Mix(v[2], ExprModule.mul(variance, ExprModule.scalar((double)count / (count - 1)))),
+                    }));
+                }, new Tensor(input.Value), runningMean, runningVar).ToArray();
+                runningMean.Value = TensorModule.create(new[] { features }, updated[..features]);
+                runningVar.Value = TensorModule.create(new[] { features }, updated[features..]);
+                var tracked = Buffer("num_batches_tracked");
+                tracked.Value = TensorModule.scalar(tracked.Value.ToArray()[0] + 1);
+            }
+            else
+            {
+                output = Tensor.Apply(name, v =>
+                {
+                    var x = ExprModule.reshape(grouped, v[0]);
+                    var centered = ExprModule.sub(x, ExprModule.reshape(perChannel, v[^2]));
+                    return ExprModule.reshape(shape, Affine(NN.Normalization.normalize(eps, centered, ExprModule.reshape(perChannel, v[^1])), v));
+                }, new[] { input }.Concat(affine).Append(Buffer("running_mean")).Append(Buffer("running_var")).ToArray());
+            }
+            return output;
+        }
+    }
+
+    /// <summary>Batch normalisation of [N, C] or [N, C, L] inputs per channel (PyTorch's BatchNorm1d).</summary>
+    public sealed class BatchNorm1d : Layer
+    {
+        private readonly BatchNormalizer normalizer;
+
+        /// <summary>Creates the layer: weight ones, bias zeros, running mean zeros and variance ones.</summary>
+        /// <param name="features">The number of channels.</param>
+        /// <param name="eps">Added to the variance.</param>
+        /// <param name="momentum">The weight of a batch's statistics in the running ones.</param>
+        /// <param name="affine">Whether to learn a scale and shift.</param>
+        public BatchNorm1d(int features, double eps = 1e-5, double momentum = 0.1, bool affine = true) =>
+            normalizer = new(this, new NN.BatchNorm1d(features, eps, momentum, affine), "BatchNorm1d", new[] { 2, 3 }, features, eps, momentum, OwnParameters, OwnBuffers);
+
+        /// <inheritdoc />
+        public override Tensor Forward(Tensor input) => normalizer.Forward(input, OwnParameters, OwnBuffers);
+    }
+
+    /// <summary>Batch normalisation of [N, C, H, W] inputs per channel (PyTorch's BatchNorm2d).</summary>
+    public sealed class BatchNorm2d : Layer
+    {
+        private readonly BatchNormalizer normalizer;
+
+        /// <summary>Creates the layer: weight ones, bias zeros, running mean zeros and variance ones.</summary>
+        /// <param name="features">The number of channels.</param>
+        /// <param name="eps">Added to the variance.</param>
+        /// <param name="momentum">The weight of a batch's statistics in the running ones.</param>
+        /// <param name="affine">Whether to learn a scale and shift.</param>
+        public BatchNorm2d(int features, double eps = 1e-5, double momentum = 0.1, bool affine = true) =>
+            normalizer = new(this, new NN.BatchNorm2d(features, eps, momentum, affine), "BatchNorm2d", new[] { 4 }, features, eps, momentum, OwnParameters, OwnBuffers);
+
+        /// <inheritdoc />
+        public override Tensor Forward(Tensor input) => normalizer.Forward(input, OwnParameters, OwnBuffers);
     }
 }

@@ -388,9 +388,8 @@ namespace FuncFlow.Autograd
         {
             Expr Normalise(Expr x)
             {
-                var centered = ExprModule.sub(x, ExprModule.meanAxisKeep(-1, x));
-                var variance = ExprModule.varianceAxes(false, ListModule.Singleton(-1), true, x);
-                return ExprModule.div(centered, ExprModule.sqrt(ExprModule.add(variance, ExprModule.scalarLike(x, eps))));
+                var (_, centered, variance) = FuncFlow.NN.Normalization.moments(ListModule.Singleton(-1), x);
+                return FuncFlow.NN.Normalization.normalize(eps, centered, variance);
             }
             return (weight, bias) switch
             {

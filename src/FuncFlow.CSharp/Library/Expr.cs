@@ -513,6 +513,45 @@ namespace FuncFlow.CSharp
         public Expr AvgPool2d(int kernelSize, int? stride = null, int padding = 0) =>
             W(E.avgPool2d(Layers.PoolSpec(kernelSize, stride ?? kernelSize, padding), Core));
 
+        /// <summary>
+        /// im2col (PyTorch's F.unfold): this [N, C, spatial...] input (1 or 2 spatial axes) as columns
+        /// [N, C * prod(kernel), windows], each column one window's taps.
+        /// </summary>
+        /// <param name="kernelSize">The window's size on each spatial axis.</param>
+        /// <param name="stride">The steps between windows (ones when null).</param>
+        /// <param name="padding">Zeros added on both sides of each axis (none when null).</param>
+        /// <param name="dilation">The spacing of the taps (ones when null).</param>
+        /// <returns>The columns.</returns>
+        public Expr Unfold(int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null) =>
+            W(E.unfold(Window(kernelSize, stride, padding, dilation), Core));
+
+        /// <summary>col2im (PyTorch's F.fold), Unfold's adjoint: columns summed into [N, C, outputSize...] where windows overlap.</summary>
+        /// <param name="outputSize">The spatial size of the result.</param>
+        /// <param name="kernelSize">The window's size on each spatial axis.</param>
+        /// <param name="stride">The steps between windows (ones when null).</param>
+        /// <param name="padding">The padding the columns were unfolded with (none when null).</param>
+        /// <param name="dilation">The spacing of the taps (ones when null).</param>
+        /// <returns>The folded tensor.</returns>
+        public Expr Fold(int[] outputSize, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null) =>
+            W(E.fold(Conv.List(outputSize), Window(kernelSize, stride, padding, dilation), Core));
+
+        private static global::FuncFlow.Window Window(int[] kernel, int[]? stride, int[]? padding, int[]? dilation)
+        {
+            ArgumentNullException.ThrowIfNull(kernel);
+            int[] Fill(int[]? values, int value) => values ?? Enumerable.Repeat(value, kernel.Length).ToArray();
+            return new(Conv.List(kernel), Conv.List(Fill(stride, 1)), Conv.List(Fill(padding, 0)), Conv.List(Fill(dilation, 1)));
+        }
+
+        /// <summary>
+        /// When true, every node built from then on records where it was built, and anomaly errors
+        /// (<see cref="Eval.EvaluateChecked"/>) show it. Off by default (it costs a stack trace per node).
+        /// </summary>
+        public static bool CaptureCreationSites
+        {
+            get => CoreExpr.CaptureCreationSites;
+            set => CoreExpr.CaptureCreationSites = value;
+        }
+
         /// <summary>The mean of each channel's plane: [N, C, H, W] to [N, C, 1, 1].</summary>
         /// <returns>The result.</returns>
         public Expr GlobalAvgPool2d() => W(E.globalAvgPool2d(Core));

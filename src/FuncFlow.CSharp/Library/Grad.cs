@@ -78,6 +78,19 @@ namespace FuncFlow.CSharp
         public static Tensor[] Evaluate(IReadOnlyList<Expr> outputs, IReadOnlyDictionary<string, Tensor> bindings) =>
             global::FuncFlow.Eval.Many(Conv.Env(bindings), Conv.Exprs(outputs), global::FuncFlow.EvalOptions.Default).Select(t => new Tensor(t)).ToArray();
 
+        /// <summary>The value of a scalar expression and its gradients with respect to the given variables, in one pass.</summary>
+        /// <param name="f">A one-element expression.</param>
+        /// <param name="bindings">Each variable's value, by name.</param>
+        /// <param name="wrt">The variables.</param>
+        /// <returns>The value and the gradients.</returns>
+        public static ValueAndGradients ValueAndGrad(Expr f, IReadOnlyDictionary<string, Tensor> bindings, params Expr[] wrt)
+        {
+            var result = global::FuncFlow.EvalModule.valueAndGrad(Conv.Env(bindings), Conv.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core);
+            var gradients = new Dictionary<Expr, Tensor>();
+            foreach (var kv in result.Item2) gradients[new Expr(kv.Key)] = new Tensor(kv.Value);
+            return new(new Tensor(result.Item1), gradients);
+        }
+
         /// <summary>
         /// The value of an expression in anomaly mode: the first node that produces a NaN or an infinity raises an
         /// <see cref="ArithmeticException"/> naming it, its shape, its operands and the flat index.
@@ -87,6 +100,22 @@ namespace FuncFlow.CSharp
         /// <returns>The value.</returns>
         public static Tensor EvaluateChecked(Expr e, IReadOnlyDictionary<string, Tensor> bindings) =>
             new(global::FuncFlow.EvalModule.evaluateChecked(Conv.Env(bindings), (e ?? throw new ArgumentNullException(nameof(e))).Core));
+    }
+
+    /// <summary>A scalar expression's value and its gradients, evaluated in one pass.</summary>
+    public sealed class ValueAndGradients
+    {
+        internal ValueAndGradients(Tensor value, IReadOnlyDictionary<Expr, Tensor> gradients)
+        {
+            Value = value;
+            Gradients = gradients;
+        }
+
+        /// <summary>The expression's value.</summary>
+        public Tensor Value { get; }
+
+        /// <summary>Each variable's gradient, by its expression.</summary>
+        public IReadOnlyDictionary<Expr, Tensor> Gradients { get; }
     }
 
     /// <summary>Expressions as text: formulas, and Graphviz DOT graphs.</summary>

@@ -184,6 +184,29 @@ namespace FuncFlow.CSharp
                 (l ?? throw new ArgumentNullException(nameof(layers), $"Sequential: layer {i} is null.")).Core).ToArray();
     }
 
+    /// <summary>A parameter-free layer applying a function of your own to its input.</summary>
+    public sealed class Activation : Layer
+    {
+        private readonly string name;
+        private readonly Func<Expr, Expr> function;
+
+        /// <summary>Creates the layer.</summary>
+        /// <param name="name">A name for printing the model.</param>
+        /// <param name="function">The function, from the input expression to the output.</param>
+        public Activation(string name, Func<Expr, Expr> function)
+        {
+            this.name = name ?? throw new ArgumentNullException(nameof(name));
+            this.function = function ?? throw new ArgumentNullException(nameof(function));
+        }
+
+        /// <inheritdoc />
+        public override Expr Forward(Scope scope, Expr input) =>
+            function(input ?? throw new ArgumentNullException(nameof(input))) ?? throw new InvalidOperationException($"{name}: the function returned null.");
+
+        /// <inheritdoc />
+        public override string Describe() => name;
+    }
+
     /// <summary>The logistic function.</summary>
     public sealed class Sigmoid : Layer
     {

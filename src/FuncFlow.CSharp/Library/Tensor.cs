@@ -96,6 +96,15 @@ namespace FuncFlow.CSharp
         /// <returns>The tensor.</returns>
         public static Tensor Arange(int n, DType dtype = DType.Float64) => new(CoreTensorModule.arange(Conv.ToCore(dtype), n));
 
+        /// <summary>start, start + step, ... up to but not including stop (down to it for a negative step).</summary>
+        /// <param name="start">The first value.</param>
+        /// <param name="stop">The bound.</param>
+        /// <param name="step">The step (finite, non-zero).</param>
+        /// <param name="dtype">The element type.</param>
+        /// <returns>The vector.</returns>
+        public static Tensor Range(double start, double stop, double step = 1.0, DType dtype = DType.Float64) =>
+            new(CoreTensorModule.range(Conv.ToCore(dtype), start, stop, step));
+
         /// <summary>Values drawn from a normal distribution; the same seed gives the same values, bit for bit.</summary>
         /// <param name="seed">The generator's seed.</param>
         /// <param name="shape">The shape.</param>
