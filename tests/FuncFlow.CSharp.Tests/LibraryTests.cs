@@ -330,6 +330,40 @@ public class LibraryTests
         }
     }
 
+    /// <summary>Counts training steps in a buffer and adds per-step noise: the adapter's buffers and noise from C#.</summary>
+    private sealed class CountingNoise : Layer
+    {
+        public override IReadOnlyList<KeyValuePair<string, Tensor>> Buffers() => new[] { new KeyValuePair<string, Tensor>("steps", Tensor.Scalar(0.0)) };
+
+        public override Expr Forward(Scope scope, Expr input)
+        {
+            if (!scope.Training) return input;
+            scope.UpdateBuffer("steps", scope.Buffer("steps") + 1.0);
+            // Noise of exactly zero keeps the loss checkable while the variable is still refilled every step.
+            return input + scope.Noise("noise", input.Shape, _ => 0.0);
+        }
+    }
+
+    [Fact]
+    public void ACustomLossAndACustomLayersBufferAndNoiseTrain()
+    {
+        var mae = Loss.Custom("mae", (p, t) => (p - t).Abs().Mean());
+        var model = Model.Create(new Sequential(new Linear(1, 1), new CountingNoise()), seed: 0)
+            .WithParameters(new Dictionary<string, Tensor> { ["0.weight"] = Tensor.Create(new[] { 2.0 }, 1, 1), ["0.bias"] = Tensor.Create(new[] { 0.5 }) });
+        var trainer = new Trainer(model, mae, new SGD(0.1));
+        var x = Tensor.Create(new[] { 1.0, -1.0 }, 2, 1);
+        var y = Tensor.Create(new[] { 0.0, 0.0 }, 2, 1);
+        // Predictions 2.5 and -1.5: mean |p - t| = 2; d/dw = mean(sign(p) x) = 1, d/db = mean(sign(p)) = 0.
+        Assert.Equal(2.0, trainer.Step(x, y), 12);
+        Assert.Equal(new[] { 1.9 }, trainer.Model.Parameters["0.weight"].ToArray(), new Close(1e-12));
+        Assert.Equal(new[] { 0.5 }, trainer.Model.Parameters["0.bias"].ToArray(), new Close(1e-12));
+        trainer.Step(x, y);
+        trainer.Step(x, y);
+        Assert.Equal(3.0, trainer.Model.Buffers["1.steps"].Item());
+        Assert.Equal("mae", mae.Name);
+        Assert.Equal(2.0, Eval.Evaluate(mae.Compute(Expr.Constant(Tensor.Create(new[] { 1.0, -3.0 })), Expr.Constant(Tensor.Zeros(2))), new Dictionary<string, Tensor>()).Item());
+    }
+
     private sealed class Close(double tolerance) : IEqualityComparer<double>
     {
         public bool Equals(double a, double b) => Math.Abs(a - b) <= tolerance;
