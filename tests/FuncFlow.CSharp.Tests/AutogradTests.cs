@@ -114,6 +114,12 @@ public class AutogradTests
         var a = new Tensor(new double[,] { { 1, 2 }, { 3, 4 } });
         var b = new Tensor(new double[,] { { 2, 8 }, { 0.5, 1 } });
         Assert.Equal(new[] { 0.5, 0.25, 6, 4 }, (a / b).ToArray());
+        Assert.Equal(new[] { 0.75, 1.25, 1.75, 2.25 }, ((a * 2.0 + 1.0 - 0.5) / 2.0 - 0.5 * a).ToArray());
+        var s = Param(1.0, 2.0);
+        (3.0 * s).Sum(0).Backward();
+        Assert.Equal(new[] { 3.0, 3.0 }, s.Grad!.ToArray());
+        Assert.Equal(new[] { 0.0, 0.0, 0.0 }, Tensor.Zeros(3).ToArray());
+        Assert.Equal(Dense.RandNormal(5, new[] { 2 }).ToArray(), Tensor.RandNormal(5, new[] { 2 }).ToArray());
         Assert.Equal(new[] { 2.5 }, a.Mean().ToArray());
         Assert.Equal(new[] { 1.5, 3.5 }, a.Mean(1).ToArray());
         Assert.Equal(new[] { 4, 1 }, a.Reshape(4, 1).Shape);

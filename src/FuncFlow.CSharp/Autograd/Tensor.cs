@@ -254,6 +254,56 @@ namespace FuncFlow.Autograd
         /// <returns>The probabilities.</returns>
         public Tensor Softmax() => Apply("softmax", v => ExprModule.softmax(-1, v[0]), this);
 
+        /// <summary>A tensor of zeros.</summary>
+        /// <param name="shape">The shape.</param>
+        /// <returns>The tensor, without autograd.</returns>
+        public static Tensor Zeros(params int[] shape) => new(Core.Zeros(shape));
+
+        /// <summary>A tensor of ones.</summary>
+        /// <param name="shape">The shape.</param>
+        /// <returns>The tensor, without autograd.</returns>
+        public static Tensor Ones(params int[] shape) => new(Core.Ones(shape));
+
+        /// <summary>Values drawn from a normal distribution; the same seed gives the same values.</summary>
+        /// <param name="seed">The generator's seed.</param>
+        /// <param name="shape">The shape.</param>
+        /// <param name="mean">The distribution's mean.</param>
+        /// <param name="std">The distribution's standard deviation.</param>
+        /// <param name="autograd">Whether gradients are tracked through the tensor.</param>
+        /// <returns>The tensor.</returns>
+        public static Tensor RandNormal(int seed, int[] shape, double mean = 0.0, double std = 1.0, bool autograd = false) =>
+            new(TensorModule.randNormal(DType.Float64, seed, shape, mean, std), autograd);
+
+        /// <summary>A constant added elementwise.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a + b.</returns>
+        public static Tensor operator +(Tensor a, double b) => Apply("add", v => ExprModule.add(v[0], ExprModule.scalarLike(v[0], b)), a);
+
+        /// <summary>A constant subtracted elementwise.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a - b.</returns>
+        public static Tensor operator -(Tensor a, double b) => Apply("sub", v => ExprModule.sub(v[0], ExprModule.scalarLike(v[0], b)), a);
+
+        /// <summary>Elementwise product with a constant.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a * b.</returns>
+        public static Tensor operator *(Tensor a, double b) => Apply("mul", v => ExprModule.mul(v[0], ExprModule.scalarLike(v[0], b)), a);
+
+        /// <summary>Elementwise product with a constant.</summary>
+        /// <param name="a">The constant.</param>
+        /// <param name="b">The tensor.</param>
+        /// <returns>a * b.</returns>
+        public static Tensor operator *(double a, Tensor b) => b * a;
+
+        /// <summary>Elementwise quotient by a constant.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a / b.</returns>
+        public static Tensor operator /(Tensor a, double b) => Apply("div", v => ExprModule.div(v[0], ExprModule.scalarLike(v[0], b)), a);
+
         /// <summary>Elementwise quotient (NumPy broadcasting).</summary>
         /// <param name="a">The dividend.</param>
         /// <param name="b">The divisor.</param>

@@ -35,11 +35,11 @@ public class AutogradSnippets
     public void EagerOperations()
     {
         // snippet: autograd-ops
-        var images = new Tensor(FuncFlow.CSharp.Tensor.RandNormal(1, new[] { 8, 1, 12, 12 }), autograd: true);
+        var images = Tensor.RandNormal(seed: 1, new[] { 8, 1, 12, 12 }, autograd: true);
         var conv = new Conv2d(1, 4, kernelSize: 3, padding: 1, random: new Random(1));
         var features = new Flatten().Forward(conv.Forward(images).Relu().MaxPool2d(2));   // [8, 144]
         var normalised = features.LayerNorm();
-        var scores = (normalised / normalised.Abs().Mean()).Exp().Log().Softmax();
+        var scores = (2.0 * normalised / normalised.Abs().Mean() - 1.0).Exp().Log().Softmax();
         scores.Sum(0).Sum(0).Backward();
         var check = GradCheck.Check(t => (t[0] / t[1]).Exp().Mean(0), new[] { new Tensor(new[] { 1.0, 2.0 }), new Tensor(new[] { 3.0, 4.0 }) });
         // end snippet
