@@ -407,7 +407,7 @@ namespace FuncFlow.Autograd
         /// <returns>The result, [N, out, H', W'].</returns>
         public Tensor Conv2d(Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0, int dilation = 1, int groups = 1)
         {
-            var spec = FuncFlow.CSharp.Layers.ConvSpec(2, stride, padding, dilation, groups);
+            var spec = FuncFlow.CSharp.Specs.Conv(2, stride, padding, dilation, groups);
             return bias is null
                 ? Apply("conv2d", v => ExprModule.conv2d(spec, v[0], v[1]), this, weight)
                 : Apply("conv2d", v => ExprModule.add(ExprModule.conv2d(spec, v[0], v[1]), ExprModule.reshape(new[] { -1, 1, 1 }, v[2])), this, weight, bias);
@@ -419,7 +419,7 @@ namespace FuncFlow.Autograd
         /// <param name="padding">-infinity added on both sides.</param>
         /// <returns>The pooled tensor.</returns>
         public Tensor MaxPool2d(int kernelSize, int? stride = null, int padding = 0) =>
-            Apply("max_pool2d", v => ExprModule.maxPool2d(FuncFlow.CSharp.Layers.PoolSpec(kernelSize, stride ?? kernelSize, padding), v[0]), this);
+            Apply("max_pool2d", v => ExprModule.maxPool2d(FuncFlow.CSharp.Specs.Pool(kernelSize, stride ?? kernelSize, padding), v[0]), this);
 
         /// <summary>Average pooling of this [N, C, H, W] tensor over square windows.</summary>
         /// <param name="kernelSize">The window's side.</param>
@@ -427,7 +427,7 @@ namespace FuncFlow.Autograd
         /// <param name="padding">Zeros added on both sides (counted in the mean).</param>
         /// <returns>The pooled tensor.</returns>
         public Tensor AvgPool2d(int kernelSize, int? stride = null, int padding = 0) =>
-            Apply("avg_pool2d", v => ExprModule.avgPool2d(FuncFlow.CSharp.Layers.PoolSpec(kernelSize, stride ?? kernelSize, padding), v[0]), this);
+            Apply("avg_pool2d", v => ExprModule.avgPool2d(FuncFlow.CSharp.Specs.Pool(kernelSize, stride ?? kernelSize, padding), v[0]), this);
 
         /// <summary>Layer normalisation over the last axis: (x - mean) / sqrt(var + eps), then times weight plus bias when given.</summary>
         /// <param name="weight">A scale per feature, or null.</param>

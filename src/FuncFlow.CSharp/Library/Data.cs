@@ -196,13 +196,13 @@ namespace FuncFlow.CSharp
         {
             ArgumentNullException.ThrowIfNull(tensors);
             var meta = MapModule.OfSeq((metadata ?? new Dictionary<string, string>()).Select(kv => Tuple.Create(kv.Key, kv.Value)));
-            CoreData.Safetensors.saveWithMetadata(path, meta, Conv.Tensors(tensors).Select(kv => Tuple.Create(kv.Key, kv.Value)));
+            CoreData.Safetensors.saveWithMetadata(path, meta, Conversions.Tensors(tensors).Select(kv => Tuple.Create(kv.Key, kv.Value)));
         }
 
         /// <summary>Reads every tensor of a file.</summary>
         /// <param name="path">The file.</param>
         /// <returns>The tensors, by name.</returns>
-        public static IReadOnlyDictionary<string, Tensor> Load(string path) => Conv.Wrap(CoreData.Safetensors.load(path));
+        public static IReadOnlyDictionary<string, Tensor> Load(string path) => Conversions.Wrap(CoreData.Safetensors.load(path));
 
         /// <summary>Reads a file's text metadata.</summary>
         /// <param name="path">The file.</param>

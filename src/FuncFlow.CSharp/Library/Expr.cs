@@ -27,13 +27,13 @@ namespace FuncFlow.CSharp
         public int[] Shape => Core.Shape;
 
         /// <summary>The element type.</summary>
-        public DType DType => Conv.ToDType(Core.DType);
+        public DType DType => Conversions.ToDType(Core.DType);
 
         /// <summary>The number of axes.</summary>
         public int Rank => Core.Rank;
 
         /// <summary>The variable's name, or null when this node is not a variable.</summary>
-        public string? Name => Conv.OrNull(E.tryName(Core));
+        public string? Name => Conversions.OrNull(E.tryName(Core));
 
         /// <summary>The expressions this node is computed from.</summary>
         public IReadOnlyList<Expr> Operands => Core.Operands.Select(W).ToList().AsReadOnly();
@@ -51,7 +51,7 @@ namespace FuncFlow.CSharp
         /// <param name="dtype">The element type.</param>
         /// <param name="shape">The shape (none for a scalar).</param>
         /// <returns>The variable.</returns>
-        public static Expr Variable(string name, DType dtype, params int[] shape) => W(E.varOf(Conv.ToCore(dtype), name, shape ?? Array.Empty<int>()));
+        public static Expr Variable(string name, DType dtype, params int[] shape) => W(E.varOf(Conversions.ToCore(dtype), name, shape ?? Array.Empty<int>()));
 
         /// <summary>A constant tensor.</summary>
         /// <param name="value">The value.</param>
@@ -62,7 +62,7 @@ namespace FuncFlow.CSharp
         /// <param name="value">The value.</param>
         /// <param name="dtype">The element type.</param>
         /// <returns>The constant.</returns>
-        public static Expr Scalar(double value, DType dtype = DType.Float64) => W(E.scalarOf(Conv.ToCore(dtype), value));
+        public static Expr Scalar(double value, DType dtype = DType.Float64) => W(E.scalarOf(Conversions.ToCore(dtype), value));
 
         /// <summary>Zeros of this expression's shape and dtype.</summary>
         /// <returns>The constant.</returns>
@@ -186,7 +186,7 @@ namespace FuncFlow.CSharp
         /// <summary>The sum of same-shape expressions, as one node.</summary>
         /// <param name="terms">The terms.</param>
         /// <returns>Their sum.</returns>
-        public static Expr AddN(params Expr[] terms) => W(E.addN(Conv.Exprs(terms)));
+        public static Expr AddN(params Expr[] terms) => W(E.addN(Conversions.Exprs(terms)));
 
         // Elementwise functions.
 
@@ -273,7 +273,7 @@ namespace FuncFlow.CSharp
         /// <param name="min">The lower bound, or null.</param>
         /// <param name="max">The upper bound, or null.</param>
         /// <returns>The result.</returns>
-        public Expr Clamp(double? min, double? max) => W(E.clamp(Conv.Option(min), Conv.Option(max), Core));
+        public Expr Clamp(double? min, double? max) => W(E.clamp(Conversions.Option(min), Conversions.Option(max), Core));
 
         // Shapes.
 
@@ -316,7 +316,7 @@ namespace FuncFlow.CSharp
         /// <param name="axis">The axis.</param>
         /// <param name="parts">The expressions, of equal shapes but for that axis.</param>
         /// <returns>The result.</returns>
-        public static Expr Concat(int axis, params Expr[] parts) => W(E.concat(axis, Conv.Exprs(parts)));
+        public static Expr Concat(int axis, params Expr[] parts) => W(E.concat(axis, Conversions.Exprs(parts)));
 
         /// <summary><paramref name="length"/> elements along an axis from <paramref name="start"/>.</summary>
         /// <param name="axis">The axis.</param>
@@ -331,7 +331,7 @@ namespace FuncFlow.CSharp
         /// <param name="stop">The position after the last, or null.</param>
         /// <param name="step">The step; negative reads backwards.</param>
         /// <returns>The result.</returns>
-        public Expr StridedSlice(int axis, int? start, int? stop, int step = 1) => W(E.stridedSlice(axis, Conv.Option(start), Conv.Option(stop), step, Core));
+        public Expr StridedSlice(int axis, int? start, int? stop, int step = 1) => W(E.stridedSlice(axis, Conversions.Option(start), Conversions.Option(stop), step, Core));
 
         /// <summary>Values added before and after an axis.</summary>
         /// <param name="axis">The axis.</param>
@@ -344,7 +344,7 @@ namespace FuncFlow.CSharp
         /// <summary>The axes read backwards.</summary>
         /// <param name="axes">The axes.</param>
         /// <returns>The result.</returns>
-        public Expr Flip(params int[] axes) => W(E.flip(Conv.List(axes), Core));
+        public Expr Flip(params int[] axes) => W(E.flip(Conversions.List(axes), Core));
 
         /// <summary>Rows (axis 0) picked by integer-valued indices of any shape.</summary>
         /// <param name="indices">Row numbers.</param>
@@ -396,7 +396,7 @@ namespace FuncFlow.CSharp
         /// <param name="axes">The axes.</param>
         /// <param name="keepDim">Keep them with length 1.</param>
         /// <returns>The result.</returns>
-        public Expr Sum(int[] axes, bool keepDim = false) => W(E.sumAxes(Conv.List(axes), keepDim, Core));
+        public Expr Sum(int[] axes, bool keepDim = false) => W(E.sumAxes(Conversions.List(axes), keepDim, Core));
 
         /// <summary>The mean of all elements.</summary><returns>A scalar.</returns>
         public Expr Mean() => W(E.mean(Core));
@@ -411,7 +411,7 @@ namespace FuncFlow.CSharp
         /// <param name="axes">The axes.</param>
         /// <param name="keepDim">Keep them with length 1.</param>
         /// <returns>The result.</returns>
-        public Expr Mean(int[] axes, bool keepDim = false) => W(E.meanAxes(Conv.List(axes), keepDim, Core));
+        public Expr Mean(int[] axes, bool keepDim = false) => W(E.meanAxes(Conversions.List(axes), keepDim, Core));
 
         /// <summary>The largest element.</summary><returns>A scalar.</returns>
         public Expr Max() => W(E.max(Core));
@@ -455,7 +455,7 @@ namespace FuncFlow.CSharp
         /// <param name="keepDim">Keep reduced axes with length 1.</param>
         /// <returns>The result.</returns>
         public Expr Variance(bool unbiased = false, int[]? axes = null, bool keepDim = false) =>
-            W(axes is null ? E.variance(unbiased, Core) : E.varianceAxes(unbiased, Conv.List(axes), keepDim, Core));
+            W(axes is null ? E.variance(unbiased, Core) : E.varianceAxes(unbiased, Conversions.List(axes), keepDim, Core));
 
         /// <summary>The standard deviation of all elements, or over the given axes.</summary>
         /// <param name="unbiased">Divide by n - 1 instead of n.</param>
@@ -463,7 +463,7 @@ namespace FuncFlow.CSharp
         /// <param name="keepDim">Keep reduced axes with length 1.</param>
         /// <returns>The result.</returns>
         public Expr Std(bool unbiased = false, int[]? axes = null, bool keepDim = false) =>
-            W(axes is null ? E.std(unbiased, Core) : E.stdAxes(unbiased, Conv.List(axes), keepDim, Core));
+            W(axes is null ? E.std(unbiased, Core) : E.stdAxes(unbiased, Conversions.List(axes), keepDim, Core));
 
         /// <summary>The softmax along an axis.</summary>
         /// <param name="axis">The axis (the last by default).</param>
@@ -485,7 +485,7 @@ namespace FuncFlow.CSharp
         /// <param name="groups">Channel groups.</param>
         /// <returns>The result, [N, out, H', W'].</returns>
         public Expr Conv2d(Expr weight, int stride = 1, int padding = 0, int dilation = 1, int groups = 1) =>
-            W(E.conv2d(Layers.ConvSpec(2, stride, padding, dilation, groups), Core, C(weight, nameof(weight))));
+            W(E.conv2d(Specs.Conv(2, stride, padding, dilation, groups), Core, C(weight, nameof(weight))));
 
         /// <summary>The 1-D convolution (PyTorch's conv1d) of this [N, C, L] input.</summary>
         /// <param name="weight">The kernels, [out, C / groups, k].</param>
@@ -495,7 +495,7 @@ namespace FuncFlow.CSharp
         /// <param name="groups">Channel groups.</param>
         /// <returns>The result, [N, out, L'].</returns>
         public Expr Conv1d(Expr weight, int stride = 1, int padding = 0, int dilation = 1, int groups = 1) =>
-            W(E.conv1d(Layers.ConvSpec(1, stride, padding, dilation, groups), Core, C(weight, nameof(weight))));
+            W(E.conv1d(Specs.Conv(1, stride, padding, dilation, groups), Core, C(weight, nameof(weight))));
 
         /// <summary>Max pooling of this [N, C, H, W] input over square windows.</summary>
         /// <param name="kernelSize">The window's side.</param>
@@ -503,7 +503,7 @@ namespace FuncFlow.CSharp
         /// <param name="padding">-infinity added on both sides (at most half the kernel).</param>
         /// <returns>The result.</returns>
         public Expr MaxPool2d(int kernelSize, int? stride = null, int padding = 0) =>
-            W(E.maxPool2d(Layers.PoolSpec(kernelSize, stride ?? kernelSize, padding), Core));
+            W(E.maxPool2d(Specs.Pool(kernelSize, stride ?? kernelSize, padding), Core));
 
         /// <summary>Average pooling of this [N, C, H, W] input over square windows (padded zeros count).</summary>
         /// <param name="kernelSize">The window's side.</param>
@@ -511,7 +511,7 @@ namespace FuncFlow.CSharp
         /// <param name="padding">Zeros added on both sides (at most half the kernel).</param>
         /// <returns>The result.</returns>
         public Expr AvgPool2d(int kernelSize, int? stride = null, int padding = 0) =>
-            W(E.avgPool2d(Layers.PoolSpec(kernelSize, stride ?? kernelSize, padding), Core));
+            W(E.avgPool2d(Specs.Pool(kernelSize, stride ?? kernelSize, padding), Core));
 
         /// <summary>
         /// im2col (PyTorch's F.unfold): this [N, C, spatial...] input (1 or 2 spatial axes) as columns
@@ -533,13 +533,13 @@ namespace FuncFlow.CSharp
         /// <param name="dilation">The spacing of the taps (ones when null).</param>
         /// <returns>The folded tensor.</returns>
         public Expr Fold(int[] outputSize, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null) =>
-            W(E.fold(Conv.List(outputSize), Window(kernelSize, stride, padding, dilation), Core));
+            W(E.fold(Conversions.List(outputSize), Window(kernelSize, stride, padding, dilation), Core));
 
         private static global::FuncFlow.Window Window(int[] kernel, int[]? stride, int[]? padding, int[]? dilation)
         {
             ArgumentNullException.ThrowIfNull(kernel);
             int[] Fill(int[]? values, int value) => values ?? Enumerable.Repeat(value, kernel.Length).ToArray();
-            return new(Conv.List(kernel), Conv.List(Fill(stride, 1)), Conv.List(Fill(padding, 0)), Conv.List(Fill(dilation, 1)));
+            return new(Conversions.List(kernel), Conversions.List(Fill(stride, 1)), Conversions.List(Fill(padding, 0)), Conversions.List(Fill(dilation, 1)));
         }
 
         /// <summary>

@@ -30,7 +30,7 @@ namespace FuncFlow.CSharp
         /// <param name="wrt">The variables.</param>
         /// <returns>Each variable's gradient (zeros where <paramref name="f"/> does not depend on it).</returns>
         public static IReadOnlyDictionary<Expr, Expr> Wrt(Expr f, params Expr[] wrt) =>
-            Wrap(CoreGrad.wrt(Conv.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
+            Wrap(CoreGrad.wrt(Conversions.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
 
         /// <summary>The gradients of a scalar expression with respect to every variable in it.</summary>
         /// <param name="f">A one-element expression.</param>
@@ -50,7 +50,7 @@ namespace FuncFlow.CSharp
         /// <param name="wrt">The variables.</param>
         /// <returns>Each variable's gradient.</returns>
         public static IReadOnlyDictionary<Expr, Expr> Vjp(Expr f, Expr seed, params Expr[] wrt) =>
-            Wrap(CoreGrad.vjp((seed ?? throw new ArgumentNullException(nameof(seed))).Core, Conv.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
+            Wrap(CoreGrad.vjp((seed ?? throw new ArgumentNullException(nameof(seed))).Core, Conversions.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
 
         /// <summary>The Hessian-vector product: the gradient of (grad f · v) with respect to x.</summary>
         /// <param name="f">A one-element expression.</param>
@@ -76,7 +76,7 @@ namespace FuncFlow.CSharp
         /// <param name="bindings">Each variable's value, by name.</param>
         /// <returns>The values, in order.</returns>
         public static Tensor[] Evaluate(IReadOnlyList<Expr> outputs, IReadOnlyDictionary<string, Tensor> bindings) =>
-            global::FuncFlow.Eval.Many(Conv.Env(bindings), Conv.Exprs(outputs), global::FuncFlow.EvalOptions.Default).Select(t => new Tensor(t)).ToArray();
+            global::FuncFlow.Eval.Many(Conversions.Env(bindings), Conversions.Exprs(outputs), global::FuncFlow.EvalOptions.Default).Select(t => new Tensor(t)).ToArray();
 
         /// <summary>The value of a scalar expression and its gradients with respect to the given variables, in one pass.</summary>
         /// <param name="f">A one-element expression.</param>
@@ -85,7 +85,7 @@ namespace FuncFlow.CSharp
         /// <returns>The value and the gradients.</returns>
         public static ValueAndGradients ValueAndGrad(Expr f, IReadOnlyDictionary<string, Tensor> bindings, params Expr[] wrt)
         {
-            var result = global::FuncFlow.EvalModule.valueAndGrad(Conv.Env(bindings), Conv.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core);
+            var result = global::FuncFlow.EvalModule.valueAndGrad(Conversions.Env(bindings), Conversions.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core);
             var gradients = new Dictionary<Expr, Tensor>();
             foreach (var kv in result.Item2) gradients[new Expr(kv.Key)] = new Tensor(kv.Value);
             return new(new Tensor(result.Item1), gradients);
@@ -99,7 +99,7 @@ namespace FuncFlow.CSharp
         /// <param name="bindings">Each variable's value, by name.</param>
         /// <returns>The value.</returns>
         public static Tensor EvaluateChecked(Expr e, IReadOnlyDictionary<string, Tensor> bindings) =>
-            new(global::FuncFlow.EvalModule.evaluateChecked(Conv.Env(bindings), (e ?? throw new ArgumentNullException(nameof(e))).Core));
+            new(global::FuncFlow.EvalModule.evaluateChecked(Conversions.Env(bindings), (e ?? throw new ArgumentNullException(nameof(e))).Core));
     }
 
     /// <summary>A scalar expression's value and its gradients, evaluated in one pass.</summary>
@@ -129,7 +129,7 @@ namespace FuncFlow.CSharp
         /// <summary>The graph of the given outputs in Graphviz's DOT language (render with <c>dot -Tsvg</c>).</summary>
         /// <param name="outputs">The outputs.</param>
         /// <returns>The DOT text.</returns>
-        public static string Dot(params Expr[] outputs) => global::FuncFlow.Print.dot(Conv.Exprs(outputs));
+        public static string Dot(params Expr[] outputs) => global::FuncFlow.Print.dot(Conversions.Exprs(outputs));
     }
 
     /// <summary>Settings of a gradient check (PyTorch's gradcheck defaults).</summary>
@@ -205,7 +205,7 @@ namespace FuncFlow.CSharp
         /// <param name="options">The tolerances; PyTorch's defaults when null.</param>
         /// <returns>The report of the worst element.</returns>
         public static GradCheckReport Check(Expr f, IReadOnlyDictionary<string, Tensor> at, IReadOnlyList<Expr> wrt, GradCheckOptions? options = null) =>
-            new(CoreGradCheck.check((options ?? new()).ToCore(), Conv.Env(at), Conv.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
+            new(CoreGradCheck.check((options ?? new()).ToCore(), Conversions.Env(at), Conversions.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
 
         /// <summary>Checks the second derivatives of an expression (gradgradcheck).</summary>
         /// <param name="f">The expression (float64).</param>
@@ -214,7 +214,7 @@ namespace FuncFlow.CSharp
         /// <param name="options">The tolerances; PyTorch's defaults when null.</param>
         /// <returns>The report of the worst element.</returns>
         public static GradCheckReport CheckGradGrad(Expr f, IReadOnlyDictionary<string, Tensor> at, IReadOnlyList<Expr> wrt, GradCheckOptions? options = null) =>
-            new(CoreGradCheck.checkGradGrad((options ?? new()).ToCore(), Conv.Env(at), Conv.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
+            new(CoreGradCheck.checkGradGrad((options ?? new()).ToCore(), Conversions.Env(at), Conversions.Exprs(wrt), (f ?? throw new ArgumentNullException(nameof(f))).Core));
 
         /// <summary>
         /// Checks the first derivatives of a C# function of expressions at the given point: the function is called
@@ -284,7 +284,7 @@ namespace FuncFlow.CSharp
         /// <summary>Compiles the outputs into a plan.</summary>
         /// <param name="outputs">The expressions to compute (of one dtype).</param>
         /// <returns>The plan.</returns>
-        public static Plan Compile(params Expr[] outputs) => new(global::FuncFlow.PlanModule.compile(Conv.Exprs(outputs)));
+        public static Plan Compile(params Expr[] outputs) => new(global::FuncFlow.PlanModule.compile(Conversions.Exprs(outputs)));
 
         /// <summary>Compiles outputs and updates: a run computes every output and new value, then writes the updates.</summary>
         /// <param name="outputs">The expressions to compute.</param>
@@ -296,7 +296,7 @@ namespace FuncFlow.CSharp
             var pairs = updates.Select(u => Tuple.Create(
                 (u.Variable ?? throw new ArgumentNullException(nameof(updates), "an update's variable is null")).Core,
                 (u.NewValue ?? throw new ArgumentNullException(nameof(updates), "an update's value is null")).Core));
-            return new(global::FuncFlow.PlanModule.compileWithUpdates(Conv.Exprs(outputs), Conv.List(pairs)));
+            return new(global::FuncFlow.PlanModule.compileWithUpdates(Conversions.Exprs(outputs), Conversions.List(pairs)));
         }
 
         /// <summary>The names of the plan's variables: those it reads, then those it only writes.</summary>
@@ -344,6 +344,6 @@ namespace FuncFlow.CSharp
         /// <summary>Sets the given variables, runs once and returns the outputs.</summary>
         /// <param name="bindings">Values of variables, by name.</param>
         /// <returns>The outputs, in order.</returns>
-        public Tensor[] Run(IReadOnlyDictionary<string, Tensor> bindings) => Core.Run(Conv.Env(bindings)).Select(t => new Tensor(t)).ToArray();
+        public Tensor[] Run(IReadOnlyDictionary<string, Tensor> bindings) => Core.Run(Conversions.Env(bindings)).Select(t => new Tensor(t)).ToArray();
     }
 }

@@ -23,7 +23,7 @@ namespace FuncFlow.CSharp
         public bool Training => Core.Training;
 
         /// <summary>The model's element type.</summary>
-        public DType DType => Conv.ToDType(Core.DType);
+        public DType DType => Conversions.ToDType(Core.DType);
 
         /// <summary>The prefix of this scope's names ("" at the top, "0." inside a Sequential's first layer).</summary>
         public string Prefix => Core.Prefix;
@@ -100,12 +100,12 @@ namespace FuncFlow.CSharp
         /// <param name="seed">The seed the values are drawn from.</param>
         /// <returns>The names and values.</returns>
         public virtual IReadOnlyList<KeyValuePair<string, Tensor>> Parameters(int seed) =>
-            wrapped is null ? Array.Empty<KeyValuePair<string, Tensor>>() : Conv.Named(wrapped.Parameters(seed));
+            wrapped is null ? Array.Empty<KeyValuePair<string, Tensor>>() : Conversions.Named(wrapped.Parameters(seed));
 
         /// <summary>The buffers' local names and initial values (state carried by training but not trained by gradients). None by default.</summary>
         /// <returns>The names and values.</returns>
         public virtual IReadOnlyList<KeyValuePair<string, Tensor>> Buffers() =>
-            wrapped is null ? Array.Empty<KeyValuePair<string, Tensor>>() : Conv.Named(wrapped.Buffers());
+            wrapped is null ? Array.Empty<KeyValuePair<string, Tensor>>() : Conversions.Named(wrapped.Buffers());
 
         /// <summary>The output expression for an input expression; parameters are read with <see cref="Scope.Param"/>.</summary>
         /// <param name="scope">The layer's parameters, mode and noise.</param>
@@ -135,9 +135,9 @@ namespace FuncFlow.CSharp
 
             public Adapter(Layer layer) => this.layer = layer;
 
-            public override FSharpList<Tuple<string, CoreTensor>> Parameters(int seed) => Conv.Named(layer.Parameters(seed));
+            public override FSharpList<Tuple<string, CoreTensor>> Parameters(int seed) => Conversions.Named(layer.Parameters(seed));
 
-            public override FSharpList<Tuple<string, CoreTensor>> Buffers() => Conv.Named(layer.Buffers());
+            public override FSharpList<Tuple<string, CoreTensor>> Buffers() => Conversions.Named(layer.Buffers());
 
             public override CoreExpr Forward(NN.Scope scope, CoreExpr input) =>
                 (layer.Forward(new Scope(scope), new Expr(input)) ?? throw new InvalidOperationException($"{layer.GetType().Name}.Forward returned null.")).Core;
@@ -146,13 +146,13 @@ namespace FuncFlow.CSharp
         }
     }
 
-    /// <summary>Spec records for the core's convolution and pooling builders.</summary>
-    internal static class Layers
+    /// <summary>Spec records for the core's convolution and pooling builders, from the same value on every axis.</summary>
+    internal static class Specs
     {
-        public static global::FuncFlow.ConvSpec ConvSpec(int axes, int stride, int padding, int dilation, int groups) =>
+        public static global::FuncFlow.ConvSpec Conv(int axes, int stride, int padding, int dilation, int groups) =>
             new(Same(axes, stride), Same(axes, padding), Same(axes, dilation), groups);
 
-        public static global::FuncFlow.PoolSpec PoolSpec(int kernel, int stride, int padding) =>
+        public static global::FuncFlow.PoolSpec Pool(int kernel, int stride, int padding) =>
             new(Same(2, kernel), Same(2, stride), Same(2, padding));
 
         public static FSharpList<int> Same(int axes, int value) => ListModule.Replicate(axes, value);
@@ -396,8 +396,8 @@ namespace FuncFlow.CSharp
         /// <param name="groups">Channel groups.</param>
         /// <param name="bias">Whether to add a bias.</param>
         public Conv2d(int inChannels, int outChannels, int[] kernelSize, int[] stride, int[] padding, int[] dilation, int groups = 1, bool bias = true)
-            : base(new NN.Conv2d(inChannels, outChannels, Conv.List(kernelSize),
-                new global::FuncFlow.ConvSpec(Conv.List(stride), Conv.List(padding), Conv.List(dilation), groups), bias)) { }
+            : base(new NN.Conv2d(inChannels, outChannels, Conversions.List(kernelSize),
+                new global::FuncFlow.ConvSpec(Conversions.List(stride), Conversions.List(padding), Conversions.List(dilation), groups), bias)) { }
     }
 
     /// <summary>Max pooling over square windows (PyTorch's MaxPool2d).</summary>

@@ -25,19 +25,19 @@ namespace FuncFlow.CSharp
         /// <param name="dtype">The element type.</param>
         /// <returns>The model.</returns>
         public static Model Create(Layer layer, int seed = 0, DType dtype = DType.Float64) =>
-            new(NN.Model.Create((layer ?? throw new ArgumentNullException(nameof(layer))).Core, seed, Conv.ToCore(dtype)), layer);
+            new(NN.Model.Create((layer ?? throw new ArgumentNullException(nameof(layer))).Core, seed, Conversions.ToCore(dtype)), layer);
 
         /// <summary>The architecture.</summary>
         public Layer Layer { get; }
 
         /// <summary>The parameter values, by name ("0.weight").</summary>
-        public IReadOnlyDictionary<string, Tensor> Parameters => Conv.Wrap(Core.Parameters);
+        public IReadOnlyDictionary<string, Tensor> Parameters => Conversions.Wrap(Core.Parameters);
 
         /// <summary>The buffer values, by name ("1.running_mean").</summary>
-        public IReadOnlyDictionary<string, Tensor> Buffers => Conv.Wrap(Core.Buffers);
+        public IReadOnlyDictionary<string, Tensor> Buffers => Conversions.Wrap(Core.Buffers);
 
         /// <summary>The element type.</summary>
-        public DType DType => Conv.ToDType(Core.DType);
+        public DType DType => Conversions.ToDType(Core.DType);
 
         /// <summary>The total number of parameter elements.</summary>
         public int ParameterCount => Core.ParameterCount;
@@ -45,12 +45,12 @@ namespace FuncFlow.CSharp
         /// <summary>The same architecture and buffers with other parameter values (same names and shapes).</summary>
         /// <param name="values">A value for every parameter, by name; other names are ignored.</param>
         /// <returns>The new model.</returns>
-        public Model WithParameters(IReadOnlyDictionary<string, Tensor> values) => new(Core.WithParameters(Conv.Tensors(values)), Layer);
+        public Model WithParameters(IReadOnlyDictionary<string, Tensor> values) => new(Core.WithParameters(Conversions.Tensors(values)), Layer);
 
         /// <summary>The same architecture and parameters with other buffer values (same names and shapes).</summary>
         /// <param name="values">A value for every buffer, by name; other names are ignored.</param>
         /// <returns>The new model.</returns>
-        public Model WithBuffers(IReadOnlyDictionary<string, Tensor> values) => new(Core.WithBuffers(Conv.Tensors(values)), Layer);
+        public Model WithBuffers(IReadOnlyDictionary<string, Tensor> values) => new(Core.WithBuffers(Conversions.Tensors(values)), Layer);
 
         /// <summary>The model's output expression for an input expression, in evaluation mode.</summary>
         /// <param name="input">The input.</param>

@@ -30,7 +30,7 @@ namespace FuncFlow.CSharp
         public int[] Shape => Core.Shape;
 
         /// <summary>The element type.</summary>
-        public DType DType => Conv.ToDType(Core.DType);
+        public DType DType => Conversions.ToDType(Core.DType);
 
         /// <summary>The number of axes.</summary>
         public int Rank => Core.Rank;
@@ -71,14 +71,14 @@ namespace FuncFlow.CSharp
         /// <param name="value">The value.</param>
         /// <param name="dtype">The element type.</param>
         /// <returns>The tensor.</returns>
-        public static Tensor Scalar(double value, DType dtype = DType.Float64) => new(CoreTensorModule.scalarOf(Conv.ToCore(dtype), value));
+        public static Tensor Scalar(double value, DType dtype = DType.Float64) => new(CoreTensorModule.scalarOf(Conversions.ToCore(dtype), value));
 
         /// <summary>A tensor of one value repeated.</summary>
         /// <param name="dtype">The element type.</param>
         /// <param name="value">The value of every element.</param>
         /// <param name="shape">The shape.</param>
         /// <returns>The tensor.</returns>
-        public static Tensor Full(DType dtype, double value, params int[] shape) => new(CoreTensorModule.full(Conv.ToCore(dtype), shape, value));
+        public static Tensor Full(DType dtype, double value, params int[] shape) => new(CoreTensorModule.full(Conversions.ToCore(dtype), shape, value));
 
         /// <summary>A float64 tensor of zeros.</summary>
         /// <param name="shape">The shape.</param>
@@ -94,7 +94,7 @@ namespace FuncFlow.CSharp
         /// <param name="n">The number of elements.</param>
         /// <param name="dtype">The element type.</param>
         /// <returns>The tensor.</returns>
-        public static Tensor Arange(int n, DType dtype = DType.Float64) => new(CoreTensorModule.arange(Conv.ToCore(dtype), n));
+        public static Tensor Arange(int n, DType dtype = DType.Float64) => new(CoreTensorModule.arange(Conversions.ToCore(dtype), n));
 
         /// <summary>start, start + step, ... up to but not including stop (down to it for a negative step).</summary>
         /// <param name="start">The first value.</param>
@@ -103,7 +103,7 @@ namespace FuncFlow.CSharp
         /// <param name="dtype">The element type.</param>
         /// <returns>The vector.</returns>
         public static Tensor Range(double start, double stop, double step = 1.0, DType dtype = DType.Float64) =>
-            new(CoreTensorModule.range(Conv.ToCore(dtype), start, stop, step));
+            new(CoreTensorModule.range(Conversions.ToCore(dtype), start, stop, step));
 
         /// <summary>Values drawn from a normal distribution; the same seed gives the same values, bit for bit.</summary>
         /// <param name="seed">The generator's seed.</param>
@@ -113,7 +113,7 @@ namespace FuncFlow.CSharp
         /// <param name="dtype">The element type.</param>
         /// <returns>The tensor.</returns>
         public static Tensor RandNormal(int seed, int[] shape, double mean = 0.0, double std = 1.0, DType dtype = DType.Float64) =>
-            new(CoreTensorModule.randNormal(Conv.ToCore(dtype), seed, shape, mean, std));
+            new(CoreTensorModule.randNormal(Conversions.ToCore(dtype), seed, shape, mean, std));
 
         /// <summary>Values drawn uniformly from [low, high); the same seed gives the same values, bit for bit.</summary>
         /// <param name="seed">The generator's seed.</param>
@@ -123,7 +123,7 @@ namespace FuncFlow.CSharp
         /// <param name="dtype">The element type.</param>
         /// <returns>The tensor.</returns>
         public static Tensor RandUniform(int seed, int[] shape, double low = 0.0, double high = 1.0, DType dtype = DType.Float64) =>
-            new(CoreTensorModule.randUniform(Conv.ToCore(dtype), seed, shape, low, high));
+            new(CoreTensorModule.randUniform(Conversions.ToCore(dtype), seed, shape, low, high));
 
         /// <summary>The values as float64, row-major (a copy).</summary>
         /// <returns>The values.</returns>
@@ -145,7 +145,7 @@ namespace FuncFlow.CSharp
         /// <summary>The same values in another element type.</summary>
         /// <param name="dtype">The element type.</param>
         /// <returns>The converted tensor (this one when the type is already <paramref name="dtype"/>).</returns>
-        public Tensor Cast(DType dtype) => new(CoreTensorModule.cast(Conv.ToCore(dtype), Core));
+        public Tensor Cast(DType dtype) => new(CoreTensorModule.cast(Conversions.ToCore(dtype), Core));
 
         /// <summary>The same values in another shape of the same size (one axis may be -1, inferred).</summary>
         /// <param name="shape">The new shape.</param>

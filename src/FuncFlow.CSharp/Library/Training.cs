@@ -146,7 +146,7 @@ namespace FuncFlow.CSharp
         internal Evaluation(NN.Evaluation core)
         {
             Loss = core.Loss;
-            Accuracy = Conv.Nullable(core.Accuracy);
+            Accuracy = Conversions.Nullable(core.Accuracy);
         }
 
         /// <summary>The mean loss.</summary>
@@ -166,8 +166,8 @@ namespace FuncFlow.CSharp
         {
             Epoch = core.Epoch;
             Loss = core.Loss;
-            Accuracy = Conv.Nullable(core.Accuracy);
-            Test = Conv.OrNull(core.Test) is { } t ? new Evaluation(t) : null;
+            Accuracy = Conversions.Nullable(core.Accuracy);
+            Test = Conversions.OrNull(core.Test) is { } t ? new Evaluation(t) : null;
             Seconds = core.Seconds;
             SamplesPerSecond = core.SamplesPerSecond;
         }
@@ -252,7 +252,7 @@ namespace FuncFlow.CSharp
             var o = NN.FitOptions.Create(Epochs, BatchSize);
             if (StepsWithReplacement is { } steps) o = o.WithReplacement(steps);
             return new NN.FitOptions(o.Epochs, o.BatchSize, o.Sampling, DropLast, Test is null ? null : FSharpOption<global::FuncFlow.Data.Dataset>.Some(Test.Core),
-                Conv.Option(LiveProgress), Quiet, Conv.OptionOf(PlotPath));
+                Conversions.Option(LiveProgress), Quiet, Conversions.OptionOf(PlotPath));
         }
     }
 

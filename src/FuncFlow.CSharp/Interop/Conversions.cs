@@ -13,7 +13,7 @@ namespace FuncFlow.Interop
     /// Conversions between the C# surface's types and the core's F# ones (lists, maps, options, unions), in one
     /// place, so the wrappers in <c>FuncFlow.CSharp</c> stay one line each.
     /// </summary>
-    internal static class Conv
+    internal static class Conversions
     {
         public static CoreDType ToCore(CSharp.DType dtype) => dtype switch
         {
