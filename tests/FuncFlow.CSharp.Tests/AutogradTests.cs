@@ -1,6 +1,7 @@
 using FuncFlow.Autograd;
 using Xunit;
 using Dense = FuncFlow.CSharp.Tensor;
+using Expr = FuncFlow.CSharp.Expr;
 
 namespace FacadeTests;
 
@@ -160,6 +161,19 @@ public class AutogradTests
                 for (int dx = 0; dx < 2; dx++)
                     expected += img[ch * 36 + dy * 6 + dx] * w[ch * 9 + (dy + 1) * 3 + (dx + 1)];
         Assert.Equal(expected, output[0], 12);
+    }
+
+    [Fact]
+    public void ComputeRunsAnyLibraryExpressionEagerly()
+    {
+        var a = Param(0.5, -1.0);
+        var b = Param(2.0, 3.0);
+        var y = Tensor.Compute("sin_times", x => Expr.Concat(0, x[0].Sin() * x[1], x[1].Slice(0, 0, 1)), a, b);
+        Assert.Equal("sin_times", y.CreationOp);
+        Assert.Equal(new[] { Math.Sin(0.5) * 2, Math.Sin(-1.0) * 3, 2.0 }, y.ToArray(), new Close(1e-15));
+        y.Sum(0).Backward();
+        Assert.Equal(new[] { Math.Cos(0.5) * 2, Math.Cos(-1.0) * 3 }, a.Grad!.ToArray(), new Close(1e-15));
+        Assert.Equal(new[] { Math.Sin(0.5) + 1, Math.Sin(-1.0) }, b.Grad!.ToArray(), new Close(1e-15));
     }
 
     [Fact]

@@ -254,6 +254,23 @@ namespace FuncFlow.Autograd
         /// <returns>The probabilities.</returns>
         public Tensor Softmax() => Apply("softmax", v => ExprModule.softmax(-1, v[0]), this);
 
+        /// <summary>
+        /// Any operation of the library's expressions (<see cref="FuncFlow.CSharp.Expr"/>) on eager tensors: the value is
+        /// computed now, and <see cref="Backward"/> differentiates through it like through the built-in operations.
+        /// </summary>
+        /// <param name="name">The operation's name, shown as <see cref="CreationOp"/>.</param>
+        /// <param name="function">The result as an expression of one variable per operand.</param>
+        /// <param name="operands">The operands.</param>
+        /// <returns>The result.</returns>
+        public static Tensor Compute(string name, Func<FuncFlow.CSharp.Expr[], FuncFlow.CSharp.Expr> function, params Tensor[] operands)
+        {
+            ArgumentNullException.ThrowIfNull(name);
+            ArgumentNullException.ThrowIfNull(function);
+            ArgumentNullException.ThrowIfNull(operands);
+            return Apply(name, v => (function(v.Select(e => new FuncFlow.CSharp.Expr(e)).ToArray())
+                ?? throw new InvalidOperationException($"{name}: the function returned null.")).Core, operands);
+        }
+
         /// <summary>A tensor of zeros.</summary>
         /// <param name="shape">The shape.</param>
         /// <returns>The tensor, without autograd.</returns>
