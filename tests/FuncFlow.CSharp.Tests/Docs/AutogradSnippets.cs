@@ -24,7 +24,7 @@ public class AutogradSnippets
             optimizer.ZeroGrad();
         }
         model.Eval();                                     // evaluation mode (dropout off)
-        model.Save("xor.safetensors");                    // parameters by name: 0.weight, 0.bias, 2.weight, 2.bias
+        model.Save("model.safetensors");                  // parameters by name: 0.weight, 0.bias, 2.weight, 2.bias
         // end snippet
         var final = criterion.Forward(model.Forward(data), target).ToArray()[0];
         Assert.True(final < 0.05, $"loss {final}");
