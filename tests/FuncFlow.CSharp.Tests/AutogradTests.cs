@@ -205,9 +205,15 @@ public class AutogradTests
             copy.Load(path);
             Assert.Equal(model.Forward(input).ToArray(), copy.Forward(input).ToArray());
 
+            // The file holds PyTorch's layout: a linear weight as [outputs, inputs].
+            var saved = FuncFlow.CSharp.Safetensors.Load(path);
+            Assert.Equal(new[] { 4, 3 }, saved["0.weight"].Shape);
+            var inMemory = model.NamedParameters().First(p => p.Key == "0.weight").Value.ToArray();
+            Assert.Equal(inMemory[1 * 4 + 2], saved["0.weight"].ToArray()[2 * 3 + 1]);
+
             var other = new Sequential(new Linear(3, 4, rng), new Relu(), new Linear(4, 2, rng));
             var e = Assert.Throws<FuncFlow.Data.DataFormatException>(() => other.Load(path));
-            Assert.Contains("'2.weight' has shape (4,), expected (4, 2)", e.Message);
+            Assert.Contains("'2.weight' has shape (4,), expected (2, 4)", e.Message);
             Assert.Contains("'3.bias' is not a parameter", e.Message);
         }
         finally

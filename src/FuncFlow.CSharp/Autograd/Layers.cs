@@ -76,10 +76,25 @@ namespace FuncFlow.Autograd
             return this;
         }
 
-        /// <summary>Writes every parameter's and buffer's value to a safetensors file, under its name (a PyTorch state dict).</summary>
+        /// <summary>
+        /// The tensors kept in the seed's layout in memory but stored in PyTorch's in files: a linear layer's weight is
+        /// [inputs, outputs] here (the seed's <c>input.MM(weight)</c>) and [outputs, inputs] in a state dict.
+        /// </summary>
+        /// <returns>The tensors stored transposed.</returns>
+        private protected virtual IEnumerable<Tensor> TransposedInFiles() => Array.Empty<Tensor>();
+
+        internal IEnumerable<Tensor> TransposedInFilesOf() => TransposedInFiles();
+
+        /// <summary>
+        /// Writes every parameter's and buffer's value to a safetensors file, under its name, in PyTorch's state-dict
+        /// layout (a linear layer's weight as [outputs, inputs]), so a PyTorch model of the same architecture reads it.
+        /// </summary>
         /// <param name="path">The file (written atomically).</param>
-        public void Save(string path) =>
-            Safetensors.save(path, State().Select(p => Tuple.Create(p.Key, p.Value.Value)));
+        public void Save(string path)
+        {
+            var transposed = TransposedInFiles().ToHashSet(ReferenceEqualityComparer.Instance);
+            Safetensors.save(path, State().Select(p => Tuple.Create(p.Key, transposed.Contains(p.Value) ? Core.Transpose(p.Value.Value) : p.Value.Value)));
+        }
 
         /// <summary>
         /// Reads every parameter's value from a file written by <see cref="Save"/>. Strict: a missing or extra name or
@@ -91,17 +106,19 @@ namespace FuncFlow.Autograd
         {
             var values = Safetensors.load(path);
             var named = State();
+            var transposed = TransposedInFiles().ToHashSet(ReferenceEqualityComparer.Instance);
             var problems = new List<string>();
             foreach (var (name, p) in named)
             {
+                var expected = transposed.Contains(p) ? p.Shape.Reverse().ToArray() : p.Shape;
                 if (!values.TryGetValue(name, out var v)) problems.Add($"'{name}' is missing");
-                else if (!Core.SameShape(v.Shape, p.Shape)) problems.Add($"'{name}' has shape {Core.ShowShape(v.Shape)}, expected {Core.ShowShape(p.Shape)}");
+                else if (!Core.SameShape(v.Shape, expected)) problems.Add($"'{name}' has shape {Core.ShowShape(v.Shape)}, expected {Core.ShowShape(expected)}");
             }
             foreach (var name in values.Keys)
                 if (!named.Any(p => p.Key == name)) problems.Add($"'{name}' is not a parameter of this layer");
             if (problems.Count > 0)
                 throw new FuncFlow.Data.DataFormatException($"{path}: the parameters do not fit {GetType().Name}: {string.Join("; ", problems)}");
-            foreach (var (name, p) in named) p.Value = values[name];
+            foreach (var (name, p) in named) p.Value = transposed.Contains(p) ? Core.Transpose(values[name]) : values[name];
         }
 
         /// <summary>The layer's output for <paramref name="input"/>.</summary>
@@ -129,6 +146,10 @@ namespace FuncFlow.Autograd
             Register("weight", Weight);
             Register("bias", Bias);
         }
+
+        /// <summary>The weight is [outputs, inputs] in files, as PyTorch's.</summary>
+        /// <returns>The weight.</returns>
+        private protected override IEnumerable<Tensor> TransposedInFiles() => new[] { Weight };
 
         /// <summary>The weights (nInputs x nOutputs).</summary>
         public Tensor Weight { get; }
@@ -187,6 +208,10 @@ namespace FuncFlow.Autograd
         public override IReadOnlyList<KeyValuePair<string, Tensor>> NamedParameters() =>
             layers.SelectMany((l, i) => l.NamedParameters().Select(p => new KeyValuePair<string, Tensor>(i.ToString(CultureInfo.InvariantCulture) + "." + p.Key, p.Value)))
                 .ToList().AsReadOnly();
+
+        /// <summary>Every layer's tensors stored transposed.</summary>
+        /// <returns>The tensors.</returns>
+        private protected override IEnumerable<Tensor> TransposedInFiles() => layers.SelectMany(l => l.TransposedInFilesOf());
 
         /// <summary>The buffers of every layer, in order, named by position ("1.running_mean").</summary>
         /// <returns>The names and buffers.</returns>

@@ -81,6 +81,9 @@ namespace FuncFlow.Interop
             return result;
         }
 
+        /// <summary>A matrix's transpose, computed by the core.</summary>
+        public static CoreTensor Transpose(CoreTensor t) => Evaluate(new Dictionary<string, CoreTensor> { ["t"] = t }, ExprModule.transpose(Var("t", t.Shape)));
+
         public static bool SameShape(int[] a, int[] b) => Shape.equal(a, b);
 
         public static string ShowShape(int[] shape) => Shape.show(shape);
