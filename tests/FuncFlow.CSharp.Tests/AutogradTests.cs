@@ -223,6 +223,26 @@ public class AutogradTests
     }
 
     [Fact]
+    public void LoadReadsAPyTorchStateDictIntoTheSameArchitecture()
+    {
+        // reference/make_torch_state_dict.py wrote a torch.nn.Sequential's state dict and its output on a fixed input.
+        var folder = Path.Combine(AppContext.BaseDirectory, "reference");
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "torch_state_dict.json")));
+        double[,] Matrix(string key)
+        {
+            var rows = doc.RootElement.GetProperty(key).EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+            var m = new double[rows.Length, rows[0].Length];
+            for (int i = 0; i < rows.Length; i++)
+                for (int j = 0; j < rows[0].Length; j++) m[i, j] = rows[i][j];
+            return m;
+        }
+        var model = new Sequential(new Linear(3, 4), new Relu(), new LayerNorm(4), new Linear(4, 2));
+        model.Load(Path.Combine(folder, "torch_state_dict.safetensors"));
+        var output = model.Forward(new Tensor(Matrix("input"))).ToArray();
+        Assert.Equal(Matrix("output").Cast<double>().ToArray(), output, new Close(1e-12));
+    }
+
+    [Fact]
     public void DropoutIsActiveOnlyInTrainingMode()
     {
         var model = new Sequential(new Dropout(0.5, new Random(1)));
