@@ -1,5 +1,5 @@
 // FuncFlow's build script: dotnet fsi build.fsx <target>
-// Targets: build, test, examples, bench, pack. Plain .NET only, so it runs on a fresh machine.
+// Targets: build, test, examples, bench, pack, consumer. Plain .NET only, so it runs on a fresh machine.
 open System
 open System.Diagnostics
 open System.IO
@@ -54,14 +54,21 @@ let test () =
     let fsharpCode =
         run "dotnet" (sprintf "tests/FuncFlow.Tests/bin/Release/net10.0/FuncFlow.Tests.dll --no-spinner --junit-summary \"%s\"" junit)
     let fsharp = if File.Exists junit then countJUnit junit else (0, 0, 0)
+    // The MPI tests are a console program that starts `mpirun -np 2` on itself (skipped, with a note, when OpenMPI
+    // is not installed) and writes JUnit XML too.
+    let mpiJunit = Path.Combine(results, "mpi.xml")
+    let mpiCode =
+        run "dotnet" (sprintf "tests/FuncFlow.Mpi.Tests/bin/Release/net10.0/FuncFlow.Mpi.Tests.dll --junit-summary \"%s\"" mpiJunit)
+    let mpi = if File.Exists mpiJunit then countJUnit mpiJunit else (0, 0, 0)
     let line (passed, failed, skipped) =
         sprintf "%d passed, %d failed%s" passed failed (if skipped > 0 then sprintf ", %d skipped" skipped else "")
     printfn "C# tests (xunit): %s" (line csharp)
     printfn "F# tests (Expecto): %s" (line fsharp)
-    let (p1, f1, s1), (p2, f2, s2) = csharp, fsharp
-    let passed, failed = p1 + p2, f1 + f2
-    printfn "%s" (line (passed, failed, s1 + s2))
-    if csharpCode <> 0 || fsharpCode <> 0 || failed > 0 || passed = 0 then exit 1
+    printfn "MPI tests (mpirun): %s" (line mpi)
+    let (p1, f1, s1), (p2, f2, s2), (p3, f3, s3) = csharp, fsharp, mpi
+    let passed, failed = p1 + p2 + p3, f1 + f2 + f3
+    printfn "%s" (line (passed, failed, s1 + s2 + s3))
+    if csharpCode <> 0 || fsharpCode <> 0 || mpiCode <> 0 || failed > 0 || passed = 0 then exit 1
 
 let examples () =
     for project in
@@ -71,6 +78,7 @@ let examples () =
             "examples/SeedsWalkthrough"
             "examples/MnistSoftmax"
             "examples/MnistMlp"
+            "examples/DistributedMnist"
             "examples/LeNet"
             "examples/FashionMnistCnn"
             "examples/CSharpTraining"
@@ -78,10 +86,115 @@ let examples () =
             "examples/CSharpCustomLayer"
             "examples/CSharpGradients"
             "examples/CSharpGradCheck"
+            "examples/CharLstm"
+            "examples/CSharpRnn"
+            "examples/CharTransformer"
+            "examples/CSharpCheckpoints"
         ] do
         if Directory.Exists(Path.Combine(root, project)) then
             runOrFail "dotnet" (sprintf "run -c Release --project %s" project)
     runOrFail "dotnet" "fsi examples/grad.fsx"
+    runOrFail "dotnet" "fsi examples/transforms.fsx"
+    runOrFail "dotnet" "fsi examples/vmap.fsx"
+
+/// The code blocks of one language in a Markdown file, in order.
+let codeBlocks (language: string) (file: string) =
+    let lines = File.ReadAllLines file
+    [
+        let mutable inside = false
+        let block = Text.StringBuilder()
+        for line in lines do
+            if not inside && line.Trim() = "```" + language then
+                inside <- true
+                block.Clear() |> ignore
+            elif inside && line.Trim() = "```" then
+                inside <- false
+                yield block.ToString()
+            elif inside then
+                block.AppendLine line |> ignore
+    ]
+
+/// The consumer test: packs the packages into a folder, then builds and runs the package README's C# program and
+/// F# script against them, with an empty package cache of their own (NUGET_PACKAGES), so that a stale copy of the
+/// same version cannot stand in. Other packages come from the machine's package cache, so it runs offline.
+let consumer () =
+    let work = Path.Combine(Path.GetTempPath(), "funcflow-consumer-" + Guid.NewGuid().ToString "N")
+    let feed = Path.Combine(work, "feed")
+    let version =
+        XDocument.Load(Path.Combine(root, "Directory.Build.props")).Descendants(XName.Get "Version")
+        |> Seq.head
+        |> fun e -> e.Value
+    for project in [ "src/FuncFlow"; "src/FuncFlow.CSharp"; "src/FuncFlow.Datasets" ] do
+        runOrFail "dotnet" (sprintf "pack %s -c Release -o \"%s\"" project feed)
+    let machineCache =
+        match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+        | null
+        | "" -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        | dir -> dir
+    File.WriteAllText(
+        Path.Combine(work, "nuget.config"),
+        sprintf
+            """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <clear />
+    <add key="feed" value="%s" />
+    <add key="machine" value="%s" />
+  </packageSources>
+  <packageSourceMapping>
+    <packageSource key="feed"><package pattern="FuncFlow*" /></packageSource>
+    <packageSource key="machine"><package pattern="*" /></packageSource>
+  </packageSourceMapping>
+</configuration>
+"""
+            feed
+            machineCache
+    )
+    let readme = Path.Combine(root, "src", "PACKAGE.md")
+    let cs = Path.Combine(work, "cs")
+    Directory.CreateDirectory cs |> ignore
+    File.WriteAllText(Path.Combine(cs, "Program.cs"), String.concat "\n" (codeBlocks "csharp" readme))
+    File.WriteAllText(
+        Path.Combine(cs, "Consumer.csproj"),
+        sprintf
+            """<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <Nullable>enable</Nullable>
+    <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="FuncFlow" Version="%s" />
+    <PackageReference Include="FuncFlow.CSharp" Version="%s" />
+    <PackageReference Include="FuncFlow.Datasets" Version="%s" />
+  </ItemGroup>
+</Project>
+"""
+            version
+            version
+            version
+    )
+    let fs = Path.Combine(work, "fs")
+    Directory.CreateDirectory fs |> ignore
+    File.WriteAllText(Path.Combine(fs, "train.fsx"), String.concat "\n" (codeBlocks "fsharp" readme))
+    /// Runs a command in the consumer's folder with its own package cache; fails unless it prints `expected`.
+    let check (dir: string) (exe: string) (args: string) (expected: string list) =
+        printfn "> (%s) %s %s" dir exe args
+        let start = ProcessStartInfo(exe, args, WorkingDirectory = dir, RedirectStandardOutput = true)
+        start.Environment["NUGET_PACKAGES"] <- Path.Combine(work, "packages")
+        use p = Process.Start start
+        let output = p.StandardOutput.ReadToEnd()
+        p.WaitForExit()
+        printf "%s" output
+        let missing = expected |> List.filter (fun e -> not (output.Contains e))
+        if p.ExitCode <> 0 || not missing.IsEmpty then
+            eprintfn "build.fsx consumer: '%s %s' in %s exited with %d, missing %A" exe args dir p.ExitCode missing
+            exit 1
+    check cs "dotnet" "run -c Release" [ "C# accuracy" ]
+    check fs "dotnet" "fsi train.fsx" [ "F# accuracy"; "F# reloaded accuracy" ]
+    Directory.Delete(work, true)
+    printfn "consumer test: passed (FuncFlow %s from a local folder, in C# and F#)" version
 
 match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with
 | [ "build" ] -> runOrFail "dotnet" "build FuncFlow.sln -c Release"
@@ -89,6 +202,7 @@ match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with
 | [ "examples" ] -> examples ()
 | [ "bench" ] -> runOrFail "bash" "bench/run.sh --torch"
 | [ "pack" ] -> runOrFail "dotnet" "pack FuncFlow.sln -c Release -o out"
+| [ "consumer" ] -> consumer ()
 | args ->
-    eprintfn "usage: dotnet fsi build.fsx <build|test|examples|bench|pack> (got %s)" (String.Join(" ", args))
+    eprintfn "usage: dotnet fsi build.fsx <build|test|examples|bench|pack|consumer> (got %s)" (String.Join(" ", args))
     exit 2

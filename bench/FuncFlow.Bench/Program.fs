@@ -4,6 +4,7 @@ module FuncFlow.Bench.Program
 open System
 open System.Diagnostics
 open System.Globalization
+open FuncFlow
 open FuncFlow.Bench.Workloads
 
 /// Median microseconds and allocated bytes per step over 5 repetitions, after warm-up repetitions
@@ -32,20 +33,65 @@ let private measure (w: Workload) =
         |> Array.sortBy fst
     reps[reps.Length / 2]
 
+/// Where a plan's step time goes, per kind of instruction, after the same warm-up as measure.
+let private profile (w: Workload) =
+    match w.Plan with
+    | None -> printfn "%s: not a compiled plan, no profile" w.Name
+    | Some plan ->
+        let warm = Stopwatch.StartNew()
+        while warm.Elapsed.TotalSeconds < 2.0 do
+            w.Step()
+        let entries = plan.Profile(w.Steps)
+        let total = entries |> Seq.sumBy (fun e -> e.Microseconds)
+        printfn "%s: %.1f us per step in %d instructions" w.Name total plan.InstructionCount
+        for e in entries do
+            printfn "%8.1f us %5.1f%% %3dx %s" e.Microseconds (100.0 * e.Microseconds / total) e.Count e.Instruction
+
+/// OpenBLAS's (or the managed GEMM's) peak: a 2048 x 2048 product through a plan, best of 5 after warm-up,
+/// in GFLOP/s, as one JSON line.
+let private gemmPeak (dtype: DType) =
+    let n = 2048
+    let a, b = Expr.varOf dtype "a" [| n; n |], Expr.varOf dtype "b" [| n; n |]
+    let plan = Plan.compile [ Expr.matmul a b ]
+    plan.Set("a", Tensor.randNormal dtype 1 [| n; n |] 0.0 1.0)
+    plan.Set("b", Tensor.randNormal dtype 2 [| n; n |] 0.0 1.0)
+    plan.Execute()
+    let best =
+        Array.init 5 (fun _ ->
+            let sw = Stopwatch.StartNew()
+            plan.Execute()
+            sw.Elapsed.TotalSeconds)
+        |> Array.min
+    Console.WriteLine(
+        String.Format(
+            CultureInfo.InvariantCulture,
+            "{{\"workload\": \"gemm_peak_2048_{0}\", \"engine\": \"funcflow\", \"gflops\": {1:0.0}}}",
+            (if dtype = Float32 then "f32" else "f64"),
+            float plan.MatMulFlops / best / 1e9
+        )
+    )
+
 [<EntryPoint>]
 let main argv =
-    let only = set argv
+    let profiling = Array.contains "--profile" argv
+    let only = argv |> Array.filter ((<>) "--profile") |> set
     for w in all () do
-        if only.IsEmpty || only.Contains w.Name then
+        if (only.IsEmpty || only.Contains w.Name) && profiling then
+            profile w
+        elif only.IsEmpty || only.Contains w.Name then
             let us, bytes = measure w
             Console.WriteLine(
                 String.Format(
                     CultureInfo.InvariantCulture,
-                    "{{\"workload\": \"{0}\", \"engine\": \"funcflow\", \"blas\": \"{1}\", \"us_per_step\": {2:0.0}, \"alloc_bytes_per_step\": {3:0}}}",
+                    "{{\"workload\": \"{0}\", \"engine\": \"funcflow\", \"blas\": \"{1}\", \"us_per_step\": {2:0.0}, \"alloc_bytes_per_step\": {3:0}, \"gemm_flops\": {4}}}",
                     w.Name,
                     (FuncFlow.Blas.provider ()).ToString().ToLowerInvariant(),
                     us,
-                    bytes
+                    bytes,
+                    (w.Plan |> Option.map (fun p -> p.MatMulFlops) |> Option.defaultValue 0L)
                 )
             )
+    if not profiling then
+        gemmPeak Float32
+        gemmPeak Float64
     0

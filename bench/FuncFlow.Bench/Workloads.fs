@@ -1,6 +1,6 @@
 /// The workloads of WORKLOADS.md, built on the core directly: Expr + Grad + Plan for the MLPs' training
 /// steps (one compiled plan with the SGD update inside), the NN layers' TrainStep (one compiled plan too)
-/// for LeNet, Expr + Grad.wrt + Eval for the scalar graph.
+/// for LeNet and the LSTM language model, Expr + Grad.wrt + Eval for the scalar graph.
 module FuncFlow.Bench.Workloads
 
 open System.Collections.Generic
@@ -15,6 +15,8 @@ type Workload =
         Steps: int
         /// Runs one training step (or one gradient of the scalar graph).
         Step: unit -> unit
+        /// The compiled plan a step runs, if it is one (for --profile).
+        Plan: Plan option
     }
 
 // torch.nn.Linear's default initialisation: uniform in +-1/sqrt(fan_in), for weight and bias alike.
@@ -68,7 +70,7 @@ let private mlp (name: string) (steps: int) (dtype: DType) (sizes: int list) (ba
             plan.Set((Expr.tryName v).Value, t)
     plan.Set("x", Tensor.randNormal dtype 5 [| batch; sizes.Head |] 0.0 1.0)
     plan.Set((Expr.tryName target).Value, targetValue)
-    { Name = name; Steps = steps; Step = fun () -> plan.Execute() }
+    { Name = name; Steps = steps; Step = plan.Execute; Plan = Some plan }
 
 /// LeNet-5 on [64; 1; 28; 28] float32 images: the NN layers' training step (forward, cross-entropy, gradients
 /// and SGD lr 0.1 in one compiled plan), its batch set once.
@@ -93,7 +95,32 @@ let private lenet () =
         NN.TrainStep.Compile(NN.Model.Create(layers, 1, Float32), NN.Loss.CrossEntropy, NN.SGD 0.1, input, [| 64 |])
     step.Plan.Set("input", Tensor.randNormal Float32 5 input 0.0 1.0)
     step.Plan.Set("target", labels Float32 64 10)
-    { Name = "lenet_mnist_b64_f32"; Steps = 50; Step = fun () -> step.Plan.Execute() }
+    { Name = "lenet_mnist_b64_f32"; Steps = 50; Step = step.Plan.Execute; Plan = Some step.Plan }
+
+/// A character-level LSTM language model on [32; 64] token ids of a 96-symbol vocabulary: embedding 96->64, one
+/// LSTM layer 64->256 over the whole window (batch first), a linear read-out 256->96 at every step, softmax
+/// cross-entropy averaged over all 32 x 64 targets and SGD lr 0.1, as the NN layers' TrainStep (one compiled plan).
+let private lstmCharLm () =
+    let batch, steps, vocabulary = 32, 64, 96
+    let layers =
+        NN.Sequential(
+            NN.Embedding(vocabulary, 64),
+            NN.LSTM(64, 256, { NN.RecurrentOptions.Default with BatchFirst = true }),
+            NN.Linear(256, vocabulary)
+        )
+    let shape = [| batch; steps |]
+    let ids (seed: int) =
+        Tensor.randUniform Float64 seed shape 0.0 (float vocabulary)
+        |> Tensor.toArray
+        |> Array.map floor
+        |> Tensor.create shape
+        |> Tensor.cast Float32
+    // No target is -100, so the mean is over every position.
+    let step =
+        NN.TrainStep.Compile(NN.Model.Create(layers, 1, Float32), NN.Loss.SequenceCrossEntropy -100, NN.SGD 0.1, shape, shape)
+    step.Plan.Set("input", ids 5)
+    step.Plan.Set("target", ids 7)
+    { Name = "lstm_charlm_b32_t64_f32"; Steps = 10; Step = step.Plan.Execute; Plan = Some step.Plan }
 
 /// The scalar graph: built anew each step with Expr, differentiated with Grad.wrt, evaluated with Eval.
 let private scalarGraph () =
@@ -111,7 +138,7 @@ let private scalarGraph () =
             acc <- acc + Expr.tanh (a * b + 0.5)
         let grads = Grad.wrt vars acc
         Eval.many env [ for v in vars -> grads[v] ] |> ignore
-    { Name = "scalar_graph_2000_tanh_f64"; Steps = 3; Step = step }
+    { Name = "scalar_graph_2000_tanh_f64"; Steps = 3; Step = step; Plan = None }
 
 /// All the workloads, in torch_baseline.py's order.
 let all () =
@@ -122,4 +149,5 @@ let all () =
         mlp "wide_mlp_1024x3_b256_f32" 20 Float32 [ 1024; 1024; 1024; 10 ] 256 Expr.relu false
         scalarGraph ()
         lenet ()
+        lstmCharLm ()
     ]

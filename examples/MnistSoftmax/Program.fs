@@ -19,8 +19,14 @@ let main _ =
 
     // Method 1: random search, keeping the weights with the lowest loss (the lecture scores on the test set).
     let normal seed (shape: int[]) = Tensor.randNormal Float32 seed shape 0.0 1.0
+    // Candidates are drawn [inputs; outputs], as the lecture's W, and given to Linear as [outputs; inputs].
+    let transposed (t: Tensor) =
+        let a = Tensor.toArray2D t
+        Tensor.cast Float32 (Tensor.ofArray2D (Array2D.init (Array2D.length2 a) (Array2D.length1 a) (fun i j -> a[j, i])))
     let candidates =
-        [ for i in 0..9 -> withWeights (normal (2 * i) [| 784; 10 |]) (normal (2 * i + 1) [| 10 |]) ]
+        [
+            for i in 0..9 -> withWeights (transposed (normal (2 * i) [| 784; 10 |])) (normal (2 * i + 1) [| 10 |])
+        ]
     let scored = candidates |> List.map (fun m -> m, lossOf m)
     scored |> List.iter (snd >> printfn "%.4f")
     let best = scored |> List.minBy snd |> fst
@@ -47,10 +53,11 @@ let main _ =
     let batch = (Batches.sequential 64 train |> Seq.head)
     let x = Expr.var32 "x" batch.Features.Shape
     let y = Expr.var32 "y" batch.Targets.Shape
-    let w = Expr.var32 "weight" [| 784; 10 |]
+    // Linear's weight is [outputs; inputs] (PyTorch's layout): logits = x W^T + b.
+    let w = Expr.var32 "weight" [| 10; 784 |]
     let b = Expr.var32 "bias" [| 10 |]
-    let logits = Expr.matmul x w + b
-    let hand = Expr.matmul (Expr.transpose x) ((Expr.softmax 1 logits - Expr.oneHot 10 y) / 64.0)
+    let logits = Expr.matmul x (Expr.transpose w) + b
+    let hand = Expr.matmul (Expr.transpose ((Expr.softmax 1 logits - Expr.oneHot 10 y) / 64.0)) x
     let auto = (Grad.wrt [ w ] (Losses.crossEntropy logits y))[w]
     let env =
         Eval.bindings

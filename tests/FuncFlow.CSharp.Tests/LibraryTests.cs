@@ -159,8 +159,8 @@ public class LibraryTests
             ["1.scale"] = Tensor.Create(new[] { 10.0, -1.0 }),
             ["1.shift"] = Tensor.Create(new[] { 0.5, 0.25 }),
         });
-        // [1, 1] W = [4, 6]; times scale plus shift = [40.5, -5.75].
-        Assert.Equal(new[] { 40.5, -5.75 }, set.Predict(Tensor.Create(new double[,] { { 1, 1 } })).ToArray());
+        // Weights are [outputs, inputs] (PyTorch's layout): [1, 1] W^T = [3, 7]; times scale plus shift = [30.5, -6.75].
+        Assert.Equal(new[] { 30.5, -6.75 }, set.Predict(Tensor.Create(new double[,] { { 1, 1 } })).ToArray());
 
         // The custom parameters' gradients through the model's expression agree with finite differences.
         var x = Expr.Variable("input", 3, 2);

@@ -20,11 +20,11 @@ public class TrainingTests
         var options = start.WithTest(test).WithPlot("loss.svg").WithProgress(false).Quietly().WithReplacement(5);
         var expected = new NN.FitOptions(
             3, 8, NN.Sampling.NewWithReplacement(5), false, FSharpOption<Dataset>.Some(test),
-            FSharpOption<bool>.Some(false), true, FSharpOption<string>.Some("loss.svg"));
+            FSharpOption<bool>.Some(false), true, FSharpOption<string>.Some("loss.svg"), null, null, null, null);
         Assert.Equal(expected, options);
         Assert.True(start.DroppingLast().DropLast);
         // Each member returns a copy: the record it started from is unchanged.
-        Assert.Equal(new NN.FitOptions(3, 8, NN.Sampling.Shuffled, false, null, null, false, null), start);
+        Assert.Equal(new NN.FitOptions(3, 8, NN.Sampling.Shuffled, false, null, null, false, null, null, null, null, null), start);
         Assert.Throws<ArgumentException>(() => start.WithReplacement(0));
         Assert.Throws<ArgumentNullException>(() => start.WithTest(null!));
     }

@@ -103,7 +103,7 @@ let tests =
                     "Print.formula (Expr.sigmoid (Expr.matmul x w + b))"
                 Expect.equal
                     (Print.formula ((x - x * 2.0) * (x - (x - 1.0))))
-                    "(x - x * 2) * (x - (x - 1))"
+                    "(x - 2 * x) * (x - (x - 1))"
                     "Print.formula ((x - x * 2.0) * (x - (x - 1.0)))"
                 Expect.equal
                     (Print.formula (-(x + 1.0) / Expr.pow x (Expr.pow (Expr.scalar 2.0) x)))
@@ -136,7 +136,9 @@ let tests =
             <| fun () ->
                 let h = Expr.sigmoid (Expr.matmul x w)
                 let y = Expr.tanh h
-                Expect.equal (Print.formula (h * h)) ("let t1 = sigmoid(matmul(x, w)) in\nt1 * t1") "Print.formula (h * h)"
+                Expect.equal (Print.formula (h + h * 2.0)) ("let t1 = sigmoid(matmul(x, w)) in\nt1 + 2 * t1") "Print.formula (h + h * 2.0)"
+                // h * h reads h once, as h ** 2.
+                Expect.equal (Print.formula (h * h)) "sigmoid(matmul(x, w)) ** 2" "Print.formula (h * h)"
                 Expect.equal
                     (Print.formula (Expr.sum (y + h * y)))
                     ("let t1 = sigmoid(matmul(x, w)) in\nlet t2 = tanh(t1) in\nsum(t2 + t1 * t2)")
@@ -178,4 +180,40 @@ let tests =
                 Expect.equal (text.Split("tanh(").Length - 1) chainLength "text.Split(\"tanh(\").Length - 1"
                 let dot = Print.dot [ tanhChain (Expr.var "x" [| 2 |]) ]
                 Expect.equal (dot.Split("->").Length - 1) chainLength "dot.Split(\"->\").Length - 1"
+            testCase "a plan broadcasts one value per block of trailing axes (a [1; C; 1; 1] bias) in every order and op"
+            <| fun () ->
+                // Plans run these one block at a time; the expected values are worked out element by element.
+                let big, small = [| 2; 3; 4; 5 |], [| 1; 3; 1; 1 |]
+                let bigValues = Array.init (Shape.size big) (fun i -> float (i % 7) - 2.5)
+                let smallValues = [| 1.5; -2.0; 4.0 |]
+                let a, c = Expr.var "a" big, Expr.var "c" small
+                for name, op, f in
+                    [
+                        "-", (fun (u: Expr) (v: Expr) -> u - v), (fun (u: float) v -> u - v)
+                        "/", (fun u v -> u / v), (fun u v -> u / v)
+                        "maximum", Expr.maximum, (fun u v -> max u v)
+                    ] do
+                    for smallFirst in [ false; true ] do
+                        let plan = Plan.compile [ (if smallFirst then op c a else op a c) ]
+                        plan.Set("a", Tensor.create big bigValues)
+                        plan.Set("c", Tensor.create small smallValues)
+                        plan.Execute()
+                        let expected =
+                            bigValues
+                            |> Array.mapi (fun i u ->
+                                let v = smallValues[i / 20 % 3]
+                                if smallFirst then f v u else f u v)
+                        Expect.equal ((plan.Output 0).ToArray()) expected (sprintf "%s, the [1; 3; 1; 1] operand first: %b" name smallFirst)
+            testCase "Plan.Profile runs the plan and accounts for every instruction"
+            <| fun () ->
+                let v = Expr.var "v" [| 3 |]
+                let plan = Plan.compileWithUpdates [ Expr.sum (v * v) ] [ v, v * 2.0 ]
+                plan.Set("v", Tensor.ofArray [| 1.0; 2.0; 3.0 |])
+                let profile = plan.Profile 2
+                Expect.equal (profile |> Seq.sumBy (fun e -> e.Count)) plan.InstructionCount "one entry per instruction"
+                Expect.isTrue (profile |> Seq.forall (fun e -> e.Microseconds >= 0.0 && e.Instruction <> "")) "times and labels"
+                Expect.equal ((plan.Get "v").ToArray()) [| 4.0; 8.0; 12.0 |] "two runs' updates, as two Executes"
+                Expect.equal (plan.OutputScalar 0) 56.0 "the last run's output"
+                let error = throwsAny<ArgumentException>(fun () -> plan.Profile 0 |> ignore)
+                Expect.stringContains error.Message "Plan.Profile" "error.Message"
         ]

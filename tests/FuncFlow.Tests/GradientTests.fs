@@ -2,6 +2,7 @@
 /// |analytic - numeric| <= 1e-5 + 1e-3 |numeric|), on generated shapes and values kept away from kinks.
 module FuncFlow.Tests.GradientTests
 
+open System
 open Expecto
 open FsCheck
 open FsCheck.FSharp
@@ -453,6 +454,69 @@ let tests =
                 let grads = Grad.vjp (Expr.constant (Tensor.create [| 1; 1; 1; 2 |] [| 10.0; 20.0 |])) [ x ] pooled
                 let g = Eval.evaluate env grads[x]
                 Expect.equal (g.ToArray()) [| 0.0; 10.0; 20.0; 0.0; 0.0; 0.0; 0.0; 0.0 |] "each window's gradient at its first maximum"
+            testCase "maxPool2d follows PyTorch's rule (v > max || isnan v, taps in row-major order) with NaN, -inf, ±0 and ties"
+            <| fun () ->
+                // Values from a small set, so windows hold ties, NaNs, infinities and zeros of both signs; the
+                // expected values come from the rule itself, one window at a time. Padding 0 runs the SIMD
+                // kernel, padding 1 the window loop; both dtypes, as their lane counts differ.
+                let rnd = Random 7
+                let choices = [| nan; -infinity; -0.0; 0.0; 1.0; 2.0; -1.0 |]
+                for dtype in [ Float64; Float32 ] do
+                    for shape, kernel, stride, padding in
+                        [ [| 2; 3; 7; 9 |], 3, 2, 0; [| 2; 3; 6; 8 |], 2, 2, 0; [| 1; 2; 7; 7 |], 3, 2, 1 ] do
+                        let values = Array.init (Shape.size shape) (fun _ -> choices[rnd.Next choices.Length])
+                        let x = Expr.varOf dtype "x" shape
+                        let spec =
+                            {
+                                PoolSpec.Kernel = [ kernel; kernel ]
+                                Stride = [ stride; stride ]
+                                Padding = [ padding; padding ]
+                            }
+                        let pooled = Expr.maxPool2d spec x
+                        let out = pooled.Shape
+                        let seed = Array.init (Shape.size out) (fun i -> float (i + 1))
+                        let g = Grad.vjp (Expr.constant (Tensor.cast dtype (Tensor.create out seed))) [ x ] pooled
+                        let env = bind [ x, Tensor.cast dtype (Tensor.create shape values) ]
+                        let forward, backward = (Eval.evaluate env pooled).ToArray(), (Eval.evaluate env g[x]).ToArray()
+                        let h, w = shape[2], shape[3]
+                        let expectedBackward = Array.zeroCreate values.Length
+                        for plane in 0 .. shape[0] * shape[1] - 1 do
+                            for oh in 0 .. out[2] - 1 do
+                                for ow in 0 .. out[3] - 1 do
+                                    let mutable best, at = -infinity, -1
+                                    for ki in 0 .. kernel - 1 do
+                                        for kj in 0 .. kernel - 1 do
+                                            let ih, iw = oh * stride - padding + ki, ow * stride - padding + kj
+                                            if ih >= 0 && ih < h && iw >= 0 && iw < w then
+                                                let i = (plane * h + ih) * w + iw
+                                                if at < 0 then at <- i
+                                                if values[i] > best || Double.IsNaN values[i] then
+                                                    best <- values[i]
+                                                    at <- i
+                                    let o = (plane * out[2] + oh) * out[3] + ow
+                                    let what = sprintf "%s %A kernel %d padding %d, window %d" dtype.Name shape kernel padding o
+                                    Expect.equal
+                                        (BitConverter.DoubleToInt64Bits forward[o])
+                                        (BitConverter.DoubleToInt64Bits values[at])
+                                        what
+                                    expectedBackward[at] <- expectedBackward[at] + seed[o]
+                        Expect.equal backward expectedBackward (sprintf "%s %A: the gradient at each window's pick" dtype.Name shape)
+            testCase "a weight read by several products (as a recurrent layer's, once per step) gets one joined product"
+            <| fun () ->
+                // Four steps reading w [3; 4] plainly and through its transpose: the gradient's contributions are
+                // joined into one GEMM each way (Grad.joinProducts), checked against finite differences.
+                let w = Expr.var "w" [| 3; 4 |]
+                let xs = [ for i in 1..4 -> Expr.var (sprintf "x%d" i) [| 2; 3 |] ]
+                let ys = [ for i in 1..4 -> Expr.var (sprintf "y%d" i) [| 2; 4 |] ]
+                let plain = xs |> List.map (fun x -> Expr.sum (Expr.tanh (Expr.matmul x w))) |> List.reduce (+)
+                let transposed =
+                    ys |> List.map (fun y -> Expr.sum (Expr.tanh (Expr.matmul y (Expr.transpose w)))) |> List.reduce (+)
+                let values (vs: Expr list) seed = vs |> List.mapi (fun i v -> v, Tensor.randNormal Float64 (seed + i) v.Shape 0.0 1.0)
+                let wValue = w, Tensor.randNormal Float64 99 [| 3; 4 |] 0.0 0.5
+                for name, f, others in [ "plain", plain, values xs 1; "transposed", transposed, values ys 11 ] do
+                    let g = Grad.grad w f
+                    Expect.equal g.Op Op.MatMul (sprintf "%s: the gradient is one product" name)
+                    gradcheck (wValue :: others) f
             testCase "GradCheck reports a wrong derivative, naming the variable and element"
             <| fun () ->
                 // relu at exactly 0: Grad uses the subgradient 0, central differences see 0.5.

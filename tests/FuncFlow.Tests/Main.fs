@@ -4,4 +4,8 @@ module FuncFlow.Tests.Main
 open Expecto
 
 [<EntryPoint>]
-let main argv = Tests.runTestsInAssemblyWithCLIArgs [] argv
+let main argv =
+    match argv with
+    // CheckpointTests starts this program as a training process that it kills.
+    | [| "--checkpoint-child"; path |] -> FuncFlow.Tests.NN.CheckpointTests.runChild path
+    | _ -> Tests.runTestsInAssemblyWithCLIArgs [] argv

@@ -135,3 +135,18 @@ let throws<'T when 'T :> exn> (f: unit -> unit) : 'T = raised<'T> true f
 
 /// Runs f, expecting an exception of type 'T or a subtype, and returns it.
 let throwsAny<'T when 'T :> exn> (f: unit -> unit) : 'T = raised<'T> false f
+
+/// y = 2 x^2 elementwise as a user-defined operation with every optional rule (forward mode and batching), so
+/// that the transforms' per-operation tables cover Op.Custom.
+let doubledSquare: CustomOp =
+    let kernel (args: CustomArgs<float>) =
+        let x = args.Input 0
+        let y = args.Output
+        for i in 0 .. y.Length - 1 do
+            y[i] <- 2.0 * x[i] * x[i]
+    let plain =
+        CustomOp.create "doubledSquare" (fun shapes -> shapes.Head) kernel (fun inputs _ g -> [ Some(g * inputs.Head * 4.0) ])
+        |> CustomOp.withJvp (fun inputs _ tangents -> tangents.Head.Value * inputs.Head * 4.0)
+    // Elementwise: the batched operation is the operation itself, its batch axis where the operand's was.
+    plain
+    |> CustomOp.withBatching (fun inputs axes -> CustomOp.apply plain inputs, Option.defaultValue 0 axes.Head)

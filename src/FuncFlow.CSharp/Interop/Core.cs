@@ -38,6 +38,15 @@ namespace FuncFlow.Interop
             return result;
         }
 
+        /// <summary>The core's forward mode (Grad.jvp): the derivative of f at x along v.</summary>
+        public static Expr Jvp(Expr x, Expr v, Expr f) => Grad.jvp(x, v, f);
+
+        /// <summary>The core's Jacobian (Grad.jacobian), of shape f.Shape @ x.Shape.</summary>
+        public static Expr Jacobian(Expr x, Expr f) => Grad.jacobian(x, f);
+
+        /// <summary>The core's Hessian of a scalar (Grad.hessian), of shape x.Shape @ x.Shape.</summary>
+        public static Expr Hessian(Expr x, Expr f) => Grad.hessian(x, f);
+
         public static GradCheckReport CheckGrad(GradCheckOptions options, IReadOnlyDictionary<string, CoreTensor> env, IEnumerable<Expr> vars, Expr f) =>
             FuncFlow.GradCheck.check(options, env, ListModule.OfSeq(vars), f);
 

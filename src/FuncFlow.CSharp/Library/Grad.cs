@@ -16,7 +16,7 @@ namespace FuncFlow.CSharp
     /// Reverse-mode differentiation: one fold over the expression, giving each requested node's gradient as an
     /// expression (evaluate it, compile it, print it, or differentiate it again).
     /// </summary>
-    public static class Grad
+    public static partial class Grad
     {
         private static IReadOnlyDictionary<Expr, Expr> Wrap(Microsoft.FSharp.Collections.FSharpMap<CoreExpr, CoreExpr> map)
         {
@@ -275,7 +275,7 @@ namespace FuncFlow.CSharp
     /// nothing. A run with updates is one simultaneous assignment (every output and new value is computed from the
     /// values before the run). Runs are serialised, so a plan can be shared between threads.
     /// </summary>
-    public sealed class Plan
+    public sealed partial class Plan
     {
         private Plan(global::FuncFlow.Plan core) => Core = core;
 

@@ -158,7 +158,7 @@ namespace FuncFlow.CSharp
         public static FSharpList<int> Same(int axes, int value) => ListModule.Replicate(axes, value);
     }
 
-    /// <summary>A fully connected layer y = x W + b, W of shape [inputs, outputs], b of [outputs] starting at zeros.</summary>
+    /// <summary>A fully connected layer y = x W^T + b, W of shape [outputs, inputs] (PyTorch's layout), b of [outputs] starting at zeros.</summary>
     public sealed class Linear : Layer
     {
         /// <summary>Creates the layer.</summary>
@@ -307,6 +307,15 @@ namespace FuncFlow.CSharp
         /// <param name="momentum">The running statistics' update rate.</param>
         /// <param name="affine">Whether to learn a scale and shift.</param>
         public BatchNorm1d(int features, double eps = 1e-5, double momentum = 0.1, bool affine = true) : base(new NN.BatchNorm1d(features, eps, momentum, affine)) { }
+
+        private BatchNorm1d(NN.Layer core) : base(core) { }
+
+        /// <summary>Running statistics as the cumulative average of every batch's (PyTorch's momentum=None).</summary>
+        /// <param name="features">The number of features (channels).</param>
+        /// <param name="eps">Added to the variance.</param>
+        /// <param name="affine">Whether the layer has a learned scale and shift.</param>
+        /// <returns>The layer.</returns>
+        public static BatchNorm1d CumulativeAverage(int features, double eps = 1e-5, bool affine = true) => new(NN.BatchNorm1d.CumulativeAverage(features, eps, affine));
     }
 
     /// <summary>Batch normalisation of [N, C, H, W] inputs per channel (PyTorch's BatchNorm2d).</summary>
@@ -318,6 +327,15 @@ namespace FuncFlow.CSharp
         /// <param name="momentum">The running statistics' update rate.</param>
         /// <param name="affine">Whether to learn a scale and shift.</param>
         public BatchNorm2d(int features, double eps = 1e-5, double momentum = 0.1, bool affine = true) : base(new NN.BatchNorm2d(features, eps, momentum, affine)) { }
+
+        private BatchNorm2d(NN.Layer core) : base(core) { }
+
+        /// <summary>Running statistics as the cumulative average of every batch's (PyTorch's momentum=None).</summary>
+        /// <param name="features">The number of features (channels).</param>
+        /// <param name="eps">Added to the variance.</param>
+        /// <param name="affine">Whether the layer has a learned scale and shift.</param>
+        /// <returns>The layer.</returns>
+        public static BatchNorm2d CumulativeAverage(int features, double eps = 1e-5, bool affine = true) => new(NN.BatchNorm2d.CumulativeAverage(features, eps, affine));
     }
 
     /// <summary>Layer normalisation over the last axes (PyTorch's LayerNorm).</summary>

@@ -71,6 +71,17 @@ namespace FuncFlow.CSharp
         /// <returns>The loaded model.</returns>
         public Model Load(string path) => new(Core.Load(path), Layer);
 
+        /// <summary>
+        /// Loads what fits from a model file and reports the rest: keys the model lacks, parameters the file lacks, values
+        /// of another shape, and an architecture that differs from the one recorded in the file.
+        /// </summary>
+        /// <param name="path">The safetensors file.</param>
+        /// <returns>The model with every value that fits, and what was skipped.</returns>
+        public LoadReport LoadNonStrict(string path) => new(Core.LoadNonStrict(path ?? throw new ArgumentNullException(nameof(path))), Layer);
+
+        /// <summary>The version of the model-file format this library writes (in each file's metadata).</summary>
+        public static int FormatVersion => NN.Model.FormatVersion;
+
         /// <inheritdoc />
         public override string ToString() => Core.ToString();
     }

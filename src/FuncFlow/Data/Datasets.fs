@@ -9,9 +9,25 @@ open FuncFlow
 module Datasets =
     let private fail (msg: string) = raise (DataFormatException msg)
 
+    /// The data folder of the FuncFlow.Datasets package of this FuncFlow's version in the NuGet package cache
+    /// (NUGET_PACKAGES, else ~/.nuget/packages), where restoring a project that references the package puts it.
+    let packageDataDir () : string =
+        let cache =
+            match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+            | dir when not (String.IsNullOrWhiteSpace dir) -> dir
+            | _ -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        let version =
+            let assembly = typeof<DataFormatException>.Assembly
+            match Attribute.GetCustomAttribute(assembly, typeof<Reflection.AssemblyInformationalVersionAttribute>) with
+            // SourceLink appends "+commit"; the package folder has the version alone.
+            | :? Reflection.AssemblyInformationalVersionAttribute as a -> a.InformationalVersion.Split('+')[0]
+            | _ -> string (assembly.GetName().Version)
+        Path.Combine(cache, "funcflow.datasets", version, "data")
+
     /// The data folder: FUNCFLOW_DATA when set, else the first folder named data that contains mnist/, found by
-    /// walking up from the program's directory and then from the current directory. Raises DataFormatException
-    /// saying where it looked when there is none.
+    /// walking up from the program's directory and then from the current directory, else the FuncFlow.Datasets
+    /// package's folder in the NuGet cache (packageDataDir). Raises DataFormatException saying where it looked
+    /// when there is none.
     let defaultDataDir () : string =
         match Environment.GetEnvironmentVariable "FUNCFLOW_DATA" with
         | dir when not (String.IsNullOrWhiteSpace dir) ->
@@ -32,13 +48,16 @@ module Datasets =
                     Some(Path.Combine(d.FullName, "data"))
                 else
                     up d.Parent
+            let package = packageDataDir ()
             match starts |> List.tryPick (fun s -> up (DirectoryInfo s)) with
             | Some dir -> dir
+            | None when Directory.Exists(Path.Combine(package, "mnist")) -> package
             | None ->
                 fail (
                     sprintf
-                        "No data folder found: looked for data/mnist in %s and every folder above them. The data ships in the repository's data/ folder; set the environment variable FUNCFLOW_DATA to a folder holding mnist/, fashion-mnist/ and small/ to load it from elsewhere."
+                        "No data folder found: looked for data/mnist in %s and every folder above them, and in %s. The data ships in the repository's data/ folder and in the FuncFlow.Datasets package (reference it, and restore); set the environment variable FUNCFLOW_DATA to a folder holding mnist/, fashion-mnist/ and small/ to load it from elsewhere."
                         (String.Join(" and ", starts))
+                        package
                 )
 
     /// The path of an IDX file in a folder, gzipped (name.gz) or raw (name).

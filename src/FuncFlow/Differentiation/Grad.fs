@@ -1,6 +1,7 @@
 namespace FuncFlow
 
 open System
+open System.Collections.Generic
 open System.Runtime.CompilerServices
 
 /// Reverse-mode differentiation as a pure fold: one pass over the nodes in reverse topological order,
@@ -8,24 +9,10 @@ open System.Runtime.CompilerServices
 /// mutated; the result is a map from variable to gradient *expression*, so gradients can be evaluated,
 /// compiled, printed, or differentiated again.
 module Grad =
-    // Reshapes a reduced gradient back to keep-dim form, then broadcasts it over the reduced axis of x.
-    let private spread (x: Expr) (axis: int option) (keepDim: bool) (v: Expr) =
-        let kept =
-            match axis, keepDim with
-            | None, _ -> Expr.reshape (Array.create x.Rank 1) v
-            | Some a, false -> Expr.reshape (x.ShapeRef |> Array.mapi (fun i d -> if i = a then 1 else d)) v
-            | Some _, true -> v
-        Expr.broadcastTo x.ShapeRef kept
-
-    let private twoOverSqrtPi = 1.1283791670955125739
-    let private sqrtHalf = 0.70710678118654752440
-
-    // sigmoid x as 1 / (1 + z) above 0 and z / (1 + z) below, z = e^-|x|: it keeps the lower tail's small values
-    // (sigmoid -89 in float32, 2e-39), which 1 / (1 + e^-x) loses to the overflow of e^-x.
-    let private tailSigmoid (x: Expr) =
-        let z = Expr.exp (-(Expr.abs x))
-        let above = Expr.step x
-        (above + (1.0 - above) * z) / (1.0 + z)
+    let private spread = Jvp.spread
+    let private tailSigmoid = Jvp.tailSigmoid
+    let private twoOverSqrtPi = Jvp.twoOverSqrtPi
+    let private sqrtHalf = Jvp.sqrtHalf
 
     // Expr has no null in F#; the fold's arrays use it for "no gradient (yet)".
     let inline private missing (e: Expr) = obj.ReferenceEquals(e, null)
@@ -128,6 +115,10 @@ module Grad =
             // An operand repeated over missing leading axes gets the sum over them.
             emit need out 0 (fun () -> Expr.sumTo a.ShapeRef (Expr.matmul g (Expr.transpose b)))
             emit need out 1 (fun () -> Expr.sumTo b.ShapeRef (Expr.matmul (Expr.transpose a) g))
+        // (a b)^T = b^T a^T: a plan reads those transposes through GEMM flags, where a transposed product is a
+        // copy (a weight's gradient through its transpose, once per step of a recurrent layer).
+        | Op.Permute perm when perm.Length = 2 && g.Op = Op.MatMul && g.Inputs[0].Rank = 2 && g.Inputs[1].Rank = 2 ->
+            one (fun () -> Expr.matmul (Expr.transpose g.Inputs[1]) (Expr.transpose g.Inputs[0]))
         | Op.Permute perm ->
             let inverse = Array.zeroCreate perm.Length
             perm |> Array.iteri (fun i p -> inverse[p] <- i)
@@ -152,24 +143,7 @@ module Grad =
                 spread x axis keep g * mask / count)
         // ops group.
         | Op.Reduce(ReduceOp.LogSumExp, axis, keep) -> one (fun () -> spread x axis keep g * Expr.exp (x - spread x axis keep y))
-        | Op.Reduce(ReduceOp.Prod, axis, keep) ->
-            // The product of the others: y / x without zeros; with one zero, the product of the nonzeros at the
-            // zero and (the zero) * that / x elsewhere, 0 whose derivative in the zero is right; with more, 0 (as
-            // torch). Selections, not masks, so infinities stay put.
-            one (fun () ->
-                let zero = Expr.scalarLike x 0.0
-                let isZero = Expr.equal x zero
-                let over (e: Expr) =
-                    match axis with
-                    | Some a -> Expr.sumAxisKeep a e
-                    | None -> Expr.sum e
-                let safe = Expr.where isZero (Expr.scalarLike x 1.0) x
-                let others = spread x axis keep (Expr.reduce ReduceOp.Prod axis keep safe)
-                let count = spread x axis keep (over isZero)
-                let theZero = spread x axis keep (over (Expr.where isZero x zero))
-                let atOneZero = Expr.where isZero others (theZero * others / safe)
-                let oneZero = Expr.where (Expr.equal count (Expr.scalarLike x 1.0)) atOneZero zero
-                spread x axis keep g * Expr.where (Expr.equal count zero) (others / safe) oneZero)
+        | Op.Reduce(ReduceOp.Prod, axis, keep) -> one (fun () -> spread x axis keep g * Jvp.productOfOthers x axis keep)
         | Op.Concat axis ->
             let mutable start = 0
             for i in 0 .. y.Inputs.Length - 1 do
@@ -212,12 +186,125 @@ module Grad =
             emit need out 2 (fun () -> Expr.sumTo b.ShapeRef (Expr.where condition zero g))
         // shapeops group: a running sum's adjoint sums the gradient from the other end.
         | Op.Cumsum(axis, reverse) -> one (fun () -> if reverse then Expr.cumsum axis g else Expr.reverseCumsum axis g)
+        // A user-defined operation's own rule; checked here, since a wrong shape would surface far from it.
+        | Op.Custom c ->
+            let grads = c.Vjp (List.ofArray y.Inputs) y g
+            if isNull (box grads) || grads.Length <> y.Inputs.Length then
+                invalidOp (
+                    sprintf
+                        "%s: the gradient rule gave %d entries for %d operands; give one per operand (None where not differentiable)"
+                        c.Name
+                        (if isNull (box grads) then 0 else grads.Length)
+                        y.Inputs.Length
+                )
+            grads
+            |> List.iteri (fun i grad ->
+                match grad with
+                | Some gi when need[i] ->
+                    let input = y.Inputs[i]
+                    if isNull (box gi) then
+                        invalidOp (sprintf "%s: the gradient rule gave Some null for operand %d; give None for no gradient" c.Name i)
+                    if not (Shape.equal gi.ShapeRef input.ShapeRef) || gi.DType <> input.DType then
+                        invalidOp (
+                            sprintf
+                                "%s: the gradient rule gave operand %d a gradient of shape %s (%s), but the operand has shape %s (%s)"
+                                c.Name
+                                i
+                                (Shape.show gi.ShapeRef)
+                                gi.DType.Name
+                                (Shape.show input.ShapeRef)
+                                input.DType.Name
+                        )
+                    out[i] <- gi
+                | _ -> ())
 
-    /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`.
-    /// Variables f does not depend on get zeros.
+    // A node read in pieces by slices (a recurrent layer reads each time step of a sequence) receives each
+    // piece's gradient padded with zeros to its full size: adding those would cost the full size once per piece,
+    // T^2 for T steps. Pieces along one axis that do not overlap are joined instead, zeros between them, by
+    // one concat; what is left (overlapping pieces, other contributions) is added as before.
+    let rec private sumContributions (gs: ResizeArray<Expr>) : Expr =
+        let piece (e: Expr) =
+            match e.Op with
+            | Op.Pad(axis, before, _, 0, 0.0) -> Some(axis, before, before + e.Inputs[0].ShapeRef[axis])
+            | _ -> None
+        let joined = ResizeArray<Expr>()
+        let used = HashSet<Expr>(HashIdentity.Reference)
+        for axis, group in gs |> Seq.filter (piece >> Option.isSome) |> Seq.groupBy (piece >> Option.get >> fun (a, _, _) -> a) do
+            let sorted = group |> Seq.sortBy (piece >> Option.get >> fun (_, from, _) -> from) |> Seq.toArray
+            let span i =
+                let _, from, until = (piece sorted[i]).Value
+                from, until
+            let disjoint = Seq.forall (fun i -> snd (span (i - 1)) <= fst (span i)) (seq { 1 .. sorted.Length - 1 })
+            if sorted.Length >= 2 && disjoint then
+                let full = sorted[0].ShapeRef
+                let parts = ResizeArray<Expr>()
+                let zeros from until =
+                    if until > from then
+                        let shape = full |> Array.mapi (fun i d -> if i = axis then until - from else d)
+                        parts.Add(Expr.constant (Tensor.zeros sorted[0].DType shape))
+                let mutable at = 0
+                for i in 0 .. sorted.Length - 1 do
+                    let from, until = span i
+                    zeros at from
+                    parts.Add sorted[i].Inputs[0]
+                    used.Add sorted[i] |> ignore
+                    at <- until
+                zeros at full[axis]
+                joined.Add(Expr.concat axis (List.ofSeq parts))
+        let rest =
+            [
+                for g in gs do
+                    if not (used.Contains g) then g
+            ]
+        Expr.addN (List.ofSeq joined @ joinProducts rest)
+
+    // A node read by many matrix products (a recurrent layer's weight, once per step) receives the sum of
+    // products A_i B_i, which is [A_1 .. A_n] [B_1; ..; B_n]: one GEMM over joined operands instead of n GEMMs
+    // and the sum of their n full-size results. Transposed operands stay transposes of one joined matrix, which
+    // a plan reads through a GEMM flag.
+    and private joinProducts (gs: Expr list) : Expr list =
+        // A node as (source, parity) through its chain of 2-D transposes.
+        let untransposed (e: Expr) =
+            let mutable source, odd = e, false
+            while source.Op = Op.Permute [| 1; 0 |] do
+                source <- source.Inputs[0]
+                odd <- not odd
+            source, odd
+        let product (e: Expr) =
+            if e.Op = Op.MatMul && e.Inputs[0].Rank = 2 && e.Inputs[1].Rank = 2 then
+                let a, aOdd = untransposed e.Inputs[0]
+                let b, bOdd = untransposed e.Inputs[1]
+                Some(Shape.show a.ShapeRef, aOdd, Shape.show b.ShapeRef, bOdd)
+            else
+                None
+        let products, others = gs |> List.partition (product >> Option.isSome)
+        let joined =
+            [
+                for _, group in products |> List.groupBy (product >> Option.get) do
+                    if List.length group < 3 then
+                        yield! group
+                    else
+                        let a = group |> List.map (fun e -> untransposed e.Inputs[0])
+                        let b = group |> List.map (fun e -> untransposed e.Inputs[1])
+                        // [A_1 .. A_n]: A_i = X_i^T joins as (X_1; ..; X_n)^T.
+                        let left =
+                            if snd a.Head then
+                                Expr.transpose (Expr.concat 0 (List.map fst a))
+                            else
+                                Expr.concat 1 (List.map fst a)
+                        let right =
+                            if snd b.Head then
+                                Expr.transpose (Expr.concat 1 (List.map fst b))
+                            else
+                                Expr.concat 0 (List.map fst b)
+                        yield Expr.matmul left right
+            ]
+        joined @ others
+
+    /// Grad.vjp before simplification: the rules' expressions as they are built.
     // Optimised at once: called once per gradient, its loops would otherwise run tier-0 code for a while.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let vjp (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
+    let internal vjpUnsimplified (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
         if not (Shape.equal seed.ShapeRef f.ShapeRef) then
             invalidArg
                 "seed"
@@ -259,7 +346,9 @@ module Grad =
             let out = Array.zeroCreate<Expr> arity
             if needs[n - 1] then contribute (n - 1) seed
             for k in n - 1 .. -1 .. 0 do
-                let g = if isNull several[k] then single[k] else Expr.addN (List.ofSeq several[k])
+                // Contributions arrive from the last user first: summed in the users' order, a gradient's
+                // terms follow the function's.
+                let g = if isNull several[k] then single[k] else sumContributions (ResizeArray(Seq.rev several[k]))
                 if not (missing g) then
                     total[k] <- g
                     if anyNeeded k then
@@ -283,6 +372,15 @@ module Grad =
             Scratch.release total
             graph.Release()
 
+    /// Vector-Jacobian product: the gradients of sum(seed * f) with respect to each of `wrt`, simplified
+    /// (Simplify: constants folded, identities removed, repeated sub-expressions shared; f's own nodes are
+    /// kept as they are, so a plan computing f and its gradients computes f once). Variables f does not
+    /// depend on get zeros.
+    let vjp (seed: Expr) (wrt: Expr list) (f: Expr) : Map<Expr, Expr> =
+        let raw = vjpUnsimplified seed wrt f
+        let vars = List.distinct wrt
+        List.zip vars (Simplify.keeping [ f ] (vars |> List.map (fun v -> raw[v]))) |> Map.ofList
+
     /// Gradients of a scalar expression with respect to the given variables (or any of its nodes).
     let wrt (vars: Expr list) (f: Expr) : Map<Expr, Expr> =
         if f.Rank <> 0 && Shape.size f.ShapeRef <> 1 then
@@ -301,3 +399,54 @@ module Grad =
 
     /// Hessian-vector product: the gradient of (grad f . v) with respect to x.
     let hvp (x: Expr) (v: Expr) (f: Expr) : Expr = grad x (Expr.sum (grad x f * v))
+
+    /// Jacobian-vector product with several inputs (forward mode): the directional derivative of f when each
+    /// input moves along its tangent (pairs of input and tangent of the input's shape and dtype), of f's
+    /// shape, simplified. Its own fold with a forward rule per operation, in one topological pass.
+    let jvpMany (tangents: (Expr * Expr) list) (f: Expr) : Expr = Simplify.keeping [ f ] [ Jvp.tangent tangents f ] |> List.head
+
+    /// Jacobian-vector product (forward mode, JAX's jvp): the directional derivative of f at x along v (v of
+    /// x's shape), of f's shape: sum(u * jvp x v f) = sum(v * (vjp u [x] f)[x]) for every u and v.
+    let jvp (x: Expr) (v: Expr) (f: Expr) : Expr = jvpMany [ x, v ] f
+
+    // The one-hot tensor of e's shape and dtype with a 1 at flat position i.
+    let private basis (e: Expr) (i: int) =
+        let values = Array.zeroCreate (Shape.size e.ShapeRef)
+        values[i] <- 1.0
+        Expr.constant (Tensor.ofFloats e.DType e.ShapeRef values)
+
+    // The Jacobian by forward mode (one jvp per element of x, as columns) or reverse mode (one vjp per
+    // element of f, as rows), stacked with concat and reshaped to f.Shape @ x.Shape.
+    let internal jacobianBy (forward: bool) (x: Expr) (f: Expr) : Expr =
+        let nx, nf = Shape.size x.ShapeRef, Shape.size f.ShapeRef
+        let shape = Array.append f.ShapeRef x.ShapeRef
+        if nx = 0 || nf = 0 then
+            Expr.constant (Tensor.zeros f.DType shape)
+        elif forward then
+            List.init nx (fun i -> Jvp.tangent [ x, basis x i ] f |> Expr.reshape [| nf; 1 |])
+            |> Expr.concat 1
+            |> Expr.reshape shape
+            |> fun j -> Simplify.keeping [ f ] [ j ] |> List.head
+        else
+            List.init nf (fun i -> (vjpUnsimplified (basis f i) [ x ] f)[x] |> Expr.reshape [| 1; nx |])
+            |> Expr.concat 0
+            |> Expr.reshape shape
+            |> fun j -> Simplify.keeping [ f ] [ j ] |> List.head
+
+    /// The Jacobian of f with respect to x, of shape f.Shape @ x.Shape (element [i..; j..] is d f[i..] / d x[j..]),
+    /// as one simplified expression. Forward mode (one jvp per element of x) when x has fewer elements than f,
+    /// else reverse mode (one vjp per element of f): the cheaper side's count of passes, as JAX's jacfwd and
+    /// jacrev.
+    let jacobian (x: Expr) (f: Expr) : Expr = jacobianBy (Shape.size x.ShapeRef < Shape.size f.ShapeRef) x f
+
+    /// The Hessian of a scalar f with respect to x, of shape x.Shape @ x.Shape: the Jacobian of the gradient,
+    /// by forward mode over reverse mode (one jvp of the gradient per element of x, as JAX's hessian), so
+    /// symmetric up to rounding.
+    let hessian (x: Expr) (f: Expr) : Expr =
+        if Shape.size f.ShapeRef <> 1 then
+            invalidArg
+                "f"
+                (sprintf
+                    "Grad.hessian: the output has shape %s; the Hessian is of a scalar (reduce it with sum or mean)"
+                    (Shape.show f.ShapeRef))
+        jacobianBy true x (grad x f)

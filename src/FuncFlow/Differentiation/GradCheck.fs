@@ -236,7 +236,25 @@ module GradCheck =
         let env = Dictionary<string, Tensor>(env)
         let bases = vars |> List.map (fun v -> (Eval.Bind(nameOf v, v, env)).ToArray())
         let entries = (if options.Fast then fastEntries else fullEntries) options env vars bases f
-        report options what entries
+        let result = report options what entries
+        // A failure in a graph with user-defined operations most likely comes from their rules: name them.
+        let custom =
+            Graph.topoSort [ f ]
+            |> Array.choose (fun e ->
+                match e.Op with
+                | Op.Custom c -> Some c.Name
+                | _ -> None)
+            |> Array.distinct
+        if result.Passed || custom.Length = 0 then
+            result
+        else
+            { result with
+                Message =
+                    sprintf
+                        "%s; the graph has user-defined operations, whose gradient rules are their authors': %s"
+                        result.Message
+                        (String.Join(", ", custom))
+            }
 
     /// Checks Grad's derivatives of f with respect to `vars` (every variable of f when empty) at the values
     /// bound in env against central finite differences. f may have any shape: the full check compares the
@@ -256,6 +274,15 @@ module GradCheck =
         match projected with
         | [] -> run "gradgradcheck" options env vars (Expr.scalar 0.0)
         | _ -> run "gradgradcheck" options env vars (Expr.addN projected)
+
+    /// Checks a user-defined operation's gradient rule on its own: the operation applied to variables
+    /// "input0", "input1"... bound to the given float64 values, its whole Jacobian against central finite
+    /// differences. The report's message names the operation.
+    let checkOp (options: GradCheckOptions) (op: CustomOp) (inputs: Tensor list) : GradCheckReport =
+        if isNull (box op) then nullArg "op"
+        let vars = inputs |> List.mapi (fun i t -> Expr.varOf t.DType (sprintf "input%d" i) t.ShapeRef)
+        let env = Eval.bindings (inputs |> List.mapi (fun i t -> sprintf "input%d" i, t))
+        run (sprintf "gradcheck of user-defined operation %s" op.Name) options env vars (CustomOp.apply op vars)
 
     let private raiseOnFailure (r: GradCheckReport) = if not r.Passed then raise (GradCheckException r)
 

@@ -78,10 +78,10 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             for i in 1 .. args.Length - 1 do
                 Numerics.Tensors.TensorPrimitives.Add(ReadOnlySpan dst, ReadOnlySpan args[i], Span dst)
         // Convolution and pooling (the conv group).
-        | Op.Unfold w -> Kernels<'T>.Im2Col(false, args[0], dst, Window2d.Of(node.Inputs[0].ShapeRef, w))
-        | Op.Fold w -> Kernels<'T>.Im2Col(true, dst, args[0], Window2d.Of(node.ShapeRef, w))
-        | Op.MaxPoolPick w -> Kernels<'T>.MaxPool(false, args[0], args[1], dst, Window2d.Of(node.Inputs[0].ShapeRef, w))
-        | Op.MaxPoolScatter w -> Kernels<'T>.MaxPool(true, args[0], args[1], dst, Window2d.Of(node.ShapeRef, w))
+        | Op.Unfold w -> Halved<'T>.Im2Col(false, args[0], dst, Window2d.Of(node.Inputs[0].ShapeRef, w))
+        | Op.Fold w -> Halved<'T>.Im2Col(true, dst, args[0], Window2d.Of(node.ShapeRef, w))
+        | Op.MaxPoolPick w -> Halved<'T>.MaxPool(false, args[0], args[1], dst, Window2d.Of(node.Inputs[0].ShapeRef, w))
+        | Op.MaxPoolScatter w -> Halved<'T>.MaxPool(true, args[0], args[1], dst, Window2d.Of(node.ShapeRef, w))
         // ops group.
         | Op.Where ->
             let shapeOf (i: int) = node.Inputs[i].ShapeRef
@@ -90,6 +90,7 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         | Op.Cumsum(axis, reverse) ->
             let struct (outer, n, inner) = Execute<'T>.Around(node.ShapeRef, axis)
             Kernels<'T>.Cumsum(reverse, args[0], outer, n, inner, dst)
+        | Op.Custom c -> c.Run(node, args, dst)
 
     /// A (batched) matrix product; the flags read an operand as transposed without copying it.
     static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
@@ -101,7 +102,51 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         // An operand of lower rank (Expr.matmul allows missing leading axes) has fewer matrices.
         let struct (batchA, _, _) = Execute<'T>.Around(node.Inputs[0].ShapeRef, node.Inputs[0].Rank - 2)
         let struct (batchB, _, _) = Execute<'T>.Around(node.Inputs[1].ShapeRef, node.Inputs[1].Rank - 2)
-        Kernels<'T>.MatMul(a, node.Inputs[0].ShapeRef, b, node.Inputs[1].ShapeRef, dst, s, batch, batchA, batchB, m, k, n, transA, transB)
+        Halved<'T>.MatMul
+            {
+                A = a
+                AShape = node.Inputs[0].ShapeRef
+                B = b
+                BShape = node.Inputs[1].ShapeRef
+                Dst = dst
+                OutShape = s
+                Batch = batch
+                BatchA = batchA
+                BatchB = batchB
+                M = m
+                K = k
+                N = n
+                TransA = transA
+                TransB = transB
+            }
+
+    /// node = (A B)^T for a rank-2 product A B of shape [m; n], computed as the one GEMM B^T A^T into [n; m]:
+    /// a is B's buffer and b is A's, each read through its flag (PlanCompiler's TransposedGemm).
+    static member TransposedMatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
+        let product = node.Inputs[0]
+        let s = node.ShapeRef
+        let k = product.Inputs[0].ShapeRef[1]
+        Kernels<'T>
+            .MatMulBatches(
+                {
+                    A = a
+                    AShape = product.Inputs[1].ShapeRef
+                    B = b
+                    BShape = product.Inputs[0].ShapeRef
+                    Dst = dst
+                    OutShape = s
+                    Batch = 1
+                    BatchA = 1
+                    BatchB = 1
+                    M = s[0]
+                    K = k
+                    N = s[1]
+                    TransA = transA
+                    TransB = transB
+                },
+                0,
+                1
+            )
 
     /// Fails, naming the node, if any value is NaN or infinite (anomaly mode). The message gives the operation,
     /// the shapes, the operands' values at the offending index when they line up with it, and where the node

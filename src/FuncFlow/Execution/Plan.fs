@@ -13,6 +13,10 @@ open System.Numerics
 /// variable (or a view of one) shows its value before the run, and updates may swap or rotate variables.
 /// A variable that is only written needs no value before the first run (it reads zeros until then).
 /// Runs are serialised: a plan may be shared between threads.
+/// Where a plan's time goes: one kind of instruction (its operation and shapes), how many of them a run
+/// executes, and the mean microseconds per run they took together.
+type PlanProfileEntry = { Instruction: string; Count: int; Microseconds: float }
+
 [<AbstractClass>]
 type Plan internal (outputs: Expr[], variables: Expr[]) =
     let byName = Dictionary<string, Expr>()
@@ -48,6 +52,12 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
     abstract InstructionCount: int
     /// The number of elements held by the plan's own buffers (after sharing).
     abstract BufferElements: int64
+    /// The floating-point operations of the matrix products a run executes (2 m n k each): the part of a step
+    /// that GEMM's peak rate bounds.
+    abstract MatMulFlops: int64
+    /// The bytes held by the plan's own buffers (after sharing): variables, intermediate values and fused
+    /// groups' blocks; constants are not counted. What gradient checkpointing saves shows here.
+    abstract BufferBytes: int64
 
     /// Sets a variable's value (copied into the plan), for this and later runs.
     abstract Set: name: string * value: Tensor -> unit
@@ -59,6 +69,9 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
     abstract Get: name: string -> Tensor
     /// Runs the plan once on the variables' current values.
     abstract Execute: unit -> unit
+    /// Runs the plan `runs` times timing each instruction, and gives the time per kind of instruction, the
+    /// slowest first: a profile of where a run's time goes (the runs update variables as Execute does).
+    abstract Profile: runs: int -> IReadOnlyList<PlanProfileEntry>
     /// An output of the last run (a copy).
     abstract Output: index: int -> Tensor
     /// The value of a one-element output of the last run, without allocating.
@@ -115,6 +128,19 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
     override _.InstructionCount = instructions.Length
     override _.BufferElements = layout.Own
 
+    override _.MatMulFlops =
+        let flops (product: Expr) =
+            let a = product.Inputs[0].ShapeRef
+            2L * int64 (Shape.size product.ShapeRef) * int64 a[a.Length - 1]
+        instructions
+        |> Array.sumBy (fun ins ->
+            match ins.Node.Op with
+            | Op.MatMul when not ins.Axpy && isNull ins.Steps -> flops ins.Node
+            // A transposed product computed as one GEMM (its product node folded into it).
+            | Op.Permute _ when ins.Transposed -> flops ins.Node.Inputs[0]
+            | _ -> 0L)
+    override _.BufferBytes = layout.Own * int64 sizeof<'T>
+
     override p.Set(name: string, value: Tensor) =
         let struct (v, buffer) = p.Buffer("Set", name)
         if not (Shape.equal value.ShapeRef v.ShapeRef) then
@@ -158,7 +184,47 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let struct (v, buffer) = p.Buffer("Get", name)
         lock p (fun () -> Tensor.wrap v.ShapeRef (Array.copy buffer))
 
-    override p.Execute() =
+    static member private Run(ins: Instruction<'T>) =
+        if ins.Axpy then
+            // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
+            Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
+        elif not (isNull ins.Steps) then
+            Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+        else
+            match ins.Node.Op with
+            | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+            | Op.Permute _ when ins.Transposed ->
+                Execute<'T>.TransposedMatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+            | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
+
+    override p.Execute() = p.Runs(null)
+
+    override p.Profile(runs: int) =
+        if runs < 1 then invalidArg "runs" (sprintf "Plan.Profile: runs must be at least 1, got %d" runs)
+        let ticks = Array.zeroCreate<int64> instructions.Length
+        for _ in 1..runs do
+            p.Runs ticks
+        let label (ins: Instruction<'T>) =
+            if ins.Axpy then
+                sprintf "a - b * c %s" (Shape.show ins.Node.ShapeRef)
+            elif not (isNull ins.Steps) then
+                sprintf
+                    "fused %s %s"
+                    (ins.Steps |> Array.map (fun s -> s.Node.Op.Name) |> String.concat ", ")
+                    (Shape.show ins.Node.ShapeRef)
+            else
+                let operands = ins.Node.Inputs |> Array.map (fun e -> Shape.show e.ShapeRef) |> String.concat " "
+                let flags = if ins.TransA || ins.TransB then sprintf " (transposed %b %b)" ins.TransA ins.TransB else ""
+                sprintf "%s %s -> %s%s" ins.Node.Op.Name operands (Shape.show ins.Node.ShapeRef) flags
+        let perRun t = float t * 1e6 / float Diagnostics.Stopwatch.Frequency / float runs
+        Array.zip instructions ticks
+        |> Array.groupBy (fst >> label)
+        |> Array.map (fun (l, group) -> { Instruction = l; Count = group.Length; Microseconds = group |> Array.sumBy (snd >> perRun) })
+        |> Array.sortByDescending (fun e -> e.Microseconds)
+        :> IReadOnlyList<PlanProfileEntry>
+
+    // One run; with `ticks` (not null) each instruction's time is added to its entry.
+    member private p.Runs(ticks: int64[]) =
         // Monitor rather than `lock`: lock's closure would be the only allocation of a run.
         Threading.Monitor.Enter p
         try
@@ -171,21 +237,13 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                             (String.Join(", ", missing))
                     )
                 )
-            for ins in instructions do
-                if ins.Axpy then
-                    // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
-                    Numerics.Tensors.TensorPrimitives.MultiplyAdd(
-                        ReadOnlySpan ins.Args[1],
-                        ins.Scale,
-                        ReadOnlySpan ins.Args[0],
-                        Span ins.Dst
-                    )
-                elif not (isNull ins.Steps) then
-                    Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+            for i in 0 .. instructions.Length - 1 do
+                if isNull ticks then
+                    TypedPlan<'T>.Run instructions[i]
                 else
-                    match ins.Node.Op with
-                    | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
-                    | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
+                    let start = Diagnostics.Stopwatch.GetTimestamp()
+                    TypedPlan<'T>.Run instructions[i]
+                    ticks[i] <- ticks[i] + Diagnostics.Stopwatch.GetTimestamp() - start
             // One simultaneous assignment: keep what outputs and updates read of updated variables, then write.
             for struct (variable, copy) in layout.Stage do
                 variable.CopyTo(copy, 0)
@@ -216,6 +274,17 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let layout = PlanCompiler.layout<'T> lowered live outputs.Length updates
         TypedPlan<'T>(outputs, variables, read, PlanCompiler.emit lowered live layout, layout) :> Plan
 
+/// Options for Plan.compileWith.
+type PlanOptions =
+    {
+        /// Gradient checkpointing: forward activations that the gradients read are recomputed in the backward
+        /// pass from the kept ones instead of being kept alive (None: every activation is kept).
+        Checkpoint: Checkpointing option
+    }
+
+    /// No checkpointing: what Plan.compile and Plan.compileWithUpdates do.
+    static member Default = { Checkpoint = None }
+
 /// Compiling expressions into plans.
 module Plan =
     let private compileTyped (outputs: Expr[]) (updates: (Expr * Expr)[]) =
@@ -240,6 +309,18 @@ module Plan =
     /// zeros until the first run, then the last value written. Each variable is updated at most once.
     let compileWithUpdates (outputs: Expr list) (updates: (Expr * Expr) list) : Plan =
         compileTyped (Array.ofList outputs) (Array.ofList updates)
+
+    /// compileWithUpdates with options. With a Checkpoint, the outputs and updates are first rewritten
+    /// (Checkpoint.rewrite) so that the gradients read recomputed copies of the activations that are not kept:
+    /// the same values, in less memory (BufferBytes), for more computation. A plan runs its outputs and updates
+    /// in the order given, so list the last layer's gradients first: each layer's recomputed activations are
+    /// then released before the previous layer's are computed.
+    let compileWith (options: PlanOptions) (outputs: Expr list) (updates: (Expr * Expr) list) : Plan =
+        match options.Checkpoint with
+        | None -> compileWithUpdates outputs updates
+        | Some checkpointing ->
+            let rewritten = Checkpoint.rewrite checkpointing (outputs @ List.map snd updates)
+            compileWithUpdates (List.take outputs.Length rewritten) (List.zip (List.map fst updates) (List.skip outputs.Length rewritten))
 
     /// Runs a plan once with the given variable values and returns its outputs.
     let run (env: IReadOnlyDictionary<string, Tensor>) (plan: Plan) : Tensor list = plan.Run env |> List.ofArray

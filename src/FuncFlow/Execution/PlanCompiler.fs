@@ -19,6 +19,9 @@ type internal Lowering =
     | Kernel
     /// A matrix product reading transposed operands through GEMM flags instead of copies.
     | Gemm of transA: bool * transB: bool
+    /// The transpose of a rank-2 matrix product nothing else reads, (A B)^T = B^T A^T: one GEMM reading
+    /// [B; A] with their flags flipped; the product itself is Folded.
+    | TransposedGemm of transA: bool * transB: bool
     /// a - b * c for a one-element constant c (an SGD step) in one pass: reads [a; b], scales by -c.
     | Axpy of scale: float
     /// The product b * c of an Axpy, computed inside it: never runs on its own.
@@ -68,6 +71,8 @@ type internal Instruction<'T> =
         Dst: 'T[]
         TransA: bool
         TransB: bool
+        /// Node is the transpose of a matrix product, computed as one GEMM of Args [B; A] (TransposedGemm).
+        Transposed: bool
         /// Fused a - b * c for a scalar constant c (an SGD step): Args are [a; b], Scale is -c.
         Axpy: bool
         Scale: 'T
@@ -178,12 +183,18 @@ module internal PlanCompiler =
                 | (Op.Var _ | Op.Const _), _ -> Leaf
                 | Op.Reshape _, _ -> Alias
                 | Op.MatMul, _ ->
+                    // Through a chain of transposes (a layer's transposed weight, transposed again by its
+                    // gradient rule): each toggles the flag, and the chain's source is read in place.
                     let flag i =
-                        match e.Inputs[i] with
-                        | Transposed x ->
-                            reads[k][i] <- s.Position x
-                            true
-                        | _ -> false
+                        let mutable source, transposed, more = e.Inputs[i], false, true
+                        while more do
+                            match source with
+                            | Transposed x ->
+                                source <- x
+                                transposed <- not transposed
+                            | _ -> more <- false
+                        reads[k][i] <- s.Position source
+                        transposed
                     let transA = flag 0
                     Gemm(transA, flag 1)
                 | _, SgdUpdate uses (a, product, b, scale) ->
@@ -191,6 +202,26 @@ module internal PlanCompiler =
                     kinds[s.Position product] <- Folded
                     Axpy scale
                 | _ -> Kernel
+        // After the flags are read, since a product read through a transpose's flag has a second reader. With
+        // Linear's weight [out, in], its gradient (x^T g)^T is then one GEMM, g^T x, and no transpose copy.
+        let readers = Array.zeroCreate<int> n
+        for k in 0 .. n - 1 do
+            for i in reads[k] do
+                readers[i] <- readers[i] + 1
+        for r in s.Roots do
+            readers[r] <- readers[r] + 1
+        for k in 0 .. n - 1 do
+            let e = s.Order[k]
+            match e.Op, kinds[k] with
+            | Op.Permute perm, Kernel when Op.IsTransposePermutation perm && e.Rank = 2 ->
+                let m = reads[k][0]
+                match kinds[m] with
+                | Gemm(transA, transB) when readers[m] = 1 && s.Order[m].Inputs |> Array.forall (fun i -> i.Rank = 2) ->
+                    reads[k] <- [| reads[m][1]; reads[m][0] |]
+                    kinds[m] <- Folded
+                    kinds[k] <- TransposedGemm(not transB, not transA)
+                | _ -> ()
+            | _ -> ()
         { Schedule = s; Kinds = kinds; Reads = reads }
 
     /// Folds elementwise nodes into their one elementwise reader where the intermediate has the reader's
@@ -371,6 +402,7 @@ module internal PlanCompiler =
                         Dst = layout.Buffers[k]
                         TransA = false
                         TransB = false
+                        Transposed = false
                         Axpy = false
                         Scale = 'T.Zero
                         Steps = null
@@ -382,6 +414,7 @@ module internal PlanCompiler =
                 | Folded -> ()
                 | Kernel -> yield plain
                 | Gemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB }
+                | TransposedGemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB; Transposed = true }
                 | Axpy scale -> yield { plain with Axpy = true; Scale = 'T.CreateTruncating scale }
                 | Group steps -> yield { plain with Steps = steps; Temps = layout.Temps[k] }
         |]

@@ -40,6 +40,19 @@ module Print =
         | BinaryOp.Maximum
         | BinaryOp.Minimum -> None
 
+    let private isScalarConstant (e: Expr) =
+        match e.Op with
+        | Op.Const t -> t.Size = 1
+        | _ -> false
+
+    /// A reshape or broadcast of a one-element value, which a formula shows as the value itself: an
+    /// elementwise user broadcasts it anyway.
+    let private isScalarView (e: Expr) =
+        match e.Op with
+        | Op.Reshape _
+        | Op.BroadcastTo _ -> Shape.size e.Inputs[0].ShapeRef = 1
+        | _ -> false
+
     /// Nesting beyond this depth is bound with a let, so that deep chains print as readable lines.
     [<Literal>]
     let private MaxInlineDepth = 16
@@ -47,7 +60,7 @@ module Print =
     /// The formula of one node as pieces and the binding strength of its top operator, given its operands'
     /// positions; `strength p` is how tightly the operand at position p binds as written (a let-bound operand
     /// is an atom).
-    let private render (e: Expr) (positions: int[]) (strength: int -> int) : Piece[] * int =
+    let private render (e: Expr) (positions: int[]) (nodeAt: int -> Expr) (strength: int -> int) : Piece[] * int =
         let wrapped (position: int) (needed: int) =
             if strength position >= needed then
                 [ Operand position ]
@@ -61,9 +74,14 @@ module Print =
         match e.Op with
         | Op.Var _ -> [| Text name |], Atom
         // A scalar constant is written as its value.
-        | Op.Const t when t.Rank = 0 -> [| Text parameters.Head |], (if t.At 0 < 0.0 then Negation else Atom)
+        | Op.Const t when t.Size = 1 -> [| Text parameters.Head |], (if t.At 0 < 0.0 then Negation else Atom)
         | Op.Const t -> [| Text(name + Shape.show t.ShapeRef) |], Atom
         | Op.Unary UnaryOp.Neg -> Array.ofList (Text "-" :: wrapped positions[0] Atom), Negation
+        // x * x reads as x ** 2, and a constant factor goes first (3 * x ** 2), as one writes them by hand.
+        | Op.Binary BinaryOp.Mul when positions[0] = positions[1] ->
+            Array.ofList (wrapped positions[0] (Power + 1) @ [ Text " ** 2" ]), Power
+        | Op.Binary BinaryOp.Mul when isScalarConstant (nodeAt positions[1]) && not (isScalarConstant (nodeAt positions[0])) ->
+            infix name Multiplicative positions[1] positions[0]
         | Op.Binary(Infix level) -> infix name level positions[0] positions[1]
         | Op.PowScalar _ -> Array.ofList (wrapped positions[0] (Power + 1) @ [ Text(" ** " + parameters.Head) ]), Power
         | _ ->
@@ -72,26 +90,46 @@ module Print =
             let separated = arguments |> List.reduce (fun a b -> a @ [ Text ", " ] @ b)
             Array.ofList (Text(name + "(") :: separated @ [ Text ")" ]), Atom
 
-    /// A readable infix formula, e.g. `sigmoid(matmul(x, w) + b)`. A node used more than once is printed
-    /// once, as `let t1 = ... in` before the formula; so is a node nested deeper than a few levels, which
-    /// keeps long chains readable and the output linear in the graph's size.
+    /// A readable infix formula, e.g. `sigmoid(matmul(x, w) + b)`, written as by hand: x * x as x ** 2, a
+    /// constant factor first, reshapes and broadcasts of one-element values hidden. A node used more than
+    /// once is printed once, as `let t1 = ... in` before the formula; so is a node nested deeper than a few
+    /// levels, which keeps long chains readable and the output linear in the graph's size.
     let formula (e: Expr) : string =
         use schedule = Schedule.Build [| e |]
         let n = schedule.Count
+        let order = schedule.Order
+        // The position whose text each node shows: its own, or for a hidden view its operand's.
+        let shown: int[] = Array.zeroCreate n
+        let positions: int[][] = Array.zeroCreate n
+        let uses: int[] = Array.zeroCreate n
+        for i in 0 .. n - 1 do
+            positions[i] <- schedule.Operands[schedule.Starts[i] .. schedule.Starts[i + 1] - 1] |> Array.map (fun p -> shown[p])
+            if isScalarView order[i] then
+                shown[i] <- positions[i][0]
+            else
+                shown[i] <- i
+                // x * x reads x once, as x ** 2.
+                let reads =
+                    if order[i].Op = Op.Binary BinaryOp.Mul && positions[i][0] = positions[i][1] then
+                        positions[i][..0]
+                    else
+                        positions[i]
+                for p in reads do
+                    uses[p] <- uses[p] + 1
+        let root = shown[n - 1]
         let pieces: Piece[][] = Array.zeroCreate n
         let strength: int[] = Array.zeroCreate n
         let depth: int[] = Array.zeroCreate n
         let bound: bool[] = Array.zeroCreate n
         let effective p = if bound[p] then Atom else strength[p]
         for i in 0 .. n - 1 do
-            let node = schedule.Order[i]
-            let positions = schedule.Operands[schedule.Starts[i] .. schedule.Starts[i + 1] - 1]
-            let p, s = render node positions effective
-            pieces[i] <- p
-            strength[i] <- s
-            depth[i] <- 1 + (positions |> Array.fold (fun d q -> max d (if bound[q] then 0 else depth[q])) 0)
-            // The root (last) is written out anyway; its use count includes being the root.
-            bound[i] <- i < n - 1 && positions.Length > 0 && (schedule.Uses[i] > 1 || depth[i] > MaxInlineDepth)
+            if shown[i] = i then
+                let p, s = render order[i] positions[i] (fun q -> order[q]) effective
+                pieces[i] <- p
+                strength[i] <- s
+                depth[i] <- 1 + (positions[i] |> Array.fold (fun d q -> max d (if bound[q] then 0 else depth[q])) 0)
+                // The root is written out anyway.
+                bound[i] <- i <> root && positions[i].Length > 0 && (uses[i] > 1 || depth[i] > MaxInlineDepth)
         let names = Dictionary<int, string>()
         let sb = StringBuilder()
         let stack = Stack<Piece>()
@@ -112,7 +150,55 @@ module Print =
                 sb.Append("let ").Append(names[i]).Append(" = ") |> ignore
                 write i
                 sb.Append(" in\n") |> ignore
-        write (n - 1)
+        write root
+        sb.ToString()
+
+    /// An expression as F# Interactive shows it (FuncFlow.fsx registers this printer): its formula, then its
+    /// shape and dtype, e.g. `3 * x ** 2 + 2 * (1 - tanh(x) ** 2)  (shape (), float64)`.
+    let interactive (e: Expr) : string = sprintf "%s  (shape %s, %s)" (formula e) (Shape.show e.ShapeRef) e.DType.Name
+
+    /// A tensor laid out as NumPy prints arrays: one row per line, columns aligned, a blank line between
+    /// blocks of higher axes, and the middle of axes longer than six elided (with "...") above 1000 elements.
+    let tensor (t: Tensor) : string =
+        let shape = t.ShapeRef
+        let rank = shape.Length
+        let strides = Shape.strides shape
+        let edge = 3
+        let elide = t.Size > 1000
+        let indices (n: int) =
+            if elide && n > 2 * edge then
+                [ yield! [ 0 .. edge - 1 ]; yield -1; yield! [ n - edge .. n - 1 ] ]
+            else
+                [ 0 .. n - 1 ]
+        let text (offset: int) = t.At(offset).ToString("G6", Globalization.CultureInfo.InvariantCulture)
+        // The widest number shown sets the columns' width. Recursion here is over the axes, not the graph.
+        let rec widest (axis: int) (offset: int) =
+            if axis = rank then
+                (text offset).Length
+            else
+                indices shape[axis]
+                |> List.filter (fun i -> i >= 0)
+                |> List.fold (fun w i -> max w (widest (axis + 1) (offset + i * strides[axis]))) 0
+        let width = if t.Size = 0 then 0 else widest 0 0
+        let prefix = "tensor("
+        let sb = StringBuilder(prefix)
+        let rec write (axis: int) (offset: int) =
+            if axis = rank then
+                sb.Append((text offset).PadLeft width) |> ignore
+            else
+                sb.Append('[') |> ignore
+                indices shape[axis]
+                |> List.iteri (fun k i ->
+                    if k > 0 then
+                        sb.Append(',') |> ignore
+                        if axis = rank - 1 then
+                            sb.Append(' ') |> ignore
+                        else
+                            sb.Append('\n', rank - axis - 1).Append(' ', prefix.Length + axis + 1) |> ignore
+                    if i < 0 then sb.Append("...") |> ignore else write (axis + 1) (offset + i * strides[axis]))
+                sb.Append(']') |> ignore
+        write 0 0
+        sb.AppendFormat(", shape={0}, dtype={1})", Shape.show shape, t.DType.Name) |> ignore
         sb.ToString()
 
     let private escape (s: string) = s.Replace("\\", "\\\\").Replace("\"", "\\\"")

@@ -62,6 +62,8 @@ type Op =
     // shapeops group.
     /// Running sums along an axis: from the first element, or from the last when reversed.
     | Cumsum of axis: int * reverse: bool
+    /// A user-defined operation: its own forward kernel and gradient rule (CustomOp.create).
+    | Custom of CustomOp
 
     /// The permutation of `rank` axes that swaps the last two (a matrix transpose's).
     static member internal SwapLastTwo(rank: int) =
@@ -80,7 +82,7 @@ type Op =
         let number (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
         match op with
         | Var name -> name, []
-        | Const t -> "const", (if t.Rank = 0 then [ number (t.At 0) ] else [])
+        | Const t -> "const", (if t.Size = 1 then [ number (t.At 0) ] else [])
         | Unary u -> u.Name, u.Parameters
         | Binary b -> b.Name, []
         | PowScalar p -> "powScalar", [ number p ]
@@ -133,6 +135,7 @@ type Op =
         | Where -> "where", []
         // shapeops group.
         | Cumsum(axis, reverse) -> "cumsum", [ sprintf "axis=%d" axis; if reverse then "reverse" ]
+        | Custom c -> c.Name, []
 
     /// True for the operations computed element by element, with one-element operands broadcast
     /// (Execute.Elementwise runs them): Eval's scalar path and the plan's fused groups take these.
@@ -154,8 +157,7 @@ type Op =
 /// A node of an immutable computation graph. Identity is the node itself (a unique Id), never its
 /// structure: two nodes that compute the same thing are different nodes; one node used twice is shared.
 /// Shape and dtype are inferred when the node is built, so shape errors surface there.
-[<Sealed>]
-type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
+and [<Sealed>] Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
     static let mutable counter = 0L
     static let mutable captureSites = Environment.GetEnvironmentVariable "FUNCFLOW_TRACE" = "1"
     let id = Interlocked.Increment(&counter)
@@ -226,6 +228,117 @@ type Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
             | Op.Var n -> n
             | _ -> op.Name
         sprintf "Expr(%s, shape=%s, dtype=%s)" name (Shape.show shape) dtype.Name
+
+/// What a user-defined operation's forward kernel is given: its operands' values and shapes, and the
+/// destination to write its value into. All belong to the evaluator or plan and are valid only during the
+/// call; the destination may hold an earlier run's values, so the kernel writes every element of it.
+and [<Struct; NoEquality; NoComparison>] CustomArgs<'T>(node: Expr, inputs: 'T[][], output: 'T[]) =
+    member private _.Check(i: int) =
+        if i < 0 || i >= inputs.Length then
+            raise (
+                ArgumentOutOfRangeException(
+                    "i",
+                    sprintf "%s: operand %d does not exist; the operation has %d operands" node.Op.Name i inputs.Length
+                )
+            )
+
+    /// The number of operands.
+    member _.Count = inputs.Length
+    /// Operand i's values, row-major.
+    member a.Input(i: int) : ReadOnlySpan<'T> =
+        a.Check i
+        ReadOnlySpan inputs[i]
+    /// Operand i's shape.
+    member a.InputShape(i: int) : ReadOnlySpan<int> =
+        a.Check i
+        ReadOnlySpan node.Inputs[i].ShapeRef
+    /// The destination: the operation's value, row-major, of OutputShape.
+    member _.Output: Span<'T> = Span output
+    /// The shape the operation's shape rule gave.
+    member _.OutputShape: ReadOnlySpan<int> = ReadOnlySpan node.ShapeRef
+
+/// A user-defined operation (JAX's custom_vjp, PyTorch's autograd.Function): a name, a shape rule, a forward
+/// kernel that writes into a destination (so plans run it without allocating), and a gradient rule written
+/// as expressions (so it differentiates again where its expressions do). Forward-mode and batching rules are
+/// optional; a transform that needs a missing one fails naming the operation (Unsupported). Identity is the
+/// object: build one with CustomOp.create and apply it with CustomOp.apply.
+and [<Sealed>] CustomOp
+    internal
+    (
+        name: string,
+        shape: int[] list -> int[],
+        forward64: CustomArgs<float> -> unit,
+        forward32: (CustomArgs<float32> -> unit) option,
+        vjp: Expr list -> Expr -> Expr -> Expr option list,
+        jvp: (Expr list -> Expr -> Expr option list -> Expr) option,
+        batching: (Expr list -> int option list -> Expr * int) option
+    ) =
+    /// The name shown in messages, formulas and DOT.
+    member _.Name = name
+    /// The output's shape from the operands' shapes; throws an ArgumentException for operands it rejects.
+    member _.Shape = shape
+    /// The float64 forward kernel.
+    member _.Forward = forward64
+    /// The float32 forward kernel, if given (CustomOp.withFloat32); float32 nodes need one.
+    member _.Forward32 = forward32
+    /// The gradient rule: from the operands, the node and the gradient flowing into it, each operand's
+    /// gradient (None: not differentiable in that operand), as expressions of the operands' shapes.
+    member _.Vjp = vjp
+    /// The forward-mode rule: from the operands, the node and the operands' tangents (None: zero), the
+    /// node's tangent.
+    member _.Jvp = jvp
+    /// The batching rule: from the operands and each one's batch axis (None: not batched), the result and
+    /// its batch axis.
+    member _.Batching = batching
+
+    member internal _.With(?f32, ?jvpRule, ?batchRule) =
+        CustomOp(
+            name,
+            shape,
+            forward64,
+            (match f32 with
+             | Some f -> Some f
+             | None -> forward32),
+            vjp,
+            (match jvpRule with
+             | Some r -> Some r
+             | None -> jvp),
+            (match batchRule with
+             | Some r -> Some r
+             | None -> batching)
+        )
+
+    /// The error a transform raises when it meets this operation without the rule it needs, e.g.
+    /// op.Unsupported("forward-mode (jvp)", "CustomOp.withJvp").
+    member _.Unsupported(rule: string, howToAdd: string) : exn =
+        NotSupportedException(sprintf "%s is a user-defined operation without a %s rule; give one with %s" name rule howToAdd) :> exn
+
+    member private _.Failed(node: Expr, e: exn) : exn =
+        InvalidOperationException(
+            sprintf "%s (user-defined operation, output shape %s): the forward kernel failed: %s" name (Shape.show node.ShapeRef) e.Message,
+            e
+        )
+
+    /// Runs the forward kernel for the node's dtype into dst; a kernel's exception is rethrown naming the
+    /// operation. Allocates nothing: the arrays are the caller's, only tested for their element type.
+    member internal c.Run<'T>(node: Expr, args: 'T[][], dst: 'T[]) : unit =
+        match box args, box dst with
+        | :? (float[][]) as a, (:? (float[]) as d) ->
+            try
+                forward64 (CustomArgs(node, a, d))
+            with e ->
+                raise (c.Failed(node, e))
+        | :? (float32[][]) as a, (:? (float32[]) as d) ->
+            match forward32 with
+            | Some f ->
+                try
+                    f (CustomArgs(node, a, d))
+                with e ->
+                    raise (c.Failed(node, e))
+            | None -> invalidOp (sprintf "%s has no float32 forward kernel; give one with CustomOp.withFloat32" name)
+        | _ -> invalidOp (sprintf "%s: storage of type %s is not supported" name typeof<'T>.Name)
+
+    override _.ToString() = sprintf "CustomOp(%s)" name
 
 // Convolution and pooling (the conv group).
 

@@ -2,8 +2,9 @@ namespace FuncFlow.NN
 
 open FuncFlow
 
-/// A fully connected layer y = x W + b, W of shape [inputs; outputs] (the seeds' layout), b of [outputs]
-/// initialised to zeros. Works on any input whose last axis has `inputs` elements.
+/// A fully connected layer y = x W^T + b, W of shape [outputs; inputs] (PyTorch's layout, so a state dict
+/// loads as it is), b of [outputs] initialised to zeros. Works on any input whose last axis has `inputs`
+/// elements. Plans read W^T through a GEMM flag, so the layout costs no copy in the forward pass.
 [<Sealed>]
 type Linear(inputs: int, outputs: int, init: Init, useBias: bool) =
     inherit Layer()
@@ -25,12 +26,14 @@ type Linear(inputs: int, outputs: int, init: Init, useBias: bool) =
 
     override _.Parameters(seed: int) =
         [
-            yield "weight", init.Sample(seed, [| inputs; outputs |], inputs, outputs)
+            // Drawn as [inputs; outputs] and transposed, so a seed gives the weights it gave in that layout.
+            let drawn = Tensor.toArray2D (init.Sample(seed, [| inputs; outputs |], inputs, outputs))
+            yield "weight", Tensor.ofArray2D (Array2D.init outputs inputs (fun o i -> drawn[i, o]))
             if useBias then yield "bias", Tensor.zeros Float64 [| outputs |]
         ]
 
     override _.Forward(scope: Scope, x: Expr) =
-        let y = Expr.matmul x (scope.Param "weight")
+        let y = Expr.matmul x (Expr.transpose (scope.Param "weight"))
         if useBias then y + scope.Param "bias" else y
 
     override _.Describe() = sprintf "Linear(%d, %d, %A)" inputs outputs init

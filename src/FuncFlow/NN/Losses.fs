@@ -42,6 +42,24 @@ module Losses =
         let oneHot = labelsFor "Losses.crossEntropy" logits labels
         -(Expr.mean (Expr.sumAxis 1 (Expr.logSoftmax 1 logits * oneHot)))
 
+    /// Softmax cross-entropy over sequences: logits [batch; time; classes], integer targets [batch; time],
+    /// averaged over the targets that are not ignoreIndex (padding), as PyTorch's
+    /// F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=ignoreIndex). An ignored position adds
+    /// nothing to the loss or the gradient; when every target is ignored the mean is 0 / 0, NaN, as PyTorch's.
+    let sequenceCrossEntropy (ignoreIndex: int) (logits: Expr) (targets: Expr) =
+        if logits.Rank <> 3 || targets.Rank <> 2 || not (Shape.equal logits.ShapeRef[..1] targets.ShapeRef) then
+            invalidArg
+                "targets"
+                (sprintf
+                    "Losses.sequenceCrossEntropy: expected logits [batch; time; classes] and targets [batch; time], got %s and %s"
+                    (Shape.show logits.ShapeRef)
+                    (Shape.show targets.ShapeRef))
+        let kept = 1.0 - Expr.equal targets (Expr.scalarLike targets (float ignoreIndex))
+        // Ignored targets read class 0 (any valid class), so that an index such as -100 is never looked up.
+        let oneHot = Expr.oneHot logits.ShapeRef[2] (targets * kept)
+        let nll = -(Expr.sumAxis 2 (Expr.logSoftmax 2 logits * oneHot))
+        Expr.sum (nll * kept) / Expr.sum kept
+
     /// The number of rows whose label is the first of their largest logits, as Metrics.argmax reads a tie (a
     /// tied row counts for its first maximum only); not differentiable.
     let correct (logits: Expr) (labels: Expr) =
@@ -102,6 +120,11 @@ type Loss =
     /// Softmax cross-entropy with integer labels, with accuracy.
     static member CrossEntropy =
         { Name = "cross-entropy"; Compute = Losses.crossEntropy; Correct = Some Losses.correct }
+    /// Softmax cross-entropy over [batch; time; classes] with targets [batch; time], positions whose target is
+    /// ignoreIndex left out (see Losses.sequenceCrossEntropy); no accuracy.
+    static member SequenceCrossEntropy(ignoreIndex: int) =
+        { Name = "cross-entropy"; Compute = Losses.sequenceCrossEntropy ignoreIndex; Correct = None }
+
     /// Binary cross-entropy of probabilities, with accuracy at 0.5.
     static member BinaryCrossEntropy =
         { Name = "bce"; Compute = Losses.binaryCrossEntropy; Correct = Some(Losses.correctBinary 0.5) }

@@ -21,11 +21,25 @@ type ModelGraph =
         Noise: Noise list
     }
 
+/// What a non-strict load (Model.LoadNonStrict) took and what it skipped.
+type LoadReport =
+    {
+        /// The model with every value of the file that fits it.
+        Model: Model
+        /// Keys of the file the model has no parameter or buffer for (PyTorch's unexpected_keys).
+        Unexpected: string list
+        /// Parameters and buffers the file has no value for; they keep their current values (missing_keys).
+        Missing: string list
+        /// Values of another shape than the model's, each with both shapes; they keep their current values.
+        Mismatched: string list
+        /// How the architecture recorded in the file differs from the model's, when it does.
+        Architecture: string option
+    }
+
 /// A layer together with its parameter values and its buffers (state such as batch norm's running
 /// statistics, carried by training but not trained by gradients), in one dtype. Immutable: training
 /// returns a new model.
-[<Sealed>]
-type Model(layer: Layer, parameters: Map<string, Tensor>, buffers: Map<string, Tensor>, dtype: DType) =
+and [<Sealed>] Model(layer: Layer, parameters: Map<string, Tensor>, buffers: Map<string, Tensor>, dtype: DType) =
     do
         for KeyValue(name, t) in Seq.append parameters buffers do
             if t.DType <> dtype then
@@ -113,20 +127,76 @@ type Model(layer: Layer, parameters: Map<string, Tensor>, buffers: Map<string, T
             @ [ for KeyValue(name, _) in g.Buffers -> name, buffers[name] ]
         Eval.evaluate (Eval.bindings env) g.Output
 
-    /// Writes the parameters and buffers to a safetensors file, with the architecture's description as metadata.
+    /// The version of the model file format Save writes (see ModelFile.Version).
+    static member FormatVersion = ModelFile.Version
+
+    /// Writes the parameters and buffers to a safetensors file under their state-dict names ("0.weight"), with
+    /// the architecture's description and the format version as metadata (see ModelFile).
     member _.Save(path: string) =
         Safetensors.saveWithMetadata
             path
-            (Map [ "funcflow.model", layer.Describe() ])
+            (Map [ ModelFile.ArchitectureKey, layer.Describe(); ModelFile.FormatKey, string ModelFile.Version ])
             (Seq.append (Map.toSeq parameters) (Map.toSeq buffers))
 
-    /// The same architecture with the parameters and buffers read from a safetensors file written by Save.
-    member m.Load(path: string) =
-        let values = Safetensors.load path
-        try
-            (m.WithParameters values).WithBuffers values
-        with :? ArgumentException as e ->
-            raise (DataFormatException(sprintf "%s: the parameters do not fit this model: %s" path e.Message, e))
+    /// The same architecture with the parameters and buffers of a safetensors file written by Save or by
+    /// PyTorch (safetensors.torch.save_file of a state dict). Strict: a key the model lacks, a key the file
+    /// lacks, a shape that differs, or an architecture other than the one recorded in the file raises
+    /// DataFormatException naming the file and the key. A file of format 1 is converted as it is read.
+    member m.Load(path: string) : Model =
+        let report = m.LoadNonStrict path
+        let problems =
+            [
+                yield! report.Architecture |> Option.toList
+                for k in report.Unexpected -> sprintf "'%s' is in the file but not in the model" k
+                for k in report.Missing -> sprintf "'%s' is in the model but not in the file" k
+                yield! report.Mismatched
+            ]
+        if not problems.IsEmpty then
+            raise (
+                DataFormatException(
+                    sprintf
+                        "%s: the file does not fit this model (%s): %s. Model.LoadNonStrict loads what fits and reports the rest"
+                        path
+                        (layer.Describe())
+                        (String.Join("; ", problems))
+                )
+            )
+        report.Model
+
+    /// Loads what fits of a model file (see Load): values under the model's names and shapes replace the
+    /// current ones; keys the model lacks, keys the file lacks (which keep their current values), values of
+    /// another shape (also kept) and a differing architecture are reported instead of raised.
+    member m.LoadNonStrict(path: string) : LoadReport =
+        let values, metadata = ModelFile.read layer path
+        let architecture =
+            match metadata.TryFind ModelFile.ArchitectureKey with
+            | Some recorded when recorded <> layer.Describe() ->
+                Some(sprintf "metadata '%s' records %s, but the model is %s" ModelFile.ArchitectureKey recorded (layer.Describe()))
+            | _ -> None
+        let known = Seq.append parameters.Keys buffers.Keys |> Set.ofSeq
+        let unexpected = values.Keys |> Seq.filter (known.Contains >> not) |> List.ofSeq
+        let missing = known |> Seq.filter (values.ContainsKey >> not) |> List.ofSeq
+        let take (current: Map<string, Tensor>) =
+            current
+            |> Map.map (fun name t ->
+                match values.TryFind name with
+                | Some v when Shape.equal v.ShapeRef t.ShapeRef -> Tensor.cast dtype v
+                | _ -> t)
+        let mismatched =
+            [
+                for KeyValue(name, t) in Seq.append parameters buffers do
+                    match values.TryFind name with
+                    | Some v when not (Shape.equal v.ShapeRef t.ShapeRef) ->
+                        yield sprintf "'%s' has shape %s in the file, expected %s" name (Shape.show v.Shape) (Shape.show t.Shape)
+                    | _ -> ()
+            ]
+        {
+            Model = Model(layer, take parameters, take buffers, dtype)
+            Unexpected = unexpected
+            Missing = missing
+            Mismatched = mismatched
+            Architecture = architecture
+        }
 
     override _.ToString() =
         sprintf "Model(%s, %d parameters, %s)" (layer.Describe()) (parameters |> Seq.sumBy (fun kv -> kv.Value.Size)) dtype.Name

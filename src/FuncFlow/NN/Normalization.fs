@@ -33,24 +33,26 @@ module internal Normalization =
 /// Batch normalisation over the channel axis 1 of [N; C; ...] inputs (PyTorch's BatchNorm1d/2d). In training,
 /// each channel is normalised by the batch's mean and biased variance, and the buffers running_mean and
 /// running_var move towards the batch's mean and unbiased variance by `momentum` (running = (1 - momentum)
-/// running + momentum batch); num_batches_tracked counts the steps. In evaluation the running statistics
+/// running + momentum batch), or, with no momentum (PyTorch's momentum=None), are the cumulative average of
+/// every batch's statistics (momentum 1 / num_batches_tracked); num_batches_tracked counts the steps. In evaluation the running statistics
 /// normalise. The running statistics are the model's buffers, updated by the training step's plan with the
 /// parameters. Then y * weight + bias per channel, when affine.
 [<AbstractClass>]
-type BatchNorm(name: string, ranks: int list, features: int, eps: float, momentum: float, affine: bool) =
+type BatchNorm internal (name: string, ranks: int list, features: int, eps: float, momentum: float option, affine: bool) =
     inherit Layer()
     do
         if features <= 0 then
             invalidArg "features" (sprintf "%s: the number of features must be positive, got %d" name features)
         Normalization.checkHyper name eps
-        if not (momentum >= 0.0 && momentum <= 1.0) then
-            invalidArg "momentum" (sprintf "%s: momentum must be in [0, 1], got %g" name momentum)
+        match momentum with
+        | Some m when not (m >= 0.0 && m <= 1.0) -> invalidArg "momentum" (sprintf "%s: momentum must be in [0, 1], got %g" name m)
+        | _ -> ()
 
     /// The number of channels.
     member _.Features = features
     /// The constant added to the variance.
     member _.Eps = eps
-    /// The weight of a batch's statistics in the running ones.
+    /// The weight of a batch's statistics in the running ones; None for the cumulative average.
     member _.Momentum = momentum
     /// Whether the layer has a weight and bias.
     member _.Affine = affine
@@ -91,34 +93,49 @@ type BatchNorm(name: string, ranks: int list, features: int, eps: float, momentu
                             features
                             (Shape.show shape))
                 let mean, centered, variance = Normalization.moments [ 2; 0 ] x3
+                let tracked = scope.Buffer "num_batches_tracked"
                 let running (buffer: string) (batch: Expr) =
                     let r = scope.Buffer buffer
-                    scope.UpdateBuffer(buffer, (1.0 - momentum) * r + momentum * Expr.reshape [| features |] batch)
+                    let batch = Expr.reshape [| features |] batch
+                    match momentum with
+                    | Some m -> scope.UpdateBuffer(buffer, (1.0 - m) * r + m * batch)
+                    // PyTorch's form: running + (batch - running) / (tracked + 1), tracked counted before this step.
+                    | None -> scope.UpdateBuffer(buffer, r + (batch - r) / (tracked + 1.0))
                 running "running_mean" mean
                 // PyTorch's running variance is the unbiased one; normalising uses the biased one.
                 running "running_var" (variance * (float count / float (count - 1)))
-                scope.UpdateBuffer("num_batches_tracked", scope.Buffer "num_batches_tracked" + 1.0)
+                scope.UpdateBuffer("num_batches_tracked", tracked + 1.0)
                 Normalization.normalize eps centered variance
             else
                 let mean = Expr.reshape perChannel (scope.Buffer "running_mean")
                 Normalization.normalize eps (x3 - mean) (Expr.reshape perChannel (scope.Buffer "running_var"))
         Normalization.affine scope affine perChannel y |> Expr.reshape shape
 
-    override _.Describe() = sprintf "%s(%d, eps=%g, momentum=%g, affine=%b)" name features eps momentum affine
+    override _.Describe() =
+        let m = momentum |> Option.map (sprintf "%g") |> Option.defaultValue "None"
+        sprintf "%s(%d, eps=%g, momentum=%s, affine=%b)" name features eps m affine
 
 /// Batch normalisation of [N; C] or [N; C; L] inputs per channel (PyTorch's BatchNorm1d; see BatchNorm).
 [<Sealed>]
-type BatchNorm1d(features: int, eps: float, momentum: float, affine: bool) =
+type BatchNorm1d private (features: int, eps: float, momentum: float option, affine: bool) =
     inherit BatchNorm("BatchNorm1d", [ 2; 3 ], features, eps, momentum, affine)
+    /// Running statistics that move by `momentum` each step.
+    new(features, eps, momentum: float, affine) = BatchNorm1d(features, eps, Some momentum, affine)
     /// PyTorch's defaults: eps 1e-5, momentum 0.1, affine.
-    new(features) = BatchNorm1d(features, 1e-5, 0.1, true)
+    new(features) = BatchNorm1d(features, 1e-5, Some 0.1, true)
+    /// Running statistics that are the cumulative average of every batch's (PyTorch's momentum=None).
+    static member CumulativeAverage(features, eps, affine) = BatchNorm1d(features, eps, None, affine)
 
 /// Batch normalisation of [N; C; H; W] inputs per channel (PyTorch's BatchNorm2d; see BatchNorm).
 [<Sealed>]
-type BatchNorm2d(features: int, eps: float, momentum: float, affine: bool) =
+type BatchNorm2d private (features: int, eps: float, momentum: float option, affine: bool) =
     inherit BatchNorm("BatchNorm2d", [ 4 ], features, eps, momentum, affine)
+    /// Running statistics that move by `momentum` each step.
+    new(features, eps, momentum: float, affine) = BatchNorm2d(features, eps, Some momentum, affine)
     /// PyTorch's defaults: eps 1e-5, momentum 0.1, affine.
-    new(features) = BatchNorm2d(features, 1e-5, 0.1, true)
+    new(features) = BatchNorm2d(features, 1e-5, Some 0.1, true)
+    /// Running statistics that are the cumulative average of every batch's (PyTorch's momentum=None).
+    static member CumulativeAverage(features, eps, affine) = BatchNorm2d(features, eps, None, affine)
 
 /// Layer normalisation (PyTorch's LayerNorm): each example is normalised over its last axes, whose shape is
 /// `normalizedShape`, by its own mean and biased variance, in training and evaluation alike; then

@@ -21,6 +21,11 @@ type Optimizer() =
     /// The update of one parameter. `step` is a scalar variable holding the number of steps already taken.
     abstract Update: step: Expr * parameter: Expr * gradient: Expr -> ParameterUpdate
 
+    /// The gradients the updates see, from the loss's, all parameters' together (for global-norm clipping);
+    /// the loss's own by default.
+    abstract Gradients: gradients: Expr list -> Expr list
+    default _.Gradients(gradients: Expr list) = gradients
+
     /// A state variable named after the parameter ("0.weight.momentum"), starting at zeros.
     static member internal StateOf(parameter: Expr, suffix: string) =
         let name = (Expr.tryName parameter |> Option.defaultValue "parameter") + "." + suffix
@@ -35,6 +40,29 @@ type Optimizer() =
     /// The gradient plus L2 weight decay (coupled decay, as PyTorch's weight_decay).
     static member internal Decayed(parameter: Expr, gradient: Expr, weightDecay: float) =
         if weightDecay = 0.0 then gradient else gradient + weightDecay * parameter
+
+/// Gradient clipping by global norm, as functions on gradient expressions.
+[<RequireQualifiedAccess>]
+module Clip =
+    /// The global norm of a set of gradients: the square root of the sum of all their elements' squares (a
+    /// scalar of the gradients' dtype).
+    let globalNorm (gradients: Expr list) : Expr =
+        if List.isEmpty gradients then invalidArg "gradients" "Clip.globalNorm: needs at least one gradient"
+        Expr.sqrt (Expr.addN [ for g in gradients -> Expr.sum (g * g) ])
+
+    /// The gradients scaled by min(1, maxNorm / (norm + 1e-6)), norm their global norm, as PyTorch's
+    /// clip_grad_norm_: their global norm is then at most maxNorm, and gradients within it are unchanged (no
+    /// gradients give none).
+    /// Raises ArgumentException unless maxNorm is finite and positive.
+    let byGlobalNorm (maxNorm: float) (gradients: Expr list) : Expr list =
+        if not (Double.IsFinite maxNorm && maxNorm > 0.0) then
+            invalidArg "maxNorm" (sprintf "Clip.byGlobalNorm: maxNorm must be a finite number > 0, got %g" maxNorm)
+        if List.isEmpty gradients then
+            []
+        else
+            let norm = globalNorm gradients
+            let factor = Expr.minimum (Expr.scalarLike norm 1.0) (maxNorm / (norm + 1e-6))
+            gradients |> List.map (fun g -> g * factor)
 
 /// Stochastic gradient descent, PyTorch's form: g = grad + wd p; v = mu v + g; p -= lr (g + mu v) with
 /// Nesterov, p -= lr v without; plain p -= lr g when momentum is 0.
@@ -136,6 +164,14 @@ type Schedule =
     | LinearDecay of steps: int
     /// Multiplies the rate by gamma after every step.
     | ExponentialDecay of gamma: float
+    /// Cosine annealing (PyTorch's CosineAnnealingLR, with eta_min = minFactor times the base rate): the
+    /// factor after t steps is minFactor + (1 - minFactor) (1 + cos(pi t / steps)) / 2, then minFactor from
+    /// `steps` on.
+    | Cosine of steps: int * minFactor: float
+    /// Linear warm-up, then another schedule (PyTorch's SequentialLR of LinearLR(startFactor, 1, steps) and
+    /// `after`): the factor rises from startFactor by (1 - startFactor) / steps per step, and from `steps`
+    /// steps on is `after`'s factor after (t - steps) steps.
+    | Warmup of steps: int * startFactor: float * after: Schedule
 
     /// The factor after `step` steps (a scalar expression of the step variable's dtype).
     member s.Factor(step: Expr) : Expr =
@@ -148,6 +184,22 @@ type Schedule =
             if not (gamma > 0.0 && gamma <= 1.0) then
                 invalidArg "gamma" (sprintf "Schedule.ExponentialDecay: gamma must be in (0, 1], got %g" gamma)
             Expr.pow (Expr.scalarLike step gamma) step
+        | Cosine(steps, minFactor) ->
+            if steps <= 0 then
+                invalidArg "steps" (sprintf "Schedule.Cosine: the number of steps must be positive, got %d" steps)
+            if not (minFactor >= 0.0 && minFactor <= 1.0) then
+                invalidArg "minFactor" (sprintf "Schedule.Cosine: minFactor must be in [0, 1], got %g" minFactor)
+            let t = Expr.clamp (Some 0.0) (Some(float steps)) step
+            minFactor + (1.0 - minFactor) * 0.5 * (1.0 + Expr.cos (Math.PI / float steps * t))
+        | Warmup(steps, startFactor, after) ->
+            if steps <= 0 then
+                invalidArg "steps" (sprintf "Schedule.Warmup: the number of steps must be positive, got %d" steps)
+            if not (startFactor >= 0.0 && startFactor <= 1.0) then
+                invalidArg "startFactor" (sprintf "Schedule.Warmup: startFactor must be in [0, 1], got %g" startFactor)
+            // Steps are whole numbers, so this is exactly 1 while warming up and exactly 0 after.
+            let warming = Expr.clamp (Some 0.0) (Some 1.0) (float steps - step)
+            let rising = startFactor + (1.0 - startFactor) / float steps * step
+            warming * rising + (1.0 - warming) * after.Factor(Expr.relu (step - float steps))
 
 /// An optimiser whose learning rate follows a schedule. It scales each parameter's step (new value minus
 /// old) by the schedule's factor, which for SGD, Adam and AdamW is the same as scaling the learning rate;
@@ -161,9 +213,76 @@ type Scheduled(inner: Optimizer, schedule: Schedule) =
     /// The schedule.
     member _.Schedule = schedule
 
+    override _.Gradients(gradients: Expr list) = inner.Gradients gradients
+
     override _.Update(step: Expr, p: Expr, grad: Expr) =
         let update = inner.Update(step, p, grad)
         let factor = schedule.Factor step
         { update with
             Updates = update.Updates |> List.map (fun (v, e) -> if v = p then v, p + factor * (e - p) else v, e)
         }
+
+/// An optimiser whose updates see the gradients clipped by their global norm (Clip.byGlobalNorm, PyTorch's
+/// clip_grad_norm_ before the optimiser's step), all parameters' gradients together.
+[<Sealed>]
+type ClipGradNorm(inner: Optimizer, maxNorm: float) =
+    inherit Optimizer()
+    do Optimizer.Require("ClipGradNorm", "maxNorm", maxNorm, 0.0, true)
+
+    /// The optimiser whose updates see the clipped gradients.
+    member _.Inner = inner
+    /// The largest global norm the updates see.
+    member _.MaxNorm = maxNorm
+
+    override _.Gradients(gradients: Expr list) = Clip.byGlobalNorm maxNorm (inner.Gradients gradients)
+    override _.Update(step: Expr, p: Expr, grad: Expr) = inner.Update(step, p, grad)
+
+/// An optimiser that leaves its parameters as they are: give it to ParameterGroups for the parameters to
+/// freeze. The training plan then has no update for them (and never computes their gradients), so they stay
+/// bit for bit what they were.
+[<Sealed>]
+type Frozen() =
+    inherit Optimizer()
+    override _.Update(_: Expr, _: Expr, _: Expr) = { State = []; Updates = [] }
+
+/// Parameter groups, as PyTorch's param_groups: each parameter is updated by the optimiser of the first group
+/// one of whose names selects it, the others by `rest`. A name selects the parameter of that name and those
+/// under it ("0" selects "0.weight" and "0.bias"). Each group's optimiser has its own learning rate and
+/// weight decay (and may be Scheduled, or Frozen).
+[<Sealed>]
+type ParameterGroups(groups: (string list * Optimizer) list, rest: Optimizer) =
+    inherit Optimizer()
+    do
+        for names, optimizer in groups do
+            if isNull (box optimizer) then nullArg "groups"
+            if List.isEmpty names then
+                invalidArg "groups" "ParameterGroups: a group needs at least one parameter name"
+        if isNull (box rest) then nullArg "rest"
+
+    /// No groups yet: every parameter is updated by `rest` (add groups with With).
+    new(rest: Optimizer) = ParameterGroups([], rest)
+
+    /// A copy with one more group, tried after the others: the parameters `names` select, updated by
+    /// `optimizer` (ParameterGroups(rest).With(["0"], SGD 0.1) in C# as in F#).
+    member _.With(names: seq<string>, optimizer: Optimizer) =
+        if isNull names then nullArg "names"
+        ParameterGroups(groups @ [ List.ofSeq names, optimizer ], rest)
+
+    /// The groups, in the order they are tried.
+    member _.Groups = groups
+    /// The optimiser of the parameters no group selects.
+    member _.Rest = rest
+
+    /// The optimiser of a parameter, by its name.
+    member _.For(name: string) : Optimizer =
+        let selects (n: string) = name = n || name.StartsWith(n + ".", StringComparison.Ordinal)
+        match groups |> List.tryFind (fun (names, _) -> List.exists selects names) with
+        | Some(_, optimizer) -> optimizer
+        | None -> rest
+
+    override g.Update(step: Expr, p: Expr, grad: Expr) =
+        let name =
+            match Expr.tryName p with
+            | Some n -> n
+            | None -> invalidArg "parameter" "ParameterGroups.Update: the parameter is not a named variable"
+        g.For(name).Update(step, p, grad)

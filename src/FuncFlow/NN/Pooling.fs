@@ -55,15 +55,27 @@ type AvgPool2d(spec: PoolSpec) =
     /// A square window whose stride is its size, no padding (PyTorch's defaults).
     new(kernelSize: int) = AvgPool2d(kernelSize, kernelSize, 0)
 
-/// Adaptive average pooling (PyTorch's AdaptiveAvgPool2d) to a fixed [N; C; height; width]: 1 x 1 is the
-/// mean of each channel's plane (global average pooling); other sizes must divide the input's, when the
-/// windows are equal and do not overlap (PyTorch's windows of uneven sizes are not supported).
+/// Adaptive average pooling (PyTorch's AdaptiveAvgPool2d) to a fixed [N; C; height; width]: output row i
+/// averages input rows floor(i H / height) to ceil((i + 1) H / height) - 1, and likewise for columns, so
+/// windows may be uneven and overlap, as PyTorch's. 1 x 1 is the mean of each channel's plane (global average
+/// pooling); sizes that divide the input's are an average pool with equal windows; other sizes are two
+/// products with constant averaging matrices (a window's mean is the mean over its rows of the means over
+/// its columns).
 [<Sealed>]
 type AdaptiveAvgPool2d(height: int, width: int) =
     inherit Layer()
     do
         if height <= 0 || width <= 0 then
             invalidArg "height" (sprintf "AdaptiveAvgPool2d: the output size must be positive, got %d x %d" height width)
+
+    // [size; output]: column j averages the inputs of window j.
+    static let averaging (dtype: DType) (size: int) (output: int) =
+        let m = Array.zeroCreate (size * output)
+        for j in 0 .. output - 1 do
+            let first, last = j * size / output, ((j + 1) * size + output - 1) / output
+            for i in first .. last - 1 do
+                m[i * output + j] <- 1.0 / float (last - first)
+        Expr.constant (Tensor.create [| size; output |] m |> Tensor.cast dtype)
 
     /// A square output size.
     new(size: int) = AdaptiveAvgPool2d(size, size)
@@ -85,14 +97,7 @@ type AdaptiveAvgPool2d(height: int, width: int) =
             let kh, kw = shape[2] / height, shape[3] / width
             Expr.avgPool2d { Kernel = [ kh; kw ]; Stride = [ kh; kw ]; Padding = [ 0; 0 ] } x
         else
-            invalidArg
-                "input"
-                (sprintf
-                    "AdaptiveAvgPool2d(%d, %d): the input's spatial size %d x %d (shape %s) is not a multiple of the output's; only equal windows are supported"
-                    height
-                    width
-                    shape[2]
-                    shape[3]
-                    (Shape.show shape))
+            let columns = Expr.matmul x (averaging x.DType shape[3] width)
+            Expr.matmul (Expr.transpose (averaging x.DType shape[2] height)) columns
 
     override _.Describe() = sprintf "AdaptiveAvgPool2d(%d, %d)" height width

@@ -3,14 +3,22 @@ namespace FuncFlow.NN
 open System
 open FuncFlow
 
-/// One training step compiled into a single plan for one input and target shape: forward pass, loss,
-/// gradients (derived once, at compile time), the optimiser's updates and the layers' buffer updates (batch
-/// norm's running statistics). Running it feeds a batch and returns the loss; parameters, buffers and
-/// optimiser state live in the plan between runs.
-[<Sealed>]
-type TrainStep internal (plan: Plan, model: Model, stateNames: string list, noise: (Noise * Array) list, rng: Random, hasCorrect: bool) =
-    let fill () =
-        for n, buffer in noise do
+/// The per-step random inputs (dropout masks) of a training plan: one buffer per noise variable, refilled and set
+/// before each run (also used by FuncFlow.Mpi's data-parallel steps).
+module internal StepNoise =
+    /// A buffer of the dtype for each noise variable.
+    let buffers (dtype: DType) (noise: Noise list) : (Noise * Array) list =
+        noise
+        |> List.map (fun n ->
+            let size = Shape.size n.Var.ShapeRef
+            n,
+            (match dtype with
+             | Float64 -> Array.zeroCreate<float> size :> Array
+             | Float32 -> Array.zeroCreate<float32> size :> Array))
+
+    /// Draws every element of each buffer from the generator and sets it into the plan.
+    let fill (plan: Plan) (rng: Random) (buffers: (Noise * Array) list) =
+        for n, buffer in buffers do
             let name = (Expr.tryName n.Var).Value
             match buffer with
             | :? (float[]) as b ->
@@ -22,6 +30,14 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
                     b[i] <- float32 (n.Sample rng)
                 plan.Set(name, b)
             | _ -> invalidOp "TrainStep: noise buffers are float[] or float32[]"
+
+/// One training step compiled into a single plan for one input and target shape: forward pass, loss,
+/// gradients (derived once, at compile time), the optimiser's updates and the layers' buffer updates (batch
+/// norm's running statistics). Running it feeds a batch and returns the loss; parameters, buffers and
+/// optimiser state live in the plan between runs.
+[<Sealed>]
+type TrainStep internal (plan: Plan, model: Model, stateNames: string list, noise: (Noise * Array) list, rng: Random, hasCorrect: bool) =
+    let fill () = StepNoise.fill plan rng noise
 
     /// The name of the variable holding the number of steps taken (Adam's t - 1).
     static member StepName = "optimizer.step"
@@ -91,7 +107,8 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
         let parameters = graph.Parameters |> Map.toList
         let grads = Grad.wrt (List.map snd parameters) value
         let step = Expr.varOf dtype TrainStep.StepName [||]
-        let perParameter = parameters |> List.map (fun (_, p) -> optimizer.Update(step, p, grads[p]))
+        let gradients = optimizer.Gradients [ for _, p in parameters -> grads[p] ]
+        let perParameter = List.map2 (fun (_, p) g -> optimizer.Update(step, p, g)) parameters gradients
         let updates =
             (step, step + 1.0) :: (perParameter |> List.collect (fun u -> u.Updates)) @ graph.BufferUpdates
         let outputs = value :: (loss.Correct |> Option.map (fun c -> c graph.Output y) |> Option.toList)
@@ -107,14 +124,7 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
         for v, initial in states do
             plan.Set((Expr.tryName v).Value, initial)
         plan.Set(TrainStep.StepName, Tensor.scalarOf dtype 0.0)
-        let buffers =
-            graph.Noise
-            |> List.map (fun n ->
-                let size = Shape.size n.Var.ShapeRef
-                n,
-                (match dtype with
-                 | Float64 -> Array.zeroCreate<float> size :> Array
-                 | Float32 -> Array.zeroCreate<float32> size :> Array))
+        let buffers = StepNoise.buffers dtype graph.Noise
         let names =
             TrainStep.StepName :: (List.map fst parameters)
             @ updatedBuffers

@@ -1,6 +1,7 @@
 namespace FuncFlow
 
 open System
+open System.Buffers
 open System.Numerics
 open System.Numerics.Tensors
 
@@ -258,7 +259,6 @@ module internal Scalar =
 /// Float64 functions that TensorPrimitives lacks or computes inaccurately (its ExpM1 and LogP1 are
 /// exp x - 1 and log (1 + x), which lose every digit near 0); float32 kernels call them and round once.
 module internal Special =
-    let private twoOverSqrtPi = 1.1283791670955125739
     let private sqrtHalf = 0.70710678118654752440
 
     /// log(1 + x) to a few ulp: the rounding of u = 1 + x cancels in log u * (x / (u - 1)) (Goldberg, 1991).
@@ -276,47 +276,108 @@ module internal Special =
         elif Double.IsPositiveInfinity u then u
         else (u - 1.0) * (x / Math.Log u)
 
-    // e ** -x^2 with x^2 split exactly into hi + lo, so that large x loses nothing to the rounding of x^2.
-    let private expNegSquare (x: float) =
-        let hi = x * x
-        Math.Exp(-hi) * (1.0 - Math.FusedMultiplyAdd(x, x, -hi))
+    // W. J. Cody's rational approximations (Math. Comp. 23, 1969; netlib specfun CALERF), minimax to beyond
+    // float64 precision on each range: a fixed handful of operations per value, where a series or continued
+    // fraction needs dozens to hundreds near 0.5 (GELU's whole working range).
+    let private erfA =
+        [|
+            3.16112374387056560e00
+            1.13864154151050156e02
+            3.77485237685302021e02
+            3.20937758913846947e03
+            1.85777706184603153e-1
+        |]
+    let private erfB =
+        [| 2.36012909523441209e01; 2.44024637934444173e02; 1.28261652607737228e03; 2.84423683343917062e03 |]
+    let private erfcC =
+        [|
+            5.64188496988670089e-1
+            8.88314979438837594e00
+            6.61191906371416295e01
+            2.98635138197400131e02
+            8.81952221241769090e02
+            1.71204761263407058e03
+            2.05107837782607147e03
+            1.23033935479799725e03
+            2.15311535474403846e-8
+        |]
+    let private erfcD =
+        [|
+            1.57449261107098347e01
+            1.17693950891312499e02
+            5.37181101862009858e02
+            1.62138957456669019e03
+            3.29079923573345963e03
+            4.36261909014324716e03
+            3.43936767414372164e03
+            1.23033935480374942e03
+        |]
+    let private erfcP =
+        [|
+            3.05326634961232344e-1
+            3.60344899949804439e-1
+            1.25781726111229246e-1
+            1.60837851487422766e-2
+            6.58749161529837803e-4
+            1.63153871373020978e-2
+        |]
+    let private erfcQ =
+        [|
+            2.56852019228982242e00
+            1.87295284992346725e00
+            5.27905102951428412e-1
+            6.05183413124413191e-2
+            2.33520497626869185e-3
+        |]
+    let private oneOverSqrtPi = 5.6418958354775628695e-1
 
-    // erfc x for x >= 0.5: Laplace's continued fraction, contracted (2x / (2x^2 + 1 - 1*2 / (2x^2 + 5 - ...))),
-    // summed from the tail, which is stable; its depth (about 320 / x^2 terms) reaches float64 precision.
-    let private erfcAbove (x: float) =
-        if x > 27.5 then
+    // erf x for |x| <= 0.46875.
+    let private erfBelow (x: float) =
+        let z = x * x
+        let mutable num = erfA[4] * z
+        let mutable den = z
+        for i in 0..2 do
+            num <- (num + erfA[i]) * z
+            den <- (den + erfB[i]) * z
+        x * (num + erfA[3]) / (den + erfB[3])
+
+    // erfc y for y > 0.46875 (0 beyond 26.6, where it underflows): e^-y^2 times a rational function, with
+    // y^2 split as a 1/16-multiple plus a remainder so that large y loses nothing to the rounding of y^2.
+    let private erfcAbove (y: float) =
+        if y >= 26.6 then
             0.0
         else
-            let s = 2.0 * x * x
-            let n = 20 + int (320.0 / s)
-            let mutable t = s + float (4 * n + 1)
-            for k in n .. -1 .. 1 do
-                t <- s + float (4 * k - 3) - float (2 * k - 1) * float (2 * k) / t
-            twoOverSqrtPi * x * expNegSquare x / t
+            let r =
+                if y <= 4.0 then
+                    let mutable num = erfcC[8] * y
+                    let mutable den = y
+                    for i in 0..6 do
+                        num <- (num + erfcC[i]) * y
+                        den <- (den + erfcD[i]) * y
+                    (num + erfcC[7]) / (den + erfcD[7])
+                else
+                    let z = 1.0 / (y * y)
+                    let mutable num = erfcP[5] * z
+                    let mutable den = z
+                    for i in 0..3 do
+                        num <- (num + erfcP[i]) * z
+                        den <- (den + erfcQ[i]) * z
+                    (oneOverSqrtPi - z * (num + erfcP[4]) / (den + erfcQ[4])) / y
+            let hi = Math.Truncate(y * 16.0) / 16.0
+            let rest = (y - hi) * (y + hi)
+            Math.Exp(-hi * hi) * Math.Exp(-rest) * r
 
-    // erf x for |x| < 0.75: its Taylor series, whose terms fall fast enough there to cancel little.
-    let private erfBelow (x: float) =
-        let x2 = x * x
-        let mutable term = x
-        let mutable sum = x
-        let mutable n = 0
-        while abs term > 1e-17 * abs sum do
-            n <- n + 1
-            term <- -term * x2 / float n
-            sum <- sum + term / float (2 * n + 1)
-        twoOverSqrtPi * sum
-
-    /// The error function, within about 4 ulp of the correctly rounded value.
+    /// The error function, within a few ulp of the correctly rounded value.
     let erf (x: float) =
         let a = abs x
-        if a < 0.75 then erfBelow x
+        if a <= 0.46875 then erfBelow x
         elif Double.IsNaN x then x
         elif x > 0.0 then 1.0 - erfcAbove a
         else erfcAbove a - 1.0
 
     /// 1 - erf x, with full relative precision in the upper tail.
     let erfc (x: float) =
-        if x < 0.5 then 1.0 - erf x
+        if x < 0.46875 then 1.0 - erf x
         elif Double.IsNaN x then x
         else erfcAbove x
 
@@ -334,6 +395,40 @@ module internal Special =
 
     /// x where x > 0, else slope x.
     let leakyRelu (slope: float) (x: float) = if x > 0.0 then x else x * slope
+
+/// A batched matmul's operands (Kernels.MatMul's arguments), for a job that runs some of its batch.
+[<Struct>]
+type internal MatMulArgs<'T> =
+    {
+        A: 'T[]
+        AShape: int[]
+        B: 'T[]
+        BShape: int[]
+        Dst: 'T[]
+        OutShape: int[]
+        Batch: int
+        BatchA: int
+        BatchB: int
+        M: int
+        K: int
+        N: int
+        TransA: bool
+        TransB: bool
+    }
+
+/// im2col's or col2im's operands, for a job that runs some of the planes.
+[<Struct>]
+type internal Im2ColArgs<'T> = { Fold: bool; Image: 'T[]; Cols: 'T[]; Window: Window2d }
+
+/// Max pooling's operands, for a job that runs some of the planes.
+[<Struct>]
+type internal PoolArgs<'T> = { Scatter: bool; Keys: 'T[]; Values: 'T[]; Dst: 'T[]; Window: Window2d }
+
+/// Which kernel a KernelJob runs.
+type internal KernelJobKind =
+    | MatMulJob
+    | Im2ColJob
+    | PoolJob
 
 /// Destination-style kernels over row-major arrays: every output is written into a caller-owned buffer,
 /// so one-shot evaluation (fresh buffers) and compiled plans (reused buffers) share one implementation.
@@ -526,6 +621,19 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. a.Length - 1 do
                 Kernels<'T>.Binary(op, ReadOnlySpan(a, row, 1), ReadOnlySpan(b, row * inner, inner), Span(dst, row * inner, inner))
+        elif dst.Length > 0 && Kernels<'T>.ConstantBlock(aShape, bShape, outShape) > 0 then
+            // One operand is one value per block of trailing axes (a convolution's [1; C; 1; 1] bias against
+            // [N; C; H; W]): one dispatcher call per block instead of one per row.
+            let trailing = Kernels<'T>.ConstantBlock(aShape, bShape, outShape)
+            let mutable inner = 1
+            for axis in outShape.Length - trailing .. outShape.Length - 1 do
+                inner <- inner * outShape[axis]
+            let aLen = if Kernels<'T>.OnesAtEnd(aShape, trailing) then 1 else inner
+            let bLen = if Kernels<'T>.OnesAtEnd(bShape, trailing) then 1 else inner
+            for block in 0 .. dst.Length / inner - 1 do
+                let aOff = Kernels<'T>.BlockOffset(aShape, outShape, trailing, block)
+                let bOff = Kernels<'T>.BlockOffset(bShape, outShape, trailing, block)
+                Kernels<'T>.Binary(op, ReadOnlySpan(a, aOff, aLen), ReadOnlySpan(b, bOff, bLen), Span(dst, block * inner, inner))
         elif dst.Length > 0 then
             let rank = outShape.Length
             let inner = outShape[rank - 1]
@@ -566,6 +674,37 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 if shape[own] <> 1 then offset <- offset + i * stride
                 stride <- stride * shape[own]
         offset
+
+    /// The most trailing axes over which one operand is one value (its axes there have length 1) and the
+    /// other is whole (its axes there are outShape's), more than one; 0 if there are none such.
+    static member ConstantBlock(aShape: int[], bShape: int[], outShape: int[]) : int =
+        let mutable best = 0
+        let mutable k = 1
+        while k <= outShape.Length do
+            let aOnes, bOnes = Kernels<'T>.OnesAtEnd(aShape, k), Kernels<'T>.OnesAtEnd(bShape, k)
+            let aWhole, bWhole =
+                Kernels<'T>.WholeAtEnd(aShape, outShape, k), Kernels<'T>.WholeAtEnd(bShape, outShape, k)
+            if (aOnes && bWhole) || (aWhole && bOnes) then
+                best <- k
+                k <- k + 1
+            else
+                k <- outShape.Length + 1
+        if best > 1 then best else 0
+
+    // The last k axes of shape (aligned with the output's, missing ones counting as 1) all have length 1.
+    static member private OnesAtEnd(shape: int[], k: int) : bool =
+        let mutable ones = true
+        for i in max 0 (shape.Length - k) .. shape.Length - 1 do
+            ones <- ones && shape[i] = 1
+        ones
+
+    // The last k axes of shape are outShape's last k axes (all present).
+    static member private WholeAtEnd(shape: int[], outShape: int[], k: int) : bool =
+        let mutable whole = shape.Length >= k
+        if whole then
+            for i in 1..k do
+                whole <- whole && shape[shape.Length - i] = outShape[outShape.Length - i]
+        whole
 
     /// True when a shape is one row: every axis but the last has length 1 (or there is none).
     static member IsRow(shape: int[]) : bool =
@@ -719,36 +858,22 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     else
                         carry <- false
 
-    /// Batched C = op(A) op(B) over `batch` output matrices (the output of shape outShape). An operand with
-    /// fewer matrices (its batch axes broadcast: missing at the front, as a convolution's weight against a
-    /// batch of images, or of length 1) reads the matrix its batch axes map output matrix i to.
-    static member MatMul
-        (
-            a: 'T[],
-            aShape: int[],
-            b: 'T[],
-            bShape: int[],
-            dst: 'T[],
-            outShape: int[],
-            batch: int,
-            batchA: int,
-            batchB: int,
-            m: int,
-            k: int,
-            n: int,
-            transA: bool,
-            transB: bool
-        ) : unit =
-        let lda = if transA then m else k
-        let ldb = if transB then k else n
-        for i in 0 .. batch - 1 do
-            let aOff = Kernels<'T>.MatrixOffset(aShape, batchA, outShape, batch, i, m * k)
-            let bOff = Kernels<'T>.MatrixOffset(bShape, batchB, outShape, batch, i, k * n)
-            match box a, box b, box dst with
+    /// Output matrices first .. stop - 1 of a batched C = op(A) op(B) over p.Batch output matrices (the
+    /// output of shape p.OutShape). An operand with fewer matrices (its batch axes broadcast: missing at the
+    /// front, as a convolution's weight against a batch of images, or of length 1) reads the matrix its batch
+    /// axes map output matrix i to.
+    static member MatMulBatches(p: MatMulArgs<'T>, first: int, stop: int) : unit =
+        let m, n, k = p.M, p.N, p.K
+        let lda = if p.TransA then m else k
+        let ldb = if p.TransB then k else n
+        for i in first .. stop - 1 do
+            let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k)
+            let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n)
+            match box p.A, box p.B, box p.Dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (transA, transB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
+                Blas.dgemm (p.TransA, p.TransB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (transA, transB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
+                Blas.sgemm (p.TransA, p.TransB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Where output matrix i of a batched matmul (of `batch` matrices) starts in an operand of `matrices`
@@ -861,10 +986,11 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// with no transpose, its output already [N; O; OH OW]). fold = false writes the columns from the image,
     /// zeros where a tap falls in the padding; fold = true writes the image as the sum of the columns' taps
     /// that read each element (col2im), the exact adjoint. Whole output rows are copied or added as spans.
-    static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
+    static member Im2ColPlanes(p: Im2ColArgs<'T>, first: int, stop: int) : unit =
+        let fold, image, cols, g = p.Fold, p.Image, p.Cols, p.Window
         let l = g.OH * g.OW
-        if fold then Array.Fill(image, 'T.Zero)
-        for p in 0 .. g.Planes - 1 do
+        if fold then Span(image, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
+        for p in first .. stop - 1 do
             let plane = p * g.H * g.W
             for ki in 0 .. g.KH - 1 do
                 for kj in 0 .. g.KW - 1 do
@@ -881,21 +1007,27 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         else
                             let src = plane + ih * g.W + lo * g.SW + off
                             let count = hi - lo + 1
+                            // Rows of a small image are short: a plain loop beats a span call's set-up there.
                             if fold then
-                                if g.SW = 1 then
+                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
                                     let d = Span(image, src, count)
                                     TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(cols, c + lo, count), d)
                                 else
                                     for j in 0 .. count - 1 do
                                         image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
                             else
-                                Span(cols, c, lo).Clear()
-                                if g.SW = 1 then
+                                for j in 0 .. lo - 1 do
+                                    cols[c + j] <- 'T.Zero
+                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
                                     ReadOnlySpan(image, src, count).CopyTo(Span(cols, c + lo, count))
                                 else
                                     for j in 0 .. count - 1 do
                                         cols[c + lo + j] <- image[src + j * g.SW]
-                                Span(cols, c + hi + 1, g.OW - 1 - hi).Clear()
+                                for j in hi + 1 .. g.OW - 1 do
+                                    cols[c + j] <- 'T.Zero
+
+    /// Below this many elements a row is copied or added by a plain loop rather than a span call.
+    static member ShortRow = 32
 
     /// Max pooling through each window's first arg-max of `keys` (an image batch), in row-major window order
     /// over the taps inside the image (padding never wins; builders keep padding within half the kernel, so
@@ -903,9 +1035,17 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// CPU kernel (`val > max || isnan(val)`). scatter = false: dst (pooled) gets `values` (image-shaped) at each
     /// arg-max; scatter = true: dst (image-shaped) gets the sum of `values` (pooled) of the windows whose
     /// arg-max each element is.
-    static member MaxPool(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
-        if scatter then Array.Fill(dst, 'T.Zero)
-        for p in 0 .. g.Planes - 1 do
+    static member MaxPoolPlanes(p: PoolArgs<'T>, first: int, stop: int) : unit =
+        let g = p.Window
+        if p.Scatter then Span(p.Dst, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
+        if g.PH = 0 && g.PW = 0 && Vector.IsHardwareAccelerated then
+            Kernels<'T>.MaxPoolLanes(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
+        else
+            Kernels<'T>.MaxPoolWindows(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
+
+    // Window by window, any padding.
+    static member private MaxPoolWindows(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d, first: int, stop: int) : unit =
+        for p in first .. stop - 1 do
             let plane = p * g.H * g.W
             for oh in 0 .. g.OH - 1 do
                 let h0 = oh * g.SH - g.PH
@@ -928,3 +1068,125 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                                         at <- i
                     let o = (p * g.OH + oh) * g.OW + ow
                     if scatter then dst[at] <- dst[at] + values[o] else dst[o] <- values[at]
+
+    // Without padding, one plane at a time with the plane's windows in SIMD lanes: each window's running
+    // maximum and the tap it came from are chosen by masks (`v > max || isnan v`, taps in row-major order, as
+    // the window loop), so random data costs no branch mispredictions, which were most of the window loop's
+    // time. Every tap is inside the image, so tap 0 is the one a window of -infinities picks. When keys are
+    // the values (a forward max pool), the running maxima are the result: no arg-max to follow.
+    static member private MaxPoolLanes(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d, first: int, stop: int) : unit =
+        let lanes = Vector<'T>.Count
+        let outputs = g.OH * g.OW
+        let width = (outputs + lanes - 1) / lanes * lanes
+        let taps = g.KH * g.KW
+        let direct = not scatter && obj.ReferenceEquals(keys, values)
+        let best = ArrayPool<'T>.Shared.Rent width
+        let chosen = ArrayPool<'T>.Shared.Rent width
+        let tapValues = ArrayPool<'T>.Shared.Rent width
+        let offsets = ArrayPool<int>.Shared.Rent taps
+        try
+            for t in 0 .. taps - 1 do
+                offsets[t] <- t / g.KW * g.DH * g.W + t % g.KW * g.DW
+            for p in first .. stop - 1 do
+                let plane = p * g.H * g.W
+                Span(best, 0, width).Fill 'T.NegativeInfinity
+                Span(chosen, 0, width).Clear()
+                for t in 0 .. taps - 1 do
+                    for oh in 0 .. g.OH - 1 do
+                        let start = plane + oh * g.SH * g.W + offsets[t]
+                        let o = oh * g.OW
+                        for ow in 0 .. g.OW - 1 do
+                            tapValues[o + ow] <- keys[start + ow * g.SW]
+                    let tap = Vector<'T>('T.CreateTruncating t)
+                    let mutable i = 0
+                    while i < width do
+                        let v = Vector<'T>(tapValues, i)
+                        let b = Vector<'T>(best, i)
+                        let take = Vector.BitwiseOr(Vector.GreaterThan(v, b), Vector.OnesComplement(Vector.Equals(v, v)))
+                        Vector.ConditionalSelect(take, v, b).CopyTo(best, i)
+                        if not direct then Vector.ConditionalSelect(take, tap, Vector<'T>(chosen, i)).CopyTo(chosen, i)
+                        i <- i + lanes
+                let o = p * outputs
+                if direct then
+                    Span(best, 0, outputs).CopyTo(Span(dst, o, outputs))
+                else
+                    for oh in 0 .. g.OH - 1 do
+                        let top = plane + oh * g.SH * g.W
+                        for ow in 0 .. g.OW - 1 do
+                            let w = oh * g.OW + ow
+                            let at = top + offsets[Int32.CreateTruncating chosen[w]] + ow * g.SW
+                            if scatter then dst[at] <- dst[at] + values[o + w] else dst[o + w] <- values[at]
+        finally
+            ArrayPool<'T>.Shared.Return best
+            ArrayPool<'T>.Shared.Return chosen
+            ArrayPool<'T>.Shared.Return tapValues
+            ArrayPool<int>.Shared.Return offsets
+
+/// The kernels made of many independent pieces (a convolution's per-sample GEMMs, too small for OpenBLAS to
+/// thread; im2col's and pooling's planes), run in two halves on two cores (Halves) when they are big enough
+/// to pay for the fork-join, and whole otherwise. Each thread reuses one job object, so nothing is allocated.
+type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>() =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private current: Halved<'T>
+
+    [<DefaultValue>]
+    val mutable Kind: KernelJobKind
+
+    [<DefaultValue>]
+    val mutable MatMulArgs: MatMulArgs<'T>
+
+    [<DefaultValue>]
+    val mutable Im2ColArgs: Im2ColArgs<'T>
+
+    [<DefaultValue>]
+    val mutable PoolArgs: PoolArgs<'T>
+
+    interface IRangeJob with
+        member j.Run(first: int, stop: int) =
+            match j.Kind with
+            | MatMulJob -> Kernels<'T>.MatMulBatches(j.MatMulArgs, first, stop)
+            | Im2ColJob -> Kernels<'T>.Im2ColPlanes(j.Im2ColArgs, first, stop)
+            | PoolJob -> Kernels<'T>.MaxPoolPlanes(j.PoolArgs, first, stop)
+
+    /// Below this many multiply-adds or elements a kernel runs on one core: a fork-join costs microseconds.
+    static member private WorthHalving = 1L <<< 18
+
+    static member private Job() : Halved<'T> =
+        if isNull (box Halved<'T>.current) then Halved<'T>.current <- Halved<'T>()
+        Halved<'T>.current
+
+    // Runs the job over [0, count), in two halves when its size is worth it.
+    static member private Run(job: Halved<'T>, count: int, size: int64) =
+        if size >= Halved<'T>.WorthHalving && count >= 2 then
+            Halves.run job count (count / 2)
+        else
+            (job :> IRangeJob).Run(0, count)
+
+    /// Batched C = op(A) op(B) (Kernels.MatMulBatches); OpenBLAS threads one product from 4 x 65536
+    /// multiply-adds on, so only a batch of smaller ones is halved here.
+    static member MatMul(args: MatMulArgs<'T>) : unit =
+        let product = int64 args.M * int64 args.N * int64 args.K
+        if product < 262144L then
+            let job = Halved<'T>.Job()
+            job.MatMulArgs <- args
+            job.Kind <- MatMulJob
+            Halved<'T>.Run(job, args.Batch, int64 args.Batch * product)
+            job.MatMulArgs <- Unchecked.defaultof<_>
+        else
+            Kernels<'T>.MatMulBatches(args, 0, args.Batch)
+
+    /// im2col (fold = false) or its adjoint col2im (fold = true), plane by plane (Kernels.Im2ColPlanes).
+    static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
+        let job = Halved<'T>.Job()
+        job.Im2ColArgs <- { Fold = fold; Image = image; Cols = cols; Window = g }
+        job.Kind <- Im2ColJob
+        Halved<'T>.Run(job, g.Planes, int64 cols.Length)
+        job.Im2ColArgs <- Unchecked.defaultof<_>
+
+    /// Max pooling's pick (scatter = false) or scatter, plane by plane (Kernels.MaxPoolPlanes).
+    static member MaxPool(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d) : unit =
+        let job = Halved<'T>.Job()
+        job.PoolArgs <- { Scatter = scatter; Keys = keys; Values = values; Dst = dst; Window = g }
+        job.Kind <- PoolJob
+        Halved<'T>.Run(job, g.Planes, int64 keys.Length)
+        job.PoolArgs <- Unchecked.defaultof<_>

@@ -264,15 +264,16 @@ let tests =
                     let ex = (throws<DataFormatException>(fun () -> Model.Create(Linear(5, 3), 0).Load path |> ignore))
                     Expect.stringContains ex.Message path "ex.Message"
                     Expect.stringContains ex.Message "weight" "ex.Message"
-                    Expect.stringContains ex.Message "(5, 3)" "ex.Message"
+                    Expect.stringContains ex.Message "(3, 5)" "ex.Message"
                 finally
                     File.Delete path
             testCase "Parameters of the right size but a transposed shape are refused, naming both shapes"
             <| fun () ->
                 let model = Model.Create(Linear(4, 3), 0)
-                let transposed = model.Parameters |> Map.add "weight" (Tensor.zeros Float64 [| 3; 4 |])
+                // Linear(4, 3)'s weight is [outputs; inputs], PyTorch's layout.
+                let transposed = model.Parameters |> Map.add "weight" (Tensor.zeros Float64 [| 4; 3 |])
                 let ex = throws<ArgumentException>(fun () -> model.WithParameters transposed |> ignore)
-                for fragment in [ "weight"; "(3, 4)"; "expected (4, 3)" ] do
+                for fragment in [ "weight"; "(4, 3)"; "expected (3, 4)" ] do
                     Expect.stringContains ex.Message fragment "ex.Message"
             testCase "MSE forms and binary cross-entropy match their formulas"
             <| fun () ->
@@ -311,15 +312,17 @@ let tests =
                 let case = seed.GetProperty("sequential_linear_mse")
                 let ps = [| for p in case.GetProperty("parameters").EnumerateArray() -> p |]
                 let matrix (e: Text.Json.JsonElement) = Tensor.ofRows (Fixtures.matrix e)
+                // The seed's weights are [inputs; outputs]; Linear's are PyTorch's [outputs; inputs].
+                let weight (e: Text.Json.JsonElement) = Tensor.ofRows (Array.transpose (Fixtures.matrix e))
                 let model =
                     Model
                         .Create(Sequential(Linear(2, 3), Linear(3, 1)), 0)
                         .WithParameters(
                             Map
                                 [
-                                    "0.weight", matrix ps[0]
+                                    "0.weight", weight ps[0]
                                     "0.bias", Tensor.ofArray (Fixtures.numbers ps[1])
-                                    "1.weight", matrix ps[2]
+                                    "1.weight", weight ps[2]
                                     "1.bias", Tensor.ofArray (Fixtures.numbers ps[3])
                                 ]
                         )

@@ -16,13 +16,18 @@ open FuncFlow.Tests.TorchReference
 open FuncFlow.Tests.NN.LayerReferenceTests
 
 
-let private batchNorm2dSteps () =
-    let case = field "batchnorm2d" reference.Value
+/// The reference case `key`: "batchnorm2d" (momentum 0.2) or "batchnorm2d_cumulative" (momentum None).
+let private batchNorm2dSteps (key: string) () =
+    let case = field key reference.Value
     let shape = ints (field "shape" case)
     let num key = (field key case).GetDouble()
+    let layer =
+        match (field "momentum" case).ValueKind with
+        | JsonValueKind.Null -> BatchNorm2d.CumulativeAverage(shape[1], num "eps", true)
+        | _ -> BatchNorm2d(shape[1], num "eps", num "momentum", true)
     let model =
         Model
-            .Create(BatchNorm2d(shape[1], num "eps", num "momentum", true), 0)
+            .Create(layer, 0)
             .WithParameters(
                 Map
                     [
@@ -70,7 +75,9 @@ let tests =
         "NormalizationTests"
         [
             testCase "BatchNorm2d matches PyTorch over three SGD steps: outputs, gradients, parameters, running statistics, eval"
-            <| batchNorm2dSteps
+            <| batchNorm2dSteps "batchnorm2d"
+            testCase "BatchNorm2d with momentum None keeps the cumulative average of the batch statistics, as PyTorch"
+            <| batchNorm2dSteps "batchnorm2d_cumulative"
             testCase "the layers carry PyTorch's state-dict names and initial values"
             <| fun () ->
                 let model =
@@ -148,7 +155,7 @@ let tests =
                     // A file without the buffers does not fit a model that has them.
                     Safetensors.save path [ "weight", Tensor.ones Float64 [| 4 |]; "bias", Tensor.zeros Float64 [| 4 |] ]
                     let ex = throws<DataFormatException>(fun () -> Model.Create(BatchNorm1d 4, 0).Load path |> ignore)
-                    Expect.stringContains ex.Message "buffer 'num_batches_tracked'" "ex.Message"
+                    Expect.stringContains ex.Message "'num_batches_tracked' is in the model but not in the file" "ex.Message"
                 finally
                     File.Delete path
             testCase "LayerNorm and GroupNorm normalise in evaluation as in training, with no buffers"
@@ -170,6 +177,10 @@ let tests =
             testCase "the layers describe themselves with their hyper-parameters"
             <| fun () ->
                 Expect.equal ((BatchNorm2d 8).Describe()) "BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=true)" "BatchNorm2d"
+                Expect.equal
+                    ((BatchNorm1d.CumulativeAverage(4, 1e-5, false)).Describe())
+                    "BatchNorm1d(4, eps=1e-05, momentum=None, affine=false)"
+                    "BatchNorm1d, cumulative"
                 Expect.equal ((LayerNorm [| 3; 4 |]).Describe()) "LayerNorm((3, 4), eps=1e-05, affine=true)" "LayerNorm"
                 Expect.equal ((GroupNorm(2, 6, 1e-3, false)).Describe()) "GroupNorm(2, 6, eps=0.001, affine=false)" "GroupNorm"
                 Expect.equal ((Flatten()).Describe()) "Flatten(1)" "Flatten"

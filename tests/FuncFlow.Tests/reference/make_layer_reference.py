@@ -31,9 +31,10 @@ def randn(*shape):
     return torch.randn(*shape, dtype=DT)
 
 
-def batchnorm2d_case():
+def batchnorm2d_case(momentum=0.2):
+    """momentum=None: the running statistics are the cumulative average of every batch's."""
     shape = [4, 3, 3, 2]
-    eps, momentum, lr, steps = 1e-3, 0.2, 0.5, 3
+    eps, lr, steps = 1e-3, 0.5, 3
     bn = torch.nn.BatchNorm2d(3, eps=eps, momentum=momentum).to(DT)
     with torch.no_grad():
         bn.weight.copy_(1.0 + 0.5 * randn(3))
@@ -101,11 +102,16 @@ def layer_cases():
         layer_case("adaptiveavgpool2d", torch.nn.AdaptiveAvgPool2d(1), [2, 3, 5, 4], {"size": [1, 1]}),
         layer_case("adaptiveavgpool2d", torch.nn.AdaptiveAvgPool2d((2, 3)), [2, 3, 4, 6], {"size": [2, 3]}),
         layer_case("flatten", torch.nn.Flatten(), [2, 3, 2, 2], {"start": 1}),
+        # Uneven windows: PyTorch's start floor(i H / h) and end ceil((i + 1) H / h), overlapping.
+        layer_case("adaptiveavgpool2d", torch.nn.AdaptiveAvgPool2d((3, 4)), [2, 3, 7, 6], {"size": [3, 4]}),
+        layer_case("adaptiveavgpool2d", torch.nn.AdaptiveAvgPool2d((5, 2)), [1, 2, 3, 5], {"size": [5, 2]}),
     ]
 
 
 def main():
     reference = {"torch": torch.__version__, "batchnorm2d": batchnorm2d_case(), "layers": layer_cases()}
+    # Drawn after the others, so that their random values stay as they were.
+    reference["batchnorm2d_cumulative"] = batchnorm2d_case(momentum=None)
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layer_reference.json")
     with open(path, "w") as f:
         json.dump(reference, f, separators=(",", ":"))

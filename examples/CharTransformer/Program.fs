@@ -1,0 +1,108 @@
+/// A small GPT-style character model on the fortunes corpus, with CharLstm's split and windows: embedding 64
+/// plus a learned position embedding, two pre-norm causal transformer blocks (4 heads, MLP 256, GPT-2's tanh
+/// GELU), a final
+/// LayerNorm and a linear read-out at every position; Adam (lr 3e-3 decaying linearly to 0) with gradients
+/// clipped to global norm 1, float32, one epoch of shuffled 64-character windows. Prints the parameter count,
+/// the time per epoch, a sample from a seeded prompt and the validation perplexity.
+/// dotnet run -c Release --project examples/CharTransformer [-- --epochs N --seed S --steps N (per epoch, for a quick check)]
+module CharTransformer
+
+open System
+open System.Diagnostics
+open FuncFlow
+open FuncFlow.Data
+open FuncFlow.NN
+
+/// Draws from softmax(logits / temperature).
+let sample (rng: Random) (temperature: float) (logits: float[]) =
+    let top = Array.max logits
+    let weights = logits |> Array.map (fun l -> exp ((l - top) / temperature))
+    let mutable u = rng.NextDouble() * Array.sum weights
+    let mutable i = 0
+    while i < weights.Length - 1 && u >= weights[i] do
+        u <- u - weights[i]
+        i <- i + 1
+    i
+
+/// Extends a prompt by `count` characters, each drawn from the model run over the last `window` characters
+/// (the positions the model has embeddings for).
+let generate (model: Model) (tokenizer: Tokenizer) (window: int) (seed: int) (count: int) (prompt: string) =
+    let rng = Random(seed)
+    let ids = ResizeArray(Tokenizer.encode tokenizer prompt)
+    for _ in 1..count do
+        let context = ids.ToArray()[max 0 (ids.Count - window) ..]
+        let input = Tensor.create32 [| 1; context.Length |] (context |> Array.map float32)
+        let logits = (model.Predict input).ToArray()
+        let v = tokenizer.VocabularySize
+        ids.Add(sample rng 0.8 logits[(context.Length - 1) * v ..])
+    Tokenizer.decode tokenizer ids
+
+/// The GPT-style model: token and position embeddings, causal pre-norm blocks, a final norm, the read-out.
+let gpt (vocabulary: int) (window: int) (dim: int) (heads: int) (blocks: int) =
+    Sequential(
+        [|
+            yield Embedding(vocabulary, dim, Normal 0.02) :> Layer
+            yield LearnedPositionalEmbedding(window, dim)
+            for _ in 1..blocks do
+                yield TransformerBlock(dim, heads, 4 * dim, true, BlockActivation.GeluTanh)
+            yield LayerNorm dim
+            yield Linear(dim, vocabulary, Xavier)
+        |]
+    )
+
+[<EntryPoint>]
+let main argv =
+    let option (name: string) fallback =
+        match Array.tryFindIndex ((=) name) argv with
+        | Some i when i + 1 < argv.Length -> int argv[i + 1]
+        | _ -> fallback
+    let epochs, seed = option "--epochs" 1, option "--seed" 1
+    let window, batch = 64, 32
+    // CharLstm's corpus, split and windows, so the two perplexities compare.
+    let corpus = TextData.corpus Tokenizer.characters 1 0.1 10_000 (TextData.fortunesDefault ())
+    let vocabulary = corpus.Tokenizer.VocabularySize
+    let train = TextData.windows window corpus.Train
+    let validation = TextData.windows window corpus.Validation
+    printfn
+        "fortunes: %d training and %d validation characters, %d symbols (with the unknown one); %d and %d windows of %d"
+        (corpus.Train |> Array.sumBy Array.length)
+        (corpus.Validation |> Array.sumBy Array.length)
+        vocabulary
+        train.Count
+        validation.Count
+        window
+    let model = Model.Create(gpt vocabulary window 64 4 2, seed, Float32)
+    let stepsPerEpoch = option "--steps" (train.Count / batch)
+    let steps = epochs * stepsPerEpoch
+    let loss = Loss.SequenceCrossEntropy -100
+    let optimizer = ClipGradNorm(Scheduled(Adam 3e-3, LinearDecay steps), 1.0)
+    printfn "%O" model
+    printfn "parameters: %d" model.ParameterCount
+    let step = TrainStep.Compile(model, loss, optimizer, [| batch; window |], [| batch; window |], seed)
+    let clock = Stopwatch.StartNew()
+    for epoch in 1..epochs do
+        let mutable recent = 0.0
+        // Whole batches only: the plan is compiled for one batch shape.
+        for i, b in Batches.shuffledWith true (seed + epoch) batch train |> Seq.truncate stepsPerEpoch |> Seq.indexed do
+            recent <- recent + step.Run(b.Features, b.Targets)
+            if (i + 1) % 100 = 0 then
+                printfn "epoch %d, step %d: training loss %.4f (%.1f s)" epoch (i + 1) (recent / 100.0) clock.Elapsed.TotalSeconds
+                recent <- 0.0
+    printfn
+        "time per epoch: %.1f s (%d steps of %d windows, %.1f ms per step)"
+        (clock.Elapsed.TotalSeconds / float epochs)
+        stepsPerEpoch
+        batch
+        (clock.Elapsed.TotalMilliseconds / float steps)
+    let trained = step.Model
+    // Whole batches of validation windows, the last partial one left out (as CharLstm).
+    let evaluator = Evaluator loss
+    let losses =
+        Batches.sequentialWith true batch validation
+        |> Seq.map (fun b ->
+            let struct (l, _) = evaluator.Batch(trained, b.Features, b.Targets)
+            l)
+        |> Seq.toArray
+    printfn "sample: %s" (generate trained corpus.Tokenizer window seed 300 "The meaning of life is")
+    printfn "validation perplexity: %.2f" (exp (Array.average losses))
+    0
