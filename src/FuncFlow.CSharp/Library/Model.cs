@@ -66,9 +66,14 @@ namespace FuncFlow.CSharp
         /// <param name="path">The file.</param>
         public void Save(string path) => Core.Save(path);
 
-        /// <summary>The same architecture with the parameters and buffers read from a file written by <see cref="Save"/>.</summary>
+        /// <summary>
+        /// The same architecture with the parameters and buffers read from a model file (PyTorch's state-dict layout), strictly:
+        /// a missing or extra key, a shape mismatch or another recorded architecture is an error naming the key
+        /// (<see cref="LoadNonStrict"/> reports them instead).
+        /// </summary>
         /// <param name="path">The file.</param>
         /// <returns>The loaded model.</returns>
+        /// <exception cref="FuncFlow.Data.DataFormatException">The file does not fit this model.</exception>
         public Model Load(string path) => new(Core.Load(path), Layer);
 
         /// <summary>

@@ -371,7 +371,7 @@ namespace FuncFlow.CSharp
         public void SavePlot(string path, string title) => core.SavePlot(path, title);
     }
 
-    /// <summary>Options for <see cref="Trainer.Fit"/>: set what differs from the defaults with an object initialiser.</summary>
+    /// <summary>Options for <see cref="Trainer.Fit"/>: set what differs from the defaults with an object initialiser; <c>options with { ... }</c> changes a copy.</summary>
     public sealed record FitOptions
     {
         /// <summary>Options with shuffled epochs, no test set, automatic progress and no plot.</summary>

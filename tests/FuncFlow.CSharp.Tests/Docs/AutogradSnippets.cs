@@ -47,4 +47,38 @@ public class AutogradSnippets
         Assert.Equal(new[] { 4, 1, 3, 3 }, conv.Weight.Grad!.Shape);
         Assert.True(check.Passed, check.ToString());
     }
+
+    [Fact]
+    public void DerivativesAndCustomOperations()
+    {
+        // snippet: autograd-functional
+        var point = new Tensor(new[] { 0.3, -1.2, 0.7 });
+        Tensor jvp = Functional.Jvp(t => t.Tanh(), point, new Tensor(new[] { 1.0, 0.0, 0.0 }));   // torch.autograd.functional.jvp
+        Tensor jacobian = Functional.Jacobian(t => (t * t).Sigmoid(), point);                      // [3, 3]
+        Tensor hessian = Functional.Hessian(t => (t * t * t).Sum(0), point);                       // [3, 3], diagonal 6 x
+        var logSumExp = new CustomOperation(
+            "logSumExp",
+            shapes => new[] { shapes[0][0] },
+            args =>
+            {
+                int columns = args.InputShape(0)[1];
+                for (int r = 0; r < args.Output.Length; r++)
+                {
+                    double s = 0;
+                    foreach (var v in args.Input(0).Slice(r * columns, columns)) s += Math.Exp(v);
+                    args.Output[r] = Math.Log(s);
+                }
+            },
+            (inputs, y, g) => new[] { g.Reshape(-1, 1) * (inputs[0] - y.Reshape(-1, 1)).Exp() });
+        var scores = new Tensor(new double[,] { { 0.5, 1.0, -1.0 }, { 2.0, 0.0, 0.5 } }, autograd: true);
+        logSumExp.Apply(scores).Sum(0).Backward();                                                 // softmax of each row
+        var check = GradCheck.Check(t => logSumExp.Apply(t[0]), new[] { scores });
+        // end snippet
+        Assert.Equal(1 - Math.Tanh(0.3) * Math.Tanh(0.3), jvp.ToArray()[0], 12);
+        Assert.Equal(6 * 0.7, hessian.ToArray()[8], 12);
+        Assert.Equal(new[] { 3, 3 }, jacobian.Shape);
+        double z = Math.Exp(0.5) + Math.Exp(1.0) + Math.Exp(-1.0);
+        Assert.Equal(Math.Exp(0.5) / z, scores.Grad!.ToArray()[0], 12);
+        Assert.True(check.Passed, check.Message);
+    }
 }
