@@ -32,14 +32,16 @@ namespace FuncFlow.Autograd
         /// From the operands, the operation's node and the gradient flowing into it, one entry per operand: its
         /// gradient as an expression of the operand's shape, or null where the operation is not differentiable.
         /// </param>
+        /// <param name="forward32">The float32 kernel, for <see cref="Operation"/> in float32 graphs; optional.</param>
         /// <exception cref="ArgumentException">The name is empty.</exception>
         public CustomOperation(
             string name,
             Func<int[][], int[]> shape,
             Action<Library.KernelArgs<double>> forward,
-            Func<IReadOnlyList<Library.Expr>, Library.Expr, Library.Expr, Library.Expr?[]> gradient)
+            Func<IReadOnlyList<Library.Expr>, Library.Expr, Library.Expr, Library.Expr?[]> gradient,
+            Action<Library.KernelArgs<float>>? forward32 = null)
         {
-            Operation = new Library.CustomOperation(name, shape, forward, gradient);
+            Operation = new Library.CustomOperation(name, shape, forward, gradient, forward32);
         }
 
         /// <summary>The operation on library expressions (for a <see cref="Nodes.Operation"/>'s expression or a compiled plan).</summary>
