@@ -60,4 +60,41 @@ public class CoverageTests
         var missing = core.Where(n => !csharp.Contains(n)).ToList();
         Assert.True(missing.Count == 0, "core layers or optimisers without a C# class in FuncFlow.CSharp: " + string.Join(", ", missing));
     }
+
+    /// <summary>Functions of the core's gradient and transform modules, and the C# member each one is.</summary>
+    public static TheoryData<Type, string, Type, string> ModuleFunctions => new()
+    {
+        { typeof(FuncFlow.Grad), "vjp", typeof(Lib.Grad), "Vjp" },
+        { typeof(FuncFlow.Grad), "wrt", typeof(Lib.Grad), "Wrt" },
+        { typeof(FuncFlow.Grad), "ofExpr", typeof(Lib.Grad), "All" },
+        { typeof(FuncFlow.Grad), "grad", typeof(Lib.Grad), "Of" },
+        { typeof(FuncFlow.Grad), "hvp", typeof(Lib.Grad), "Hvp" },
+        { typeof(FuncFlow.Grad), "jvp", typeof(Lib.Grad), "Jvp" },
+        { typeof(FuncFlow.Grad), "jvpMany", typeof(Lib.Grad), "Jvp" },
+        { typeof(FuncFlow.Grad), "jacobian", typeof(Lib.Grad), "Jacobian" },
+        { typeof(FuncFlow.Grad), "hessian", typeof(Lib.Grad), "Hessian" },
+        { typeof(FuncFlow.Vmap), "vmap", typeof(Lib.Vmap), "Map" },
+        { typeof(FuncFlow.Vmap), "vmapAxis", typeof(Lib.Vmap), "Map" },
+        { typeof(FuncFlow.Vmap), "vmapAxes", typeof(Lib.Vmap), "Map" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ModuleFunctions))]
+    public void GradientAndTransformFunctionsHaveTheirCSharpMember(Type core, string function, Type csharp, string member)
+    {
+        Assert.NotNull(core.GetMethod(function, BindingFlags.Public | BindingFlags.Static));
+        Assert.Contains(csharp.GetMethods(BindingFlags.Public | BindingFlags.Static), m => m.Name == member);
+    }
+
+    [Fact]
+    public void EveryGradientAndTransformFunctionIsListed()
+    {
+        var listed = ModuleFunctions.Select(row => ((Type)row[0], (string)row[1])).ToHashSet();
+        var functions = new[] { typeof(FuncFlow.Grad), typeof(FuncFlow.Vmap) }
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static).Where(m => m.DeclaringType == t).Select(m => (t, m.Name)))
+            .Distinct()
+            .ToList();
+        var missing = functions.Where(f => !listed.Contains(f)).Select(f => f.Item1.Name + "." + f.Item2).ToList();
+        Assert.True(missing.Count == 0, "core gradient or transform functions without a C# counterpart: " + string.Join(", ", missing));
+    }
 }

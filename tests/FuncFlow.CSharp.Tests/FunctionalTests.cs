@@ -80,6 +80,17 @@ public class FunctionalTests
         }
         Close(expected, jacobian.ToArray());
 
+        // Two variables' tangents at once: d(x . y) = v . y + x . u.
+        var y = Lib.Expr.Variable("y", 3);
+        var u = new double[] { 0.5, 0.5, -1.0 };
+        var ys = new double[] { 2.0, -1.0, 0.5 };
+        var both = Lib.Grad.Jvp((x * y).Sum(), new Dictionary<Lib.Expr, Lib.Expr>
+        {
+            [x] = Lib.Expr.Constant(Lib.Tensor.Create(v)), [y] = Lib.Expr.Constant(Lib.Tensor.Create(u)),
+        });
+        var atBoth = new Dictionary<string, Lib.Tensor>(at) { ["y"] = Lib.Tensor.Create(ys) };
+        Assert.Equal(v.Select((vi, i) => vi * ys[i] + Point[i] * u[i]).Sum(), Lib.Eval.Evaluate(both, atBoth).Item(), 12);
+
         var hessian = Lib.Eval.Evaluate(Lib.Grad.Hessian(x.Pow(3.0).Sum(), x), at);
         var diagonal = new double[9];
         for (int i = 0; i < 3; i++) diagonal[i * 3 + i] = 6 * Point[i];

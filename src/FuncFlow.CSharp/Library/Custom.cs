@@ -92,7 +92,7 @@ namespace FuncFlow.CSharp
         public string Name => Core.Name;
 
         /// <summary>
-        /// A copy with a forward-mode rule (for <see cref="Grad.Jvp"/>, <see cref="Grad.Jacobian"/>, <see cref="Grad.Hessian"/>):
+        /// A copy with a forward-mode rule (for <see cref="Grad.Jvp(Expr, Expr, Expr)"/>, <see cref="Grad.Jacobian"/>, <see cref="Grad.Hessian"/>):
         /// from the operands, the node and the operands' tangents (null: zero), the node's tangent.
         /// </summary>
         /// <param name="rule">The rule.</param>

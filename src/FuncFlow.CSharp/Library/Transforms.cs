@@ -21,6 +21,17 @@ namespace FuncFlow.CSharp
             new(CoreGrad.jvp((x ?? throw new ArgumentNullException(nameof(x))).Core, (v ?? throw new ArgumentNullException(nameof(v))).Core,
                 (f ?? throw new ArgumentNullException(nameof(f))).Core));
 
+        /// <summary>The derivative of <paramref name="f"/> along several variables' tangents at once (forward mode); variables not given have zero tangents.</summary>
+        /// <param name="f">The expression.</param>
+        /// <param name="tangents">Each variable's tangent, of its shape.</param>
+        /// <returns>An expression of <paramref name="f"/>'s shape.</returns>
+        public static Expr Jvp(Expr f, IReadOnlyDictionary<Expr, Expr> tangents) =>
+            new(CoreGrad.jvpMany(
+                Conversions.List((tangents ?? throw new ArgumentNullException(nameof(tangents))).Select(kv =>
+                    Tuple.Create((kv.Key ?? throw new ArgumentNullException(nameof(tangents))).Core,
+                        (kv.Value ?? throw new ArgumentNullException(nameof(tangents), "a tangent is null")).Core))),
+                (f ?? throw new ArgumentNullException(nameof(f))).Core));
+
         /// <summary>The Jacobian of <paramref name="f"/> with respect to <paramref name="x"/>: forward mode when x has fewer elements than f, else reverse mode.</summary>
         /// <param name="f">The expression.</param>
         /// <param name="x">The variable.</param>
