@@ -299,6 +299,19 @@ public class AutogradTests
         Assert.True(report.Passed, report.ToString());
     }
 
+    [Fact]
+    public void CumulativeAverageBatchNormAveragesEveryBatchsStatistics()
+    {
+        // Channel means 2 and 3, then 6 and 1; unbiased variances 2 and 2, then 2 and 2: the averages of both batches.
+        var bn = BatchNorm1d.CumulativeAverage(2);
+        bn.Forward(new Tensor(new double[,] { { 1, 2 }, { 3, 4 } }));
+        bn.Forward(new Tensor(new double[,] { { 5, 0 }, { 7, 2 } }));
+        var buffers = bn.NamedBuffers().ToDictionary(b => b.Key, b => b.Value.ToArray());
+        Assert.Equal(new[] { 4.0, 2.0 }, buffers["running_mean"], new Close(1e-12));
+        Assert.Equal(new[] { 2.0, 2.0 }, buffers["running_var"], new Close(1e-12));
+        Assert.Equal(new[] { 2.0 }, buffers["num_batches_tracked"]);
+    }
+
     private sealed class Close(double tolerance) : IEqualityComparer<double>
     {
         public bool Equals(double a, double b) => Math.Abs(a - b) <= tolerance;

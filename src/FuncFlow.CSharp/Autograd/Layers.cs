@@ -457,9 +457,10 @@ namespace FuncFlow.Autograd
         private readonly int[] ranks;
         private readonly int features;
         private readonly double eps;
-        private readonly double momentum;
+        private readonly double? momentum;
 
-        public BatchNormalizer(Layer owner, NN.Layer core, string name, int[] ranks, int features, double eps, double momentum,
+        /// <summary>The normaliser; a null momentum makes the running statistics the cumulative average of every batch's.</summary>
+        public BatchNormalizer(Layer owner, NN.Layer core, string name, int[] ranks, int features, double eps, double? momentum,
             List<KeyValuePair<string, Tensor>> parameters, List<KeyValuePair<string, Tensor>> buffers)
         {
             (this.name, this.ranks, this.features, this.eps, this.momentum) = (name, ranks, features, eps, momentum);
@@ -497,11 +498,14 @@ namespace FuncFlow.Autograd
                 }, new[] { input }.Concat(affine).ToArray());
                 // The running statistics are values, not part of the graph: computed from the input's value alone.
                 var (runningMean, runningVar) = (Buffer("running_mean"), Buffer("running_var"));
+                var tracked = Buffer("num_batches_tracked");
+                // Without a momentum, batch k (from 1) weighs 1 / k: the cumulative average (PyTorch's momentum=None).
+                double factor = momentum ?? 1.0 / (tracked.Value.ToArray()[0] + 1);
                 var updated = Tensor.Apply(name + " statistics", v =>
                 {
                     var (mean, _, variance) = NN.Normalization.moments(ListModule.OfArray(new[] { 2, 0 }), ExprModule.reshape(grouped, v[0]));
                     Expr Mix(Expr running, Expr batch) =>
-                        ExprModule.add(ExprModule.mul(ExprModule.scalar(1.0 - momentum), running), ExprModule.mul(ExprModule.scalar(momentum), ExprModule.reshape(new[] { features }, batch)));
+                        ExprModule.add(ExprModule.mul(ExprModule.scalar(1.0 - factor), running), ExprModule.mul(ExprModule.scalar(factor), ExprModule.reshape(new[] { features }, batch)));
                     return ExprModule.concat(0, ListModule.OfArray(new[]
                     {
                         Mix(v[1], mean),
@@ -510,7 +514,6 @@ namespace FuncFlow.Autograd
                 }, new Tensor(input.Value), runningMean, runningVar).ToArray();
                 runningMean.Value = TensorModule.create(new[] { features }, updated[..features]);
                 runningVar.Value = TensorModule.create(new[] { features }, updated[features..]);
-                var tracked = Buffer("num_batches_tracked");
                 tracked.Value = TensorModule.scalar(tracked.Value.ToArray()[0] + 1);
             }
             else
@@ -539,6 +542,16 @@ namespace FuncFlow.Autograd
         public BatchNorm1d(int features, double eps = 1e-5, double momentum = 0.1, bool affine = true) =>
             normalizer = new(this, new NN.BatchNorm1d(features, eps, momentum, affine), "BatchNorm1d", new[] { 2, 3 }, features, eps, momentum, OwnParameters, OwnBuffers);
 
+        private BatchNorm1d(int features, double eps, bool affine) =>
+            normalizer = new(this, NN.BatchNorm1d.CumulativeAverage(features, eps, affine), "BatchNorm1d", new[] { 2, 3 }, features, eps, null, OwnParameters, OwnBuffers);
+
+        /// <summary>A layer whose running statistics are the cumulative average of every training batch's (PyTorch's momentum=None).</summary>
+        /// <param name="features">The number of channels.</param>
+        /// <param name="eps">Added to the variance.</param>
+        /// <param name="affine">Whether to learn a scale and shift.</param>
+        /// <returns>The layer.</returns>
+        public static BatchNorm1d CumulativeAverage(int features, double eps = 1e-5, bool affine = true) => new(features, eps, affine);
+
         /// <inheritdoc />
         public override Tensor Forward(Tensor input) => normalizer.Forward(input, OwnParameters, OwnBuffers);
     }
@@ -555,6 +568,16 @@ namespace FuncFlow.Autograd
         /// <param name="affine">Whether to learn a scale and shift.</param>
         public BatchNorm2d(int features, double eps = 1e-5, double momentum = 0.1, bool affine = true) =>
             normalizer = new(this, new NN.BatchNorm2d(features, eps, momentum, affine), "BatchNorm2d", new[] { 4 }, features, eps, momentum, OwnParameters, OwnBuffers);
+
+        private BatchNorm2d(int features, double eps, bool affine) =>
+            normalizer = new(this, NN.BatchNorm2d.CumulativeAverage(features, eps, affine), "BatchNorm2d", new[] { 4 }, features, eps, null, OwnParameters, OwnBuffers);
+
+        /// <summary>A layer whose running statistics are the cumulative average of every training batch's (PyTorch's momentum=None).</summary>
+        /// <param name="features">The number of channels.</param>
+        /// <param name="eps">Added to the variance.</param>
+        /// <param name="affine">Whether to learn a scale and shift.</param>
+        /// <returns>The layer.</returns>
+        public static BatchNorm2d CumulativeAverage(int features, double eps = 1e-5, bool affine = true) => new(features, eps, affine);
 
         /// <inheritdoc />
         public override Tensor Forward(Tensor input) => normalizer.Forward(input, OwnParameters, OwnBuffers);
