@@ -1,5 +1,5 @@
-// examples/LeNet from C#: LeNet-5 built from FuncFlow.NN's layers (Conv2d, MaxPool2d, Flatten, Linear),
-// trained on MNIST by the core's Trainer with Adam, in float32.
+// examples/LeNet from C#: LeNet-5 built from the C# surface's layers (Conv2d, MaxPool2d, Flatten, Linear),
+// trained on MNIST by the Trainer with Adam, in float32.
 //
 //     dotnet run -c Release --project examples/CSharpLeNet [-- --epochs N --train N]
 //
@@ -9,14 +9,11 @@ using System;
 using System.IO;
 using System.Linq;
 using System.Runtime.CompilerServices;
-using FuncFlow.Data;
-using FuncFlow.NN;
-using DType = FuncFlow.DType;
-using TensorModule = FuncFlow.TensorModule;
+using FuncFlow.CSharp;
 
 int epochs = Option(args, "epochs", 2);
-var (train, test) = Datasets.mnistDefault();
-train = DatasetModule.take(Enumerable.Range(0, Math.Min(train.Count, Option(args, "train", train.Count))).ToArray(), train);
+var (train, test) = Datasets.Mnist();
+train = train.Take(Enumerable.Range(0, Math.Min(train.Count, Option(args, "train", train.Count))).ToArray());
 (train, test) = (Images(train), Images(test));
 
 var lenet = new Sequential(
@@ -26,17 +23,17 @@ var lenet = new Sequential(
     new Linear(400, 120), new ReLU(),
     new Linear(120, 84), new ReLU(),
     new Linear(84, 10));
-var model = Model.Create(lenet, 1, DType.Float32);
+var model = Model.Create(lenet, seed: 1, DType.Float32);
 Console.WriteLine($"{model}, trained on {train.Count} images, tested on {test.Count}");
 
 const int batchSize = 64;
 int steps = epochs * ((train.Count + batchSize - 1) / batchSize);
-var trainer = new Trainer(model, Loss.CrossEntropy, new Scheduled(new Adam(1e-3), Schedule.NewLinearDecay(steps)), 1);
+var trainer = new Trainer(model, Loss.CrossEntropy, new Adam(1e-3).WithSchedule(Schedule.LinearDecay(steps)), seed: 1);
 var plot = Path.Combine(SourceDirectory(), "output", "lenet.svg");
-var history = trainer.Fit(train, FitOptions.Create(epochs, batchSize).WithTest(test).WithPlot(plot));
+var history = trainer.Fit(train, new FitOptions(epochs, batchSize) { Test = test, PlotPath = plot });
 Console.WriteLine($"time per epoch: {history.Epochs.Average(e => e.Seconds):F1} s (mean of {epochs})");
 Console.WriteLine($"plot: {plot}");
-Console.WriteLine($"test accuracy: {trainer.Evaluate(test).AccuracyOrNull:F4}");
+Console.WriteLine($"test accuracy: {trainer.Evaluate(test).Accuracy:F4}");
 
 // The value after --name on the command line, or the default.
 static int Option(string[] args, string name, int fallback)
@@ -49,7 +46,7 @@ static int Option(string[] args, string name, int fallback)
 static Dataset Images(Dataset data)
 {
     var pixels = data.Features.ToArray32().Select(v => (v - 0.1307f) / 0.3081f).ToArray();
-    return new Dataset(TensorModule.create32(new[] { data.Count, 1, 28, 28 }, pixels), data.Targets);
+    return new Dataset(Tensor.Create(pixels, data.Count, 1, 28, 28), data.Targets);
 }
 
 // This file's folder, so the plot lands in examples/CSharpLeNet/output wherever the program runs from.

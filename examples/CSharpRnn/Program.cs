@@ -11,27 +11,24 @@
 using System;
 using System.Linq;
 using FuncFlow.Autograd;
-using FuncFlow.Data;
-using TensorModule = FuncFlow.TensorModule;
-using DType = FuncFlow.DType;
 
 const int batchSize = 32, bptt = 16, embedSize = 32, hiddenSize = 128;
 int batches = (int)Option(args, "batches", 600);
 double alpha = Option(args, "alpha", 0.01);
 
-// The same split by position as examples/CharLstm; the vocabulary comes from the training part only.
-var (trainText, validationText) = TextData.split(1, 0.1, 10_000, TextData.fortunesDefault());
-var tokenizer = TokenizerModule.characters(string.Concat(trainText));
-int vocabSize = tokenizer.VocabularySize;
-int[] train = trainText.SelectMany(t => TokenizerModule.encode(tokenizer, t)).ToArray();
-int[] validation = validationText.SelectMany(t => TokenizerModule.encode(tokenizer, t)).ToArray();
+// The same split by position as examples/CharLstm; the vocabulary comes from the training part only. Text data
+// comes from the library's namespace, named in full since both namespaces have a Tensor.
+var corpus = FuncFlow.CSharp.TextData.Corpus(FuncFlow.CSharp.TextData.Fortunes(), FuncFlow.CSharp.Tokenizer.Characters, seed: 1, validationFraction: 0.1, blockLength: 10_000);
+int vocabSize = corpus.Tokenizer.VocabularySize;
+int[] train = corpus.Train.SelectMany(run => run).ToArray();
+int[] validation = corpus.Validation.SelectMany(run => run).ToArray();
 Console.WriteLine($"{train.Length} training and {validation.Length} validation characters, {vocabSize} symbols");
 
 var random = new Random(1);
-var embed = new Embedding(vocabSize, embedSize, random);
+var embed = new BookEmbedding(vocabSize, embedSize, random);
 var model = new RNNCell(embedSize, hiddenSize, vocabSize, random);
 var criterion = new CrossEntropyLoss();
-var optim = new SGD(embed.GetParameters().Concat(model.GetParameters()), alpha);
+var optim = new SGD(embed.Parameters().Concat(model.Parameters()), alpha);
 
 // One slice of every stream: the loss summed over its steps, and the hidden state after the last step.
 (Tensor Loss, Tensor Hidden) Slice(int[][] streams, int start, Tensor hidden)
@@ -99,14 +96,13 @@ static double Option(string[] args, string name, double fallback)
 }
 
 /// <summary>The book's Embedding: a table of vocabSize rows, one picked per input index.</summary>
-sealed class Embedding : Layer
+sealed class BookEmbedding : Layer
 {
-    public Embedding(int vocabSize, int dim, Random random)
+    public BookEmbedding(int vocabSize, int dim, Random random)
     {
         // The book's initialisation: (rand - 0.5) / dim.
         var values = Enumerable.Range(0, vocabSize * dim).Select(_ => (random.NextDouble() - 0.5) / dim).ToArray();
-        Weight = new Tensor(TensorModule.create(new[] { vocabSize, dim }, values), autograd: true);
-        Parameters.Add(Weight);
+        Weight = Register("weight", new Tensor(FuncFlow.CSharp.Tensor.Create(values, vocabSize, dim), autograd: true));
     }
 
     public Tensor Weight { get; }
@@ -126,7 +122,8 @@ sealed class RNNCell : Layer
         wIh = new Linear(inputSize, hiddenSize, random);
         wHh = new Linear(hiddenSize, hiddenSize, random);
         wHo = new Linear(hiddenSize, outputSize, random);
-        Parameters.AddRange(wIh.GetParameters().Concat(wHh.GetParameters()).Concat(wHo.GetParameters()));
+        foreach (var (name, layer) in new[] { ("w_ih", wIh), ("w_hh", wHh), ("w_ho", wHo) })
+            foreach (var p in layer.NamedParameters()) Register(name + "." + p.Key, p.Value);
     }
 
     public (Tensor Output, Tensor Hidden) Forward(Tensor input, Tensor hidden)
@@ -137,5 +134,5 @@ sealed class RNNCell : Layer
 
     public override Tensor Forward(Tensor input) => Forward(input, InitHidden(input.Shape[0])).Output;
 
-    public Tensor InitHidden(int batchSize) => new Tensor(TensorModule.zeros(DType.Float64, new[] { batchSize, hiddenSize }), autograd: true);
+    public Tensor InitHidden(int batchSize) => new Tensor(Tensor.Zeros(batchSize, hiddenSize).Data, autograd: true);
 }

@@ -1,10 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using FuncFlow.Data;
 using FuncFlow.Nodes;
-using DType = FuncFlow.DType;
-using TensorModule = FuncFlow.TensorModule;
 
 namespace CSharpTraining
 {
@@ -14,10 +11,10 @@ namespace CSharpTraining
         /// <summary>Trains for 100 epochs and returns the headline, <c>test mse: X</c>.</summary>
         public static string Run()
         {
-            var (train, test) = Datasets.split(0, 0.2, Datasets.bostonDefault());
+            var (train, test) = FuncFlow.CSharp.Datasets.Boston().Split(seed: 0, testFraction: 0.2);
             // Standardise with the training rows' statistics only, so the test fifth stays unseen.
-            var scaler = StandardizerModule.fit(train.Features);
-            (train, test) = (StandardizerModule.applyTo(scaler, train), StandardizerModule.applyTo(scaler, test));
+            var scaler = FuncFlow.CSharp.Standardizer.Fit(train.Features);
+            (train, test) = (scaler.Apply(train), scaler.Apply(test));
 
             const int hidden = 10, epochs = 100, batchSize = 11;
             const double learningRate = 1e-2;
@@ -33,9 +30,9 @@ namespace CSharpTraining
             {
                 [X] = train.Features,
                 [y] = train.Targets,
-                [W1] = TensorModule.randNormal(DType.Float64, 1, new[] { features, hidden }, 0.0, 1.0),
+                [W1] = FuncFlow.CSharp.Tensor.RandNormal(1, new[] { features, hidden }),
                 [b1] = new double[hidden],
-                [W2] = TensorModule.randNormal(DType.Float64, 2, new[] { hidden, 1 }, 0.0, 1.0),
+                [W2] = FuncFlow.CSharp.Tensor.RandNormal(2, new[] { hidden, 1 }),
                 [b2] = new double[1],
             });
             var trainables = new[] { W1, b1, W2, b2 };
@@ -46,7 +43,7 @@ namespace CSharpTraining
                 double loss = 0;
                 for (int step = 0; step < stepsPerEpoch; step++)
                 {
-                    var batch = Batches.sampleWithReplacement(rng, batchSize, train);
+                    var batch = train.Sample(rng, batchSize);
                     X.Forward(batch.Features);
                     y.Forward(batch.Targets);
                     Graph.ForwardAndBackward(graph);

@@ -2,10 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using System.Runtime.CompilerServices;
-using FuncFlow.Data;
-using FuncFlow.NN;
-using DType = FuncFlow.DType;
-using TensorModule = FuncFlow.TensorModule;
+using FuncFlow.CSharp;
 
 namespace CSharpTraining
 {
@@ -15,26 +12,26 @@ namespace CSharpTraining
         /// <summary>Trains for 5 epochs and returns the headline, <c>test accuracy: X</c>.</summary>
         public static string Run()
         {
-            var (train, test) = Datasets.mnistDefault();
+            var (train, test) = Datasets.Mnist();
             (train, test) = (Normalise(train), Normalise(test));
-            var model = Model.Create(new Sequential(new Linear(784, 128), new ReLU(), new Linear(128, 10)), 1, DType.Float32);
+            var model = Model.Create(new Sequential(new Linear(784, 128), new ReLU(), new Linear(128, 10)), seed: 1, DType.Float32);
             Console.WriteLine($"{model}, trained on {train.Count} images, tested on {test.Count}");
 
             const int epochs = 5, batchSize = 64;
             // A decaying rate lets the last epoch settle into a minimum instead of hopping around it.
             int steps = epochs * ((train.Count + batchSize - 1) / batchSize);
-            var trainer = new Trainer(model, Loss.CrossEntropy, new Scheduled(new Adam(2e-3), Schedule.NewLinearDecay(steps)), 1);
+            var trainer = new Trainer(model, Loss.CrossEntropy, new Adam(2e-3).WithSchedule(Schedule.LinearDecay(steps)), seed: 1);
             var plot = Path.Combine(SourceDirectory(), "output", "mnist-mlp.svg");
-            trainer.Fit(train, FitOptions.Create(epochs, batchSize).WithTest(test).WithPlot(plot));
+            trainer.Fit(train, new FitOptions(epochs, batchSize) { Test = test, PlotPath = plot });
             Console.WriteLine($"plot: {plot}");
-            return $"test accuracy: {trainer.Evaluate(test).AccuracyOrNull:F4}";
+            return $"test accuracy: {trainer.Evaluate(test).Accuracy:F4}";
         }
 
         /// <summary>MNIST's usual normalisation, (x - 0.1307) / 0.3081, which centres the pixels and helps the first layer.</summary>
         private static Dataset Normalise(Dataset data)
         {
             var pixels = data.Features.ToArray32().Select(v => (v - 0.1307f) / 0.3081f).ToArray();
-            return new Dataset(TensorModule.create32(data.Features.Shape, pixels), data.Targets);
+            return new Dataset(Tensor.Create(pixels, data.Features.Shape), data.Targets);
         }
 
         /// <summary>This file's folder, so the plot lands in examples/CSharpTraining/output wherever the program runs from.</summary>

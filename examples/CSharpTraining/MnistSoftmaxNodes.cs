@@ -1,10 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using FuncFlow.Data;
 using FuncFlow.Nodes;
-using DType = FuncFlow.DType;
-using TensorModule = FuncFlow.TensorModule;
 
 namespace CSharpTraining
 {
@@ -14,7 +11,7 @@ namespace CSharpTraining
         /// <summary>Trains for two epochs and returns the headline, <c>test accuracy: X</c>.</summary>
         public static string Run()
         {
-            var (train, test) = Datasets.mnistDefault();
+            var (train, test) = FuncFlow.CSharp.Datasets.Mnist();
             const int classes = 10, epochs = 2, batchSize = 64;
             const double learningRate = 0.1;
             int pixels = train.Features.Shape[1];
@@ -27,7 +24,7 @@ namespace CSharpTraining
             {
                 [X] = test.Features,
                 [y] = test.Targets,
-                [W] = TensorModule.randNormal(DType.Float64, 1, new[] { pixels, classes }, 0.0, 0.01),
+                [W] = FuncFlow.CSharp.Tensor.RandNormal(1, new[] { pixels, classes }, 0.0, 0.01),
                 [b] = new double[classes],
             });
             var trainables = new[] { W, b };
@@ -37,7 +34,7 @@ namespace CSharpTraining
             {
                 double loss = 0;
                 int seen = 0;
-                foreach (var batch in Batches.shuffled(epoch, batchSize, train))
+                foreach (var batch in train.ShuffledBatches(epoch, batchSize))
                 {
                     // Forward (not Value =) converts the float32 pixels and labels to the graph's float64.
                     X.Forward(batch.Features);
@@ -53,7 +50,7 @@ namespace CSharpTraining
         }
 
         /// <summary>The fraction of rows whose largest logit is at the label.</summary>
-        private static double Accuracy(Input X, Input y, Node logits, IReadOnlyList<Node> graph, Dataset data)
+        private static double Accuracy(Input X, Input y, Node logits, IReadOnlyList<Node> graph, FuncFlow.CSharp.Dataset data)
         {
             X.Forward(data.Features);
             y.Forward(data.Targets);

@@ -1,9 +1,8 @@
 using System.Text.Json;
-using FuncFlow;
 using Xunit;
 using static FacadeTests.Fixture;
 using AG = FuncFlow.Autograd;
-using CoreTensor = FuncFlow.Tensor;
+using CoreTensor = FuncFlow.CSharp.Tensor;
 using N = FuncFlow.Nodes;
 
 namespace FacadeTests;
@@ -25,7 +24,7 @@ public class FacadeReferenceTests
     private sealed record Case(CoreTensor[] Inputs, bool[] Differentiable, CoreTensor Output, CoreTensor?[] Grads, CoreTensor? Seed);
 
     private static CoreTensor Read(JsonElement e) =>
-        TensorModule.create(e.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray(), Vec(e.GetProperty("values")));
+        CoreTensor.Create(Vec(e.GetProperty("values")), e.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray());
 
     private static Case Load(JsonElement c) => new(
         c.GetProperty("inputs").EnumerateArray().Select(Read).ToArray(),
@@ -75,10 +74,10 @@ public class FacadeReferenceTests
         var inputs = c.Inputs.Select((v, i) => new AG.Tensor(v, autograd: c.Differentiable[i])).ToArray();
         var result = facade(inputs);
         result.Backward(new AG.Tensor(c.Seed!));
-        Matches($"{op} value", c.Output, TensorModule.create(result.Shape, result.ToArray()));
+        Matches($"{op} value", c.Output, CoreTensor.Create(result.ToArray(), result.Shape));
         for (int i = 0; i < inputs.Length; i++)
         {
-            if (c.Differentiable[i]) Matches($"{op} gradient of input {i}", c.Grads[i]!, TensorModule.create(inputs[i].Shape, inputs[i].Grad!.ToArray()));
+            if (c.Differentiable[i]) Matches($"{op} gradient of input {i}", c.Grads[i]!, CoreTensor.Create(inputs[i].Grad!.ToArray(), inputs[i].Shape));
             else Assert.Null(inputs[i].Grad);
         }
     }

@@ -1,9 +1,10 @@
 using Xunit;
 using AG = FuncFlow.Autograd;
+using Lib = FuncFlow.CSharp;
 
 namespace FacadeTests;
 
-/// <summary>Jvp, Jacobian and Hessian from C#, against derivatives by hand.</summary>
+/// <summary>Jvp, Jacobian and Hessian from C# (eager tensors and library expressions), against derivatives by hand.</summary>
 public class FunctionalTests
 {
     private static readonly double[] Point = { 0.3, -1.2, 0.7 };
@@ -56,5 +57,43 @@ public class FunctionalTests
         var jvp = Assert.Throws<ArgumentException>(() => AG.Functional.Jvp(t => t.Tanh(), x, new AG.Tensor(new double[] { 1.0 })));
         Assert.Contains("Grad.jvp: the tangent has shape (1,) but the input has shape (3,)", jvp.Message);
         Assert.Throws<InvalidOperationException>(() => AG.Functional.Jacobian(_ => null!, x));
+    }
+
+    [Fact]
+    public void On_expressions_Jvp_Jacobian_and_Hessian_are_expressions_with_the_hand_derived_values()
+    {
+        var x = Lib.Expr.Variable("x", 3);
+        var at = new Dictionary<string, Lib.Tensor> { ["x"] = Lib.Tensor.Create(Point) };
+        var v = new double[] { 1.0, -0.5, 2.0 };
+        var jvp = Lib.Eval.Evaluate(Lib.Grad.Jvp(x.Tanh(), x, Lib.Expr.Constant(Lib.Tensor.Create(v))), at);
+        Close(Point.Select((p, i) => v[i] * (1 - Math.Tanh(p) * Math.Tanh(p))).ToArray(), jvp.ToArray());
+
+        // f(x) = x * x[0]: df_i/dx_j = x[0] [i = j] + x_i [j = 0].
+        var f = x * x.Slice(0, 0, 1);
+        var jacobian = Lib.Eval.Evaluate(Lib.Grad.Jacobian(f, x), at);
+        Assert.Equal(new[] { 3, 3 }, jacobian.Shape);
+        var expected = new double[9];
+        for (int i = 0; i < 3; i++)
+        {
+            expected[i * 3 + i] += Point[0];
+            expected[i * 3] += Point[i];
+        }
+        Close(expected, jacobian.ToArray());
+
+        // Two variables' tangents at once: d(x . y) = v . y + x . u.
+        var y = Lib.Expr.Variable("y", 3);
+        var u = new double[] { 0.5, 0.5, -1.0 };
+        var ys = new double[] { 2.0, -1.0, 0.5 };
+        var both = Lib.Grad.Jvp((x * y).Sum(), new Dictionary<Lib.Expr, Lib.Expr>
+        {
+            [x] = Lib.Expr.Constant(Lib.Tensor.Create(v)), [y] = Lib.Expr.Constant(Lib.Tensor.Create(u)),
+        });
+        var atBoth = new Dictionary<string, Lib.Tensor>(at) { ["y"] = Lib.Tensor.Create(ys) };
+        Assert.Equal(v.Select((vi, i) => vi * ys[i] + Point[i] * u[i]).Sum(), Lib.Eval.Evaluate(both, atBoth).Item(), 12);
+
+        var hessian = Lib.Eval.Evaluate(Lib.Grad.Hessian(x.Pow(3.0).Sum(), x), at);
+        var diagonal = new double[9];
+        for (int i = 0; i < 3; i++) diagonal[i * 3 + i] = 6 * Point[i];
+        Close(diagonal, hessian.ToArray());
     }
 }

@@ -110,7 +110,7 @@ public class GrokkingSeedTests
         Close(Vec(c.GetProperty("losses")), losses.ToArray(), 1e-9);
     }
 
-    private static FuncFlow.Tensor Core1(int[] shape) => FuncFlow.TensorModule.ones(FuncFlow.DType.Float64, shape);
+    private static FuncFlow.CSharp.Tensor Core1(int[] shape) => FuncFlow.CSharp.Tensor.Ones(shape);
 
     [Fact]
     public void SequentialLinearMseTrainingRunMatchesTheListedLosses()
@@ -121,10 +121,10 @@ public class GrokkingSeedTests
         var model = new Sequential(l0);
         model.Add(l1);
         var parameters = c.GetProperty("parameters").EnumerateArray().ToArray();
-        l0.Weight.Data = FuncFlow.TensorModule.ofArray2D(Mat(parameters[0]));
-        l0.Bias.Data = FuncFlow.TensorModule.ofArray(Vec(parameters[1]));
-        l1.Weight.Data = FuncFlow.TensorModule.ofArray2D(Mat(parameters[2]));
-        l1.Bias.Data = FuncFlow.TensorModule.ofArray(Vec(parameters[3]));
+        l0.Weight.Data = FuncFlow.CSharp.Tensor.Create(Mat(parameters[0]));
+        l0.Bias.Data = FuncFlow.CSharp.Tensor.Create(Vec(parameters[1]));
+        l1.Weight.Data = FuncFlow.CSharp.Tensor.Create(Mat(parameters[2]));
+        l1.Bias.Data = FuncFlow.CSharp.Tensor.Create(Vec(parameters[3]));
         Assert.Equal(new[] { l0.Weight, l0.Bias, l1.Weight, l1.Bias }, model.GetParameters());
 
         var data = Data();
@@ -182,7 +182,7 @@ public class GrokkingSeedTests
     {
         var x = T(1, 2, 3);
         var y = x * x;
-        x.Data = FuncFlow.TensorModule.ofArray(new double[] { 100, 100, 100 });
+        x.Data = FuncFlow.CSharp.Tensor.Create(new double[] { 100, 100, 100 });
         y.Backward();
         Assert.Equal(new double[] { 2, 4, 6 }, x.Grad!.ToArray());
     }

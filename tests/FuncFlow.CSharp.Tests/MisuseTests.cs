@@ -70,7 +70,7 @@ public class MisuseTests
     public void DataSetToAnotherShapeIsRefused()
     {
         var t = new AG.Tensor(new double[,] { { 1, 2, 3 }, { 4, 5, 6 } }, autograd: true);
-        var ex = Assert.Throws<ArgumentException>(() => t.Data = FuncFlow.TensorModule.ofArray(new double[] { 1, 2 }));
+        var ex = Assert.Throws<ArgumentException>(() => t.Data = FuncFlow.CSharp.Tensor.Create(new double[] { 1, 2 }));
         Assert.Contains("(2, 3)", ex.Message);
         Assert.Contains("(2,)", ex.Message);
         Assert.Equal(new[] { 2, 3 }, t.Shape);

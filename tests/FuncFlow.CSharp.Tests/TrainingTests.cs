@@ -4,7 +4,6 @@ using Microsoft.FSharp.Core;
 using Xunit;
 using DType = FuncFlow.DType;
 using NN = FuncFlow.NN;
-using TensorModule = FuncFlow.TensorModule;
 
 namespace FacadeTests;
 
@@ -48,16 +47,17 @@ public class TrainingTests
     [Fact]
     public void NodesSgdOnBostonLowersTheLoss()
     {
-        var boston = Standardised(Datasets.bostonDefault());
+        var raw = FuncFlow.CSharp.Datasets.Boston();
+        var boston = FuncFlow.CSharp.Standardizer.Fit(raw.Features).Apply(raw);
         var (X, y, W1, b1, W2, b2) = (new Input("X"), new Input("y"), new Input("W1"), new Input("b1"), new Input("W2"), new Input("b2"));
         var cost = new MSE(y, new Linear(new Sigmoid(new Linear(X, W1, b1)), W2, b2));
         var graph = Graph.TopologicalSort(new Dictionary<Input, FeedValue>
         {
             [X] = boston.Features,
             [y] = boston.Targets,
-            [W1] = TensorModule.randNormal(DType.Float64, 1, new[] { 13, 10 }, 0.0, 1.0),
+            [W1] = FuncFlow.CSharp.Tensor.RandNormal(1, new[] { 13, 10 }),
             [b1] = new double[10],
-            [W2] = TensorModule.randNormal(DType.Float64, 2, new[] { 10, 1 }, 0.0, 1.0),
+            [W2] = FuncFlow.CSharp.Tensor.RandNormal(2, new[] { 10, 1 }),
             [b2] = new double[1],
         });
         double FullLoss()
@@ -71,7 +71,7 @@ public class TrainingTests
         var rng = new Random(0);
         for (int step = 0; step < 3 * (boston.Count / 11); step++)
         {
-            var batch = Batches.sampleWithReplacement(rng, 11, boston);
+            var batch = boston.Sample(rng, 11);
             X.Forward(batch.Features);
             y.Forward(batch.Targets);
             Graph.ForwardAndBackward(graph);

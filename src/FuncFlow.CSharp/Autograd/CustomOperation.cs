@@ -1,16 +1,15 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using FuncFlow.Interop;
+using Library = FuncFlow.CSharp;
 
 namespace FuncFlow.Autograd
 {
     /// <summary>
-    /// A user-defined operation with its own forward computation and gradient rule, as PyTorch's
-    /// <c>torch.autograd.Function</c> or JAX's <c>custom_vjp</c>. The forward writes the value into the
-    /// destination it is given (<see cref="CustomArgs{T}.Output"/>), so compiled plans run it without allocating;
-    /// the gradient rule returns core expressions, so second derivatives work where its expressions are
-    /// differentiable, and <see cref="GradCheck"/> checks it like any other operation.
+    /// A user-defined operation on eager tensors, with its own forward kernel and gradient rule (PyTorch's
+    /// <c>torch.autograd.Function</c>): <see cref="Apply"/> computes the value now and, when an operand has autograd,
+    /// records it so that <see cref="Tensor.Backward"/> goes through the rule, and <see cref="GradCheck"/> checks it like
+    /// any other operation. The same operation on library expressions is <see cref="Operation"/>.
     /// </summary>
     /// <example>
     /// A stable log-sum-exp over each row of a matrix:
@@ -19,60 +18,50 @@ namespace FuncFlow.Autograd
     ///     "logSumExp",
     ///     shapes => new[] { shapes[0][0] },
     ///     args => { /* write each row's m + log(sum(exp(x - m))) into args.Output */ },
-    ///     (inputs, y, g) => new Expr?[] { ExprModule.reshape(new[] { -1, 1 }, g) * ExprModule.exp(inputs[0] - ExprModule.reshape(new[] { -1, 1 }, y)) });
+    ///     (inputs, y, g) => new[] { g.Reshape(-1, 1) * (inputs[0] - y.Reshape(-1, 1)).Exp() });
     /// Tensor z = logSumExp.Apply(x);
     /// </code>
     /// </example>
     public sealed class CustomOperation
     {
-        private readonly CustomOp op;
-
         /// <summary>Defines an operation.</summary>
         /// <param name="name">The name shown in messages, formulas and gradient-check reports.</param>
         /// <param name="shape">The output's shape from the operands' shapes; throw an <see cref="ArgumentException"/> to reject operands.</param>
-        /// <param name="forward">Writes the float64 value into <c>args.Output</c> (every element) from <c>args.Input(i)</c>.</param>
+        /// <param name="forward">Writes the value into <c>args.Output</c> (every element) from <c>args.Input(i)</c>.</param>
         /// <param name="gradient">
         /// From the operands, the operation's node and the gradient flowing into it, one entry per operand: its
         /// gradient as an expression of the operand's shape, or null where the operation is not differentiable.
         /// </param>
-        /// <param name="forward32">The float32 forward, for core graphs in float32; optional.</param>
+        /// <param name="forward32">The float32 kernel, for <see cref="Operation"/> in float32 graphs; optional.</param>
         /// <exception cref="ArgumentException">The name is empty.</exception>
-        /// <exception cref="ArgumentNullException">A delegate other than <paramref name="forward32"/> is null.</exception>
         public CustomOperation(
             string name,
             Func<int[][], int[]> shape,
-            Action<CustomArgs<double>> forward,
-            Func<IReadOnlyList<Expr>, Expr, Expr, Expr?[]> gradient,
-            Action<CustomArgs<float>>? forward32 = null)
+            Action<Library.KernelArgs<double>> forward,
+            Func<IReadOnlyList<Library.Expr>, Library.Expr, Library.Expr, Library.Expr?[]> gradient,
+            Action<Library.KernelArgs<float>>? forward32 = null)
         {
-            op = Core.CustomOp(name, shape, forward, forward32, gradient);
+            Operation = new Library.CustomOperation(name, shape, forward, gradient, forward32);
         }
 
-        /// <summary>The operation's name.</summary>
-        public string Name => op.Name;
+        /// <summary>The operation on library expressions (for a <see cref="Nodes.Operation"/>'s expression or a compiled plan).</summary>
+        public Library.CustomOperation Operation { get; }
 
-        /// <summary>Applies the operation to eager tensors: computes the value now and, when an operand has autograd, records it for <see cref="Tensor.Backward"/>.</summary>
+        /// <summary>The operation's name.</summary>
+        public string Name => Operation.Name;
+
+        /// <summary>Applies the operation to eager tensors.</summary>
         /// <param name="operands">The operands.</param>
         /// <returns>The result.</returns>
-        /// <exception cref="ArgumentException">The shape rule rejects the operands' shapes.</exception>
-        /// <exception cref="InvalidOperationException">The forward computation failed (the message names the operation).</exception>
+        /// <exception cref="ArgumentException">The shape rule rejects the operands' shapes (the message names the operation).</exception>
+        /// <exception cref="InvalidOperationException">The forward kernel failed (the message names the operation).</exception>
         public Tensor Apply(params Tensor[] operands)
         {
             ArgumentNullException.ThrowIfNull(operands);
-            return Tensor.Apply(op.Name, Expression, operands);
-        }
-
-        /// <summary>Applies the operation to core expressions (for a <see cref="Nodes.Operation"/>'s expression, or a core graph).</summary>
-        /// <param name="operands">The operands, of one dtype.</param>
-        /// <returns>The operation's node.</returns>
-        /// <exception cref="ArgumentException">The shape rule rejects the operands' shapes, or their dtypes differ.</exception>
-        public Expr Expression(IReadOnlyList<Expr> operands)
-        {
-            ArgumentNullException.ThrowIfNull(operands);
-            return Core.ApplyCustom(op, operands);
+            return Tensor.Compute(Operation.Name, Operation.Apply, operands);
         }
 
         /// <inheritdoc />
-        public override string ToString() => "CustomOperation(" + op.Name + ")";
+        public override string ToString() => "CustomOperation(" + Operation.Name + ")";
     }
 }

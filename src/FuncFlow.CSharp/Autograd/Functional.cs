@@ -22,7 +22,7 @@ namespace FuncFlow.Autograd
         public static Tensor Jvp(Func<Tensor, Tensor> function, Tensor input, Tensor tangent)
         {
             ArgumentNullException.ThrowIfNull(tangent);
-            return Run(nameof(Jvp), function, input, (x, f) => Core.Jvp(x, Core.Constant(tangent.Data), f));
+            return Run(nameof(Jvp), function, input, (x, f) => Core.Jvp(x, Core.Constant(tangent.Value), f));
         }
 
         /// <summary>The Jacobian of <paramref name="function"/> at <paramref name="input"/> (torch's jacobian).</summary>
@@ -42,12 +42,14 @@ namespace FuncFlow.Autograd
         {
             ArgumentNullException.ThrowIfNull(function);
             ArgumentNullException.ThrowIfNull(input);
-            var leaf = new Tensor(input.Data, autograd: true);
+            var leaf = new Tensor(input.Value, autograd: true);
             var output = function(leaf) ?? throw new InvalidOperationException($"Functional.{what}: the function returned null; return its output tensor.");
             var name = Core.FreshName("input");
             var x = Core.Var(name, leaf.Shape);
-            var env = new Dictionary<string, CoreTensor> { [name] = leaf.Data };
-            return new Tensor(Core.Evaluate(env, derivative(x, output.Trace(new[] { leaf }, new[] { x }))));
+            // The traced output reads the input as x, and every other tensor as the constant its consumer cached.
+            var traced = output.Trace((t, _) => ReferenceEquals(t, leaf) ? x : null);
+            var env = new Dictionary<string, CoreTensor> { [name] = leaf.Value };
+            return new Tensor(Core.Evaluate(env, derivative(x, traced)));
         }
     }
 }

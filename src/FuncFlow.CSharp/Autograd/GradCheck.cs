@@ -78,13 +78,13 @@ namespace FuncFlow.Autograd
             ArgumentNullException.ThrowIfNull(function);
             ArgumentNullException.ThrowIfNull(inputs);
             if (inputs.Length == 0) throw new ArgumentException("GradCheck: give at least one input to differentiate with respect to.", nameof(inputs));
-            var leaves = inputs.Select(t => new Tensor(t?.Data ?? throw new ArgumentNullException(nameof(inputs), "GradCheck: an input is null."), autograd: true)).ToArray();
+            var leaves = inputs.Select(t => new Tensor(t?.Value ?? throw new ArgumentNullException(nameof(inputs), "GradCheck: an input is null."), autograd: true)).ToArray();
             var output = function(leaves) ?? throw new InvalidOperationException("GradCheck: the function returned null; return the tensor to check.");
             var names = leaves.Select((_, i) => "input" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
             var vars = leaves.Select((t, i) => Core.Var(names[i], t.Shape)).ToArray();
-            var expr = output.Trace(leaves, vars);
+            var expr = output.Trace((t, _) => Array.IndexOf(leaves, t) is var i and >= 0 ? vars[i] : null);
             var env = new Dictionary<string, CoreTensor>();
-            for (int i = 0; i < leaves.Length; i++) env[names[i]] = leaves[i].Data;
+            for (int i = 0; i < leaves.Length; i++) env[names[i]] = leaves[i].Value;
             var options = new GradCheckOptions(1e-6, atol, rtol, fast, 0);
             var report = secondOrder ? Core.CheckGradGrad(options, env, vars, expr) : Core.CheckGrad(options, env, vars, expr);
             return new GradCheckResult(report, names);

@@ -4,7 +4,9 @@ using System.Globalization;
 using System.Linq;
 using System.Threading;
 using FuncFlow.Interop;
+using Microsoft.FSharp.Collections;
 using CoreTensor = FuncFlow.Tensor;
+using Dense = FuncFlow.CSharp.Tensor;
 
 namespace FuncFlow.Autograd
 {
@@ -40,10 +42,15 @@ namespace FuncFlow.Autograd
         {
         }
 
-        /// <summary>A tensor holding a core tensor (converted to float64 if it is float32).</summary>
+        /// <summary>A tensor holding a value of any shape (converted to float64 if it is float32).</summary>
         /// <param name="data">The value.</param>
         /// <param name="autograd">Whether gradients are tracked through this tensor.</param>
-        public Tensor(CoreTensor data, bool autograd = false)
+        public Tensor(Dense data, bool autograd = false)
+            : this((data ?? throw new ArgumentNullException(nameof(data))).Core, autograd)
+        {
+        }
+
+        internal Tensor(CoreTensor data, bool autograd = false)
         {
             ArgumentNullException.ThrowIfNull(data);
             this.data = Core.ToFloat64(data);
@@ -65,7 +72,14 @@ namespace FuncFlow.Autograd
         /// already computed from this one keep the value they were computed from.
         /// </summary>
         /// <exception cref="ArgumentException">The new value has another shape.</exception>
-        public CoreTensor Data
+        public Dense Data
+        {
+            get => new(data);
+            set => Value = (value ?? throw new ArgumentNullException(nameof(value))).Core;
+        }
+
+        /// <summary>The current value as a core tensor (what <see cref="Data"/> wraps).</summary>
+        internal CoreTensor Value
         {
             get => data;
             set
@@ -117,36 +131,37 @@ namespace FuncFlow.Autograd
         /// <returns>The text.</returns>
         public override string ToString() => Core.Format(data);
 
-        private static string Name(long id, int i) =>
-            "t" + id.ToString(CultureInfo.InvariantCulture) + "." + i.ToString(CultureInfo.InvariantCulture);
-
         /// <summary>
-        /// This tensor as one core expression over the given leaves: every tensor it was computed from is replaced by
-        /// the expression that computed it, down to the leaves (as variables) and other tensors (as constants).
+        /// This tensor as one core expression: every tensor it was computed from is replaced by the expression that
+        /// computed it, down to tensors without creators, each given by <paramref name="leaf"/> (the tensor and the
+        /// value its consumer cached) or, where that returns null, as a constant of the cached value.
         /// </summary>
-        internal Expr Trace(Tensor[] leaves, Expr[] vars)
+        /// <param name="leaf">The expression of a tensor without creators, or null for a constant.</param>
+        /// <param name="built">Receives each tensor with creators and its node, when given.</param>
+        internal Expr Trace(Func<Tensor, CoreTensor, Expr?> leaf, Dictionary<Tensor, Expr>? built = null)
         {
-            var exprs = new Dictionary<Tensor, Expr>(ReferenceEqualityComparer.Instance);
-            for (int i = 0; i < leaves.Length; i++) exprs[leaves[i]] = vars[i];
+            if (creators is null || build is null) return leaf(this, data) ?? Core.Constant(data);
+            var exprs = built ?? new Dictionary<Tensor, Expr>(ReferenceEqualityComparer.Instance);
             var stack = new Stack<(Tensor Node, int Next)>();
             stack.Push((this, 0));
             while (stack.Count > 0)
             {
                 var (node, next) = stack.Pop();
-                if (exprs.ContainsKey(node)) continue;
-                var cs = node.creators;
-                if (cs is null || node.build is null)
-                {
-                    exprs[node] = Core.Constant(node.data);
-                }
-                else if (next < cs.Length)
+                var cs = node.creators!;
+                if (next < cs.Length)
                 {
                     stack.Push((node, next + 1));
-                    if (!exprs.ContainsKey(cs[next])) stack.Push((cs[next], 0));
+                    var c = cs[next];
+                    if (c.creators is not null && c.build is not null && !exprs.ContainsKey(c)) stack.Push((c, 0));
                 }
-                else
+                else if (!exprs.ContainsKey(node))
                 {
-                    exprs[node] = node.build(cs.Select(c => exprs[c]).ToArray());
+                    var operands = new Expr[cs.Length];
+                    for (int i = 0; i < cs.Length; i++)
+                        operands[i] = cs[i].creators is not null && cs[i].build is not null
+                            ? exprs[cs[i]]
+                            : leaf(cs[i], node.creatorValues![i]) ?? Core.Constant(node.creatorValues![i]);
+                    exprs[node] = node.build!(operands);
                 }
             }
             return exprs[this];
@@ -240,6 +255,219 @@ namespace FuncFlow.Autograd
         public Tensor Softmax() => Apply("softmax", v => ExprModule.softmax(-1, v[0]), this);
 
         /// <summary>
+        /// Any operation of the library's expressions (<see cref="FuncFlow.CSharp.Expr"/>) on eager tensors: the value is
+        /// computed now, and <see cref="Backward"/> differentiates through it like through the built-in operations.
+        /// </summary>
+        /// <param name="name">The operation's name, shown as <see cref="CreationOp"/>.</param>
+        /// <param name="function">The result as an expression of one variable per operand.</param>
+        /// <param name="operands">The operands.</param>
+        /// <returns>The result.</returns>
+        public static Tensor Compute(string name, Func<FuncFlow.CSharp.Expr[], FuncFlow.CSharp.Expr> function, params Tensor[] operands)
+        {
+            ArgumentNullException.ThrowIfNull(name);
+            ArgumentNullException.ThrowIfNull(function);
+            ArgumentNullException.ThrowIfNull(operands);
+            return Apply(name, v => (function(v.Select(e => new FuncFlow.CSharp.Expr(e)).ToArray())
+                ?? throw new InvalidOperationException($"{name}: the function returned null.")).Core, operands);
+        }
+
+        /// <summary>A tensor of zeros.</summary>
+        /// <param name="shape">The shape.</param>
+        /// <returns>The tensor, without autograd.</returns>
+        public static Tensor Zeros(params int[] shape) => new(Core.Zeros(shape));
+
+        /// <summary>A tensor of ones.</summary>
+        /// <param name="shape">The shape.</param>
+        /// <returns>The tensor, without autograd.</returns>
+        public static Tensor Ones(params int[] shape) => new(Core.Ones(shape));
+
+        /// <summary>Values drawn from a normal distribution; the same seed gives the same values.</summary>
+        /// <param name="seed">The generator's seed.</param>
+        /// <param name="shape">The shape.</param>
+        /// <param name="mean">The distribution's mean.</param>
+        /// <param name="std">The distribution's standard deviation.</param>
+        /// <param name="autograd">Whether gradients are tracked through the tensor.</param>
+        /// <returns>The tensor.</returns>
+        public static Tensor RandNormal(int seed, int[] shape, double mean = 0.0, double std = 1.0, bool autograd = false) =>
+            new(TensorModule.randNormal(DType.Float64, seed, shape, mean, std), autograd);
+
+        /// <summary>A constant added elementwise.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a + b.</returns>
+        public static Tensor operator +(Tensor a, double b) => Apply("add", v => ExprModule.add(v[0], ExprModule.scalarLike(v[0], b)), a);
+
+        /// <summary>A constant subtracted elementwise.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a - b.</returns>
+        public static Tensor operator -(Tensor a, double b) => Apply("sub", v => ExprModule.sub(v[0], ExprModule.scalarLike(v[0], b)), a);
+
+        /// <summary>Elementwise product with a constant.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a * b.</returns>
+        public static Tensor operator *(Tensor a, double b) => Apply("mul", v => ExprModule.mul(v[0], ExprModule.scalarLike(v[0], b)), a);
+
+        /// <summary>Elementwise product with a constant.</summary>
+        /// <param name="a">The constant.</param>
+        /// <param name="b">The tensor.</param>
+        /// <returns>a * b.</returns>
+        public static Tensor operator *(double a, Tensor b) => b * a;
+
+        /// <summary>Elementwise quotient by a constant.</summary>
+        /// <param name="a">The tensor.</param>
+        /// <param name="b">The constant.</param>
+        /// <returns>a / b.</returns>
+        public static Tensor operator /(Tensor a, double b) => Apply("div", v => ExprModule.div(v[0], ExprModule.scalarLike(v[0], b)), a);
+
+        /// <summary>Elementwise quotient (NumPy broadcasting).</summary>
+        /// <param name="a">The dividend.</param>
+        /// <param name="b">The divisor.</param>
+        /// <returns>a / b.</returns>
+        public static Tensor operator /(Tensor a, Tensor b) => Apply("div", v => ExprModule.div(v[0], v[1]), a, b);
+
+        /// <summary>Each element to a constant power.</summary>
+        /// <param name="exponent">The exponent.</param>
+        /// <returns>x^exponent.</returns>
+        public Tensor Pow(double exponent) => Apply("pow", v => ExprModule.powScalar(exponent, v[0]), this);
+
+        /// <summary>e^x, elementwise.</summary>
+        /// <returns>The result.</returns>
+        public Tensor Exp() => Apply("exp", v => ExprModule.exp(v[0]), this);
+
+        /// <summary>The natural logarithm, elementwise.</summary>
+        /// <returns>The result.</returns>
+        public Tensor Log() => Apply("log", v => ExprModule.log(v[0]), this);
+
+        /// <summary>The square root, elementwise.</summary>
+        /// <returns>The result.</returns>
+        public Tensor Sqrt() => Apply("sqrt", v => ExprModule.sqrt(v[0]), this);
+
+        /// <summary>|x|, elementwise.</summary>
+        /// <returns>The result.</returns>
+        public Tensor Abs() => Apply("abs", v => ExprModule.abs(v[0]), this);
+
+        /// <summary>The Gaussian error linear unit, elementwise.</summary>
+        /// <returns>The result.</returns>
+        public Tensor Gelu() => Apply("gelu", v => ExprModule.gelu(v[0]), this);
+
+        /// <summary>x sigmoid(x), elementwise.</summary>
+        /// <returns>The result.</returns>
+        public Tensor Silu() => Apply("silu", v => ExprModule.silu(v[0]), this);
+
+        /// <summary>log(1 + e^x), elementwise.</summary>
+        /// <returns>The result.</returns>
+        public Tensor Softplus() => Apply("softplus", v => ExprModule.softplus(v[0]), this);
+
+        /// <summary>x where x &gt; 0, else slope x.</summary>
+        /// <param name="slope">The negative side's slope.</param>
+        /// <returns>The result.</returns>
+        public Tensor LeakyRelu(double slope = 0.01) => Apply("leaky_relu", v => ExprModule.leakyRelu(slope, v[0]), this);
+
+        /// <summary>The elementwise maximum (NumPy broadcasting).</summary>
+        /// <param name="other">The other operand.</param>
+        /// <returns>max(x, other).</returns>
+        public Tensor Maximum(Tensor other) => Apply("maximum", v => ExprModule.maximum(v[0], v[1]), this, other);
+
+        /// <summary>The sum of all elements.</summary>
+        /// <returns>A scalar tensor.</returns>
+        public Tensor Sum() => Apply("sum", v => ExprModule.sum(v[0]), this);
+
+        /// <summary>The mean of all elements.</summary>
+        /// <returns>A scalar tensor.</returns>
+        public Tensor Mean() => Apply("mean", v => ExprModule.mean(v[0]), this);
+
+        /// <summary>The mean over one axis.</summary>
+        /// <param name="dim">The axis (negative from the end).</param>
+        /// <param name="keepDim">Keep the axis with length 1.</param>
+        /// <returns>The means.</returns>
+        public Tensor Mean(int dim, bool keepDim = false) =>
+            Apply("mean_" + dim.ToString(CultureInfo.InvariantCulture), v => keepDim ? ExprModule.meanAxisKeep(dim, v[0]) : ExprModule.meanAxis(dim, v[0]), this);
+
+        /// <summary>The largest element along an axis.</summary>
+        /// <param name="dim">The axis (negative from the end).</param>
+        /// <param name="keepDim">Keep the axis with length 1.</param>
+        /// <returns>The maxima.</returns>
+        public Tensor Max(int dim, bool keepDim = false) =>
+            Apply("max_" + dim.ToString(CultureInfo.InvariantCulture), v => keepDim ? ExprModule.maxAxisKeep(dim, v[0]) : ExprModule.maxAxis(dim, v[0]), this);
+
+        /// <summary>The variance over one axis.</summary>
+        /// <param name="dim">The axis (negative from the end).</param>
+        /// <param name="unbiased">Divide by n - 1 instead of n.</param>
+        /// <param name="keepDim">Keep the axis with length 1.</param>
+        /// <returns>The variances.</returns>
+        public Tensor Var(int dim, bool unbiased = false, bool keepDim = false) =>
+            Apply("var_" + dim.ToString(CultureInfo.InvariantCulture), v => ExprModule.varianceAxes(unbiased, ListModule.Singleton(dim), keepDim, v[0]), this);
+
+        /// <summary>The same values in another shape (one axis may be -1).</summary>
+        /// <param name="shape">The new shape.</param>
+        /// <returns>The reshaped tensor.</returns>
+        public Tensor Reshape(params int[] shape) => Apply("reshape", v => ExprModule.reshape(shape, v[0]), this);
+
+        /// <summary>The axes in another order.</summary>
+        /// <param name="permutation">For each output axis, the input axis it takes.</param>
+        /// <returns>The permuted tensor.</returns>
+        public Tensor Permute(params int[] permutation) => Apply("permute", v => ExprModule.permute(permutation, v[0]), this);
+
+        /// <summary>The log of the softmax along the last axis, computed stably.</summary>
+        /// <returns>The log-probabilities.</returns>
+        public Tensor LogSoftmax() => Apply("log_softmax", v => ExprModule.logSoftmax(-1, v[0]), this);
+
+        /// <summary>The 2-D convolution (PyTorch's conv2d) of this [N, C, H, W] tensor with square kernels.</summary>
+        /// <param name="weight">The kernels, [out, C / groups, k, k].</param>
+        /// <param name="bias">A bias per output channel, or null.</param>
+        /// <param name="stride">The step between windows.</param>
+        /// <param name="padding">Zeros added on both sides of both axes.</param>
+        /// <param name="dilation">The spacing of the kernel's taps.</param>
+        /// <param name="groups">Channel groups.</param>
+        /// <returns>The result, [N, out, H', W'].</returns>
+        public Tensor Conv2d(Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0, int dilation = 1, int groups = 1)
+        {
+            var spec = FuncFlow.CSharp.Specs.Conv(2, stride, padding, dilation, groups);
+            return bias is null
+                ? Apply("conv2d", v => ExprModule.conv2d(spec, v[0], v[1]), this, weight)
+                : Apply("conv2d", v => ExprModule.add(ExprModule.conv2d(spec, v[0], v[1]), ExprModule.reshape(new[] { -1, 1, 1 }, v[2])), this, weight, bias);
+        }
+
+        /// <summary>Max pooling of this [N, C, H, W] tensor over square windows.</summary>
+        /// <param name="kernelSize">The window's side.</param>
+        /// <param name="stride">The step between windows (the kernel size when null).</param>
+        /// <param name="padding">-infinity added on both sides.</param>
+        /// <returns>The pooled tensor.</returns>
+        public Tensor MaxPool2d(int kernelSize, int? stride = null, int padding = 0) =>
+            Apply("max_pool2d", v => ExprModule.maxPool2d(FuncFlow.CSharp.Specs.Pool(kernelSize, stride ?? kernelSize, padding), v[0]), this);
+
+        /// <summary>Average pooling of this [N, C, H, W] tensor over square windows.</summary>
+        /// <param name="kernelSize">The window's side.</param>
+        /// <param name="stride">The step between windows (the kernel size when null).</param>
+        /// <param name="padding">Zeros added on both sides (counted in the mean).</param>
+        /// <returns>The pooled tensor.</returns>
+        public Tensor AvgPool2d(int kernelSize, int? stride = null, int padding = 0) =>
+            Apply("avg_pool2d", v => ExprModule.avgPool2d(FuncFlow.CSharp.Specs.Pool(kernelSize, stride ?? kernelSize, padding), v[0]), this);
+
+        /// <summary>Layer normalisation over the last axis: (x - mean) / sqrt(var + eps), then times weight plus bias when given.</summary>
+        /// <param name="weight">A scale per feature, or null.</param>
+        /// <param name="bias">A shift per feature, or null.</param>
+        /// <param name="eps">Added to the variance.</param>
+        /// <returns>The normalised tensor.</returns>
+        public Tensor LayerNorm(Tensor? weight = null, Tensor? bias = null, double eps = 1e-5)
+        {
+            Expr Normalise(Expr x)
+            {
+                var (_, centered, variance) = FuncFlow.NN.Normalization.moments(ListModule.Singleton(-1), x);
+                return FuncFlow.NN.Normalization.normalize(eps, centered, variance);
+            }
+            return (weight, bias) switch
+            {
+                (null, null) => Apply("layer_norm", v => Normalise(v[0]), this),
+                (not null, null) => Apply("layer_norm", v => ExprModule.mul(Normalise(v[0]), v[1]), this, weight),
+                (null, not null) => Apply("layer_norm", v => ExprModule.add(Normalise(v[0]), v[1]), this, bias),
+                _ => Apply("layer_norm", v => ExprModule.add(ExprModule.mul(Normalise(v[0]), v[1]), v[2]), this, weight, bias),
+            };
+        }
+
+        /// <summary>
         /// Rows of this tensor picked by integer-valued <paramref name="indices"/> of any shape (the result has
         /// shape indices.Shape followed by this tensor's shape without its first axis): embeddings.
         /// </summary>
@@ -270,8 +498,9 @@ namespace FuncFlow.Autograd
         /// <summary>
         /// Backpropagates from this tensor: every autograd tensor it was computed from gets the gradient of
         /// <c>sum(grad * this)</c> added to its <see cref="Grad"/> (a tensor used several times gets the sum).
-        /// The gradients come from the core's gradient map, seeded with <paramref name="grad"/>, on the values
-        /// cached when the tensors were computed: nothing is recomputed from current <see cref="Data"/>.
+        /// The tensors' operations make one core expression, whose leaves are bound to the values cached when they
+        /// were used, and one call to the core's gradient fold (<c>Grad.vjp</c>) differentiates it: nothing is
+        /// recomputed from current <see cref="Data"/>.
         /// </summary>
         /// <param name="grad">The gradient flowing in, of this tensor's shape; ones when null.</param>
         /// <exception cref="InvalidOperationException">This tensor was created without autograd.</exception>
@@ -287,65 +516,40 @@ namespace FuncFlow.Autograd
                     $"Backward: the gradient has shape {Core.ShowShape(seedValue.Shape)} but the tensor has shape {Core.ShowShape(data.Shape)}; pass a gradient of the tensor's shape.",
                     nameof(grad));
 
-            // Autograd tensors reachable through creators, each after the tensors it was computed from.
-            var order = new List<Tensor>();
-            var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-            var stack = new Stack<(Tensor Node, int Next)>();
-            visited.Add(this);
-            stack.Push((this, 0));
-            while (stack.Count > 0)
-            {
-                var (node, next) = stack.Pop();
-                var cs = node.creators;
-                if (cs is not null && next < cs.Length)
-                {
-                    stack.Push((node, next + 1));
-                    var c = cs[next];
-                    if (c.Autograd && visited.Add(c)) stack.Push((c, 0));
-                }
-                else order.Add(node);
-            }
-
-            // The gradient expressions, node by node from the output: each node's own expression over variables
-            // bound to its creators' cached values, differentiated by the core with the incoming gradient as seed.
+            // Autograd leaves become variables, one per value their consumers cached (a leaf whose Data was
+            // replaced between uses has two); every other autograd tensor is a node of the traced expression.
             var env = new Dictionary<string, CoreTensor> { ["seed"] = seedValue };
-            var contributions = new Dictionary<Tensor, List<Expr>>(ReferenceEqualityComparer.Instance)
+            var leafVars = new Dictionary<Tensor, List<(CoreTensor Value, Expr Var)>>(ReferenceEqualityComparer.Instance);
+            Expr? Leaf(Tensor t, CoreTensor value)
             {
-                [this] = new List<Expr> { Core.Var("seed", seedValue.Shape) },
-            };
+                if (!t.Autograd) return null;
+                if (!leafVars.TryGetValue(t, out var vars)) leafVars[t] = vars = new();
+                foreach (var (v, e) in vars)
+                    if (ReferenceEquals(v, value)) return e;
+                var name = "leaf" + t.id.ToString(CultureInfo.InvariantCulture) + "." + vars.Count.ToString(CultureInfo.InvariantCulture);
+                env[name] = value;
+                var variable = Core.Var(name, value.Shape);
+                vars.Add((value, variable));
+                return variable;
+            }
+            var nodes = new Dictionary<Tensor, Expr>(ReferenceEqualityComparer.Instance);
+            var root = Trace(Leaf, nodes);
+            var wrt = nodes.Values.Concat(leafVars.Values.SelectMany(vs => vs.Select(v => v.Var))).ToList();
+            var map = Core.Vjp(Core.Var("seed", seedValue.Shape), wrt, root);
+
             var outputs = new List<(Tensor Target, Expr Total)>();
-            for (int k = order.Count - 1; k >= 0; k--)
+            void Accumulate(Tensor t, Expr g)
             {
-                var t = order[k];
-                if (!contributions.TryGetValue(t, out var parts)) continue;
-                var g = Core.AddN(parts);
-                var total = g;
                 if (t.grad is not null)
                 {
-                    var name = "g" + t.id.ToString(CultureInfo.InvariantCulture);
+                    var name = "grad" + t.id.ToString(CultureInfo.InvariantCulture);
                     env[name] = t.grad.data;
-                    total = ExprModule.add(Core.Var(name, t.grad.data.Shape), g);
+                    g = ExprModule.add(Core.Var(name, t.grad.data.Shape), g);
                 }
-                outputs.Add((t, total));
-                if (t.creators is null || t.build is null || t.creatorValues is null) continue;
-                var vars = new Expr[t.creators.Length];
-                for (int i = 0; i < vars.Length; i++)
-                {
-                    var name = Name(t.id, i);
-                    env[name] = t.creatorValues[i];
-                    vars[i] = Core.Var(name, t.creatorValues[i].Shape);
-                }
-                var local = t.build(vars);
-                var wrt = Enumerable.Range(0, vars.Length).Where(i => t.creators[i].Autograd).Select(i => vars[i]).ToList();
-                var map = Core.Vjp(g, wrt, local);
-                for (int i = 0; i < vars.Length; i++)
-                {
-                    var c = t.creators[i];
-                    if (!c.Autograd) continue;
-                    if (!contributions.TryGetValue(c, out var list)) contributions[c] = list = new List<Expr>();
-                    list.Add(map[vars[i]]);
-                }
+                outputs.Add((t, g));
             }
+            foreach (var (t, node) in nodes) Accumulate(t, map[node]);
+            foreach (var (t, vars) in leafVars) Accumulate(t, Core.AddN(vars.Select(v => map[v.Var])));
 
             var values = Core.Evaluate(env, outputs.Select(o => o.Total));
             for (int i = 0; i < outputs.Count; i++)

@@ -5,7 +5,6 @@ using System.Linq;
 using System.Text;
 using System.Threading;
 using Microsoft.FSharp.Collections;
-using Microsoft.FSharp.Core;
 using CoreTensor = FuncFlow.Tensor;
 
 namespace FuncFlow.Interop
@@ -91,30 +90,8 @@ namespace FuncFlow.Interop
             return result;
         }
 
-        /// <summary>A core user-defined operation from .NET delegates: the F# curried functions, lists and options built here.</summary>
-        public static CustomOp CustomOp(
-            string name,
-            Func<int[][], int[]> shape,
-            Action<CustomArgs<double>> forward,
-            Action<CustomArgs<float>>? forward32,
-            Func<IReadOnlyList<Expr>, Expr, Expr, Expr?[]> gradient)
-        {
-            ArgumentNullException.ThrowIfNull(shape);
-            ArgumentNullException.ThrowIfNull(forward);
-            ArgumentNullException.ThrowIfNull(gradient);
-            var shapeRule = FuncConvert.FromFunc<FSharpList<int[]>, int[]>(shapes => shape(shapes.ToArray()));
-            var vjp = FuncConvert.FromFunc<FSharpList<Expr>, Expr, Expr, FSharpList<FSharpOption<Expr>>>((inputs, y, g) =>
-            {
-                var grads = gradient(inputs.ToList(), y, g);
-                return grads is null
-                    ? FSharpList<FSharpOption<Expr>>.Empty
-                    : ListModule.OfSeq(grads.Select(e => e is null ? FSharpOption<Expr>.None : FSharpOption<Expr>.Some(e)));
-            });
-            var op = CustomOpModule.create(name, shapeRule, FuncConvert.FromAction(forward), vjp);
-            return forward32 is null ? op : CustomOpModule.withFloat32(FuncConvert.FromAction(forward32), op);
-        }
-
-        public static Expr ApplyCustom(CustomOp op, IEnumerable<Expr> operands) => CustomOpModule.apply(op, ListModule.OfSeq(operands));
+        /// <summary>A matrix's transpose, computed by the core.</summary>
+        public static CoreTensor Transpose(CoreTensor t) => Evaluate(new Dictionary<string, CoreTensor> { ["t"] = t }, ExprModule.transpose(Var("t", t.Shape)));
 
         public static bool SameShape(int[] a, int[] b) => Shape.equal(a, b);
 

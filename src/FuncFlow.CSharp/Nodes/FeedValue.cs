@@ -34,12 +34,12 @@ namespace FuncFlow.Nodes
             return new(TensorModule.ofArray2D(values));
         }
 
-        /// <summary>A core tensor, converted to float64 if it is float32.</summary>
+        /// <summary>A tensor, converted to float64 if it is float32.</summary>
         /// <param name="tensor">The tensor.</param>
-        public static FeedValue FromTensor(CoreTensor tensor)
+        public static FeedValue FromTensor(FuncFlow.CSharp.Tensor tensor)
         {
             ArgumentNullException.ThrowIfNull(tensor);
-            return new(tensor);
+            return new(tensor.Core);
         }
 
         /// <summary>Feeds a number.</summary>
@@ -54,17 +54,20 @@ namespace FuncFlow.Nodes
         /// <param name="values">The values.</param>
         public static implicit operator FeedValue(double[,] values) => FromArray(values);
 
-        /// <summary>Feeds a core tensor.</summary>
+        /// <summary>Feeds a tensor.</summary>
         /// <param name="tensor">The tensor.</param>
-        public static implicit operator FeedValue(CoreTensor tensor) => FromTensor(tensor);
+        public static implicit operator FeedValue(FuncFlow.CSharp.Tensor tensor) => FromTensor(tensor);
+
+        /// <summary>The value as a float64 tensor.</summary>
+        /// <exception cref="InvalidOperationException">The value is the default, empty one.</exception>
+        public FuncFlow.CSharp.Tensor ToTensor() => new(Value);
 
         /// <summary>The value as a core float64 tensor.</summary>
-        /// <exception cref="InvalidOperationException">The value is the default, empty one.</exception>
-        public CoreTensor ToTensor() =>
-            tensor ?? throw new InvalidOperationException("This FeedValue is empty (default); feed a double, a double[], a double[,] or a core tensor.");
+        internal CoreTensor Value =>
+            tensor ?? throw new InvalidOperationException("This FeedValue is empty (default); feed a double, a double[], a double[,] or a tensor.");
 
         /// <summary>The value's shape.</summary>
-        public int[] Shape => ToTensor().Shape;
+        public int[] Shape => Value.Shape;
 
         /// <inheritdoc />
         public bool Equals(FeedValue other) => ReferenceEquals(tensor, other.tensor);

@@ -26,7 +26,7 @@ namespace FuncFlow.Nodes
             {
                 try
                 {
-                    values[input] = feed[input].ToTensor();
+                    values[input] = feed[input].Value;
                 }
                 catch (InvalidOperationException ex)
                 {
@@ -69,7 +69,7 @@ namespace FuncFlow.Nodes
                 var n = ready.Dequeue();
                 if (n is Input input && values.TryGetValue(input, out var value))
                 {
-                    input.Value = value;
+                    input.CoreValue = value;
                     NodeTrace.Write(() => $"Feeding value: {Core.Format(value)} =====> {input.Name}");
                 }
                 sorted.Add(n);
@@ -98,7 +98,7 @@ namespace FuncFlow.Nodes
         /// <param name="output">The node whose value to return.</param>
         /// <param name="sorted">Nodes in topological order (from <see cref="TopologicalSort"/>).</param>
         /// <returns>The output node's value.</returns>
-        public static CoreTensor ForwardPass(Node output, IReadOnlyList<Node> sorted)
+        public static FuncFlow.CSharp.Tensor ForwardPass(Node output, IReadOnlyList<Node> sorted)
         {
             ArgumentNullException.ThrowIfNull(output);
             ArgumentNullException.ThrowIfNull(sorted);
@@ -140,11 +140,11 @@ namespace FuncFlow.Nodes
             ArgumentNullException.ThrowIfNull(trainables);
             foreach (var t in trainables)
             {
-                if (t.Value is null)
+                if (t.CoreValue is null)
                     throw new InvalidOperationException($"Trainable '{t.Name}' has no value; feed it through Graph.TopologicalSort.");
-                if (!t.Gradients.TryGetValue(t, out var g))
+                if (!t.CoreGradients.TryGetValue(t, out var g))
                     throw new InvalidOperationException($"Trainable '{t.Name}' has no gradient yet; run Graph.ForwardAndBackward before Graph.SgdUpdate.");
-                t.Value = Core.AddScaled(t.Value, -learningRate, g);
+                t.CoreValue = Core.AddScaled(t.CoreValue, -learningRate, g);
             }
         }
     }

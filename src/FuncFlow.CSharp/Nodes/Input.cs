@@ -23,7 +23,7 @@ namespace FuncFlow.Nodes
         public override void Forward()
         {
             NodeTrace.Write(() => $"\n----->Forward pass @ {Name}");
-            if (Value is null)
+            if (CoreValue is null)
                 throw new InvalidOperationException($"Input '{Name}' has no value; feed one through Graph.TopologicalSort or set its Value.");
         }
 
@@ -31,8 +31,8 @@ namespace FuncFlow.Nodes
         /// <param name="value">The new value.</param>
         public void Forward(FeedValue value)
         {
-            Value = value.ToTensor();
-            NodeTrace.Write(() => $"w.r.t {Name} node of value: {Core.Format(Value)}");
+            CoreValue = value.Value;
+            NodeTrace.Write(() => $"w.r.t {Name} node of value: {Core.Format(CoreValue)}");
             Forward();
         }
 
@@ -40,12 +40,12 @@ namespace FuncFlow.Nodes
         /// <exception cref="InvalidOperationException">The input has no value.</exception>
         public override void Backward()
         {
-            if (Value is null)
+            if (CoreValue is null)
                 throw new InvalidOperationException($"Input '{Name}' has no value; run a forward pass before the backward pass.");
             NodeTrace.Write(() => $"\n=============================\n\tBP @ {Name}\n=============================");
             var total = GradientFromOutbound((n, g) => NodeTrace.Write(() => $"Getting {n.Name} gradient:\n<-----------------------------\n{Core.Format(g)}"))
-                        ?? Core.Zeros(Value.Shape);
-            SetGradients(new Dictionary<Node, CoreTensor> { [this] = total });
+                        ?? Core.Zeros(CoreValue.Shape);
+            SetCoreGradients(new Dictionary<Node, CoreTensor> { [this] = total });
             NodeTrace.Write(() => $"W.r.t {Name}:\n-------------\n{Core.Format(total)}");
         }
     }

@@ -43,7 +43,14 @@ namespace FuncFlow.Nodes
         /// The node's current value: fed for an <see cref="Input"/>, computed by <see cref="Forward"/> otherwise;
         /// null before that.
         /// </summary>
-        public CoreTensor? Value { get; set; }
+        public FuncFlow.CSharp.Tensor? Value
+        {
+            get => CoreValue is null ? null : new(CoreValue);
+            set => CoreValue = value?.Core;
+        }
+
+        /// <summary>The value as a core tensor (what <see cref="Value"/> wraps).</summary>
+        internal CoreTensor? CoreValue { get; set; }
 
         /// <summary>The nodes this node reads from, in order.</summary>
         public IReadOnlyList<Node> InboundNodes => inbound;
@@ -56,7 +63,10 @@ namespace FuncFlow.Nodes
         /// the paths through this node; for an <see cref="Input"/>, its total gradient under the key itself
         /// (<c>x.Gradients[x]</c>, as in the seed).
         /// </summary>
-        public IReadOnlyDictionary<Node, CoreTensor> Gradients => gradients;
+        public IReadOnlyDictionary<Node, FuncFlow.CSharp.Tensor> Gradients => gradients.ToDictionary(kv => kv.Key, kv => new FuncFlow.CSharp.Tensor(kv.Value));
+
+        /// <summary>The gradients as core tensors (what <see cref="Gradients"/> wraps).</summary>
+        internal IReadOnlyDictionary<Node, CoreTensor> CoreGradients => gradients;
 
         /// <summary>Computes <see cref="Value"/> from the inbound nodes' values.</summary>
         public abstract void Forward();
@@ -66,7 +76,10 @@ namespace FuncFlow.Nodes
 
         /// <summary>Replaces the gradients (read-only from outside).</summary>
         /// <param name="values">The new gradients.</param>
-        protected void SetGradients(IDictionary<Node, CoreTensor> values) =>
+        protected void SetGradients(IDictionary<Node, FuncFlow.CSharp.Tensor> values) =>
+            SetCoreGradients((values ?? throw new ArgumentNullException(nameof(values))).ToDictionary(kv => kv.Key, kv => (kv.Value ?? throw new ArgumentNullException(nameof(values))).Core));
+
+        private protected void SetCoreGradients(IDictionary<Node, CoreTensor> values) =>
             gradients = new ReadOnlyDictionary<Node, CoreTensor>(new Dictionary<Node, CoreTensor>(values));
 
         /// <summary>
@@ -78,7 +91,7 @@ namespace FuncFlow.Nodes
             var parts = new List<CoreTensor>();
             foreach (var n in outbound.Distinct())
             {
-                if (n.Gradients.TryGetValue(this, out var g))
+                if (n.gradients.TryGetValue(this, out var g))
                 {
                     report?.Invoke(n, g);
                     parts.Add(g);
@@ -88,6 +101,6 @@ namespace FuncFlow.Nodes
         }
 
         /// <summary>The name and the value, as NumPy prints it.</summary>
-        public override string ToString() => $"{Name}: {Core.Format(Value)}";
+        public override string ToString() => $"{Name}: {Core.Format(CoreValue)}";
     }
 }

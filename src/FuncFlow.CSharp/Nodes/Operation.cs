@@ -33,12 +33,12 @@ namespace FuncFlow.Nodes
         }
 
         /// <summary>
-        /// The core expression this node computes, over one variable per inbound node (in order), each shaped like
-        /// that node's current value.
+        /// The expression this node computes, over one variable per inbound node (in order), each shaped like that
+        /// node's current value.
         /// </summary>
         /// <param name="inputs">The variables standing for the inbound nodes.</param>
         /// <returns>The expression.</returns>
-        protected abstract Expr BuildExpression(IReadOnlyList<Expr> inputs);
+        protected abstract FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs);
 
         private CoreTensor[] InboundValues()
         {
@@ -46,7 +46,7 @@ namespace FuncFlow.Nodes
             for (int i = 0; i < values.Length; i++)
             {
                 var n = InboundNodes[i];
-                values[i] = n.Value ?? throw new InvalidOperationException(
+                values[i] = n.CoreValue ?? throw new InvalidOperationException(
                     $"'{Name}' reads from '{n.Name}', which has no value yet; feed the inputs with Graph.TopologicalSort and run the nodes in its order.");
             }
             return values;
@@ -63,7 +63,8 @@ namespace FuncFlow.Nodes
             Expr e;
             try
             {
-                e = BuildExpression(newVars);
+                e = (BuildExpression(newVars.Select(v => new FuncFlow.CSharp.Expr(v)).ToList())
+                     ?? throw new InvalidOperationException($"'{Name}': BuildExpression returned null.")).Core;
             }
             catch (ArgumentException ex)
             {
@@ -86,10 +87,10 @@ namespace FuncFlow.Nodes
             var values = InboundValues();
             EnsureExpression(values);
             NodeTrace.Write(() => $"\n----->Forward pass @ {Name}");
-            Value = Core.Evaluate(BindingsByName(values), expression!);
+            CoreValue = Core.Evaluate(BindingsByName(values), expression!);
             NodeTrace.Write(() =>
                 string.Join("\n", InboundNodes.Select((n, i) => $"{n.Name}:\n{Core.Format(values[i])}"))
-                + $"\n---> {Name}:\n{Core.Format(Value)}");
+                + $"\n---> {Name}:\n{Core.Format(CoreValue)}");
         }
 
         private Dictionary<string, CoreTensor> BindingsByName(CoreTensor[] values)
@@ -115,7 +116,7 @@ namespace FuncFlow.Nodes
 
         internal void Backward(BackwardSeed mode)
         {
-            if (Value is null)
+            if (CoreValue is null)
                 throw new InvalidOperationException($"'{Name}' has no value; run its Forward before its Backward.");
             var values = InboundValues();
             EnsureExpression(values);
@@ -125,11 +126,11 @@ namespace FuncFlow.Nodes
             {
                 case BackwardSeed.Cost:
                     NodeTrace.Write(() => "Nothing coming back: this is the cost (the last node)");
-                    upstream = Core.Ones(Value.Shape);
+                    upstream = Core.Ones(CoreValue.Shape);
                     break;
                 case BackwardSeed.Zero:
                     NodeTrace.Write(() => "Nothing coming back: this node feeds nothing and is not the cost");
-                    upstream = Core.Zeros(Value.Shape);
+                    upstream = Core.Zeros(CoreValue.Shape);
                     break;
                 default:
                     var fromOutbound = GradientFromOutbound((n, g) => NodeTrace.Write(() => $"Getting {n.Name} gradient:\n<-----------------------------\n{Core.Format(g)}"));
@@ -139,7 +140,7 @@ namespace FuncFlow.Nodes
                             throw new InvalidOperationException(
                                 $"'{Name}' feeds {string.Join(", ", OutboundNodes.Distinct().Select(n => "'" + n.Name + "'"))}, none of which has run Backward; run the backward pass in reverse topological order (Graph.ForwardAndBackward does).");
                         NodeTrace.Write(() => "Nothing coming back: this is the cost (it feeds nothing)");
-                        fromOutbound = Core.Ones(Value.Shape);
+                        fromOutbound = Core.Ones(CoreValue.Shape);
                     }
                     upstream = fromOutbound;
                     break;
@@ -160,7 +161,7 @@ namespace FuncFlow.Nodes
             var grads = Core.Evaluate(env, gradientExpressions);
             var result = new Dictionary<Node, CoreTensor>();
             for (int i = 0; i < distinctInbound.Length; i++) result[distinctInbound[i]] = grads[i];
-            SetGradients(result);
+            SetCoreGradients(result);
             NodeTrace.Write(() => string.Join("\n", distinctInbound.Select((n, i) => $"W.r.t {n.Name}:\n-------------\n{Core.Format(grads[i])}")));
         }
     }

@@ -15,7 +15,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => inputs.Aggregate(ExprModule.add);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => inputs.Aggregate((a, b) => a + b);
     }
 
     /// <summary>The elementwise product of its inbound nodes' values (NumPy broadcasting), as the seed's <c>Mul</c>.</summary>
@@ -28,7 +28,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => inputs.Aggregate(ExprModule.mul);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => inputs.Aggregate((a, b) => a * b);
     }
 
     /// <summary>The linear transform <c>X · W + b</c>, as the seed's <c>Linear</c>.</summary>
@@ -43,8 +43,8 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) =>
-            ExprModule.add(ExprModule.matmul(inputs[0], inputs[1]), inputs[2]);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) =>
+            inputs[0].MatMul(inputs[1]) + inputs[2];
     }
 
     /// <summary>The logistic function <c>1 / (1 + e^-x)</c>, elementwise, as the seed's <c>Sigmoid</c>.</summary>
@@ -57,7 +57,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.sigmoid(inputs[0]);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => inputs[0].Sigmoid();
     }
 
     /// <summary><c>max(x, 0)</c>, elementwise.</summary>
@@ -70,7 +70,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.relu(inputs[0]);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => inputs[0].Relu();
     }
 
     /// <summary>The hyperbolic tangent, elementwise.</summary>
@@ -83,7 +83,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.tanh(inputs[0]);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => inputs[0].Tanh();
     }
 
     /// <summary>The softmax along the last axis (each row of a matrix sums to one), computed stably.</summary>
@@ -96,7 +96,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => ExprModule.softmax(-1, inputs[0]);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => inputs[0].Softmax();
     }
 
     /// <summary>
@@ -113,7 +113,7 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => FuncFlow.NN.Losses.mse(inputs[1], inputs[0]);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => FuncFlow.CSharp.Loss.MSE.Compute(inputs[1], inputs[0]);
     }
 
     /// <summary>
@@ -132,12 +132,15 @@ namespace FuncFlow.Nodes
         }
 
         /// <inheritdoc />
-        protected override Expr BuildExpression(IReadOnlyList<Expr> inputs) => CrossEntropy.Build(inputs[0], inputs[1]);
+        protected override FuncFlow.CSharp.Expr BuildExpression(IReadOnlyList<FuncFlow.CSharp.Expr> inputs) => new(CrossEntropy.Build(inputs[0].Core, inputs[1].Core));
     }
 
     internal static class CrossEntropy
     {
-        /// <summary>mean over examples of -sum(p * logSoftmax(logits)), p one-hot from indices or given.</summary>
+        /// <summary>
+        /// The core's softmax cross-entropy (<c>Losses.crossEntropy</c>) of logits with classes on the last axis,
+        /// against class indices (optionally with a trailing axis of 1) or one-hot rows, read as the indices they mark.
+        /// </summary>
         public static Expr Build(Expr logits, Expr labels)
         {
             var ls = logits.Shape;
@@ -146,16 +149,16 @@ namespace FuncFlow.Nodes
                 throw new ArgumentException("cross-entropy: the logits are a scalar; give at least one axis of classes.");
             var classes = ls[^1];
             var batch = ls[..^1];
-            Expr p;
-            if (Core.SameShape(lb, ls)) p = labels;
-            else if (Core.SameShape(lb, batch)) p = ExprModule.oneHot(classes, labels);
-            else if (lb.Length == batch.Length + 1 && lb[^1] == 1 && Core.SameShape(lb[..^1], batch))
-                p = ExprModule.oneHot(classes, ExprModule.reshape(batch, labels));
+            Expr indices;
+            if (Core.SameShape(lb, ls))
+                indices = ExprModule.sumAxis(-1, ExprModule.mul(labels, ExprModule.constant(TensorModule.arange(DType.Float64, classes))));
+            else if (Core.SameShape(lb, batch) || (lb.Length == batch.Length + 1 && lb[^1] == 1 && Core.SameShape(lb[..^1], batch)))
+                indices = labels;
             else
                 throw new ArgumentException(
                     $"cross-entropy: labels of shape {Core.ShowShape(lb)} do not fit logits of shape {Core.ShowShape(ls)}; give class indices of shape {Core.ShowShape(batch)} or one-hot rows of shape {Core.ShowShape(ls)}.");
-            var perExample = ExprModule.neg(ExprModule.sumAxis(-1, ExprModule.mul(p, ExprModule.logSoftmax(-1, logits))));
-            return ExprModule.mean(perExample);
+            var rows = batch.Aggregate(1, (a, b) => a * b);
+            return FuncFlow.NN.Losses.crossEntropy(ExprModule.reshape(new[] { rows, classes }, logits), ExprModule.reshape(new[] { rows }, indices));
         }
     }
 }
