@@ -13,30 +13,6 @@ open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
 
-/// Draws from softmax(logits / temperature).
-let sample (rng: Random) (temperature: float) (logits: float[]) =
-    let top = Array.max logits
-    let weights = logits |> Array.map (fun l -> exp ((l - top) / temperature))
-    let mutable u = rng.NextDouble() * Array.sum weights
-    let mutable i = 0
-    while i < weights.Length - 1 && u >= weights[i] do
-        u <- u - weights[i]
-        i <- i + 1
-    i
-
-/// Extends a prompt by `count` characters, each drawn from the model run over the last `window` characters
-/// (the positions the model has embeddings for).
-let generate (model: Model) (tokenizer: Tokenizer) (window: int) (seed: int) (count: int) (prompt: string) =
-    let rng = Random(seed)
-    let ids = ResizeArray(Tokenizer.encode tokenizer prompt)
-    for _ in 1..count do
-        let context = ids.ToArray()[max 0 (ids.Count - window) ..]
-        let input = Tensor.create32 [| 1; context.Length |] (context |> Array.map float32)
-        let logits = (model.Predict input).ToArray()
-        let v = tokenizer.VocabularySize
-        ids.Add(sample rng 0.8 logits[(context.Length - 1) * v ..])
-    Tokenizer.decode tokenizer ids
-
 /// The GPT-style model: token and position embeddings, causal pre-norm blocks, a final norm, the read-out.
 let gpt (vocabulary: int) (window: int) (dim: int) (heads: int) (blocks: int) =
     Sequential(
@@ -103,6 +79,6 @@ let main argv =
             let struct (l, _) = evaluator.Batch(trained, b.Features, b.Targets)
             l)
         |> Seq.toArray
-    printfn "sample: %s" (generate trained corpus.Tokenizer window seed 300 "The meaning of life is")
+    printfn "sample: %s" (TextGeneration.generate trained corpus.Tokenizer window 0.8 seed 300 "The meaning of life is")
     printfn "validation perplexity: %.2f" (exp (Array.average losses))
     0

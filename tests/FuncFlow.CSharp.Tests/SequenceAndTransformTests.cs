@@ -20,6 +20,29 @@ public class SequenceAndTransformTests
     }
 
     [Fact]
+    public void TextGenerationSamplesFromTheSoftmaxOfTheLogits()
+    {
+        double[] logits = { 1.0, 0.0, 2.0, -1.0 };
+        // A small temperature takes the largest logit; the same seed draws the same indices.
+        Assert.Equal(2, TextGeneration.Sample(new System.Random(1), 1e-3, logits));
+        int Draw(int seed) => TextGeneration.Sample(new System.Random(seed), 1.0, logits);
+        Assert.Equal(Draw(7), Draw(7));
+        var counts = new double[4];
+        var random = new System.Random(3);
+        for (int i = 0; i < 20000; i++) counts[TextGeneration.Sample(random, 1.0, logits)]++;
+        double total = 0;
+        foreach (var l in logits) total += System.Math.Exp(l);
+        // Within four binomial standard deviations of softmax(logits).
+        for (int i = 0; i < 4; i++)
+        {
+            double p = System.Math.Exp(logits[i]) / total;
+            Assert.InRange(counts[i] / 20000, p - 4 * System.Math.Sqrt(p * (1 - p) / 20000), p + 4 * System.Math.Sqrt(p * (1 - p) / 20000));
+        }
+        var error = Assert.ThrowsAny<System.ArgumentException>(() => TextGeneration.Sample(new System.Random(1), 0.0, logits));
+        Assert.Contains("temperature", error.Message);
+    }
+
+    [Fact]
     public void AnRNNCellStepIsTanhOfTheProjectedInput()
     {
         var cell = new RNNCell(2, 2);

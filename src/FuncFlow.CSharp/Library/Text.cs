@@ -142,4 +142,41 @@ namespace FuncFlow.CSharp
         /// <returns>The text.</returns>
         public static string Fortunes() => CoreData.TextData.fortunesDefault();
     }
+
+    /// <summary>Text from a trained language model (token ids [1, T] to next-token logits [1, T, vocabulary]).</summary>
+    public static class TextGeneration
+    {
+        /// <summary>An index drawn from softmax(logits / temperature).</summary>
+        /// <param name="random">The generator to draw from.</param>
+        /// <param name="temperature">Positive and finite; below 1 sharpens the distribution.</param>
+        /// <param name="logits">One logit per token.</param>
+        /// <returns>The index drawn.</returns>
+        /// <exception cref="ArgumentException">The temperature is not positive and finite, or there are no logits.</exception>
+        public static int Sample(Random random, double temperature, double[] logits) =>
+            global::FuncFlow.NN.TextGeneration.sample(
+                random ?? throw new ArgumentNullException(nameof(random)),
+                temperature,
+                logits ?? throw new ArgumentNullException(nameof(logits)));
+
+        /// <summary>The prompt extended by <paramref name="count"/> tokens, each sampled from the model run on the last
+        /// <paramref name="window"/> tokens, decoded to text.</summary>
+        /// <param name="model">The language model.</param>
+        /// <param name="tokenizer">The tokenizer it was trained with.</param>
+        /// <param name="window">The most tokens the model reads at once (at least 1).</param>
+        /// <param name="temperature">The sampling temperature (positive and finite).</param>
+        /// <param name="seed">Seeds the sampling.</param>
+        /// <param name="count">How many tokens to add.</param>
+        /// <param name="prompt">The text to extend (at least one token).</param>
+        /// <returns>The prompt and the generated text.</returns>
+        /// <exception cref="ArgumentException">A window below 1, a bad temperature or an empty prompt.</exception>
+        public static string Generate(Model model, Tokenizer tokenizer, int window, double temperature, int seed, int count, string prompt) =>
+            global::FuncFlow.NN.TextGeneration.generate(
+                (model ?? throw new ArgumentNullException(nameof(model))).Core,
+                (tokenizer ?? throw new ArgumentNullException(nameof(tokenizer))).Core,
+                window,
+                temperature,
+                seed,
+                count,
+                prompt ?? throw new ArgumentNullException(nameof(prompt)));
+    }
 }

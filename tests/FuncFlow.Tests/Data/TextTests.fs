@@ -127,4 +127,28 @@ let tests =
                 Expect.equal (trainLength + validationLength) text.Length "every character in one part"
                 // 258 blocks, ceil(25.8) = 26 for validation, none of them the last (shorter) block, else fewer.
                 Expect.isTrue (validationLength <= 260000 && validationLength > 250000) (sprintf "validation %d" validationLength)
+            testCase "TextGeneration.sample draws from softmax(logits / temperature), seeded"
+            <| fun () ->
+                let logits = [| 1.0; 0.0; 2.0; -1.0 |]
+                for temperature in [ 1.0; 0.5 ] do
+                    let rng = Random 3
+                    let counts = Array.zeroCreate<float> 4
+                    for _ in 1..40_000 do
+                        let i = FuncFlow.NN.TextGeneration.sample rng temperature logits
+                        counts[i] <- counts[i] + 1.0
+                    let weights = logits |> Array.map (fun l -> exp (l / temperature))
+                    for i in 0..3 do
+                        let p = weights[i] / Array.sum weights
+                        // Four standard deviations of a binomial proportion over 40,000 draws.
+                        expectWithin
+                            (4.0 * sqrt (p * (1.0 - p) / 40_000.0))
+                            p
+                            (counts[i] / 40_000.0)
+                            (sprintf "T=%g, index %d" temperature i)
+                let again (seed: int) = Array.init 20 (fun _ -> FuncFlow.NN.TextGeneration.sample (Random seed) 1.0 logits)
+                Expect.equal (again 5) (again 5) "the same seed draws the same"
+                Expect.equal (FuncFlow.NN.TextGeneration.sample (Random 1) 1e-3 logits) 2 "a small temperature takes the largest"
+                let e =
+                    throwsAny<ArgumentException>(fun () -> FuncFlow.NN.TextGeneration.sample (Random 1) 0.0 logits |> ignore)
+                Expect.stringContains e.Message "temperature" "a zero temperature is refused by name"
         ]
