@@ -17,7 +17,7 @@ public class DocsTests
     private static Dictionary<string, (string File, string Text)> Snippets()
     {
         var result = new Dictionary<string, (string, string)>();
-        var folder = Path.Combine(Root(), "tests", "FuncFlow.CSharp.Tests", "Docs");
+        var folder = Path.Combine(Root(), "tests", "FuncFlow.CSharp.DocTests", "Docs");
         foreach (var file in Directory.GetFiles(folder, "*.cs"))
         {
             var lines = File.ReadAllLines(file);
@@ -54,7 +54,7 @@ public class DocsTests
         {
             var name = block.Groups["name"].Value;
             Assert.True(name.Length > 0, $"{document}: a C# block has no <!-- snippet: name --> marker:\n{block.Groups["code"].Value}");
-            Assert.True(snippets.TryGetValue(name, out var snippet), $"{document}: no snippet named {name} in tests/FuncFlow.CSharp.Tests/Docs");
+            Assert.True(snippets.TryGetValue(name, out var snippet), $"{document}: no snippet named {name} in tests/FuncFlow.CSharp.DocTests/Docs");
             var code = block.Groups["code"].Value.TrimEnd().Split('\n');
             var usings = code.TakeWhile(l => l.StartsWith("using ", StringComparison.Ordinal) || l.Length == 0).ToList();
             Assert.Equal(snippet.Text, string.Join("\n", code.Skip(usings.Count)).TrimEnd());
