@@ -209,8 +209,9 @@ module Simplify =
                 // elementwise operation broadcasts it to the same result.
                 let direct () =
                     match op with
+                    // Most operands are read as they are: no copy of the inputs unless one is read through shapes.
                     | Op.Binary _
-                    | Op.Where ->
+                    | Op.Where when inputs |> Array.exists (fun i -> not (obj.ReferenceEquals(core i, i))) ->
                         let direct = Array.copy inputs
                         for i in 0 .. direct.Length - 1 do
                             let c = core direct[i]
