@@ -128,7 +128,7 @@ let consumer () =
         XDocument.Load(Path.Combine(root, "Directory.Build.props")).Descendants(XName.Get "Version")
         |> Seq.head
         |> fun e -> e.Value
-    for project in [ "src/FuncFlow"; "src/FuncFlow.CSharp"; "src/FuncFlow.Datasets" ] do
+    for project in [ "src/FuncFlow"; "src/FuncFlow.Mpi"; "src/FuncFlow.CSharp"; "src/FuncFlow.Datasets" ] do
         runOrFail "dotnet" (sprintf "pack %s -c Release -o \"%s\"" project feed)
     let machineCache =
         match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
