@@ -30,18 +30,8 @@ let main argv =
         | _ -> fallback
     let steps, seed = option "--steps" 1200, option "--seed" 1
     let window, batch, hidden = 64, 32, 128
-    let corpus = TextData.corpus Tokenizer.characters 1 0.1 10_000 (TextData.fortunesDefault ())
+    let corpus, train, validation = FortunesCharacters.load window
     let vocabulary = corpus.Tokenizer.VocabularySize
-    let train = TextData.windows window corpus.Train
-    let validation = TextData.windows window corpus.Validation
-    printfn
-        "fortunes: %d training and %d validation characters, %d symbols (with the unknown one); %d and %d windows of %d"
-        (corpus.Train |> Array.sumBy Array.length)
-        (corpus.Validation |> Array.sumBy Array.length)
-        vocabulary
-        train.Count
-        validation.Count
-        window
     printfn "unigram baseline perplexity: %.2f" (unigramPerplexity corpus)
     let layers =
         Sequential(
@@ -68,14 +58,6 @@ let main argv =
             recent <- 0.0
     printfn "trained in %.1f s (%.1f ms per step)" clock.Elapsed.TotalSeconds (clock.Elapsed.TotalMilliseconds / float steps)
     let trained = step.Model
-    // Whole batches of validation windows, the last partial one left out.
-    let evaluator = Evaluator loss
-    let losses =
-        Batches.sequentialWith true batch validation
-        |> Seq.map (fun b ->
-            let struct (l, _) = evaluator.Batch(trained, b.Features, b.Targets)
-            l)
-        |> Seq.toArray
     printfn "sample: %s" (TextGeneration.generate trained corpus.Tokenizer window 0.8 seed 300 "The meaning of life is")
-    printfn "validation perplexity: %.2f" (exp (Array.average losses))
+    printfn "validation perplexity: %.2f" (FortunesCharacters.validationPerplexity trained loss batch validation)
     0

@@ -34,19 +34,8 @@ let main argv =
         | _ -> fallback
     let epochs, seed = option "--epochs" 1, option "--seed" 1
     let window, batch = 64, 32
-    // CharLstm's corpus, split and windows, so the two perplexities compare.
-    let corpus = TextData.corpus Tokenizer.characters 1 0.1 10_000 (TextData.fortunesDefault ())
+    let corpus, train, validation = FortunesCharacters.load window
     let vocabulary = corpus.Tokenizer.VocabularySize
-    let train = TextData.windows window corpus.Train
-    let validation = TextData.windows window corpus.Validation
-    printfn
-        "fortunes: %d training and %d validation characters, %d symbols (with the unknown one); %d and %d windows of %d"
-        (corpus.Train |> Array.sumBy Array.length)
-        (corpus.Validation |> Array.sumBy Array.length)
-        vocabulary
-        train.Count
-        validation.Count
-        window
     let model = Model.Create(gpt vocabulary window 64 4 2, seed, Float32)
     let stepsPerEpoch = option "--steps" (train.Count / batch)
     let steps = epochs * stepsPerEpoch
@@ -71,14 +60,6 @@ let main argv =
         batch
         (clock.Elapsed.TotalMilliseconds / float steps)
     let trained = step.Model
-    // Whole batches of validation windows, the last partial one left out (as CharLstm).
-    let evaluator = Evaluator loss
-    let losses =
-        Batches.sequentialWith true batch validation
-        |> Seq.map (fun b ->
-            let struct (l, _) = evaluator.Batch(trained, b.Features, b.Targets)
-            l)
-        |> Seq.toArray
     printfn "sample: %s" (TextGeneration.generate trained corpus.Tokenizer window 0.8 seed 300 "The meaning of life is")
-    printfn "validation perplexity: %.2f" (exp (Array.average losses))
+    printfn "validation perplexity: %.2f" (FortunesCharacters.validationPerplexity trained loss batch validation)
     0
