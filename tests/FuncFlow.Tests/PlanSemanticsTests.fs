@@ -179,13 +179,7 @@ let tests =
                     Plan.compileWithUpdates [ loss; w ] [ w, w - grads[w] * 0.1; b, b - grads[b] * 0.1; s, t; t, s ]
                 for v in [ x; w; b; s; t ] do
                     plan.Set((Expr.tryName v).Value, Tensor.cast Float32 (values 20 v.Shape))
-                for _ in 1..3 do
-                    plan.Execute()
-                let before = GC.GetAllocatedBytesForCurrentThread()
-                for _ in 1..20 do
-                    plan.Execute()
-                    plan.OutputScalar 0 |> ignore
-                Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L "bytes allocated by 20 runs"
+                expectNoAllocation "the step" plan
             // Convolution and pooling (the conv group).
             testCase
                 "a convolutional network (padding, groups, max, average and global pooling) through Eval and a plan; its training step allocates nothing per run"
@@ -222,13 +216,7 @@ let tests =
                     let plan = Plan.compileWithUpdates [ loss ] [ for p in parameters -> p, p - grads[p] * 0.1 ]
                     for name, value in initial do
                         plan.Set(name, value)
-                    for _ in 1..3 do
-                        plan.Execute()
-                    let before = GC.GetAllocatedBytesForCurrentThread()
-                    for _ in 1..20 do
-                        plan.Execute()
-                        plan.OutputScalar 0 |> ignore
-                    Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L (sprintf "%s: bytes allocated by 20 runs" dtype.Name)
+                    expectNoAllocation dtype.Name plan
             // shapeops group.
             testCase
                 "broadcast and 1-D matmul, indexSelect, flip, cumsum, strided slices and padWith through Eval and a plan; the training step allocates nothing per run"
@@ -256,13 +244,7 @@ let tests =
                     let plan = Plan.compileWithUpdates [ loss ] [ for p in parameters -> p, p - grads[p] * 0.1 ]
                     for name, value in initial do
                         plan.Set(name, value)
-                    for _ in 1..3 do
-                        plan.Execute()
-                    let before = GC.GetAllocatedBytesForCurrentThread()
-                    for _ in 1..20 do
-                        plan.Execute()
-                        plan.OutputScalar 0 |> ignore
-                    Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L (sprintf "%s: bytes allocated by 20 runs" dtype.Name)
+                    expectNoAllocation dtype.Name plan
 
             // The passes one by one, on graphs small enough to derive their results by hand.
             testCase "the schedule counts every node's uses and last use once"
