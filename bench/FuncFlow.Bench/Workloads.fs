@@ -75,21 +75,7 @@ let private mlp (name: string) (steps: int) (dtype: DType) (sizes: int list) (ba
 /// LeNet-5 on [64; 1; 28; 28] float32 images: the NN layers' training step (forward, cross-entropy, gradients
 /// and SGD lr 0.1 in one compiled plan), its batch set once.
 let private lenet () =
-    let layers =
-        NN.Sequential(
-            NN.Conv2d(1, 6, 5, 1, 2),
-            NN.ReLU(),
-            NN.MaxPool2d 2,
-            NN.Conv2d(6, 16, 5),
-            NN.ReLU(),
-            NN.MaxPool2d 2,
-            NN.Flatten(),
-            NN.Linear(400, 120),
-            NN.ReLU(),
-            NN.Linear(120, 84),
-            NN.ReLU(),
-            NN.Linear(84, 10)
-        )
+    let layers = NN.Models.lenet5 ()
     let input = [| 64; 1; 28; 28 |]
     let step =
         NN.TrainStep.Compile(NN.Model.Create(layers, 1, Float32), NN.Loss.CrossEntropy, NN.SGD 0.1, input, [| 64 |])

@@ -29,22 +29,7 @@ let main argv =
     let train, test = Datasets.mnistDefault ()
     let train = Dataset.take [| 0 .. (min train.Count (option argv "train" train.Count)) - 1 |] train
     let train, test = images train, images test
-    let lenet =
-        Sequential(
-            Conv2d(1, 6, 5, 1, 2),
-            ReLU(),
-            MaxPool2d 2,
-            Conv2d(6, 16, 5),
-            ReLU(),
-            MaxPool2d 2,
-            Flatten(),
-            Linear(400, 120),
-            ReLU(),
-            Linear(120, 84),
-            ReLU(),
-            Linear(84, 10)
-        )
-    let model = Model.Create(lenet, seed, Float32)
+    let model = Model.Create(Models.lenet5 (), seed, Float32)
     printfn "%O, seed %d, trained on %d images, tested on %d" model seed train.Count test.Count
     let batch = 64
     let steps = epochs * ((train.Count + batch - 1) / batch)

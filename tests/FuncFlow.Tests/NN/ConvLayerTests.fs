@@ -8,23 +8,6 @@ open FuncFlow.Data
 open FuncFlow.NN
 open FuncFlow.Tests.Support
 
-/// LeNet-5 as examples/LeNet builds it.
-let private lenet () =
-    Sequential(
-        Conv2d(1, 6, 5, 1, 2),
-        ReLU(),
-        MaxPool2d 2,
-        Conv2d(6, 16, 5),
-        ReLU(),
-        MaxPool2d 2,
-        Flatten(),
-        Linear(400, 120),
-        ReLU(),
-        Linear(120, 84),
-        ReLU(),
-        Linear(84, 10)
-    )
-
 /// The population standard deviation of some values.
 let private std (values: float[]) =
     let m = Array.average values
@@ -58,7 +41,7 @@ let tests =
                 Expect.isTrue (w |> Array.forall (fun v -> abs v <= 1.0 / sqrt 20.0)) "within 1/sqrt(5 x 4)"
             testCase "LeNet-5 has PyTorch's parameter names, shapes and count"
             <| fun () ->
-                let model = Model.Create(lenet (), 1, Float32)
+                let model = Model.Create(Models.lenet5 (), 1, Float32)
                 Expect.equal model.Parameters["0.weight"].Shape [| 6; 1; 5; 5 |] "0.weight"
                 Expect.equal model.Parameters["3.weight"].Shape [| 16; 6; 5; 5 |] "3.weight"
                 Expect.equal model.Parameters["3.bias"].Shape [| 16 |] "3.bias"
@@ -71,7 +54,7 @@ let tests =
                 let train, _ = Datasets.mnistDefault ()
                 let slice = Dataset.take [| 0..255 |] train
                 let images = { slice with Features = Tensor.reshape [| 256; 1; 28; 28 |] slice.Features }
-                let trainer = Trainer(Model.Create(lenet (), 1, Float32), Loss.CrossEntropy, Adam 2e-3, 1)
+                let trainer = Trainer(Model.Create(Models.lenet5 (), 1, Float32), Loss.CrossEntropy, Adam 2e-3, 1)
                 // PyTorch's initialisation leaves the ten classes near equally likely: a loss near ln 10.
                 expectWithin 0.1 (log 10.0) (trainer.Evaluate images).Loss "loss before training"
                 let history = trainer.Fit(images, { FitOptions.Create(6, 32) with Quiet = true })
