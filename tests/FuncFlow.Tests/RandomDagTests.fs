@@ -6,6 +6,14 @@ open FuncFlow
 open FuncFlow.Tests.Support
 open Expecto
 
+/// 200 generated cases from a fixed seed: the counts the tests below check are of one sample, not a flaky draw
+/// (an unseeded sample of 200 shares sub-expressions in 100-125 cases).
+let private sampleCases maxNodes =
+    FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd 20250101UL) 50 200 (ExprGen.genCase maxNodes)
+
+let private uses (case: ExprGen.Case) (wanted: Op -> bool) =
+    Graph.topoSort [ case.Output ] |> Array.exists (fun n -> wanted n.Op)
+
 [<Tests>]
 let tests =
     moduleTests
@@ -27,12 +35,11 @@ let tests =
                     let order = Graph.topoSort [ case.Output ]
                     let users = order |> Array.collect (fun n -> n.Inputs) |> Array.countBy (fun n -> n.Id)
                     users |> Array.exists (fun (_, uses) -> uses > 1)
-                let cases = FsCheck.FSharp.Gen.sample 200 (ExprGen.genCase 8)
-                Expect.isTrue ((cases |> Array.filter shared).Length > 100) "(cases |> Array.filter shared).Length > 100"
+                let sharing = (sampleCases 8 |> Array.filter shared).Length
+                Expect.isGreaterThan sharing 100 "cases of 200 with a shared sub-expression"
             testCase "random DAGs include convolution and pooling"
             <| fun () ->
-                let uses (case: ExprGen.Case) (wanted: Op -> bool) = Graph.topoSort [ case.Output ] |> Array.exists (fun n -> wanted n.Op)
-                let cases = FsCheck.FSharp.Gen.sample 200 (ExprGen.genCase 12)
+                let cases = sampleCases 12
                 let count wanted = (cases |> Array.filter (fun c -> uses c wanted)).Length
                 let unfolds = count (fun op -> op.IsUnfold)
                 let pools = count (fun op -> op.IsMaxPoolPick)
@@ -40,9 +47,7 @@ let tests =
             // shapeops group.
             testCase "random DAGs include running sums, backward slices, constant padding and picks along later axes"
             <| fun () ->
-                let uses (case: ExprGen.Case) (wanted: Op -> bool) = Graph.topoSort [ case.Output ] |> Array.exists (fun n -> wanted n.Op)
-                // A fixed seed: the counts below are of one sample, not a flaky draw.
-                let cases = FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd 20250101UL) 50 200 (ExprGen.genCase 12)
+                let cases = sampleCases 12
                 let count wanted = (cases |> Array.filter (fun c -> uses c wanted)).Length
                 let counts =
                     [
