@@ -223,6 +223,18 @@ public class LibraryTests
     }
 
     [Fact]
+    public void NormalizeScalesEveryFeatureInItsDType()
+    {
+        var data = new Dataset(Tensor.Create(new[] { 0f, 255f, 1f, 0.5f }, 2, 2), Tensor.Create(new[] { 3.0, 7.0 }, 2));
+        var normalized = data.Normalize(0.1307, 0.3081);
+        Assert.Equal(DType.Float32, normalized.Features.DType);
+        Assert.Equal(new[] { 0f, 255f, 1f, 0.5f }.Select(v => (v - 0.1307f) / 0.3081f), normalized.Features.ToArray32());
+        Assert.Equal(new[] { 3.0, 7.0 }, normalized.Targets.ToArray());
+        var e = Assert.Throws<ArgumentException>(() => data.Normalize(0, 0));
+        Assert.Contains("Dataset.normalize", e.Message);
+    }
+
+    [Fact]
     public void SafetensorsKeepValuesAndMetadata()
     {
         var path = Path.Combine(Path.GetTempPath(), $"funcflow-csharp-{Guid.NewGuid():N}.safetensors");
