@@ -6,6 +6,7 @@ open System
 open System.Collections.Generic
 open System.IO
 open FuncFlow
+open FuncFlow.Data
 open FuncFlow.NN
 open Google.Protobuf
 
@@ -492,3 +493,30 @@ module internal OnnxExport =
                 values
                 (Some { Size = size; Other = otherSize; Shapes = shapes })
         write path (model graph [ ModelFile.ArchitectureKey, m.Layer.Describe() ])
+
+    /// Exports a model file written by Model.Save: its architecture from the metadata "funcflow.model"
+    /// (LayerDescription.parse), its values and dtype from its tensors.
+    let exportFile (modelPath: string) (inputShape: int[]) (onnxPath: string) =
+        let description =
+            match (Safetensors.loadMetadata modelPath).TryFind ModelFile.ArchitectureKey with
+            | Some d -> d
+            | None ->
+                raise (
+                    DataFormatException(
+                        sprintf
+                            "%s: no '%s' metadata, so the architecture is unknown (Model.Save records it)"
+                            modelPath
+                            ModelFile.ArchitectureKey
+                    )
+                )
+        let layer =
+            try
+                LayerDescription.parse description
+            with :? ArgumentException as e ->
+                raise (DataFormatException(sprintf "%s: the architecture it records cannot be built: %s" modelPath e.Message, e))
+        let dtype =
+            Safetensors.load modelPath
+            |> Seq.tryHead
+            |> Option.map (fun kv -> kv.Value.DType)
+            |> Option.defaultValue Float32
+        exportModel (Model.Create(layer, 0, dtype).Load modelPath) inputShape onnxPath

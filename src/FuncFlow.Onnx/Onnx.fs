@@ -18,3 +18,9 @@ module Onnx =
     /// and one output "output"; parameters and buffers are initializers under their state-dict names, and the
     /// metadata "funcflow.model" records the architecture.
     let exportModel (model: Model) (inputShape: int[]) (path: string) : unit = OnnxExport.exportModel model inputShape path
+
+    /// Exports a model file written by Model.Save (or a PyTorch state dict with FuncFlow's "funcflow.model"
+    /// metadata) as exportModel does: the architecture is rebuilt from the description the file records
+    /// (LayerDescription.parse), the parameters and buffers are the file's. A file without that metadata, or one
+    /// whose architecture is not built from FuncFlow's layers, raises DataFormatException naming it.
+    let exportFile (modelPath: string) (inputShape: int[]) (onnxPath: string) : unit = OnnxExport.exportFile modelPath inputShape onnxPath

@@ -8,6 +8,7 @@ open System.IO
 open Expecto
 open Microsoft.FSharp.Reflection
 open FuncFlow
+open FuncFlow.Data
 open FuncFlow.NN
 open FuncFlow.Onnx
 open FuncFlow.Onnx.Tests.Support
@@ -311,6 +312,28 @@ let tests =
                     Expect.equal (out[name].ToArray()) [| 2.0; -6.0; 2.0 |] name
                 Expect.equal (out["c"].ToArray()) (xv.ToArray()) "c"
                 Expect.equal (out["d"].ToArray()) (wv.ToArray()) "d"
+            }
+
+            test "a model file exports with the architecture it records, and gives the saved model's outputs" {
+                let m = withRunningStatistics (Model.Create(cnn (), 21, Float32))
+                let saved = Path.Combine(folder, "cnn-file.safetensors")
+                m.Save saved
+                let path = fileFor "cnn-file"
+                Onnx.exportFile saved [| 1; 3; 16; 16 |] path
+                let x = Tensor.randNormal Float32 6 [| 4; 3; 16; 16 |] 0.0 1.0
+                let actual = (Ort.run path [ "input", x ])["output"]
+                assertClose "cnn from its file" 1e-5 ((m.Predict x).ToArray()) (actual.ToArray())
+            }
+
+            test "a model file without an architecture, or of layers FuncFlow cannot rebuild, is a DataFormatException" {
+                let plain = Path.Combine(folder, "plain.safetensors")
+                Safetensors.save plain [ "w", Tensor.zeros Float32 [| 2 |] ]
+                let e = throws<DataFormatException>(fun () -> Onnx.exportFile plain [| 1; 2 |] (fileFor "plain"))
+                expectMentions e.Message [ plain; "funcflow.model" ]
+                let custom = Path.Combine(folder, "custom.safetensors")
+                Safetensors.saveWithMetadata custom (Map [ "funcflow.model", "Sequential(Linear(2, 2, He), Bilinear)" ]) []
+                let e = throws<DataFormatException>(fun () -> Onnx.exportFile custom [| 1; 2 |] (fileFor "custom"))
+                expectMentions e.Message [ custom; "unknown layer 'Bilinear'" ]
             }
 
             test "every exported file passes ONNX's checker with full shape inference" {
