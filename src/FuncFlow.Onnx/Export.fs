@@ -137,6 +137,88 @@ module internal OnnxExport =
             values[o * taps + o % taps] <- 1.0
         Tensor.create (Array.ofList (channels * taps :: 1 :: kernel)) values
 
+    /// A group of FuncFlow nodes that one ONNX operator computes, recognised at the group's last node: the
+    /// builders' compositions (Expr.conv2d's unfold and GEMM, avgPool2d, globalAvgPool2d, Linear's product with a
+    /// transposed weight), each with an optional bias added after it.
+    type private Fused =
+        | Conv of input: Expr * weight: Expr * bias: Expr option * window: Window * groups: int
+        | AveragePool of input: Expr * window: Window
+        | GlobalAveragePool of input: Expr
+        | Gemm of a: Expr * b: Expr * bias: Expr option
+
+        /// The nodes the ONNX operator reads.
+        member f.Reads =
+            match f with
+            | Conv(x, w, bias, _, _) -> x :: w :: Option.toList bias
+            | AveragePool(x, _)
+            | GlobalAveragePool x -> [ x ]
+            | Gemm(a, b, bias) -> a :: b :: Option.toList bias
+
+    let private (|Node|) (e: Expr) = e.Op, List.ofSeq e.Operands
+
+    /// Expr.conv's nodes: reshape (weight [G; O/G; P] times unfolded input [N; G; P; L]) to [N; O; spatial...].
+    let private (|Convolution|_|) (r: Expr) =
+        match r with
+        | Node(Op.Reshape _,
+               [ Node(Op.MatMul, [ Node(Op.Reshape _, [ w ]) as wr; Node(Op.Reshape _, [ Node(Op.Unfold window, [ x ]) ]) as cr ]) ]) when
+            cr.Rank = 4 && w.Rank = x.Rank && x.Rank >= 3
+            ->
+            let groups = cr.Shape[1]
+            let o, p = w.Shape[0], cr.Shape[2]
+            let fits =
+                groups > 0
+                && o % groups = 0
+                && w.Shape[1] * groups = x.Shape[1]
+                && Shape.equal wr.Shape [| groups; o / groups; p |]
+                && Shape.equal cr.Shape [| x.Shape[0]; groups; p; cr.Shape[3] |]
+                && List.ofArray w.Shape[2..] = window.Kernel
+                && Shape.equal r.Shape (Array.append [| x.Shape[0]; o |] (window.OutputSize x.Shape[2..]))
+            if fits then Some(x, w, window, groups) else None
+        | _ -> None
+
+    /// A bias [features] reshaped to [1; features; 1...] (channels) or as it is (rows), added after a node.
+    let private (|Biased|_|) (e: Expr) =
+        match e with
+        | Node(Op.Binary BinaryOp.Add, [ y; Node(Op.Reshape _, [ b ]) as rb ]) when
+            b.Rank = 1
+            && y.Rank >= 3
+            && rb.Rank = y.Rank
+            && Shape.equal rb.Shape (Array.init y.Rank (fun i -> if i = 1 then b.Shape[0] else 1))
+            ->
+            Some(y, b)
+        | Node(Op.Binary BinaryOp.Add, [ y; b ]) when y.Rank = 2 && b.Rank = 1 && b.Shape[0] = y.Shape[1] -> Some(y, b)
+        | _ -> None
+
+    /// a b^T for matrices, b^T a transpose node (Linear's product).
+    let private (|GemmTransposed|_|) (e: Expr) =
+        match e with
+        | Node(Op.MatMul, [ a; Node(Op.Permute [| 1; 0 |], [ b ]) ]) when a.Rank = 2 -> Some(a, b)
+        | _ -> None
+
+    let private fused (e: Expr) : Fused option =
+        match e with
+        | Biased(Convolution(x, w, window, groups), b) when b.Shape[0] = w.Shape[0] -> Some(Conv(x, w, Some b, window, groups))
+        | Convolution(x, w, window, groups) -> Some(Conv(x, w, None, window, groups))
+        | Biased(GemmTransposed(a, b), bias) when bias.Shape[0] = b.Shape[0] && e.Rank = 2 -> Some(Gemm(a, b, Some bias))
+        | GemmTransposed(a, b) -> Some(Gemm(a, b, None))
+        // avgPool2d: reshape (mean over axis 1 of unfold (x as [N C; 1; H; W])) to [N; C; H'; W'].
+        | Node(Op.Reshape _,
+               [ Node(Op.Reduce(ReduceOp.Mean, Some 1, false), [ Node(Op.Unfold window, [ Node(Op.Reshape _, [ x ]) as xr ]) ]) ]) when
+            x.Rank = 4
+            && window.Dilation |> List.forall ((=) 1)
+            && Shape.equal xr.Shape [| x.Shape[0] * x.Shape[1]; 1; x.Shape[2]; x.Shape[3] |]
+            && Shape.equal e.Shape (Array.append x.Shape[..1] (window.OutputSize x.Shape[2..]))
+            ->
+            Some(AveragePool(x, window))
+        // globalAvgPool2d: reshape (mean over axis 2, kept, of x as [N; C; H W]) to [N; C; 1; 1].
+        | Node(Op.Reshape _, [ Node(Op.Reduce(ReduceOp.Mean, Some 2, true), [ Node(Op.Reshape _, [ x ]) as xr ]) ]) when
+            x.Rank = 4
+            && Shape.equal xr.Shape [| x.Shape[0]; x.Shape[1]; x.Shape[2] * x.Shape[3] |]
+            && Shape.equal e.Shape [| x.Shape[0]; x.Shape[1]; 1; 1 |]
+            ->
+            Some(GlobalAveragePool x)
+        | _ -> None
+
     /// The ONNX graph of `outputs` (ONNX names and expressions) over `inputs` (ONNX names and variables) and
     /// `parameters` (initializers by variable name); `batch`, when given, is a second trace at another batch size.
     let graph
@@ -207,15 +289,52 @@ module internal OnnxExport =
             | Op.Var _ -> ()
             | _ -> outputOf.TryAdd(e.Id, outputName) |> ignore
 
-        for position in 0 .. count - 1 do
+        // Fused groups, and the nodes the ONNX graph needs: a group's inner nodes only where something else
+        // reads them (a reverse walk from the outputs).
+        let groups = Dictionary<int64, Fused>()
+        for node in order do
+            fused node |> Option.iter (fun f -> groups[node.Id] <- f)
+        let needed = HashSet<int64>(outputs |> Seq.map (fun (_, e) -> e.Id))
+        for position in count - 1 .. -1 .. 0 do
             let node = order[position]
-            let fail why = unsupported position count node why
-            let ins = node.Operands |> Seq.map (fun i -> names[i.Id]) |> Array.ofSeq
+            if needed.Contains node.Id then
+                let reads =
+                    match groups.TryGetValue node.Id with
+                    | true, f -> f.Reads
+                    | _ -> List.ofSeq node.Operands
+                for r in reads do
+                    needed.Add r.Id |> ignore
+
+        // A node's ONNX operator, named as the graph's output where the node is one.
+        let operatorOf (node: Expr) (opType: string) (operands: string list) (attributes: AttributeProto list) =
             let output =
                 match outputOf.TryGetValue node.Id with
                 | true, o -> Some o
                 | _ -> None
-            let op (opType: string) (operands: string list) (attributes: AttributeProto list) = w.Node(opType, operands, attributes, output)
+            w.Node(opType, operands, attributes, output)
+        let windowAttributes (window: Window) =
+            [
+                attrInts "kernel_shape" window.Kernel
+                attrInts "strides" window.Stride
+                attrInts "pads" (window.Padding @ window.Padding)
+            ]
+        let emitFused (node: Expr) (f: Fused) =
+            let op = operatorOf node
+            let name (e: Expr) = names[e.Id]
+            match f with
+            | Conv(x, weight, bias, window, groups) ->
+                let attributes =
+                    windowAttributes window @ [ attrInts "dilations" window.Dilation; attrInt "group" (int64 groups) ]
+                op "Conv" ([ name x; name weight ] @ (bias |> Option.map name |> Option.toList)) attributes
+            | AveragePool(x, window) -> op "AveragePool" [ name x ] (attrInt "count_include_pad" 1L :: windowAttributes window)
+            // One ReduceMean rather than GlobalAveragePool, which ONNX Runtime's CPU provider has only in float32.
+            | GlobalAveragePool x -> op "ReduceMean" [ name x ] [ attrInts "axes" [ 2; 3 ]; attrInt "keepdims" 1L ]
+            | Gemm(a, b, bias) -> op "Gemm" ([ name a; name b ] @ (bias |> Option.map name |> Option.toList)) [ attrInt "transB" 1L ]
+
+        let emitOne (position: int) (node: Expr) : string =
+            let fail why = unsupported position count node why
+            let ins = node.Operands |> Seq.map (fun i -> names[i.Id]) |> Array.ofSeq
+            let op = operatorOf node
             let x = if ins.Length > 0 then ins[0] else ""
             let result =
                 match node.Op with
@@ -387,13 +506,7 @@ module internal OnnxExport =
                     let spatial = window.Kernel.Length
                     let kernels = w.Constant("unfold_kernel", unfoldKernel channels window.Kernel)
                     let attributes =
-                        [
-                            attrInts "kernel_shape" window.Kernel
-                            attrInts "strides" window.Stride
-                            attrInts "pads" (window.Padding @ window.Padding)
-                            attrInts "dilations" window.Dilation
-                            attrInt "group" (int64 channels)
-                        ]
+                        windowAttributes window @ [ attrInts "dilations" window.Dilation; attrInt "group" (int64 channels) ]
                     if spatial = 1 then
                         op "Conv" [ x; kernels ] attributes
                     else
@@ -402,15 +515,7 @@ module internal OnnxExport =
                 | Op.MaxPoolPick window ->
                     if not (obj.ReferenceEquals(node.Operands[0], node.Operands[1])) then
                         fail "values picked at the arg-max of other keys (max pooling reads one tensor)"
-                    op
-                        "MaxPool"
-                        [ x ]
-                        [
-                            attrInts "kernel_shape" window.Kernel
-                            attrInts "strides" window.Stride
-                            attrInts "pads" (window.Padding @ window.Padding)
-                            attrInts "dilations" window.Dilation
-                        ]
+                    op "MaxPool" [ x ] (windowAttributes window @ [ attrInts "dilations" window.Dilation ])
                 | Op.Where ->
                     let condition = w.Op("Cast", [ ins[0] ], [ attrInt "to" (int64 TensorProto.Types.DataType.Bool) ])
                     op "Where" [ condition; ins[1]; ins[2] ] []
@@ -421,7 +526,15 @@ module internal OnnxExport =
                 | Op.MaxPoolScatter _ ->
                     fail "it is a gradient's operation (the adjoint of gather, unfold or max pooling), not one of inference"
                 | Op.Custom c -> fail (sprintf "'%s' is a user-defined operation, whose kernel is .NET code" c.Name)
-            names[node.Id] <- result
+            result
+
+        for position in 0 .. count - 1 do
+            let node = order[position]
+            if needed.Contains node.Id then
+                names[node.Id] <-
+                    match groups.TryGetValue node.Id with
+                    | true, f -> emitFused node f
+                    | _ -> emitOne position node
 
         // Outputs that are inputs, parameters or another output's node are copies under their own names.
         for outputName, e in outputs do

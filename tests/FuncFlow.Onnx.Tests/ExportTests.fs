@@ -142,7 +142,7 @@ let private cases: (string * (int[] * Domain) list * (Expr list -> Expr)) list =
     ]
 
 /// The cases whose ONNX operators ONNX Runtime's CPU provider (1.31) has no float64 kernel for: Softplus, Erf,
-/// Elu and Conv (unfold and the pools built on it are depthwise convolutions). Their float64 files are still
+/// Elu, Conv (unfold is a depthwise convolution) and AveragePool. Their float64 files are still
 /// checked by ONNX's checker; a case listed here that runs is a failure, so the list stays true.
 let private noFloat64Kernel =
     set
@@ -258,6 +258,12 @@ let tests =
                 let initializers = m.Graph.Initializer |> Seq.map (fun t -> t.Name) |> Set.ofSeq
                 for name in [ "0.weight"; "0.bias"; "11.weight"; "11.bias" ] do
                     Expect.isTrue (initializers.Contains name) (sprintf "initializer '%s'" name)
+                // The builders' compositions come back as ONNX's operators: convolutions with their biases, Linear as
+                // Gemm with a transposed weight and a bias, flatten as one batch-agnostic reshape.
+                let operators = m.Graph.Node |> Seq.countBy (fun n -> n.OpType) |> Map.ofSeq
+                Expect.equal operators (Map [ "Conv", 2; "Relu", 4; "MaxPool", 2; "Reshape", 1; "Gemm", 3 ]) "operators"
+                for conv in m.Graph.Node |> Seq.filter (fun n -> n.OpType = "Conv") do
+                    Expect.equal conv.Input.Count 3 "Conv reads the input, the weight and the bias"
                 let metadata = m.MetadataProps |> Seq.map (fun p -> p.Key, p.Value) |> Map.ofSeq
                 Expect.equal metadata["funcflow.model"] (Models.lenet5().Describe()) "the architecture in the metadata"
             }
@@ -334,6 +340,24 @@ let tests =
                 Safetensors.saveWithMetadata custom (Map [ "funcflow.model", "Sequential(Linear(2, 2, He), Bilinear)" ]) []
                 let e = throws<DataFormatException>(fun () -> Onnx.exportFile custom [| 1; 2 |] (fileFor "custom"))
                 expectMentions e.Message [ custom; "unknown layer 'Bilinear'" ]
+            }
+
+            test "a node inside a fused group that is also read elsewhere is written as well" {
+                let x = Expr.var "x" [| 2; 3 |]
+                let w = Expr.var "w" [| 4; 3 |]
+                let b = Expr.var "b" [| 4 |]
+                let product = Expr.matmul x (Expr.transpose w)
+                let y = product + b
+                let wv, bv = Tensor.randNormal Float64 1 [| 4; 3 |] 0.0 1.0, Tensor.randNormal Float64 2 [| 4 |] 0.0 1.0
+                let path = fileFor "inner"
+                Onnx.exportGraph [ "x", x ] [ "y", y; "product", Expr.tanh product ] (Map [ "w", wv; "b", bv ]) path
+                let m = ModelProto.Parser.ParseFrom(File.ReadAllBytes path)
+                Expect.equal (m.Graph.Node |> Seq.map (fun n -> n.OpType) |> List.ofSeq) [ "Gemm"; "Gemm"; "Tanh" ] "operators"
+                let xv = Tensor.randNormal Float64 3 [| 2; 3 |] 0.0 1.0
+                let out = Ort.run path [ "x", xv ]
+                let env = Eval.bindings [ "x", xv; "w", wv; "b", bv ]
+                assertClose "y" 1e-12 ((Eval.evaluate env y).ToArray()) (out["y"].ToArray())
+                assertClose "product" 1e-12 ((Eval.evaluate env (Expr.tanh product)).ToArray()) (out["product"].ToArray())
             }
 
             test "every exported file passes ONNX's checker with full shape inference" {
