@@ -331,6 +331,39 @@ module internal OnnxExport =
             | GlobalAveragePool x -> op "ReduceMean" [ name x ] [ attrInts "axes" [ 2; 3 ]; attrInt "keepdims" 1L ]
             | Gemm(a, b, bias) -> op "Gemm" ([ name a; name b ] @ (bias |> Option.map name |> Option.toList)) [ attrInt "transB" 1L ]
 
+        // The batch size at run time, [batch] as int64, read once from axis 0 of the first input.
+        let batchSize =
+            lazy
+                (let shape = w.Op("Shape", [ fst inputs.Head ], [])
+                 w.Op("Gather", [ shape; w.Int64s("axis0", [ 0L ]) ], [ attrInt "axis" 0L ]))
+        // A node's shape as an int64 tensor computed at run time, each axis that moves with the batch a multiple of
+        // the batch size; for shapes that 0 and -1 in a constant cannot write.
+        let runtimeShape (fail: string -> string) (node: Expr) =
+            match batch, other node with
+            | Some b, Some o ->
+                let pieces =
+                    node.Shape
+                    |> Array.mapi (fun axis d ->
+                        if d = o[axis] then
+                            w.Int64s("dim", [ int64 d ])
+                        elif d % b.Size = 0 && d / b.Size * b.Other = o[axis] then
+                            if d = b.Size then
+                                batchSize.Value
+                            else
+                                w.Op("Mul", [ batchSize.Value; w.Int64s("factor", [ int64 (d / b.Size) ]) ], [])
+                        else
+                            fail (
+                                sprintf
+                                    "axis %d has %d elements at batch %d and %d at %d, not a multiple of the batch"
+                                    axis
+                                    d
+                                    b.Size
+                                    o[axis]
+                                    b.Other
+                            ))
+                w.Op("Concat", List.ofArray pieces, [ attrInt "axis" 0L ])
+            | _ -> fail "a shape that changes with the batch size, in a graph without a batch"
+
         let emitOne (position: int) (node: Expr) : string =
             let fail why = unsupported position count node why
             let ins = node.Operands |> Seq.map (fun i -> names[i.Id]) |> Array.ofSeq
@@ -352,9 +385,13 @@ module internal OnnxExport =
                         v
                     | None ->
                         invalidArg "parameters" (sprintf "Onnx.exportGraph: variable '%s' (%O) is neither an input nor a parameter" v node)
-                | Op.Const t ->
-                    if moving node |> Array.exists id then fail "a constant whose shape changes with the batch size"
-                    w.Constant("const", t)
+                | Op.Const t when Array.contains true (moving node) ->
+                    // A constant made per batch (a recurrent layer's zero state): its one value expanded at run time.
+                    let values = t.ToArray()
+                    if values |> Array.exists (fun v -> not (v.Equals values[0])) then
+                        fail "a constant whose shape changes with the batch size and whose values differ"
+                    op "Expand" [ w.Scalar values[0]; runtimeShape fail node ] []
+                | Op.Const t -> w.Constant("const", t)
                 | Op.Unary u ->
                     let one () = w.Scalar 1.0
                     match u with
@@ -412,10 +449,10 @@ module internal OnnxExport =
                     let moves = moving node
                     let target =
                         if not (Array.contains true moves) then
-                            shape |> Array.map int64
+                            Some(shape |> Array.map int64)
                         else
                             // An axis that moves with the batch and is the input's same axis is copied (0); one
-                            // other moving axis is inferred (-1); more cannot be written as constants.
+                            // other moving axis is inferred (-1); more are computed at run time.
                             let source = node.Operands[0]
                             let sourceOther = other source
                             let copied axis =
@@ -427,24 +464,19 @@ module internal OnnxExport =
                             let target = shape |> Array.mapi (fun axis d -> if moves[axis] && copied axis then 0L else int64 d)
                             let left = moves |> Array.indexed |> Array.filter (fun (axis, m) -> m && target[axis] <> 0L)
                             match left with
-                            | [||] -> target
+                            | [||] -> Some target
                             | [| axis, _ |] ->
                                 target[axis] <- -1L
-                                target
-                            | _ -> fail "a reshape whose target has several axes that change with the batch size"
-                    op "Reshape" [ x; w.Int64s("shape", target) ] []
+                                Some target
+                            | _ -> None
+                    match target with
+                    | Some target -> op "Reshape" [ x; w.Int64s("shape", target) ] []
+                    | None -> op "Reshape" [ x; runtimeShape fail node ] []
                 | Op.BroadcastTo shape ->
-                    // Expand broadcasts both ways: an axis that moves with the batch and is already the operand's is 1.
-                    let source = node.Operands[0]
-                    let offset = node.Rank - source.Rank
-                    let sourceMoves = moving source
-                    let target =
-                        moving node
-                        |> Array.mapi (fun axis m ->
-                            if not m then int64 shape[axis]
-                            elif axis >= offset && sourceMoves[axis - offset] then 1L
-                            else fail "a broadcast along an axis that changes with the batch size")
-                    op "Expand" [ x; w.Int64s("shape", target) ] []
+                    if Array.contains true (moving node) then
+                        op "Expand" [ x; runtimeShape fail node ] []
+                    else
+                        op "Expand" [ x; w.Int64s("shape", shape |> Array.map int64) ] []
                 | Op.Reduce(kind, axis, keepDim) ->
                     let keep = attrInt "keepdims" (if keepDim then 1L else 0L)
                     let opType =

@@ -209,6 +209,14 @@ let private cnn () =
 
 let private cnn1d () = Sequential(Conv1d(2, 4, 3, 1, 1), ELU(), SiLU(), Flatten(), Linear(4 * 7, 3), Sigmoid())
 
+/// A causal transformer block with the tanh GELU (ONNX Runtime has no float64 Erf) between linear layers.
+let private transformer () =
+    Sequential(Linear(4, 8), TransformerBlock(8, 2, 16, true, BlockActivation.GeluTanh), LayerNorm 8, Linear(8, 3))
+
+/// A two-layer bidirectional LSTM over [batch; time; features]: its zero state is made per batch.
+let private lstm () =
+    Sequential(LSTM(3, 4, { RecurrentOptions.Default with BatchFirst = true; Bidirectional = true; Layers = 2 }), Linear(8, 2))
+
 [<Tests>]
 let tests =
     moduleTests
@@ -277,6 +285,23 @@ let tests =
             test "a 1-D CNN runs at another batch" {
                 let dtype = Float32
                 checkModel "cnn1d" (Model.Create(cnn1d (), 9, dtype)) [| 3; 2; 7 |] 1 |> ignore
+            }
+
+            test "a causal transformer block runs at another batch (float32 and float64)" {
+                for dtype in [ Float32; Float64 ] do
+                    checkModel "transformer" (Model.Create(transformer (), 12, dtype)) [| 2; 5; 4 |] 3 |> ignore
+            }
+
+            test "an LSTM and a GRU run at another batch" {
+                for dtype in [ Float32; Float64 ] do
+                    checkModel "lstm" (Model.Create(lstm (), 13, dtype)) [| 2; 6; 3 |] 4 |> ignore
+                    let gru = GRU(3, 4, { RecurrentOptions.Default with BatchFirst = true })
+                    checkModel "gru" (Model.Create(gru, 14, dtype)) [| 5; 2; 3 |] 1 |> ignore
+                // Time-major, axis 0 is time: unrolled once per step, the graph changes with it and cannot be symbolic.
+                let timeMajor = Model.Create(GRU(3, 4), 14)
+                let e =
+                    throws<InvalidOperationException>(fun () -> Onnx.exportModel timeMajor [| 5; 2; 3 |] (fileFor "gru-time"))
+                expectMentions e.Message [ "GRU(3, 4, layers=1)"; "different graphs at batch sizes 5 and 6" ]
             }
 
             test "an operation with no ONNX mapping is a NotSupportedException naming it and its node" {
@@ -371,6 +396,8 @@ let tests =
                             yield exportModel "lenet5" (Model.Create(Models.lenet5 (), 3, dtype)) [| 2; 1; 28; 28 |]
                             yield exportModel "cnn" (Model.Create(cnn (), 8, dtype)) [| 2; 3; 16; 16 |]
                             yield exportModel "cnn1d" (Model.Create(cnn1d (), 9, dtype)) [| 3; 2; 7 |]
+                            yield exportModel "transformer" (Model.Create(transformer (), 12, dtype)) [| 2; 5; 4 |]
+                            yield exportModel "lstm" (Model.Create(lstm (), 13, dtype)) [| 2; 6; 3 |]
                     ]
             }
         ]
