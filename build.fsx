@@ -1,5 +1,6 @@
 // FuncFlow's build script: dotnet fsi build.fsx <target>
-// Targets: build, test, examples, bench, pack, consumer. Plain .NET only, so it runs on a fresh machine.
+// Targets: build, test, examples, bench, pack, consumer, fuzz <target> [seconds] (a job of its own, not CI's).
+// Plain .NET only, so it runs on a fresh machine.
 open System
 open System.Diagnostics
 open System.IO
@@ -200,6 +201,91 @@ let consumer () =
     Directory.Delete(work, true)
     printfn "consumer test: passed (FuncFlow %s from a local folder, in C# and F#)" version
 
+/// The fuzz job, not CI's: afl-fuzz through SharpFuzz on one reader of fuzz/FuncFlow.Fuzz/Targets.fs for `seconds`,
+/// seeded with the committed corpus (tests/FuncFlow.Tests/corpus/<target>); afterwards the small inputs that found new
+/// coverage join the corpus, named by their content, and crashes are listed with the command that replays each.
+let fuzz (target: string) (seconds: int) =
+    let corpus = Path.Combine(root, "tests", "FuncFlow.Tests", "corpus", target)
+    if not (Directory.Exists corpus) then
+        eprintfn
+            "build.fsx fuzz: no corpus folder %s; targets: %s"
+            corpus
+            (Directory.GetDirectories(Path.GetDirectoryName corpus)
+             |> Array.map Path.GetFileName
+             |> String.concat ", ")
+        exit 2
+    let shell (command: string) = run "sh" (sprintf "-c \"%s\"" command)
+    if shell "command -v afl-fuzz >/dev/null" <> 0 then
+        let sudo = if Environment.UserName = "root" then "" else "sudo "
+        runOrFail "sh" (sprintf "-c \"%sapt-get install -y afl++\"" sudo)
+    let out = Path.Combine(root, "fuzz", "out")
+    let sharpfuzz = Path.Combine(out, "tools", "sharpfuzz")
+    if not (File.Exists sharpfuzz) then
+        runOrFail
+            "dotnet"
+            (sprintf "tool install SharpFuzz.CommandLine --version 2.3.0 --tool-path \"%s\"" (Path.GetDirectoryName sharpfuzz))
+    let bin = Path.Combine(out, "bin")
+    if Directory.Exists bin then Directory.Delete(bin, true)
+    runOrFail "dotnet" (sprintf "publish fuzz/FuncFlow.Fuzz -c Release -o \"%s\"" bin)
+    // The readers live in FuncFlow's assemblies (FuncFlow.dll, and any FuncFlow.*.dll the harness references);
+    // the harness itself and the framework are left uninstrumented.
+    for dll in Directory.GetFiles(bin, "FuncFlow*.dll") do
+        if Path.GetFileName dll <> "FuncFlow.Fuzz.dll" then runOrFail sharpfuzz (sprintf "\"%s\"" dll)
+    let findings = Path.Combine(out, target)
+    if Directory.Exists findings then Directory.Delete(findings, true)
+    let afl =
+        ProcessStartInfo(
+            "nice",
+            sprintf
+                "-n 19 afl-fuzz -i \"%s\" -o \"%s\" -V %d -t 10000 -m none -- dotnet \"%s\" %s"
+                corpus
+                findings
+                seconds
+                (Path.Combine(bin, "FuncFlow.Fuzz.dll"))
+                target,
+            WorkingDirectory = root
+        )
+    // The target is the dotnet host, which afl-fuzz cannot see is instrumented; no status screen, no CPU pinning
+    // on a shared machine.
+    for name in
+        [
+            "AFL_SKIP_BIN_CHECK"
+            "AFL_NO_UI"
+            "AFL_NO_AFFINITY"
+            "AFL_SKIP_CPUFREQ"
+            "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES"
+        ] do
+        afl.Environment[name] <- "1"
+    printfn "> %s %s" afl.FileName afl.Arguments
+    do
+        use p = Process.Start afl
+        p.WaitForExit()
+    let files (folder: string) =
+        let dir = Path.Combine(findings, "default", folder)
+        if Directory.Exists dir then
+            Directory.GetFiles dir |> Array.filter (fun f -> Path.GetFileName(f).StartsWith "id:")
+        else
+            [||]
+    let hash (file: string) =
+        Convert.ToHexString(Security.Cryptography.SHA256.HashData(File.ReadAllBytes file)).ToLowerInvariant().[..15]
+    let known = Directory.GetFiles corpus |> Array.map hash |> Set.ofArray
+    // Only inputs that reached new edges (afl-fuzz marks them +cov), and small ones, so the corpus stays lean.
+    let added =
+        files "queue"
+        |> Array.filter (fun f -> Path.GetFileName(f).Contains "+cov" && FileInfo(f).Length <= 4096L)
+        |> Array.distinctBy hash
+        |> Array.filter (fun f -> not (known.Contains(hash f)))
+    for f in added do
+        File.Copy(f, Path.Combine(corpus, "q-" + hash f))
+    let size = Directory.GetFiles corpus |> Array.sumBy (fun f -> FileInfo(f).Length)
+    printfn "fuzz %s: %d new corpus files; the corpus has %d files, %d bytes" target added.Length (Directory.GetFiles corpus).Length size
+    let crashes = Array.append (files "crashes") (files "hangs")
+    for c in crashes do
+        printfn "crash or hang: dotnet %s %s \"%s\"" (Path.Combine(bin, "FuncFlow.Fuzz.dll")) target c
+    if crashes.Length > 0 then
+        eprintfn "fuzz %s: %d crashes or hangs (listed above)" target crashes.Length
+        exit 1
+
 match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with
 | [ "build" ] -> runOrFail "dotnet" "build FuncFlow.sln -c Release"
 | [ "test" ] -> test ()
@@ -207,6 +293,10 @@ match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with
 | [ "bench" ] -> runOrFail "bash" "bench/run.sh --torch"
 | [ "pack" ] -> runOrFail "dotnet" "pack FuncFlow.sln -c Release -o out"
 | [ "consumer" ] -> consumer ()
+| [ "fuzz"; target ] -> fuzz target 300
+| [ "fuzz"; target; seconds ] -> fuzz target (int seconds)
 | args ->
-    eprintfn "usage: dotnet fsi build.fsx <build|test|examples|bench|pack|consumer> (got %s)" (String.Join(" ", args))
+    eprintfn
+        "usage: dotnet fsi build.fsx <build|test|examples|bench|pack|consumer|fuzz <target> [seconds]> (got %s)"
+        (String.Join(" ", args))
     exit 2
