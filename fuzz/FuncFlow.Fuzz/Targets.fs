@@ -24,7 +24,12 @@ let all: (string * (string -> unit)) list =
         "csv", (fun path -> Csv.read path 0 |> ignore)
         "text", (fun path -> TextData.read path |> ignore)
         "modelfile", (fun path -> Model.Create(layer (), 0).Load path |> ignore)
-        "checkpoint", (fun path -> trainer().Resume path)
+        "checkpoint",
+        (fun path ->
+            let t = trainer ()
+            t.Resume path
+            // The step count is read from the resumed state (compiling a step plan per input would be too slow).
+            t.StepsTaken |> ignore)
     ]
 
 /// The reader of a target, or None for an unknown name.

@@ -371,8 +371,21 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
                 Waited = integer "trainer.waited"
             }
         let values = Safetensors.load path
-        if not (values.ContainsKey TrainStep.StepName) then
-            fail (sprintf "the checkpoint has no '%s'" TrainStep.StepName)
+        match values.TryFind TrainStep.StepName with
+        | None -> fail (sprintf "the checkpoint has no '%s'" TrainStep.StepName)
+        // The step count is read back as an int (StepsTaken, schedules): one whole number that fits.
+        | Some count when
+            count.Size <> 1
+            || (let v = Tensor.item count in not (v >= 0.0 && v <= float Int32.MaxValue && v = floor v))
+            ->
+            fail (
+                sprintf
+                    "'%s' must be one whole number of steps, got shape %s%s"
+                    TrainStep.StepName
+                    (Shape.show count.Shape)
+                    (if count.Size = 1 then sprintf " holding %g" (Tensor.item count) else "")
+            )
+        | Some _ -> ()
         let restored =
             try
                 model.WithParameters(values).WithBuffers(values)

@@ -234,6 +234,26 @@ let tests =
                 rewrite metadata (values |> Map.filter (fun name _ -> not (name.Contains "step")))
                 expectFormatError [ "ckpt.safetensors"; "the checkpoint has no" ] (fun () -> FuncFlow.Fuzz.Targets.trainer().Resume path)
                 |> ignore
+            testCase "checkpoint: a step count that is not one whole number is refused at Resume, not at StepsTaken"
+            <| fun () ->
+                use dir = new TempDir()
+                let path = dir.File "steps.safetensors"
+                File.WriteAllBytes(path, seed "checkpoint" "seed-checkpoint.safetensors")
+                let metadata = Safetensors.loadMetadata path
+                let values = Safetensors.load path
+                for count, shown in
+                    [
+                        Tensor.ofArray [| 1.0; 2.0 |], "shape (2,)"
+                        Tensor.scalar -1.0, "holding -1"
+                        Tensor.scalar 2.5, "holding 2.5"
+                        Tensor.scalar 1e12, "holding 1e+12"
+                    ] do
+                    Safetensors.saveWithMetadata path metadata (Map.toSeq (values.Add("optimizer.step", count)))
+                    expectFormatError [ "steps.safetensors"; "'optimizer.step' must be one whole number"; shown ] (fun () ->
+                        let t = FuncFlow.Fuzz.Targets.trainer ()
+                        t.Resume path
+                        t.StepsTaken)
+                    |> ignore
             testCase "checkpoint: a truncated checkpoint names the file"
             <| fun () ->
                 let bytes = seed "checkpoint" "seed-checkpoint.safetensors"
