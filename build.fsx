@@ -233,16 +233,19 @@ let fuzz (target: string) (seconds: int) =
         if Path.GetFileName dll <> "FuncFlow.Fuzz.dll" then runOrFail sharpfuzz (sprintf "\"%s\"" dll)
     let findings = Path.Combine(out, target)
     if Directory.Exists findings then Directory.Delete(findings, true)
+    // afl-fuzz's running log goes to a file; its final statistics are printed below.
+    let log = Path.Combine(out, target + ".log")
     let afl =
         ProcessStartInfo(
-            "nice",
+            "sh",
             sprintf
-                "-n 19 afl-fuzz -i \"%s\" -o \"%s\" -V %d -t 10000 -m none -- dotnet \"%s\" %s"
+                "-c 'nice -n 19 afl-fuzz -i \"%s\" -o \"%s\" -V %d -t 10000 -m none -- dotnet \"%s\" %s > \"%s\" 2>&1'"
                 corpus
                 findings
                 seconds
                 (Path.Combine(bin, "FuncFlow.Fuzz.dll"))
-                target,
+                target
+                log,
             WorkingDirectory = root
         )
     // The target is the dotnet host, which afl-fuzz cannot see is instrumented; no status screen, no CPU pinning
@@ -260,6 +263,28 @@ let fuzz (target: string) (seconds: int) =
     do
         use p = Process.Start afl
         p.WaitForExit()
+    let stats = Path.Combine(findings, "default", "fuzzer_stats")
+    if not (File.Exists stats) then
+        eprintfn "build.fsx fuzz: afl-fuzz wrote no statistics; its log, %s, ends:" log
+        for line in File.ReadAllLines log |> Array.rev |> Array.truncate 20 |> Array.rev do
+            eprintfn "  %s" line
+        exit 1
+    for line in File.ReadAllLines stats do
+        let key = (line.Split(':')[0]).Trim()
+        if
+            List.contains
+                key
+                [
+                    "run_time"
+                    "execs_done"
+                    "execs_per_sec"
+                    "corpus_count"
+                    "bitmap_cvg"
+                    "saved_crashes"
+                    "saved_hangs"
+                ]
+        then
+            printfn "  %s" line
     let files (folder: string) =
         let dir = Path.Combine(findings, "default", folder)
         if Directory.Exists dir then

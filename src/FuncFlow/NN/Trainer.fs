@@ -348,7 +348,11 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
             | true, v -> v
             | _ -> fail (sprintf "metadata '%s' is '%s', not a number" key (field key))
         let invariant = Globalization.CultureInfo.InvariantCulture
-        let integer key = parse key (fun v -> Int32.TryParse(v, Globalization.NumberStyles.Integer, invariant))
+        // Counts below their least value would make Fit skip a negative number of batches.
+        let count (least: int) key =
+            let n = parse key (fun v -> Int32.TryParse(v, Globalization.NumberStyles.Integer, invariant))
+            if n < least then fail (sprintf "metadata '%s' is %d, below its least value %d" key n least)
+            n
         let real key = parse key (fun v -> Double.TryParse(v, Globalization.NumberStyles.Float, invariant))
         if field checkpointKey <> "1" then
             fail (sprintf "checkpoint version '%s' is not one this FuncFlow reads (1)" (field checkpointKey))
@@ -363,12 +367,12 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
             )
         let at =
             {
-                Epoch = integer "trainer.epoch"
-                Batch = integer "trainer.batch"
-                Mean = ({ Total = real "trainer.loss_total"; Count = integer "trainer.loss_count" }: MeanMetric)
+                Epoch = count 1 "trainer.epoch"
+                Batch = count 0 "trainer.batch"
+                Mean = ({ Total = real "trainer.loss_total"; Count = count 0 "trainer.loss_count" }: MeanMetric)
                 Correct = real "trainer.correct"
                 Best = real "trainer.best"
-                Waited = integer "trainer.waited"
+                Waited = count 0 "trainer.waited"
             }
         let values = Safetensors.load path
         match values.TryFind TrainStep.StepName with

@@ -214,7 +214,8 @@ let tests =
                 expectFormatError [ "flat.safetensors"; "'0.weight' has shape (6,) in the file, expected (3, 2)" ] (fun () ->
                     model.Load path)
                 |> ignore
-            testCase "checkpoint: metadata that is not a number, a bad generator state or a missing step count is named"
+            testCase
+                "checkpoint: metadata that is not a number or below its least value, a bad generator state or a missing step count is named"
             <| fun () ->
                 use dir = new TempDir()
                 let path = dir.File "ckpt.safetensors"
@@ -227,6 +228,11 @@ let tests =
                 expectFormatError [ "ckpt.safetensors"; "'trainer.epoch' is '1.5', not a number" ] (fun () ->
                     FuncFlow.Fuzz.Targets.trainer().Resume path)
                 |> ignore
+                for key, value, least in [ "trainer.epoch", "0", 1; "trainer.batch", "-3", 0; "trainer.waited", "-1", 0 ] do
+                    rewrite (metadata.Add(key, value)) values
+                    expectFormatError [ "ckpt.safetensors"; sprintf "'%s' is %s, below its least value %d" key value least ] (fun () ->
+                        FuncFlow.Fuzz.Targets.trainer().Resume path)
+                    |> ignore
                 rewrite (metadata.Add("trainer.rng", "0 0 0 0")) values
                 expectFormatError [ "ckpt.safetensors"; "'trainer.rng'"; "not all zero" ] (fun () ->
                     FuncFlow.Fuzz.Targets.trainer().Resume path)
