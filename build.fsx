@@ -235,19 +235,18 @@ let fuzz (target: string) (seconds: int) =
     if Directory.Exists findings then Directory.Delete(findings, true)
     // afl-fuzz's running log goes to a file; its final statistics are printed below.
     let log = Path.Combine(out, target + ".log")
-    let afl =
-        ProcessStartInfo(
-            "sh",
-            sprintf
-                "-c 'nice -n 19 afl-fuzz -i \"%s\" -o \"%s\" -V %d -t 10000 -m none -- dotnet \"%s\" %s > \"%s\" 2>&1'"
-                corpus
-                findings
-                seconds
-                (Path.Combine(bin, "FuncFlow.Fuzz.dll"))
-                target
-                log,
-            WorkingDirectory = root
-        )
+    let command =
+        sprintf
+            "nice -n 19 afl-fuzz -i \"%s\" -o \"%s\" -V %d -t 10000 -m none -- dotnet \"%s\" %s > \"%s\" 2>&1"
+            corpus
+            findings
+            seconds
+            (Path.Combine(bin, "FuncFlow.Fuzz.dll"))
+            target
+            log
+    let afl = ProcessStartInfo("sh", WorkingDirectory = root)
+    afl.ArgumentList.Add "-c"
+    afl.ArgumentList.Add command
     // The target is the dotnet host, which afl-fuzz cannot see is instrumented; no status screen, no CPU pinning
     // on a shared machine.
     for name in
@@ -259,14 +258,18 @@ let fuzz (target: string) (seconds: int) =
             "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES"
         ] do
         afl.Environment[name] <- "1"
-    printfn "> %s %s" afl.FileName afl.Arguments
+    printfn "> %s" command
     do
         use p = Process.Start afl
         p.WaitForExit()
     let stats = Path.Combine(findings, "default", "fuzzer_stats")
     if not (File.Exists stats) then
         eprintfn "build.fsx fuzz: afl-fuzz wrote no statistics; its log, %s, ends:" log
-        for line in File.ReadAllLines log |> Array.rev |> Array.truncate 20 |> Array.rev do
+        for line in
+            (if File.Exists log then File.ReadAllLines log else [||])
+            |> Array.rev
+            |> Array.truncate 20
+            |> Array.rev do
             eprintfn "  %s" line
         exit 1
     for line in File.ReadAllLines stats do

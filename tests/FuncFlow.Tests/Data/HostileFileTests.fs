@@ -189,6 +189,14 @@ let tests =
                         expectFormatError [ "far.safetensors"; "tensor \"a\""; "\"data_offsets\" holds 1e30" ] (fun () ->
                             Safetensors.load path)
                         |> ignore)
+            testCase "model file and checkpoint: a missing file names the path"
+            <| fun () ->
+                use dir = new TempDir()
+                let path = dir.File "absent.safetensors"
+                expectFormatError [ path; "file not found" ] (fun () -> Model.Create(FuncFlow.Fuzz.Targets.layer (), 0).Load path)
+                |> ignore
+                expectFormatError [ path; "file not found" ] (fun () -> FuncFlow.Fuzz.Targets.trainer().Resume path)
+                |> ignore
             testCase "model file: a format that is not a number is named"
             <| fun () ->
                 use dir = new TempDir()
