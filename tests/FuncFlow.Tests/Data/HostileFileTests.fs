@@ -1,5 +1,5 @@
 /// Files from strangers: each reader refuses a damaged or hostile file with a DataFormatException naming the
-/// file and the problem, without allocating what a lying header asks for; and the fuzzers' corpus replays
+/// file and the problem, without allocating what a lying header asks for; and the fuzzer's corpus replays
 /// through every reader with no other outcome.
 module FuncFlow.Tests.Data.HostileFileTests
 
@@ -33,7 +33,7 @@ let private safetensors (json: string) (data: byte[]) =
     let head = Encoding.UTF8.GetBytes json
     Array.concat [ BitConverter.GetBytes(uint64 head.Length); head; data ]
 
-/// The first and last bytes of a gzip member cut off: its trailer is gone, the deflate data ends early.
+/// A gzip file cut short: its trailer and the end of its deflate data are gone.
 let private cut (gz: byte[]) = gz[.. gz.Length - 12]
 
 let private seeds = lazy (FuncFlow.Fuzz.Seeds.all () |> Map.ofList)
@@ -311,7 +311,9 @@ let tests =
                     for target, read in FuncFlow.Fuzz.Targets.all ->
                         testCase target
                         <| fun () ->
-                            let files = Directory.GetFiles(corpusOf target) |> Array.sort
+                            let dir = corpusOf target
+                            Expect.isTrue (Directory.Exists dir) (sprintf "%s is missing (every target needs seeds)" dir)
+                            let files = Directory.GetFiles dir |> Array.sort
                             Expect.isNonEmpty files (sprintf "corpus/%s has no files (every target needs seeds)" target)
                             // A seed is a valid file and must read; the fuzzer's inputs may be refused, naming the file.
                             let failure (file: string) =
