@@ -229,8 +229,8 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
     let mutable current: TrainStep option = None
     /// The parameters and buffers a newly compiled first plan starts from (the model's, or a checkpoint's).
     let mutable start = model
-    /// Optimiser state and step count from a checkpoint, for the next first plan.
-    let mutable pending: Map<string, Tensor> option = None
+    /// Optimiser state and step count from a checkpoint (and the checkpoint's path), for the next first plan.
+    let mutable pending: (string * Map<string, Tensor>) option = None
     let mutable position = Position.Start
     let mutable resumed = false
     let evaluator = Evaluator(loss)
@@ -261,7 +261,7 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         | Some s -> s.Steps
         | None ->
             match pending with
-            | Some state -> int (Tensor.item state[TrainStep.StepName])
+            | Some(_, state) -> int (Tensor.item state[TrainStep.StepName])
             | None -> 0
 
     /// One step on a batch: forward, loss, gradients, update. Returns the batch's loss before the update.
@@ -276,16 +276,25 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
                 s
         match current, pending with
         | Some c, _ when not (obj.ReferenceEquals(c, step)) -> step.CopyStateFrom c
-        | None, Some state ->
+        | None, Some(path, state) ->
+            // The optimiser's state names and shapes are known only now, with the plan: a checkpoint that does
+            // not fit them is still the file's fault.
             for name in step.StateNames do
                 match state.TryFind name with
-                | Some v -> step.Plan.Set(name, Tensor.cast model.DType v)
+                | Some v ->
+                    try
+                        step.Plan.Set(name, Tensor.cast model.DType v)
+                    with :? ArgumentException as e ->
+                        raise (
+                            DataFormatException(
+                                sprintf "%s: the checkpoint's '%s' does not fit the optimiser's state: %s" path name e.Message,
+                                e
+                            )
+                        )
                 | None ->
                     raise (
-                        KeyNotFoundException(
-                            sprintf
-                                "Trainer.Step: the checkpoint resumed has no value for '%s' (was it written with another optimiser?)"
-                                name
+                        DataFormatException(
+                            sprintf "%s: the checkpoint resumed has no value for '%s' (was it written with another optimiser?)" path name
                         )
                     )
             pending <- None
@@ -400,7 +409,7 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         with :? ArgumentException as e ->
             raise (DataFormatException(sprintf "%s: metadata 'trainer.rng': %s" path e.Message, e))
         start <- restored
-        pending <- Some values
+        pending <- Some(path, values)
         steps.Clear()
         current <- None
         position <- at

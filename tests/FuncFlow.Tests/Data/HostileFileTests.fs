@@ -268,6 +268,26 @@ let tests =
                         t.Resume path
                         t.StepsTaken)
                     |> ignore
+            testCase "checkpoint: optimiser state that is missing or of another size is named at the first step"
+            <| fun () ->
+                use dir = new TempDir()
+                let path = dir.File "state.safetensors"
+                File.WriteAllBytes(path, seed "checkpoint" "seed-checkpoint.safetensors")
+                let metadata = Safetensors.loadMetadata path
+                let values = Safetensors.load path
+                let x = Tensor.ofArray2D (array2D [ [ 0.5; -1.0 ] ])
+                let y = Tensor.ofArray2D (array2D [ [ 1.0 ] ])
+                // The optimiser's state is known only once the step plan is compiled, so Resume cannot check it.
+                let firstStep () =
+                    let t = FuncFlow.Fuzz.Targets.trainer ()
+                    t.Resume path
+                    t.Step(x, y)
+                Safetensors.saveWithMetadata path metadata (Map.toSeq (values.Add("0.weight.adam_m", Tensor.ofArray [| 1.0; 2.0 |])))
+                expectFormatError [ "state.safetensors"; "'0.weight.adam_m' does not fit the optimiser's state" ] firstStep
+                |> ignore
+                Safetensors.saveWithMetadata path metadata (Map.toSeq (values.Remove "2.bias.adam_v"))
+                expectFormatError [ "state.safetensors"; "no value for '2.bias.adam_v'"; "another optimiser" ] firstStep
+                |> ignore
             testCase "checkpoint: a truncated checkpoint names the file"
             <| fun () ->
                 let bytes = seed "checkpoint" "seed-checkpoint.safetensors"
