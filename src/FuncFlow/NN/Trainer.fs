@@ -433,11 +433,24 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         // The epoch's batch count and its batches after the first `skip`. Batches drawn with replacement are
         // drawn as they are reached, so a checkpoint's generator state covers them.
         let batches epoch skip =
+            // A checkpoint's batch comes from a file, written under other data or options perhaps.
+            let within count =
+                if skip > count then
+                    invalidArg
+                        "options"
+                        (sprintf
+                            "Trainer.Fit: the checkpoint resumed stands after batch %d of epoch %d, but these data and options give %d batches an epoch"
+                            skip
+                            epoch
+                            count)
             match options.Sampling with
             | Shuffled ->
                 let all = Batches.shuffledWith options.DropLast (seed + epoch) options.BatchSize train |> Array.ofSeq
+                within all.Length
                 all.Length, Seq.skip skip all
-            | WithReplacement k -> k, Seq.init (k - skip) (fun _ -> Batches.sampleWithReplacement rng options.BatchSize train)
+            | WithReplacement k ->
+                within k
+                k, Seq.init (k - skip) (fun _ -> Batches.sampleWithReplacement rng options.BatchSize train)
         let run (report: ProgressReporter) =
             let results = ResizeArray<EpochResult>()
             let mutable stopped = false

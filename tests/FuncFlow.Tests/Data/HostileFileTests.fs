@@ -288,6 +288,23 @@ let tests =
                 Safetensors.saveWithMetadata path metadata (Map.toSeq (values.Remove "2.bias.adam_v"))
                 expectFormatError [ "state.safetensors"; "no value for '2.bias.adam_v'"; "another optimiser" ] firstStep
                 |> ignore
+            testCase "checkpoint: a batch beyond the epoch's batches under the resuming Fit's options is named"
+            <| fun () ->
+                use dir = new TempDir()
+                let path = dir.File "far.safetensors"
+                File.WriteAllBytes(path, seed "checkpoint" "seed-checkpoint.safetensors")
+                let metadata = Safetensors.loadMetadata path
+                Safetensors.saveWithMetadata path (metadata.Add("trainer.batch", "50")) (Map.toSeq (Safetensors.load path))
+                let data = Dataset.create (Tensor.ones Float64 [| 4; 2 |]) (Tensor.zeros Float64 [| 4; 1 |])
+                for options in [ FitOptions.Create(1, 2).Quietly(); FitOptions.Create(1, 2).Quietly().WithReplacement 3 ] do
+                    let t = FuncFlow.Fuzz.Targets.trainer ()
+                    t.Resume path
+                    let e = throws<ArgumentException>(fun () -> t.Fit(data, options) |> ignore)
+                    Expect.stringContains e.Message "stands after batch 50 of epoch 1" "the checkpoint's position"
+                    Expect.stringContains
+                        e.Message
+                        (sprintf "give %d batches" (if options.Sampling = Shuffled then 2 else 3))
+                        "the epoch's batches"
             testCase "checkpoint: a truncated checkpoint names the file"
             <| fun () ->
                 let bytes = seed "checkpoint" "seed-checkpoint.safetensors"
