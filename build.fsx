@@ -203,7 +203,8 @@ let consumer () =
 
 /// The fuzz job, not CI's: afl-fuzz through SharpFuzz on one reader of fuzz/FuncFlow.Fuzz/Targets.fs for `seconds`,
 /// seeded with the committed corpus (tests/FuncFlow.Tests/corpus/<target>); afterwards the small inputs that found new
-/// coverage join the corpus, named by their content, and crashes are listed with the command that replays each.
+/// coverage join the corpus, named by their content, afl-cmin reduces it to the fewest files that reach the same
+/// edges (the seeds stay), and crashes are listed with the command that replays each.
 let fuzz (target: string) (seconds: int) =
     let corpus = Path.Combine(root, "tests", "FuncFlow.Tests", "corpus", target)
     if not (Directory.Exists corpus) then
@@ -296,17 +297,58 @@ let fuzz (target: string) (seconds: int) =
             [||]
     let hash (file: string) =
         Convert.ToHexString(Security.Cryptography.SHA256.HashData(File.ReadAllBytes file)).ToLowerInvariant().[..15]
+    // The candidates: the corpus and the inputs that reached new edges (afl-fuzz marks them +cov), small ones only.
+    let candidates = Path.Combine(out, target + "-candidates")
+    let minimal = Path.Combine(out, target + "-min")
+    for dir in [ candidates; minimal ] do
+        if Directory.Exists dir then Directory.Delete(dir, true)
+    Directory.CreateDirectory candidates |> ignore
+    for f in Directory.GetFiles corpus do
+        File.Copy(f, Path.Combine(candidates, Path.GetFileName f))
     let known = Directory.GetFiles corpus |> Array.map hash |> Set.ofArray
-    // Only inputs that reached new edges (afl-fuzz marks them +cov), and small ones, so the corpus stays lean.
-    let added =
-        files "queue"
-        |> Array.filter (fun f -> Path.GetFileName(f).Contains "+cov" && FileInfo(f).Length <= 4096L)
-        |> Array.distinctBy hash
-        |> Array.filter (fun f -> not (known.Contains(hash f)))
-    for f in added do
-        File.Copy(f, Path.Combine(corpus, "q-" + hash f))
-    let size = Directory.GetFiles corpus |> Array.sumBy (fun f -> FileInfo(f).Length)
-    printfn "fuzz %s: %d new corpus files; the corpus has %d files, %d bytes" target added.Length (Directory.GetFiles corpus).Length size
+    for f in files "queue" do
+        if Path.GetFileName(f).Contains "+cov" && FileInfo(f).Length <= 4096L && not (known.Contains(hash f)) then
+            File.Copy(f, Path.Combine(candidates, "q-" + hash f), true)
+    // afl-cmin keeps the fewest files that reach every edge the candidates reach; seeds stay whatever it says.
+    let dotnet = Process.GetCurrentProcess().MainModule.FileName
+    let cmin = ProcessStartInfo("sh", WorkingDirectory = root)
+    cmin.ArgumentList.Add "-c"
+    cmin.ArgumentList.Add(
+        sprintf
+            "nice -n 19 afl-cmin -i \"%s\" -o \"%s\" -t 10000 -m none -- \"%s\" \"%s\" %s > \"%s\" 2>&1"
+            candidates
+            minimal
+            dotnet
+            (Path.Combine(bin, "FuncFlow.Fuzz.dll"))
+            target
+            (Path.Combine(out, target + "-cmin.log"))
+    )
+    for name in [ "AFL_SKIP_BIN_CHECK"; "AFL_NO_AFFINITY" ] do
+        cmin.Environment[name] <- "1"
+    let minimised =
+        use p = Process.Start cmin
+        p.WaitForExit()
+        p.ExitCode = 0 && Directory.Exists minimal
+    let keep =
+        if minimised then
+            Directory.GetFiles minimal |> Array.map Path.GetFileName |> Set.ofArray
+        else
+            eprintfn "build.fsx fuzz: afl-cmin failed (see fuzz/out/%s-cmin.log); keeping every candidate" target
+            Directory.GetFiles candidates |> Array.map Path.GetFileName |> Set.ofArray
+    let before = Directory.GetFiles corpus |> Array.map Path.GetFileName |> Set.ofArray
+    for name in before do
+        if not (keep.Contains name || name.StartsWith "seed") then File.Delete(Path.Combine(corpus, name))
+    for name in keep do
+        if not (before.Contains name) then
+            File.Copy(Path.Combine(candidates, name), Path.Combine(corpus, name))
+    let after = Directory.GetFiles corpus
+    printfn
+        "fuzz %s: %d corpus files added, %d removed by afl-cmin; the corpus has %d files, %d bytes"
+        target
+        (after |> Array.filter (fun f -> not (before.Contains(Path.GetFileName f))) |> Array.length)
+        (before |> Set.filter (fun n -> not (File.Exists(Path.Combine(corpus, n)))) |> Set.count)
+        after.Length
+        (after |> Array.sumBy (fun f -> FileInfo(f).Length))
     let crashes = Array.append (files "crashes") (files "hangs")
     for c in crashes do
         printfn "crash or hang: dotnet %s %s \"%s\"" (Path.Combine(bin, "FuncFlow.Fuzz.dll")) target c
