@@ -38,17 +38,18 @@ let main argv =
     | [| name |] ->
         match Targets.tryFind name with
         | Some read ->
-            // The readers take paths: each input goes to a file of this process's own (in memory where /dev/shm is).
+            // The readers take paths: each input goes to a file of this process's own (in memory where /dev/shm is),
+            // deleted after each run, since afl-fuzz ends its runners by killing them.
             let folder = if Directory.Exists "/dev/shm" then "/dev/shm" else Path.GetTempPath()
             let input = Path.Combine(folder, sprintf "funcflow-fuzz-%d.%s" Environment.ProcessId name)
-            try
-                Fuzzer.OutOfProcess.Run(fun (stream: Stream) ->
+            Fuzzer.OutOfProcess.Run(fun (stream: Stream) ->
+                try
                     do
                         use file = File.Create input
                         stream.CopyTo file
-                    attempt read input |> ignore)
-            finally
-                File.Delete input
+                    attempt read input |> ignore
+                finally
+                    File.Delete input)
             0
         | None -> usage ()
     | _ -> usage ()
