@@ -1,5 +1,6 @@
 // FuncFlow's build script: dotnet fsi build.fsx <target>
-// Targets: build, test, examples, bench, pack, consumer. Plain .NET only, so it runs on a fresh machine.
+// Targets: build, test, examples, bench, pack, consumer, fuzz <target> [seconds] (a job of its own, not CI's).
+// Plain .NET only, so it runs on a fresh machine.
 open System
 open System.Diagnostics
 open System.IO
@@ -218,6 +219,161 @@ let consumer () =
     Directory.Delete(work, true)
     printfn "consumer test: passed (FuncFlow %s from a local folder, in C# and F#)" version
 
+/// The fuzz job, not CI's: afl-fuzz through SharpFuzz on one reader of fuzz/FuncFlow.Fuzz/Targets.fs for `seconds`,
+/// seeded with the committed corpus (tests/FuncFlow.Tests/corpus/<target>); afterwards the small inputs that found new
+/// coverage join the corpus, named by their content, afl-cmin reduces it to the fewest files that reach the same
+/// edges (the seeds stay), and crashes are listed with the command that replays each.
+let fuzz (target: string) (seconds: int) =
+    let corpus = Path.Combine(root, "tests", "FuncFlow.Tests", "corpus", target)
+    if not (Directory.Exists corpus) then
+        eprintfn
+            "build.fsx fuzz: no corpus folder %s; targets: %s"
+            corpus
+            (Directory.GetDirectories(Path.GetDirectoryName corpus)
+             |> Array.map Path.GetFileName
+             |> String.concat ", ")
+        exit 2
+    let shell (command: string) = run "sh" (sprintf "-c \"%s\"" command)
+    if shell "command -v afl-fuzz >/dev/null" <> 0 then
+        let sudo = if Environment.UserName = "root" then "" else "sudo "
+        runOrFail "sh" (sprintf "-c \"%sapt-get install -y afl++\"" sudo)
+    let out = Path.Combine(root, "fuzz", "out")
+    let sharpfuzz = Path.Combine(out, "tools", "sharpfuzz")
+    if not (File.Exists sharpfuzz) then
+        runOrFail
+            "dotnet"
+            (sprintf "tool install SharpFuzz.CommandLine --version 2.3.0 --tool-path \"%s\"" (Path.GetDirectoryName sharpfuzz))
+    let bin = Path.Combine(out, "bin")
+    if Directory.Exists bin then Directory.Delete(bin, true)
+    runOrFail "dotnet" (sprintf "publish fuzz/FuncFlow.Fuzz -c Release -o \"%s\"" bin)
+    // The readers live in FuncFlow's assemblies (FuncFlow.dll, and any FuncFlow.*.dll the harness references);
+    // the harness itself and the framework are left uninstrumented.
+    for dll in Directory.GetFiles(bin, "FuncFlow*.dll") do
+        if Path.GetFileName dll <> "FuncFlow.Fuzz.dll" then runOrFail sharpfuzz (sprintf "\"%s\"" dll)
+    let findings = Path.Combine(out, target)
+    if Directory.Exists findings then Directory.Delete(findings, true)
+    // afl-fuzz's running log goes to a file; its final statistics are printed below.
+    let log = Path.Combine(out, target + ".log")
+    let command =
+        sprintf
+            "nice -n 19 afl-fuzz -i \"%s\" -o \"%s\" -V %d -t 10000 -m none -- dotnet \"%s\" %s > \"%s\" 2>&1"
+            corpus
+            findings
+            seconds
+            (Path.Combine(bin, "FuncFlow.Fuzz.dll"))
+            target
+            log
+    let afl = ProcessStartInfo("sh", WorkingDirectory = root)
+    afl.ArgumentList.Add "-c"
+    afl.ArgumentList.Add command
+    // The target is the dotnet host, which afl-fuzz cannot see is instrumented; no status screen, no CPU pinning
+    // on a shared machine.
+    for name in
+        [
+            "AFL_SKIP_BIN_CHECK"
+            "AFL_NO_UI"
+            "AFL_NO_AFFINITY"
+            "AFL_SKIP_CPUFREQ"
+            "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES"
+        ] do
+        afl.Environment[name] <- "1"
+    printfn "> %s" command
+    do
+        use p = Process.Start afl
+        p.WaitForExit()
+    let stats = Path.Combine(findings, "default", "fuzzer_stats")
+    if not (File.Exists stats) then
+        eprintfn "build.fsx fuzz: afl-fuzz wrote no statistics; its log, %s, ends:" log
+        for line in
+            (if File.Exists log then File.ReadAllLines log else [||])
+            |> Array.rev
+            |> Array.truncate 20
+            |> Array.rev do
+            eprintfn "  %s" line
+        exit 1
+    for line in File.ReadAllLines stats do
+        let key = (line.Split(':')[0]).Trim()
+        if
+            List.contains
+                key
+                [
+                    "run_time"
+                    "execs_done"
+                    "execs_per_sec"
+                    "corpus_count"
+                    "bitmap_cvg"
+                    "saved_crashes"
+                    "saved_hangs"
+                ]
+        then
+            printfn "  %s" line
+    let files (folder: string) =
+        let dir = Path.Combine(findings, "default", folder)
+        if Directory.Exists dir then
+            Directory.GetFiles dir |> Array.filter (fun f -> Path.GetFileName(f).StartsWith "id:")
+        else
+            [||]
+    let hash (file: string) =
+        Convert.ToHexString(Security.Cryptography.SHA256.HashData(File.ReadAllBytes file)).ToLowerInvariant().[..15]
+    // The candidates: the corpus and the inputs that reached new edges (afl-fuzz marks them +cov), small ones only.
+    let candidates = Path.Combine(out, target + "-candidates")
+    let minimal = Path.Combine(out, target + "-min")
+    for dir in [ candidates; minimal ] do
+        if Directory.Exists dir then Directory.Delete(dir, true)
+    Directory.CreateDirectory candidates |> ignore
+    for f in Directory.GetFiles corpus do
+        File.Copy(f, Path.Combine(candidates, Path.GetFileName f))
+    let known = Directory.GetFiles corpus |> Array.map hash |> Set.ofArray
+    for f in files "queue" do
+        if Path.GetFileName(f).Contains "+cov" && FileInfo(f).Length <= 4096L && not (known.Contains(hash f)) then
+            File.Copy(f, Path.Combine(candidates, "q-" + hash f), true)
+    // afl-cmin keeps the fewest files that reach every edge the candidates reach; seeds stay whatever it says.
+    let dotnet = Process.GetCurrentProcess().MainModule.FileName
+    let cmin = ProcessStartInfo("sh", WorkingDirectory = root)
+    cmin.ArgumentList.Add "-c"
+    cmin.ArgumentList.Add(
+        sprintf
+            "nice -n 19 afl-cmin -i \"%s\" -o \"%s\" -t 10000 -m none -- \"%s\" \"%s\" %s > \"%s\" 2>&1"
+            candidates
+            minimal
+            dotnet
+            (Path.Combine(bin, "FuncFlow.Fuzz.dll"))
+            target
+            (Path.Combine(out, target + "-cmin.log"))
+    )
+    for name in [ "AFL_SKIP_BIN_CHECK"; "AFL_NO_AFFINITY" ] do
+        cmin.Environment[name] <- "1"
+    let minimised =
+        use p = Process.Start cmin
+        p.WaitForExit()
+        p.ExitCode = 0 && Directory.Exists minimal
+    let keep =
+        if minimised then
+            Directory.GetFiles minimal |> Array.map Path.GetFileName |> Set.ofArray
+        else
+            eprintfn "build.fsx fuzz: afl-cmin failed (see fuzz/out/%s-cmin.log); keeping every candidate" target
+            Directory.GetFiles candidates |> Array.map Path.GetFileName |> Set.ofArray
+    let before = Directory.GetFiles corpus |> Array.map Path.GetFileName |> Set.ofArray
+    for name in before do
+        if not (keep.Contains name || name.StartsWith "seed") then File.Delete(Path.Combine(corpus, name))
+    for name in keep do
+        if not (before.Contains name) then
+            File.Copy(Path.Combine(candidates, name), Path.Combine(corpus, name))
+    let after = Directory.GetFiles corpus
+    printfn
+        "fuzz %s: %d corpus files added, %d removed by afl-cmin; the corpus has %d files, %d bytes"
+        target
+        (after |> Array.filter (fun f -> not (before.Contains(Path.GetFileName f))) |> Array.length)
+        (before |> Set.filter (fun n -> not (File.Exists(Path.Combine(corpus, n)))) |> Set.count)
+        after.Length
+        (after |> Array.sumBy (fun f -> FileInfo(f).Length))
+    let crashes = Array.append (files "crashes") (files "hangs")
+    for c in crashes do
+        printfn "crash or hang: dotnet %s %s \"%s\"" (Path.Combine(bin, "FuncFlow.Fuzz.dll")) target c
+    if crashes.Length > 0 then
+        eprintfn "fuzz %s: %d crashes or hangs (listed above)" target crashes.Length
+        exit 1
+
 match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with
 | [ "build" ] -> runOrFail "dotnet" "build FuncFlow.sln -c Release"
 | [ "test" ] -> test ()
@@ -225,6 +381,10 @@ match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with
 | [ "bench" ] -> runOrFail "bash" "bench/run.sh --torch"
 | [ "pack" ] -> runOrFail "dotnet" "pack FuncFlow.sln -c Release -o out"
 | [ "consumer" ] -> consumer ()
+| [ "fuzz"; target ] -> fuzz target 300
+| [ "fuzz"; target; seconds ] -> fuzz target (int seconds)
 | args ->
-    eprintfn "usage: dotnet fsi build.fsx <build|test|examples|bench|pack|consumer> (got %s)" (String.Join(" ", args))
+    eprintfn
+        "usage: dotnet fsi build.fsx <build|test|examples|bench|pack|consumer|fuzz <target> [seconds]> (got %s)"
+        (String.Join(" ", args))
     exit 2

@@ -10,7 +10,8 @@ module Csv =
     /// Reads a comma-separated file of numbers after skipping its first skipLines lines; blank lines are ignored.
     /// Numbers are parsed with the invariant culture (a dot for decimals), surrounding spaces allowed.
     /// Raises DataFormatException naming the file, line and column for a cell that is not a number,
-    /// and for a row whose length differs from the first data row's.
+    /// for a row whose length differs from the first data row's, and naming the file for one without data
+    /// rows or with damaged gzip data.
     let read (path: string) (skipLines: int) : float[][] =
         if skipLines < 0 then
             invalidArg "skipLines" (sprintf "Csv.read: skipLines must be >= 0, got %d" skipLines)
@@ -50,4 +51,10 @@ module Csv =
                             ))
                 rows.Add row
             line <- reader.ReadLine()
+        if rows.Count = 0 then
+            raise (
+                DataFormatException(
+                    sprintf "%s: no data rows: the file's %d lines are all blank or among the %d skipped" path lineNo skipLines
+                )
+            )
         rows.ToArray()

@@ -32,7 +32,7 @@ module Idx =
         use s = DataFile.openRead path
         let readExactly (what: string) (n: int) =
             let buf = Array.zeroCreate<byte> n
-            let got = DataFile.readFully path s buf 0 n
+            let got = DataFile.readFully s buf 0 n
             if got < n then
                 fail (sprintf "%s: truncated file: expected %d bytes of %s, found %d" path n what got)
             buf
@@ -55,12 +55,16 @@ module Idx =
             match DataFile.byteCount size (shape |> Seq.map int64) with
             | Some n -> n
             | None -> fail (sprintf "%s: shape %s needs more bytes than one array can hold" path (Shape.show shape))
-        let bytes = Array.zeroCreate<byte>(int total)
-        let got = DataFile.readFully path s bytes 0 bytes.Length
-        if got < bytes.Length then
-            fail (sprintf "%s: truncated file: expected %d bytes of data for shape %s, found %d" path bytes.Length (Shape.show shape) got)
+        let truncated (found: int64) =
+            fail (sprintf "%s: truncated file: expected %d bytes of data for shape %s, found %d" path total (Shape.show shape) found)
+        // A raw file's length is known: a header promising more than it holds is refused before allocating.
+        match DataFile.remaining s with
+        | Some left when left < total -> truncated left
+        | _ -> ()
+        let bytes = DataFile.readUpTo s (int total)
+        if int64 bytes.Length < total then truncated (int64 bytes.Length)
         // Trailing bytes mean the header and the data disagree, so the file is not what it claims to be.
-        if DataFile.readFully path s (Array.zeroCreate 1) 0 1 > 0 then
+        if DataFile.readFully s (Array.zeroCreate 1) 0 1 > 0 then
             fail (sprintf "%s: the file has more than the %d bytes of data that shape %s needs" path bytes.Length (Shape.show shape))
         { Shape = shape; TypeCode = code; Bytes = bytes }
 
@@ -85,5 +89,6 @@ module Idx =
     /// Reads an IDX file (gzipped or raw, detected by the gzip magic bytes) into a tensor of the file's shape.
     /// Unsigned-byte files (type 0x08, as MNIST) give float32 values 0-255; signed-byte, int16 and float32 files
     /// give float32; int32 and float64 files give float64. Raises DataFormatException naming the file when it is
-    /// missing, has a wrong magic number, or is truncated; never returns part of a file.
+    /// missing, has a wrong magic number, a negative or oversized axis, is truncated or longer than its header
+    /// says, or holds damaged gzip data; never returns part of a file, and never allocates more than it holds.
     let read (path: string) : Tensor = decode (readRaw path)

@@ -230,6 +230,11 @@ module Safetensors =
         let head = Array.zeroCreate<byte>(int n)
         fs.ReadExactly(head, 0, head.Length)
         let dataLength = fileLength - 8L - int64 n
+        // JSON parsing leaves invalid UTF-8 in names and strings for later, where it would raise another exception.
+        try
+            Text.UTF8Encoding(false, true).GetCharCount head |> ignore
+        with :? Text.DecoderFallbackException as e ->
+            raise (DataFormatException(sprintf "%s: corrupt header: not UTF-8 text (%s)" path e.Message, e))
         let doc =
             try
                 JsonDocument.Parse(ReadOnlyMemory head)
@@ -241,7 +246,11 @@ module Safetensors =
             fail (sprintf "%s: invalid header: expected a JSON object, got %A" path root.ValueKind)
         let mutable metadata = Map.empty
         let entries = ResizeArray()
+        let names = HashSet<string>()
         for p in root.EnumerateObject() do
+            // JSON allows a repeated name, and which one a reader keeps is up to it: refuse the ambiguity.
+            if not (names.Add p.Name) then
+                fail (sprintf "%s: corrupt header: the name \"%s\" appears twice" path p.Name)
             if p.Name = "__metadata__" then
                 if p.Value.ValueKind <> JsonValueKind.Object then
                     fail (sprintf "%s: __metadata__ is not a JSON object" path)
@@ -251,18 +260,49 @@ module Safetensors =
                     metadata <- metadata.Add(m.Name, m.Value.GetString())
             else
                 entries.Add(parseEntry path dataLength p.Name p.Value)
+        // As the reference reader requires: the tensors tile the data section from its start, in offset order,
+        // without gaps or overlaps, and nothing follows the last one.
         let sorted = entries |> Seq.sortBy (fun e -> e.Begin, e.End) |> Seq.toList
         sorted
         |> List.pairwise
         |> List.iter (fun (a, b) ->
             if b.Begin < a.End then
-                fail (sprintf "%s: tensors \"%s\" [%d, %d] and \"%s\" [%d, %d] overlap" path a.Name a.Begin a.End b.Name b.Begin b.End))
+                fail (sprintf "%s: tensors \"%s\" [%d, %d] and \"%s\" [%d, %d] overlap" path a.Name a.Begin a.End b.Name b.Begin b.End)
+            elif b.Begin > a.End then
+                fail (
+                    sprintf
+                        "%s: corrupt header: a gap of %d bytes between tensors \"%s\" [%d, %d] and \"%s\" [%d, %d]"
+                        path
+                        (b.Begin - a.End)
+                        a.Name
+                        a.Begin
+                        a.End
+                        b.Name
+                        b.Begin
+                        b.End
+                ))
+        match sorted with
+        | first :: _ when first.Begin > 0L ->
+            fail (sprintf "%s: corrupt header: the first tensor \"%s\" begins at %d, not at 0" path first.Name first.Begin)
+        | _ -> ()
+        let covered = sorted |> List.fold (fun _ e -> e.End) 0L
+        if covered <> dataLength then
+            fail (
+                sprintf
+                    "%s: the data section has %d bytes but the tensors cover %d: %d bytes follow the last tensor"
+                    path
+                    dataLength
+                    covered
+                    (dataLength - covered)
+            )
         List.ofSeq entries, metadata, 8L + int64 n
 
     /// Reads every tensor of a safetensors file: F64 as float64, F32 (and F16, BF16) as float32, integer and BOOL
     /// dtypes as float64. Raises DataFormatException naming the file (and the tensor) for a missing file, a bad
-    /// header length, invalid JSON, an unknown dtype, offsets that overlap, run past the data or disagree with the
-    /// shape, or truncated data; nothing is returned from a damaged file.
+    /// header length, a header that is not UTF-8 JSON or repeats a name, an unknown dtype, offsets that overlap,
+    /// leave gaps, run past the data or disagree with the shape, bytes after the last tensor, or truncated data;
+    /// nothing is returned from a damaged file, and nothing is allocated before the sizes are checked against
+    /// the file's length.
     let load (path: string) : Map<string, Tensor> =
         if not (File.Exists path) then
             fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))

@@ -194,10 +194,14 @@ module TextData =
             Tensor.ofStorage [| starts.Length; length |] (TensorData.F32 a)
         { Features = read 0; Targets = read 1 }
 
-    /// Reads a UTF-8 text file.
+    /// Reads a UTF-8 text file, gzipped or plain. Raises DataFormatException naming the file when it is
+    /// missing, is not valid UTF-8 (rather than reading replacement characters), or holds damaged gzip data.
     let read (path: string) : string =
-        use reader = new StreamReader(DataFile.openRead path, Encoding.UTF8)
-        reader.ReadToEnd()
+        use reader = new StreamReader(DataFile.openRead path, UTF8Encoding(false, true))
+        try
+            reader.ReadToEnd()
+        with :? DecoderFallbackException as e ->
+            raise (DataFormatException(sprintf "%s: not UTF-8 text: %s" path e.Message, e))
 
     /// The English collections of Debian's fortunes package (data/fortunes/fortunes.txt, about 2.6 million
     /// characters) from the default data folder (see Datasets.defaultDataDir).

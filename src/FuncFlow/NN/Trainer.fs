@@ -231,8 +231,8 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
     let mutable current: TrainStep option = None
     /// The parameters and buffers a newly compiled first plan starts from (the model's, or a checkpoint's).
     let mutable start = model
-    /// Optimiser state and step count from a checkpoint, for the next first plan.
-    let mutable pending: Map<string, Tensor> option = None
+    /// Optimiser state and step count from a checkpoint (and the checkpoint's path), for the next first plan.
+    let mutable pending: (string * Map<string, Tensor>) option = None
     let mutable position = Position.Start
     let mutable resumed = false
     let evaluator = Evaluator(loss)
@@ -263,7 +263,7 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         | Some s -> s.Steps
         | None ->
             match pending with
-            | Some state -> int (Tensor.item state[TrainStep.StepName])
+            | Some(_, state) -> int (Tensor.item state[TrainStep.StepName])
             | None -> 0
 
     /// One step on a batch: forward, loss, gradients, update. Returns the batch's loss before the update.
@@ -280,16 +280,25 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
                 s
         match current, pending with
         | Some c, _ when not (obj.ReferenceEquals(c, step)) -> step.CopyStateFrom c
-        | None, Some state ->
+        | None, Some(path, state) ->
+            // The optimiser's state names and shapes are known only now, with the plan: a checkpoint that does
+            // not fit them is still the file's fault.
             for name in step.StateNames do
                 match state.TryFind name with
-                | Some v -> step.Plan.Set(name, Tensor.cast model.DType v)
+                | Some v ->
+                    try
+                        step.Plan.Set(name, Tensor.cast model.DType v)
+                    with :? ArgumentException as e ->
+                        raise (
+                            DataFormatException(
+                                sprintf "%s: the checkpoint's '%s' does not fit the optimiser's state: %s" path name e.Message,
+                                e
+                            )
+                        )
                 | None ->
                     raise (
-                        KeyNotFoundException(
-                            sprintf
-                                "Trainer.Step: the checkpoint resumed has no value for '%s' (was it written with another optimiser?)"
-                                name
+                        DataFormatException(
+                            sprintf "%s: the checkpoint resumed has no value for '%s' (was it written with another optimiser?)" path name
                         )
                     )
             pending <- None
@@ -352,7 +361,11 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
             | true, v -> v
             | _ -> fail (sprintf "metadata '%s' is '%s', not a number" key (field key))
         let invariant = Globalization.CultureInfo.InvariantCulture
-        let integer key = parse key (fun v -> Int32.TryParse(v, Globalization.NumberStyles.Integer, invariant))
+        // Counts below their least value would make Fit skip a negative number of batches.
+        let count (least: int) key =
+            let n = parse key (fun v -> Int32.TryParse(v, Globalization.NumberStyles.Integer, invariant))
+            if n < least then fail (sprintf "metadata '%s' is %d, below its least value %d" key n least)
+            n
         let real key = parse key (fun v -> Double.TryParse(v, Globalization.NumberStyles.Float, invariant))
         if field checkpointKey <> "1" then
             fail (sprintf "checkpoint version '%s' is not one this FuncFlow reads (1)" (field checkpointKey))
@@ -367,16 +380,29 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
             )
         let at =
             {
-                Epoch = integer "trainer.epoch"
-                Batch = integer "trainer.batch"
-                Mean = ({ Total = real "trainer.loss_total"; Count = integer "trainer.loss_count" }: MeanMetric)
+                Epoch = count 1 "trainer.epoch"
+                Batch = count 0 "trainer.batch"
+                Mean = ({ Total = real "trainer.loss_total"; Count = count 0 "trainer.loss_count" }: MeanMetric)
                 Correct = real "trainer.correct"
                 Best = real "trainer.best"
-                Waited = integer "trainer.waited"
+                Waited = count 0 "trainer.waited"
             }
         let values = Safetensors.load path
-        if not (values.ContainsKey TrainStep.StepName) then
-            fail (sprintf "the checkpoint has no '%s'" TrainStep.StepName)
+        match values.TryFind TrainStep.StepName with
+        | None -> fail (sprintf "the checkpoint has no '%s'" TrainStep.StepName)
+        // The step count is read back as an int (StepsTaken, schedules): one whole number that fits.
+        | Some count when
+            count.Size <> 1
+            || (let v = Tensor.item count in not (v >= 0.0 && v <= float Int32.MaxValue && v = floor v))
+            ->
+            fail (
+                sprintf
+                    "'%s' must be one whole number of steps, got shape %s%s"
+                    TrainStep.StepName
+                    (Shape.show count.Shape)
+                    (if count.Size = 1 then sprintf " holding %g" (Tensor.item count) else "")
+            )
+        | Some _ -> ()
         let restored =
             try
                 model.WithParameters(values).WithBuffers(values)
@@ -387,7 +413,7 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         with :? ArgumentException as e ->
             raise (DataFormatException(sprintf "%s: metadata 'trainer.rng': %s" path e.Message, e))
         start <- restored
-        pending <- Some values
+        pending <- Some(path, values)
         steps.Clear()
         current <- None
         position <- at
@@ -411,14 +437,27 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         // The epoch's batch count and its batches after the first `skip`. Batches drawn with replacement are
         // drawn as they are reached, so a checkpoint's generator state covers them.
         let batches epoch skip =
+            // A checkpoint's batch comes from a file, written under other data or options perhaps.
+            let within count =
+                if skip > count then
+                    invalidArg
+                        "options"
+                        (sprintf
+                            "Trainer.Fit: the checkpoint resumed stands after batch %d of epoch %d, but these data and options give %d batches an epoch"
+                            skip
+                            epoch
+                            count)
             match options.Sampling with
             | Shuffled ->
                 // Batches.shuffledWith's batches, gathered into reused buffers (Step copies each into its plan), so
                 // an epoch allocates neither a copy of the data set nor an array per batch.
                 let n = train.Count
                 let count = Batches.count options.DropLast options.BatchSize n
+                within count
                 count, Seq.skip skip (Dataset.batchesInto (Dataset.permutation (seed + epoch) n) options.BatchSize count train)
-            | WithReplacement k -> k, Seq.init (k - skip) (fun _ -> Batches.sampleWithReplacement rng options.BatchSize train)
+            | WithReplacement k ->
+                within k
+                k, Seq.init (k - skip) (fun _ -> Batches.sampleWithReplacement rng options.BatchSize train)
         let run (report: ProgressReporter) =
             let results = ResizeArray<EpochResult>()
             let mutable stopped = false
