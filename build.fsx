@@ -64,15 +64,25 @@ let test () =
     let mpiCode =
         run "dotnet" (sprintf "tests/FuncFlow.Mpi.Tests/bin/Release/net10.0/FuncFlow.Mpi.Tests.dll --junit-summary \"%s\"" mpiJunit)
     let mpi = if File.Exists mpiJunit then countJUnit mpiJunit else (0, 0, 0)
+    // The ONNX tests are an Expecto program too (they run exports in ONNX Runtime; those that need Debian's
+    // python3-onnx or libonnx-testdata are skipped, with a note, without them).
+    let onnxJunit = Path.Combine(results, "onnx.xml")
+    let onnxCode =
+        run
+            "dotnet"
+            (sprintf "tests/FuncFlow.Onnx.Tests/bin/Release/net10.0/FuncFlow.Onnx.Tests.dll --no-spinner --junit-summary \"%s\"" onnxJunit)
+    let onnx = if File.Exists onnxJunit then countJUnit onnxJunit else (0, 0, 0)
     let line (passed, failed, skipped) =
         sprintf "%d passed, %d failed%s" passed failed (if skipped > 0 then sprintf ", %d skipped" skipped else "")
     printfn "C# tests (xunit): %s" (line csharp)
     printfn "F# tests (Expecto): %s" (line fsharp)
     printfn "MPI tests (mpirun): %s" (line mpi)
-    let (p1, f1, s1), (p2, f2, s2), (p3, f3, s3) = csharp, fsharp, mpi
-    let passed, failed = p1 + p2 + p3, f1 + f2 + f3
-    printfn "%s" (line (passed, failed, s1 + s2 + s3))
-    if csharpCode <> 0 || fsharpCode <> 0 || mpiCode <> 0 || failed > 0 || passed = 0 then exit 1
+    printfn "ONNX tests (Expecto): %s" (line onnx)
+    let (p1, f1, s1), (p2, f2, s2), (p3, f3, s3), (p4, f4, s4) = csharp, fsharp, mpi, onnx
+    let passed, failed = p1 + p2 + p3 + p4, f1 + f2 + f3 + f4
+    printfn "%s" (line (passed, failed, s1 + s2 + s3 + s4))
+    if csharpCode <> 0 || fsharpCode <> 0 || mpiCode <> 0 || onnxCode <> 0 || failed > 0 || passed = 0 then
+        exit 1
 
 let examples () =
     for project in
@@ -128,7 +138,15 @@ let consumer () =
         XDocument.Load(Path.Combine(root, "Directory.Build.props")).Descendants(XName.Get "Version")
         |> Seq.head
         |> fun e -> e.Value
-    for project in [ "src/FuncFlow"; "src/FuncFlow.Mpi"; "src/FuncFlow.CSharp"; "src/FuncFlow.Datasets" ] do
+    for project in
+        [
+            "src/FuncFlow"
+            "src/FuncFlow.Mpi"
+            "src/FuncFlow.Onnx.Schema"
+            "src/FuncFlow.Onnx"
+            "src/FuncFlow.CSharp"
+            "src/FuncFlow.Datasets"
+        ] do
         runOrFail "dotnet" (sprintf "pack %s -c Release -o \"%s\"" project feed)
     let machineCache =
         match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with

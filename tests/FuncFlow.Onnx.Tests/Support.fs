@@ -1,0 +1,53 @@
+/// Helpers shared by the ONNX tests: module lists, tolerances, fixtures and the optional Debian packages.
+module FuncFlow.Onnx.Tests.Support
+
+open System
+open System.IO
+open Expecto
+
+/// A module's tests: one after another within the module, while different modules run in parallel.
+let moduleTests (name: string) (tests: Test list) : Test = testSequencedGroup name (testList name tests)
+
+/// Asserts |actual - expected| <= tol * max(1, |expected|) elementwise, naming the element on failure.
+let assertClose (tol: float) (expected: float[]) (actual: float[]) =
+    Expect.equal actual.Length expected.Length "number of elements"
+    Array.iteri2
+        (fun i (e: float) (a: float) ->
+            if not (abs (a - e) <= tol * max 1.0 (abs e)) then
+                failtestf "element %d: expected %.17g, got %.17g (tolerance %g)" i e a tol)
+        expected
+        actual
+
+/// Runs f, expecting an exception of exactly type 'T (not a subtype), and returns it.
+let throws<'T when 'T :> exn> (f: unit -> unit) : 'T =
+    let error =
+        try
+            f ()
+            None
+        with e ->
+            Some e
+    match error with
+    | Some(:? 'T as e) when e.GetType() = typeof<'T> -> e
+    | Some e -> failtestf "expected %s, got %s: %s" typeof<'T>.Name (e.GetType().Name) e.Message
+    | None -> failtestf "expected %s, but nothing was thrown" typeof<'T>.Name
+
+/// Asserts that a message contains each of the given parts.
+let expectMentions (message: string) (parts: string list) =
+    for part in parts do
+        Expect.stringContains message part "the error message"
+
+/// A committed fixture, copied beside the test program.
+let fixture (name: string) = Path.Combine(AppContext.BaseDirectory, "fixtures", name)
+
+/// A fresh temporary folder for a test's files.
+let tempFolder () =
+    let dir = Path.Combine(Path.GetTempPath(), "funcflow-onnx-" + Guid.NewGuid().ToString "N")
+    Directory.CreateDirectory dir |> ignore
+    dir
+
+/// ONNX's node tests from Debian's libonnx-testdata; a test that needs them is skipped, with this note, without.
+let nodeTests = "/usr/include/onnx/backend/test/data/node"
+
+let requireNodeTests () =
+    if not (Directory.Exists nodeTests) then
+        skiptest (sprintf "libonnx-testdata is not installed (no %s): apt-get install libonnx-testdata" nodeTests)
