@@ -45,8 +45,8 @@ static int Option(string[] args, string name, int fallback)
 // Rows of 784 pixels as [n, 1, 28, 28] images (one channel), scaled as MNIST is usually: (x - 0.1307) / 0.3081.
 static Dataset Images(Dataset data)
 {
-    var pixels = data.Features.ToArray32().Select(v => (v - 0.1307f) / 0.3081f).ToArray();
-    return new Dataset(Tensor.Create(pixels, data.Count, 1, 28, 28), data.Targets);
+    var scaled = data.Normalize(0.1307, 0.3081);
+    return new Dataset(scaled.Features.Reshape(data.Count, 1, 28, 28), data.Targets);
 }
 
 // This file's folder, so the plot lands in examples/CSharpLeNet/output wherever the program runs from.

@@ -10,11 +10,6 @@ open FuncFlow.Data
 open FuncFlow.NN
 open FuncFlow.Distributed
 
-/// MNIST's usual normalisation, (x - 0.1307) / 0.3081, as in MnistMlp.
-let normalise (ds: Dataset) =
-    let x = ds.Features.ToArray32() |> Array.map (fun v -> (v - 0.1307f) / 0.3081f)
-    { ds with Features = Tensor.create32 ds.Features.Shape x }
-
 [<EntryPoint>]
 let main argv =
     let epochs =
@@ -24,7 +19,8 @@ let main argv =
         | _ -> failwith "usage: DistributedMnist [--epochs N]"
     Mpi.run (fun comm ->
         let train, test = Datasets.mnistDefault ()
-        let train, test = normalise train, normalise test
+        // MNIST's usual normalisation, as in MnistMlp.
+        let train, test = Dataset.normalize 0.1307 0.3081 train, Dataset.normalize 0.1307 0.3081 test
         let model = Model.Create(Sequential(Linear(784, 128), ReLU(), Linear(128, 10)), 1, Float32)
         let batch = 64
         let steps = epochs * ((train.Count + batch - 1) / batch)

@@ -20,8 +20,8 @@ let option (argv: string[]) (name: string) (fallback: int) =
 
 /// Rows of 784 pixels as [n; 1; 28; 28] images (one channel), scaled as MNIST is usually: (x - 0.1307) / 0.3081.
 let images (ds: Dataset) =
-    let pixels = ds.Features.ToArray32() |> Array.map (fun v -> (v - 0.1307f) / 0.3081f)
-    { ds with Features = Tensor.create32 [| ds.Count; 1; 28; 28 |] pixels }
+    let scaled = Dataset.normalize 0.1307 0.3081 ds
+    { scaled with Features = Tensor.reshape [| ds.Count; 1; 28; 28 |] scaled.Features }
 
 [<EntryPoint>]
 let main argv =

@@ -7,15 +7,11 @@ open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
 
-/// MNIST's usual normalisation, (x - 0.1307) / 0.3081, which centres the pixels and helps the first layer.
-let normalise (ds: Dataset) =
-    let x = ds.Features.ToArray32() |> Array.map (fun v -> (v - 0.1307f) / 0.3081f)
-    { ds with Features = Tensor.create32 ds.Features.Shape x }
-
 [<EntryPoint>]
 let main _ =
     let train, test = Datasets.mnistDefault ()
-    let train, test = normalise train, normalise test
+    // MNIST's usual normalisation, (x - 0.1307) / 0.3081, which centres the pixels and helps the first layer.
+    let train, test = Dataset.normalize 0.1307 0.3081 train, Dataset.normalize 0.1307 0.3081 test
     let layers = Sequential(Linear(784, 128), ReLU(), Linear(128, 10))
     let model = Model.Create(layers, 1, Float32)
     printfn "%O, trained on %d images, tested on %d" model train.Count test.Count

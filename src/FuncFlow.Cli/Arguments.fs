@@ -27,14 +27,29 @@ type CheckArgs =
             | Seed _ -> "the seed of the random inputs (default 0)."
             | Tolerance _ -> "the largest relative difference accepted (default 1e-4)."
 
+/// `funcflow onnx export MODEL.safetensors`.
+type ExportArgs =
+    | [<MainCommand; ExactlyOnce>] Model of path: string
+    | [<Mandatory>] Input_Shape of dims: string
+    | [<AltCommandLine("-o")>] Output of path: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Model _ -> "a FuncFlow model file (safetensors written by Model.Save)."
+            | Input_Shape _ -> "the shape of one input example, without the batch axis, e.g. 1,28,28."
+            | Output _ -> "the ONNX file to write (default: the model file with the extension .onnx)."
+
 /// `funcflow onnx ...`.
 type OnnxArgs =
     | [<CliPrefix(CliPrefix.None)>] Check of ParseResults<CheckArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Check _ -> "import an ONNX model, run it through FuncFlow and ONNX Runtime on seeded random inputs, and compare."
+            | Export _ -> "export a FuncFlow model file to ONNX."
 
 /// `funcflow ...`.
 type CliArgs =
@@ -45,4 +60,4 @@ type CliArgs =
         member a.Usage =
             match a with
             | Info _ -> "describe a safetensors or ONNX file: its tensors, shapes, dtypes and metadata."
-            | Onnx _ -> "check ONNX models."
+            | Onnx _ -> "check or export ONNX models."

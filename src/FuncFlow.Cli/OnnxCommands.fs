@@ -125,3 +125,30 @@ let check (out: TextWriter) (path: string) (dims: Map<string, int>) (seed: int) 
             sprintf "DIFFERS from ONNX Runtime by more than %g relative" tolerance
     )
     ok
+
+/// `1,28,28` as a shape.
+let parseShape (text: string) : int[] =
+    text.Split(',', StringSplitOptions.TrimEntries)
+    |> Array.map (fun d ->
+        match Int32.TryParse d with
+        | true, n when n > 0 -> n
+        | _ ->
+            invalidArg
+                "input-shape"
+                (sprintf "funcflow onnx export: --input-shape %s: expected positive integers separated by commas, e.g. 1,28,28" text))
+
+/// Exports a FuncFlow model file to ONNX for examples of the given shape (the batch axis is symbolic) and says
+/// what it wrote.
+let export (out: TextWriter) (modelPath: string) (exampleShape: int[]) (onnxPath: string) =
+    // Traced at a batch of one; exportModel finds the axes that follow the batch with a second trace.
+    Onnx.exportFile modelPath (Array.append [| 1 |] exampleShape) onnxPath
+    let info = Onnx.inspect onnxPath
+    out.WriteLine(
+        sprintf
+            "wrote %s: %d nodes, %d initializers, opset %s; check it with: funcflow onnx check %s --dim batch=1"
+            onnxPath
+            (info.OperatorCounts |> List.sumBy snd)
+            info.Initializers.Length
+            (String.Join(", ", info.Opsets |> List.map (fun (d, v) -> (if d = "" then "ai.onnx" else d) + " " + string v)))
+            onnxPath
+    )

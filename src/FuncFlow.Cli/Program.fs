@@ -45,6 +45,12 @@ let run (argv: string[]) (out: TextWriter) (err: TextWriter) : int =
                     ExitCode.Success
                 else
                     ExitCode.Differs
+            | Export export ->
+                let model = export.GetResult ExportArgs.Model
+                let shape = OnnxCommands.parseShape (export.GetResult ExportArgs.Input_Shape)
+                let target = export.GetResult(ExportArgs.Output, defaultValue = Path.ChangeExtension(model, ".onnx"))
+                OnnxCommands.export out model shape target
+                ExitCode.Success
     with
     | :? ArguParseException as e ->
         // Help asked for is not an error; a bad command line is.

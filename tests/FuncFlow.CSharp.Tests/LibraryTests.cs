@@ -152,7 +152,7 @@ public class LibraryTests
     {
         var model = Model.Create(new Sequential(new Linear(2, 2, bias: false), new ScaleShift(2)), seed: 3);
         Assert.Equal(new[] { "0.weight", "1.scale", "1.shift" }, model.Parameters.Keys.ToArray());
-        Assert.Equal("Sequential(Linear(2, 2, He), ScaleShift(2))", model.Layer.Describe());
+        Assert.Equal("Sequential(Linear(2, 2, He, bias=false), ScaleShift(2))", model.Layer.Describe());
         var set = model.WithParameters(new Dictionary<string, Tensor>
         {
             ["0.weight"] = Tensor.Create(new double[,] { { 1, 2 }, { 3, 4 } }),
@@ -220,6 +220,18 @@ public class LibraryTests
         Assert.Equal(11, boston.Sample(new Random(0), 11).Count);
         var firstTwo = boston.Take(0, 1);
         Assert.Equal(boston.Features.ToArray().Take(26), firstTwo.Features.ToArray());
+    }
+
+    [Fact]
+    public void NormalizeScalesEveryFeatureInItsDType()
+    {
+        var data = new Dataset(Tensor.Create(new[] { 0f, 255f, 1f, 0.5f }, 2, 2), Tensor.Create(new[] { 3.0, 7.0 }, 2));
+        var normalized = data.Normalize(0.1307, 0.3081);
+        Assert.Equal(DType.Float32, normalized.Features.DType);
+        Assert.Equal(new[] { 0f, 255f, 1f, 0.5f }.Select(v => (v - 0.1307f) / 0.3081f), normalized.Features.ToArray32());
+        Assert.Equal(new[] { 3.0, 7.0 }, normalized.Targets.ToArray());
+        var e = Assert.Throws<ArgumentException>(() => data.Normalize(0, 0));
+        Assert.Contains("Dataset.normalize", e.Message);
     }
 
     [Fact]

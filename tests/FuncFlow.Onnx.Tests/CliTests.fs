@@ -109,6 +109,25 @@ let tests =
                         "b     F64    [1]     8"
                         "note: hello"
                     ]
+            testCase "onnx export writes a saved model as ONNX that onnx check then passes at another batch size"
+            <| fun () ->
+                let folder = tempFolder ()
+                let saved = Path.Combine(folder, "mlp.safetensors")
+                let layers =
+                    FuncFlow.NN.Sequential(FuncFlow.NN.Linear(4, 8), FuncFlow.NN.Tanh(), FuncFlow.NN.Linear(8, 3))
+                FuncFlow.NN.Model.Create(layers, 3, FuncFlow.Float32).Save saved
+                let code, out, err = funcflow [ "onnx"; "export"; saved; "--input-shape"; "4" ]
+                Expect.equal code 0 (sprintf "export exit code (stderr: %s)" err)
+                let onnx = Path.Combine(folder, "mlp.onnx")
+                expectMentions out [ "wrote " + onnx; "opset ai.onnx 17" ]
+                let code, out, err = funcflow [ "onnx"; "check"; onnx; "--dim"; "batch=5" ]
+                Expect.equal code 0 (sprintf "check exit code (stderr: %s)" err)
+                expectMentions out [ "(5, 3)"; "agrees with ONNX Runtime" ]
+                let code, _, err =
+                    funcflow [ "onnx"; "export"; saved; "--input-shape"; "4,x"; "-o"; Path.Combine(folder, "bad.onnx") ]
+                Expect.equal code 64 "a malformed shape"
+                expectMentions err [ "--input-shape 4,x" ]
+                Expect.isFalse (File.Exists(Path.Combine(folder, "bad.onnx"))) "nothing written"
             testCase "usage errors exit 64 and --help exits 0"
             <| fun () ->
                 let code, _, err = funcflow [ "frobnicate" ]

@@ -8,11 +8,9 @@ open Expecto
 
 /// 200 generated cases from a fixed seed: the counts the tests below check are of one sample, not a flaky draw
 /// (an unseeded sample of 200 shares sub-expressions in 100-125 cases).
-let private sampleCases maxNodes =
-    FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd 20250101UL) 50 200 (ExprGen.genCase maxNodes)
+let private sampleCases maxNodes = FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd 20250101UL) 50 200 (ExprGen.genCase maxNodes)
 
-let private uses (case: ExprGen.Case) (wanted: Op -> bool) =
-    Graph.topoSort [ case.Output ] |> Array.exists (fun n -> wanted n.Op)
+let private uses (case: ExprGen.Case) (wanted: Op -> bool) = Graph.topoSort [ case.Output ] |> Array.exists (fun n -> wanted n.Op)
 
 [<Tests>]
 let tests =

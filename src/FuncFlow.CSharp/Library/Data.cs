@@ -35,6 +35,12 @@ namespace FuncFlow.CSharp
         /// <returns>The subset.</returns>
         public Dataset Take(params int[] indices) => new(CoreData.DatasetModule.take(indices, Core));
 
+        /// <summary>The features as (x - mean) / std with one mean and standard deviation for all of them, as torchvision's Normalize((mean,), (std,)); targets unchanged.</summary>
+        /// <param name="mean">The value subtracted (MNIST's is 0.1307).</param>
+        /// <param name="std">The value divided by, finite and positive (MNIST's is 0.3081).</param>
+        /// <returns>The normalised data set, in the features' dtype.</returns>
+        public Dataset Normalize(double mean, double std) => new(CoreData.DatasetModule.normalize(mean, std, Core));
+
         /// <summary>A seeded random split into training and test examples.</summary>
         /// <param name="seed">The shuffle's seed.</param>
         /// <param name="testFraction">The fraction of examples held out, in (0, 1).</param>

@@ -10,10 +10,13 @@ module Batches =
             invalidArg "batchSize" (sprintf "%s: batchSize must be positive, got %d" op batchSize)
         Dataset.rows op ds
 
+    /// How many batches an epoch of n rows has.
+    let internal count (dropLast: bool) (batchSize: int) (n: int) = if dropLast then n / batchSize else (n + batchSize - 1) / batchSize
+
+    /// Each batch is copied out of the data set when it is reached, so an epoch holds one batch at a time.
     let private ofOrder (op: string) (dropLast: bool) (batchSize: int) (order: int[]) (ds: Dataset) : seq<Dataset> =
         let n = order.Length
-        let count = if dropLast then n / batchSize else (n + batchSize - 1) / batchSize
-        Seq.init count (fun b ->
+        Seq.init (count dropLast batchSize n) (fun b ->
             let start = b * batchSize
             Dataset.takeIn op order[start .. min n (start + batchSize) - 1] ds)
 

@@ -41,21 +41,27 @@ type internal BarProgress(ctx: ProgressContext) =
     let mutable task: ProgressTask option = None
     let mutable title = ""
     let mutable lastShown = -1000L
+    /// Steps not yet given to the bar.
+    let mutable pending = 0
     override _.EpochStarted(t, steps) =
         title <- t
         task <- Some(ctx.AddTask(Markup.Escape t, true, float (max 1 steps)))
     override _.Advance(count, describe) =
         match task with
         | Some bar ->
-            bar.Increment(float count)
-            // Formatting the status costs more than a step of a small model, so it is throttled.
+            pending <- pending + count
+            // The bar is touched at most ten times a second (Spectre redraws at that rate anyway): formatting the
+            // status, and even Increment (a lock and a speed sample), cost more than a step of a small model.
             if clock.ElapsedMilliseconds - lastShown >= 100L then
                 lastShown <- clock.ElapsedMilliseconds
+                bar.Increment(float pending)
+                pending <- 0
                 bar.Description <- Markup.Escape(title + "  " + describe.Invoke())
         | None -> ()
     override _.EpochFinished summary =
         match task with
         | Some bar ->
+            pending <- 0
             bar.Value <- bar.MaxValue
             bar.Description <- Markup.Escape summary
             bar.StopTask()

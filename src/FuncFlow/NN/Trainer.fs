@@ -225,7 +225,9 @@ type internal Position =
 [<Sealed>]
 type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
     let rng = Generator(seed)
-    let steps = Dictionary<struct (string * string), TrainStep>()
+    /// One compiled step per (input shape, target shape) seen; a list searched by shape, which allocates nothing
+    /// per step (there are one or two: the batch size and a smaller last batch).
+    let steps = ResizeArray<struct (int[] * int[] * TrainStep)>()
     let mutable current: TrainStep option = None
     /// The parameters and buffers a newly compiled first plan starts from (the model's, or a checkpoint's).
     let mutable start = model
@@ -266,13 +268,15 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
 
     /// One step on a batch: forward, loss, gradients, update. Returns the batch's loss before the update.
     member _.Step(features: Tensor, targets: Tensor) : float =
-        let key = struct (Shape.show features.Shape, Shape.show targets.Shape)
+        let found =
+            steps.FindIndex(fun struct (x, y, _) -> Shape.equal x features.ShapeRef && Shape.equal y targets.ShapeRef)
         let step =
-            match steps.TryGetValue key with
-            | true, s -> s
-            | _ ->
+            if found >= 0 then
+                let struct (_, _, s) = steps[found]
+                s
+            else
                 let s = TrainStep.Compile(start, loss, optimizer, features.Shape, targets.Shape, rng)
-                steps[key] <- s
+                steps.Add(struct (features.Shape, targets.Shape, s))
                 s
         match current, pending with
         | Some c, _ when not (obj.ReferenceEquals(c, step)) -> step.CopyStateFrom c
@@ -409,8 +413,11 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
         let batches epoch skip =
             match options.Sampling with
             | Shuffled ->
-                let all = Batches.shuffledWith options.DropLast (seed + epoch) options.BatchSize train |> Array.ofSeq
-                all.Length, Seq.skip skip all
+                // Batches.shuffledWith's batches, gathered into reused buffers (Step copies each into its plan), so
+                // an epoch allocates neither a copy of the data set nor an array per batch.
+                let n = train.Count
+                let count = Batches.count options.DropLast options.BatchSize n
+                count, Seq.skip skip (Dataset.batchesInto (Dataset.permutation (seed + epoch) n) options.BatchSize count train)
             | WithReplacement k -> k, Seq.init (k - skip) (fun _ -> Batches.sampleWithReplacement rng options.BatchSize train)
         let run (report: ProgressReporter) =
             let results = ResizeArray<EpochResult>()

@@ -69,6 +69,24 @@ let tests =
                     (throws<ArgumentException>(fun () -> Standardizer.apply s (Tensor.create [| 1; 3 |] [| 1.0; 2.0; 3.0 |]) |> ignore))
                 Expect.stringContains e.Message "Standardizer.apply" "e.Message"
                 Expect.stringContains e.Message "3 columns" "e.Message"
+            testCase "normalize maps each feature to (x - mean) / std in the features' dtype and keeps the targets"
+            <| fun () ->
+                let ds =
+                    Dataset.create (Tensor.create32 [| 2; 2 |] [| 0.0f; 255.0f; 1.0f; 0.5f |]) (Tensor.ofArray [| 3.0; 7.0 |])
+                let n = Dataset.normalize 0.1307 0.3081 ds
+                Expect.equal n.Features.DType Float32 "dtype"
+                Expect.equal n.Features.Shape [| 2; 2 |] "shape"
+                // As torchvision computes it on float32 pixels: (x - 0.1307f) / 0.3081f, in float32.
+                let expected = [| 0.0f; 255.0f; 1.0f; 0.5f |] |> Array.map (fun v -> (v - 0.1307f) / 0.3081f)
+                Expect.equal (n.Features.ToArray32()) expected "values"
+                Expect.floatClose Accuracy.high (float expected[1]) ((255.0 - 0.1307) / 0.3081) "255 by hand"
+                Expect.equal (n.Targets.ToArray()) [| 3.0; 7.0 |] "targets"
+                let d =
+                    Dataset.normalize 2.0 4.0 (Dataset.create (Tensor.create [| 1; 2 |] [| 10.0; -2.0 |]) (Tensor.ofArray [| 0.0 |]))
+                Expect.equal (d.Features.ToArray()) [| 2.0; -1.0 |] "float64 values"
+                for std in [ 0.0; -1.0; nan; infinity ] do
+                    let e = throws<ArgumentException>(fun () -> Dataset.normalize 0.0 std ds |> ignore)
+                    Expect.stringContains e.Message "Dataset.normalize: mean must be finite and std finite and positive" "message"
             testCase "split sizes follow ceil of the test fraction and partition the rows"
             <| fun () ->
                 let train, test = Datasets.split 7 0.2 (indexed 506)
@@ -142,6 +160,17 @@ let tests =
                     (Batches.sequentialWith true 5 (indexed 23) |> Seq.collect ids |> List.ofSeq)
                     ([ 0..19 ])
                     "Batches.sequentialWith true 5 (indexed 23) |> Seq.collect ids |> List.ofSeq"
+            testCase "the trainer's batches in reused buffers hold Batches.shuffledWith's rows, each read before the next"
+            <| fun () ->
+                let ds = indexed 10
+                let expected =
+                    Batches.shuffledWith false 7 4 ds |> Seq.map (fun b -> ids b, b.Targets.ToArray()) |> List.ofSeq
+                let reused =
+                    Dataset.batchesInto (Dataset.permutation 7 10) 4 (Batches.count false 4 10) ds
+                    |> Seq.map (fun b -> ids b, b.Targets.ToArray())
+                    |> List.ofSeq
+                Expect.equal reused expected "batches"
+                Expect.equal (List.map (fst >> Array.length) reused) [ 4; 4; 2 ] "batch sizes"
             testCase "sequential batches keep the data set's order"
             <| fun () ->
                 let batches = Batches.sequential 10 (indexed 25) |> Seq.toList
