@@ -147,6 +147,7 @@ let consumer () =
             "src/FuncFlow.Onnx"
             "src/FuncFlow.CSharp"
             "src/FuncFlow.Datasets"
+            "src/FuncFlow.Cli"
         ] do
         runOrFail "dotnet" (sprintf "pack %s -c Release -o \"%s\"" project feed)
     let machineCache =
@@ -216,8 +217,12 @@ let consumer () =
             exit 1
     check cs "dotnet" "run -c Release" [ "C# accuracy" ]
     check fs "dotnet" "fsi train.fsx" [ "F# accuracy"; "F# reloaded accuracy" ]
+    // The funcflow tool installs from the same folder and runs.
+    let tools = Path.Combine(work, "tools")
+    check work "dotnet" (sprintf "tool install FuncFlow.Cli --version %s --tool-path \"%s\"" version tools) [ "funcflow" ]
+    check work (Path.Combine(tools, "funcflow")) "--help" [ "onnx"; "info" ]
     Directory.Delete(work, true)
-    printfn "consumer test: passed (FuncFlow %s from a local folder, in C# and F#)" version
+    printfn "consumer test: passed (FuncFlow %s from a local folder, in C# and F#, and the funcflow tool)" version
 
 /// The fuzz job, not CI's: afl-fuzz through SharpFuzz on one reader of fuzz/FuncFlow.Fuzz/Targets.fs for `seconds`,
 /// seeded with the committed corpus (tests/FuncFlow.Tests/corpus/<target>); afterwards the small inputs that found new

@@ -119,3 +119,162 @@ module internal OnnxTensor =
     let readFile (path: string) : string * Tensor =
         let proto = parseFile TensorProto.Parser path
         proto.Name, toTensor path proto
+
+    // Import: integer and boolean tensors (shapes, indices, axes) and values kept in external files.
+
+    /// The byte width of an integer or boolean element type in raw_data, or None for other types.
+    let exactWidth (code: int) =
+        match enum<TensorProto.Types.DataType> code with
+        | TensorProto.Types.DataType.Bool
+        | TensorProto.Types.DataType.Int8
+        | TensorProto.Types.DataType.Uint8 -> Some 1
+        | TensorProto.Types.DataType.Int16
+        | TensorProto.Types.DataType.Uint16 -> Some 2
+        | TensorProto.Types.DataType.Int32
+        | TensorProto.Types.DataType.Uint32 -> Some 4
+        | TensorProto.Types.DataType.Int64
+        | TensorProto.Types.DataType.Uint64 -> Some 8
+        | _ -> None
+
+    /// An integer or boolean tensor's values as float64 (exact below 2^53: shapes, axes and indices), from
+    /// raw_data or the typed field ONNX keeps the type in; the count must be the dims' product.
+    let toExactTensor (source: string) (proto: TensorProto) : Tensor =
+        let what = if String.IsNullOrEmpty proto.Name then "a tensor" else sprintf "tensor '%s'" proto.Name
+        let width =
+            match exactWidth proto.DataType with
+            | Some w -> w
+            | None ->
+                raise (
+                    NotSupportedException(
+                        sprintf "%s: %s has element type %s, which FuncFlow does not import" source what (codeName proto.DataType)
+                    )
+                )
+        let shape = shapeOf source proto
+        let size = Shape.size shape
+        let check (count: int) (field: string) =
+            if count <> size then
+                raise (
+                    DataFormatException(
+                        sprintf "%s: %s of shape %s holds %d values in %s, expected %d" source what (Shape.show shape) count field size
+                    )
+                )
+        let values =
+            if not proto.RawData.IsEmpty then
+                let raw = proto.RawData.Memory
+                if raw.Length % width <> 0 then
+                    raise (
+                        DataFormatException(sprintf "%s: %s has %d bytes of raw_data, not a multiple of %d" source what raw.Length width)
+                    )
+                check (raw.Length / width) "raw_data"
+                let signed =
+                    proto.DataType <> int TensorProto.Types.DataType.Uint64
+                    && proto.DataType <> int TensorProto.Types.DataType.Uint32
+                Array.init size (fun i ->
+                    let bytes = raw.Span.Slice(i * width, width)
+                    match width with
+                    | 1 when proto.DataType = int TensorProto.Types.DataType.Int8 -> float (sbyte bytes[0])
+                    | 1 -> float bytes[0]
+                    | 2 when proto.DataType = int TensorProto.Types.DataType.Int16 -> float (BinaryPrimitives.ReadInt16LittleEndian bytes)
+                    | 2 -> float (BinaryPrimitives.ReadUInt16LittleEndian bytes)
+                    | 4 when signed -> float (BinaryPrimitives.ReadInt32LittleEndian bytes)
+                    | 4 -> float (BinaryPrimitives.ReadUInt32LittleEndian bytes)
+                    | _ when signed -> float (BinaryPrimitives.ReadInt64LittleEndian bytes)
+                    | _ -> float (BinaryPrimitives.ReadUInt64LittleEndian bytes))
+            elif proto.DataType = int TensorProto.Types.DataType.Int64 then
+                check proto.Int64Data.Count "int64_data"
+                proto.Int64Data |> Seq.map float |> Array.ofSeq
+            elif
+                proto.DataType = int TensorProto.Types.DataType.Uint32
+                || proto.DataType = int TensorProto.Types.DataType.Uint64
+            then
+                check proto.Uint64Data.Count "uint64_data"
+                proto.Uint64Data |> Seq.map float |> Array.ofSeq
+            else
+                check proto.Int32Data.Count "int32_data"
+                proto.Int32Data |> Seq.map float |> Array.ofSeq
+        Tensor.create shape values
+
+    /// A path's real location: each component that is a symbolic link replaced by its final target.
+    let private realPath (path: string) =
+        let full = Path.GetFullPath path
+        let root = Path.GetPathRoot full
+        full.Substring(root.Length).Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries)
+        |> Array.fold
+            (fun (acc: string) part ->
+                let next = Path.Combine(acc, part)
+                let info = FileInfo next
+                if isNull info.LinkTarget then
+                    next
+                else
+                    match info.ResolveLinkTarget true with
+                    | null -> next
+                    | target -> Path.GetFullPath target.FullName)
+            root
+
+    /// The TensorProto with the values it keeps in an external file (data_location EXTERNAL) read into raw_data.
+    /// The file must lie inside the model's folder: a location that is absolute, climbs out with "..", or
+    /// reaches outside through a symbolic link is refused, as is a range beyond the file's end or a length other
+    /// than the dims' product times the element's width; nothing is read before those checks.
+    let withExternalData (modelPath: string) (proto: TensorProto) : TensorProto =
+        if proto.DataLocation <> TensorProto.Types.DataLocation.External then
+            proto
+        else
+            let what = if String.IsNullOrEmpty proto.Name then "a tensor" else sprintf "tensor '%s'" proto.Name
+            let fail (message: string) : 'a = raise (DataFormatException(sprintf "%s: %s: %s" modelPath what message))
+            let entries = proto.ExternalData |> Seq.map (fun e -> e.Key, e.Value) |> Map.ofSeq
+            let location =
+                entries
+                |> Map.tryFind "location"
+                |> Option.defaultWith (fun () -> fail "external data without a location")
+            let number (key: string) =
+                match Map.tryFind key entries with
+                | None -> None
+                | Some text ->
+                    match Int64.TryParse text with
+                    | true, v when v >= 0L -> Some v
+                    | _ -> fail (sprintf "external data %s '%s' is not a non-negative integer" key text)
+            if Path.IsPathRooted location || location.Split([| '/'; '\\' |]) |> Array.contains ".." then
+                fail (
+                    sprintf
+                        "external data location '%s' must be a relative path inside the model's folder (no absolute path, no '..')"
+                        location
+                )
+            let folder = realPath (Path.GetDirectoryName(Path.GetFullPath modelPath))
+            let file = realPath (Path.Combine(folder, location))
+            if
+                not (
+                    file.StartsWith(
+                        folder.TrimEnd(Path.DirectorySeparatorChar) + string Path.DirectorySeparatorChar,
+                        StringComparison.Ordinal
+                    )
+                )
+            then
+                fail (sprintf "external data location '%s' leads outside the model's folder %s (to %s)" location folder file)
+            if not (File.Exists file) then fail (sprintf "external data file '%s' not found" location)
+            let width =
+                match dtypeOf proto.DataType with
+                | Some Float32 -> 4
+                | Some Float64 -> 8
+                | None ->
+                    exactWidth proto.DataType
+                    |> Option.defaultWith (fun () -> fail (sprintf "element type %s is not imported" (codeName proto.DataType)))
+            let expected = int64 (Shape.size (shapeOf modelPath proto)) * int64 width
+            let offset = number "offset" |> Option.defaultValue 0L
+            let length = number "length" |> Option.defaultValue expected
+            let fileLength = FileInfo(file).Length
+            if length <> expected then
+                fail (sprintf "external data length %d differs from the %d bytes its dims %A need" length expected (Array.ofSeq proto.Dims))
+            if offset > fileLength || length > fileLength - offset then
+                fail (
+                    sprintf "external data range %d..%d lies beyond the end of '%s' (%d bytes)" offset (offset + length) location fileLength
+                )
+            let bytes = Array.zeroCreate<byte>(int length)
+            do
+                use stream = File.OpenRead file
+                stream.Position <- offset
+                stream.ReadExactly(bytes, 0, bytes.Length)
+            let copy = proto.Clone()
+            copy.ExternalData.Clear()
+            copy.ClearDataLocation()
+            copy.RawData <- ByteString.CopyFrom bytes
+            copy

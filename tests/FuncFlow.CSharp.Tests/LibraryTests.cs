@@ -247,6 +247,9 @@ public class LibraryTests
             Assert.Equal(new[] { 2, 1 }, back["a"].Shape);
             Assert.Equal(new[] { 0.0, 1.0, 2.0 }, back["b"].ToArray());
             Assert.Equal("hi", Safetensors.LoadMetadata(path)["note"]);
+            var entries = Safetensors.Inspect(path);
+            Assert.Equal(new[] { "a:F32:2x1:8", "b:F64:3:24" },
+                entries.Select(e => $"{e.Name}:{e.DType}:{string.Join("x", e.Shape)}:{e.Bytes}").OrderBy(s => s, StringComparer.Ordinal));
         }
         finally
         {

@@ -215,7 +215,20 @@ namespace FuncFlow.CSharp
         /// <returns>The metadata.</returns>
         public static IReadOnlyDictionary<string, string> LoadMetadata(string path) =>
             CoreData.Safetensors.loadMetadata(path).ToDictionary(kv => kv.Key, kv => kv.Value);
+
+        /// <summary>Lists a file's tensors (name, dtype as the file names it, shape, size) from its header alone, without reading their data.</summary>
+        /// <param name="path">The file.</param>
+        /// <returns>The tensors in file order.</returns>
+        public static IReadOnlyList<SafetensorsEntry> Inspect(string path) =>
+            CoreData.Safetensors.inspect(path).Tensors.Select(e => new SafetensorsEntry(e.Name, e.DType, e.Shape.ToArray(), e.Bytes)).ToList();
     }
+
+    /// <summary>One tensor of a safetensors file as its header declares it.</summary>
+    /// <param name="Name">The tensor's name.</param>
+    /// <param name="DType">The dtype as the file names it: "F64", "F32", "F16", "BF16", "I64", ..., "BOOL".</param>
+    /// <param name="Shape">The shape.</param>
+    /// <param name="Bytes">The size of its data in bytes.</param>
+    public sealed record SafetensorsEntry(string Name, string DType, IReadOnlyList<int> Shape, long Bytes);
 
     /// <summary>Classification metrics on score matrices.</summary>
     public static class Metrics

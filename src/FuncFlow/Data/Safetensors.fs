@@ -8,6 +8,28 @@ open System.Runtime.InteropServices
 open System.Text.Json
 open FuncFlow
 
+/// One tensor of a safetensors file as its header declares it.
+type SafetensorsEntry =
+    {
+        /// The tensor's name.
+        Name: string
+        /// The dtype as the file names it: "F64", "F32", "F16", "BF16", "I64", ..., "BOOL".
+        DType: string
+        /// The shape.
+        Shape: int[]
+        /// The size of its data in bytes.
+        Bytes: int64
+    }
+
+/// What a safetensors file holds, read from its header.
+type SafetensorsInfo =
+    {
+        /// The tensors, in the order the header lists them.
+        Tensors: SafetensorsEntry list
+        /// The string metadata ("__metadata__"), empty when the file has none.
+        Metadata: Map<string, string>
+    }
+
 /// Reads and writes parameter files in the safetensors format (as Hugging Face's safetensors library):
 /// an 8-byte little-endian header length N, N bytes of UTF-8 JSON
 /// {"name": {"dtype": "F64", "shape": [..], "data_offsets": [begin, end]}, ..., "__metadata__": {..}},
@@ -316,13 +338,22 @@ module Safetensors =
             e.Name, Tensor.ofStorage e.Shape (decode e.DType bytes))
         |> Map.ofList
 
-    /// The string metadata of a safetensors file (empty when it has none), checked as load checks the header.
-    let loadMetadata (path: string) : Map<string, string> =
+    /// What a safetensors file holds, from its header alone (no tensor data is read), checked as load checks it:
+    /// each tensor's name, dtype ("F32", "BF16", ...) and shape in file order, and the metadata.
+    let inspect (path: string) : SafetensorsInfo =
         if not (File.Exists path) then
             fail (sprintf "%s: file not found (looked for %s)" path (Path.GetFullPath path))
         use fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read)
-        let _, metadata, _ = readHeader path fs
-        metadata
+        let entries, metadata, _ = readHeader path fs
+        {
+            Tensors =
+                entries
+                |> List.map (fun e -> { Name = e.Name; DType = e.DType; Shape = e.Shape; Bytes = e.End - e.Begin })
+            Metadata = metadata
+        }
+
+    /// The string metadata of a safetensors file (empty when it has none), checked as load checks the header.
+    let loadMetadata (path: string) : Map<string, string> = (inspect path).Metadata
 
     /// Reads every tensor of a safetensors file as a read-only dictionary (see load); for C# callers.
     let loadDictionary (path: string) : IReadOnlyDictionary<string, Tensor> = load path :> IReadOnlyDictionary<string, Tensor>

@@ -107,4 +107,28 @@ let tests =
                     set [ "F64"; "F32"; "F16"; "BF16"; "I64"; "U64"; "I32"; "U32"; "I16"; "U16"; "I8"; "U8"; "BOOL" ]
                 Expect.equal (set supported) fixtureDtypes "the loader's dtypes"
                 Expect.equal fixture.Value.Count 15 "tensors in the fixture"
+            testCase "inspect lists the header's tensors in file order with the file's dtype names, shapes and sizes"
+            <| fun () ->
+                let info =
+                    Safetensors.inspect (Path.Combine(AppContext.BaseDirectory, "reference", "dtypes.safetensors"))
+                // As DTYPES in make_safetensors_fixture.py lists them; sizes are elements times the dtype's bytes.
+                let expected =
+                    [
+                        "f64", "F64", [| 4 |], 32L
+                        "f32", "F32", [| 3 |], 12L
+                        "f16", "F16", [| 7 |], 14L
+                        "bf16", "BF16", [| 6 |], 12L
+                        "i64", "I64", [| 4 |], 32L
+                        "u64", "U64", [| 3 |], 24L
+                        "i32", "I32", [| 2; 2 |], 16L
+                        "u32", "U32", [| 3 |], 12L
+                        "i16", "I16", [| 4 |], 8L
+                        "u16", "U16", [| 3 |], 6L
+                        "i8", "I8", [| 4 |], 4L
+                        "u8", "U8", [| 4 |], 4L
+                        "bool", "BOOL", [| 3 |], 3L
+                        "first", "F32", [| 2 |], 8L
+                        "second", "F32", [| 2 |], 8L
+                    ]
+                Expect.equal [ for e in info.Tensors -> e.Name, e.DType, e.Shape, e.Bytes ] expected "entries"
         ]

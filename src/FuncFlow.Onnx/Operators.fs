@@ -1,0 +1,911 @@
+namespace FuncFlow.Onnx
+
+open System
+open System.Collections.Generic
+open FuncFlow
+open FuncFlow.Data
+open global.Onnx
+
+/// A value of a graph being imported: its expression, its ONNX element type, and its value when it is known at
+/// import time (constants, integer initializers, shapes), from which shape-like inputs such as Reshape's shape are
+/// read. Integers are float64 expressions (exact below 2^53): FuncFlow computes in floats.
+type internal OnnxValue = { Expr: Expr; ElemType: int; Known: Tensor option }
+
+/// ONNX's element types beyond OnnxTensor's float codes.
+module internal ElemType =
+    let int64 = int TensorProto.Types.DataType.Int64
+
+    /// Integer and boolean types: values FuncFlow holds only as import-time constants.
+    let isExact (code: int) = (OnnxTensor.exactWidth code).IsSome
+
+/// One node being imported: its attributes and inputs, read with errors that name the node.
+type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option[], opset: int64) =
+    let attributes = proto.Attribute |> Seq.map (fun a -> a.Name, a) |> dict
+
+    /// The node as messages name it, e.g. "model.onnx: node 'conv1' (#3, Conv)".
+    member _.Label = label
+    member _.OpType = proto.OpType
+    /// The version of the default ONNX operator set the model imports.
+    member _.Opset = opset
+    member _.InputCount = inputs.Length
+    /// How many outputs the node names (an empty name is an output not asked for).
+    member _.OutputCount = proto.Output.Count
+    member _.Wants(i: int) = i < proto.Output.Count && proto.Output[i] <> ""
+
+    /// An error in the file: the node does not follow ONNX's definition of its operator.
+    member _.Fail(message: string) : 'a = raise (DataFormatException(sprintf "%s: %s" label message))
+
+    /// An operator's feature that FuncFlow does not import.
+    member _.Unsupported(message: string) : 'a = raise (NotSupportedException(sprintf "%s: %s" label message))
+
+    /// An optional input (None where it is absent or named "").
+    member _.Optional(i: int) = if i < inputs.Length then inputs[i] else None
+
+    /// A required input.
+    member n.Input(i: int) =
+        match n.Optional i with
+        | Some v -> v
+        | None -> n.Fail(sprintf "input %d is required but absent (the node has %d inputs)" i inputs.Length)
+
+    /// All inputs, each required.
+    member n.All = List.init inputs.Length n.Input
+
+    member private n.Attribute(name: string, expected: AttributeProto.Types.AttributeType) =
+        match attributes.TryGetValue name with
+        | true, a ->
+            if a.Type <> expected then
+                n.Fail(sprintf "attribute '%s' has type %O, expected %O" name a.Type expected)
+            Some a
+        | _ -> None
+
+    member n.HasAttribute(name: string) = attributes.ContainsKey name
+
+    member n.Int(name: string, fallback: int64) =
+        match n.Attribute(name, AttributeProto.Types.AttributeType.Int) with
+        | Some a -> a.I
+        | None -> fallback
+
+    member n.Float(name: string, fallback: float) =
+        match n.Attribute(name, AttributeProto.Types.AttributeType.Float) with
+        | Some a -> float a.F
+        | None -> fallback
+
+    member n.String(name: string, fallback: string) =
+        match n.Attribute(name, AttributeProto.Types.AttributeType.String) with
+        | Some a -> a.S.ToStringUtf8()
+        | None -> fallback
+
+    member n.Ints(name: string) =
+        n.Attribute(name, AttributeProto.Types.AttributeType.Ints)
+        |> Option.map (fun a -> Array.ofSeq a.Ints)
+
+    member n.Floats(name: string) =
+        n.Attribute(name, AttributeProto.Types.AttributeType.Floats)
+        |> Option.map (fun a -> a.Floats |> Seq.map float |> Array.ofSeq)
+
+    member n.Tensor(name: string) = n.Attribute(name, AttributeProto.Types.AttributeType.Tensor) |> Option.map (fun a -> a.T)
+
+    /// An attribute that is a count or an axis, as an int.
+    member n.Small(name: string, fallback: int) =
+        let v = n.Int(name, int64 fallback)
+        if v < int64 Int32.MinValue || v > int64 Int32.MaxValue then
+            n.Fail(sprintf "attribute '%s' = %d is out of range" name v)
+        int v
+
+    /// An input whose value must be known at import time (an initializer, a Constant node or a value computed
+    /// from those), e.g. Reshape's shape.
+    member n.KnownInput(i: int) : Tensor =
+        match (n.Input i).Known with
+        | Some t -> t
+        | None ->
+            n.Unsupported(
+                sprintf
+                    "input %d must be known when the model is imported (an initializer, a Constant node or a value computed from them such as a shape); FuncFlow builds fixed-shape graphs"
+                    i
+            )
+
+    /// A known input's values as ints; huge values (INT64_MAX as "to the end") are clamped to the int range.
+    member n.KnownInts(i: int) : int[] =
+        n.KnownInput i
+        |> Tensor.toArray
+        |> Array.map (fun v ->
+            if Double.IsNaN v then
+                n.Fail(sprintf "input %d holds NaN, expected integers" i)
+            else
+                int (Math.Clamp(v, float Int32.MinValue, float Int32.MaxValue)))
+
+    /// Integers from an attribute or, from the given opset on, an optional input (axes moved to inputs in opset 13).
+    member n.IntsFrom(name: string, input: int, inputSince: int64) : int[] option =
+        if n.Opset >= inputSince then
+            n.Optional input |> Option.map (fun _ -> n.KnownInts input)
+        else
+            n.Ints name
+            |> Option.map (Array.map (fun v -> int (Math.Clamp(v, int64 Int32.MinValue, int64 Int32.MaxValue))))
+
+/// The operator table: one function per ONNX operator type from the node (its attributes and inputs) to its
+/// outputs' values. Shapes come from the inputs' expressions, so no ONNX shape inference is needed.
+module internal Operators =
+    /// A computed value of the element type of `like`.
+    let private like (v: OnnxValue) (e: Expr) = { Expr = e; ElemType = v.ElemType; Known = None }
+
+    let private ofExpr (e: Expr) = { Expr = e; ElemType = OnnxTensor.code e.DType; Known = None }
+
+    /// A value as an expression of the given dtype: a known value is converted, a computed one must match.
+    let private asDType (n: OnnxNode) (dtype: DType) (v: OnnxValue) =
+        if v.Expr.DType = dtype then
+            v.Expr
+        else
+            match v.Known with
+            | Some t -> Expr.constant (Tensor.cast dtype t)
+            | None ->
+                n.Unsupported(
+                    sprintf "an operand is %s and another %s; FuncFlow computes a graph in one dtype" v.Expr.DType.Name dtype.Name
+                )
+
+    let private one (v: OnnxValue) = [ v ]
+
+    let private axis (n: OnnxNode) (rank: int) (a: int) =
+        let r = if a < 0 then a + rank else a
+        if r < 0 || r >= rank then n.Fail(sprintf "axis %d is out of range for rank %d" a rank)
+        r
+
+    let private unary (f: Expr -> Expr) (n: OnnxNode) = let x = n.Input 0 in one (like x (f x.Expr))
+
+    // Binary operations broadcast (NumPy rules, as ONNX's since opset 7); Pow's exponent may have another type.
+    let private binary (f: Expr -> Expr -> Expr) (n: OnnxNode) =
+        let a, b = n.Input 0, n.Input 1
+        one (like a (f a.Expr (asDType n a.Expr.DType b)))
+
+    // Max, Min, Sum, Mean: any number of inputs that broadcast together.
+    let private variadic (f: Expr -> Expr -> Expr) (n: OnnxNode) =
+        match n.All with
+        | [] -> n.Fail "needs at least one input"
+        | first :: rest -> one (like first (rest |> List.fold (fun acc v -> f acc (asDType n first.Expr.DType v)) first.Expr))
+
+    let private scalar (x: Expr) (v: float) = Expr.scalarLike x v
+
+    // Where x > threshold: 1, else 0 (Step is 1 where its operand is positive).
+    let private above (threshold: float) (x: Expr) = Expr.step (x - threshold)
+
+    let private reciprocal (x: Expr) = scalar x 1.0 / x
+
+    /// The axes of a reduction or normalisation, normalised and sorted.
+    let private axesOf (n: OnnxNode) (rank: int) (axes: int[]) =
+        let normalised = axes |> Array.map (axis n rank) |> Array.sort
+        if Array.distinct normalised <> normalised then
+            n.Fail(sprintf "axes [%s] repeat an axis" (String.Join(", ", axes)))
+        normalised
+
+    /// x reduced over the given axes with a per-axis reduction that keeps the axis; the axes dropped unless keep.
+    let private reduceOver (step: int -> Expr -> Expr) (axes: int[]) (keep: bool) (x: Expr) =
+        let kept = Array.foldBack step axes x
+        if keep then
+            kept
+        else
+            kept
+            |> Expr.reshape (
+                x.Shape
+                |> Array.indexed
+                |> Array.filter (fun (i, _) -> not (Array.contains i axes))
+                |> Array.map snd
+            )
+
+    // ReduceX: axes from an attribute (an input for ReduceSum from opset 13); none means all axes, unless
+    // noop_with_empty_axes. `pre` and `post` make L1, L2, LogSum and SumSquare from the plain reductions.
+    let private reduction (pre: Expr -> Expr) (step: int -> Expr -> Expr) (post: Expr -> Expr) (inputSince: int64) (n: OnnxNode) =
+        let x = n.Input 0
+        let keep = n.Int("keepdims", 1L) <> 0L
+        let rank = x.Expr.Rank
+        match n.IntsFrom("axes", 1, inputSince) with
+        | Some [||]
+        | None when n.Int("noop_with_empty_axes", 0L) <> 0L -> one x
+        | given ->
+            let axes =
+                match given with
+                | Some a when a.Length > 0 -> axesOf n rank a
+                | _ -> Array.init rank id
+            one (like x (pre x.Expr |> reduceOver step axes keep |> post))
+
+    let private sumStep a x = Expr.sumAxisKeep a x
+    let private maxStep a x = Expr.maxAxisKeep a x
+
+    /// ONNX's pads/auto_pad for the spatial axes of an [N; C; spatial...] input: (begin, end) per axis.
+    let private spatialPads (n: OnnxNode) (size: int[]) (kernel: int[]) (strides: int[]) (dilations: int[]) =
+        let k = size.Length
+        match n.String("auto_pad", "NOTSET") with
+        | "NOTSET" ->
+            let pads = n.Ints "pads" |> Option.defaultValue (Array.zeroCreate (2 * k)) |> Array.map int
+            if pads.Length <> 2 * k then
+                n.Fail(sprintf "pads has %d entries, expected %d (begin and end of %d spatial axes)" pads.Length (2 * k) k)
+            if pads |> Array.exists (fun p -> p < 0) then
+                n.Fail(sprintf "pads [%s] must be non-negative" (String.Join(", ", pads)))
+            Array.init k (fun i -> pads[i], pads[i + k])
+        | "VALID" -> Array.create k (0, 0)
+        | "SAME_UPPER"
+        | "SAME_LOWER" as mode ->
+            Array.init k (fun i ->
+                let out = (size[i] + strides[i] - 1) / strides[i]
+                let total = max 0 ((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size[i])
+                let small = total / 2
+                if mode = "SAME_UPPER" then small, total - small else total - small, small)
+        | other -> n.Fail(sprintf "auto_pad '%s' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID" other)
+
+    /// A window's kernel, strides and dilations over k spatial axes, checked.
+    let private windowOf (n: OnnxNode) (k: int) (kernel: int[] option) =
+        let kernel =
+            match kernel with
+            | Some ks -> ks
+            | None ->
+                n.Ints "kernel_shape"
+                |> Option.defaultWith (fun () -> n.Fail "the attribute kernel_shape is required")
+                |> Array.map int
+        let strides = n.Ints "strides" |> Option.map (Array.map int) |> Option.defaultValue (Array.create k 1)
+        let dilations =
+            n.Ints "dilations" |> Option.map (Array.map int) |> Option.defaultValue (Array.create k 1)
+        for name, values in [ "kernel_shape", kernel; "strides", strides; "dilations", dilations ] do
+            if values.Length <> k || values |> Array.exists (fun v -> v < 1) then
+                n.Fail(sprintf "%s [%s] must hold %d positive entries (one per spatial axis)" name (String.Join(", ", values)) k)
+        kernel, strides, dilations
+
+    /// Pooling's windows as slices: for each kernel tap, the strided slice of the padded input that the tap reads
+    /// in every window, so that a pooling is an elementwise fold over the taps for any number of spatial axes,
+    /// any dilation and ceil mode. Explicit pads hold padValue; the room that ceil mode adds at the end holds
+    /// extraValue.
+    let private windowTaps (n: OnnxNode) (padValue: float) (extraValue: float) (x: Expr) =
+        let k = x.Rank - 2
+        if k < 1 then
+            n.Fail(sprintf "expects an input [N; C; spatial...], got shape %s" (Shape.show x.Shape))
+        let size = x.Shape[2..]
+        let kernel, strides, dilations = windowOf n k None
+        let pads = spatialPads n size kernel strides dilations
+        let ceilMode = n.Int("ceil_mode", 0L) <> 0L
+        let geometry =
+            Array.init k (fun i ->
+                let b, e = pads[i]
+                let extent = (kernel[i] - 1) * dilations[i] + 1
+                let span = size[i] + b + e - extent
+                if span < 0 then
+                    n.Fail(
+                        sprintf
+                            "along spatial axis %d the window's extent %d is larger than the padded input %d"
+                            i
+                            extent
+                            (size[i] + b + e)
+                    )
+                let out = if ceilMode then (span + strides[i] - 1) / strides[i] + 1 else span / strides[i] + 1
+                // PyTorch's and ONNX's rule: the last window starts inside the input or its begin padding.
+                let out = if ceilMode && (out - 1) * strides[i] >= size[i] + b then out - 1 else out
+                let extra = max 0 ((out - 1) * strides[i] + extent - (size[i] + b + e))
+                out, extra)
+        let padded =
+            Array.fold
+                (fun (y: Expr) i ->
+                    let b, e = pads[i]
+                    y |> Expr.padWith padValue (2 + i) b e |> Expr.padWith extraValue (2 + i) 0 (snd geometry[i]))
+                x
+                [| 0 .. k - 1 |]
+        let rec offsets i : int list list =
+            if i = k then
+                [ [] ]
+            else
+                [
+                    for t in 0 .. kernel[i] - 1 do
+                        for rest in offsets (i + 1) -> t :: rest
+                ]
+        offsets 0
+        |> List.map (fun taps ->
+            taps
+            |> List.indexed
+            |> List.fold
+                (fun (y: Expr) (i, t) ->
+                    let start = t * dilations[i]
+                    let out = fst geometry[i]
+                    Expr.stridedSlice (2 + i) (Some start) (Some(start + (out - 1) * strides[i] + 1)) strides[i] y)
+                padded)
+
+    let private maxPool (n: OnnxNode) =
+        if n.Wants 1 then n.Unsupported "the Indices output (int64 positions of the maxima) is not imported"
+        if n.Int("storage_order", 0L) <> 0L then
+            n.Unsupported "storage_order 1 (column-major indices) is not imported"
+        let x = n.Input 0
+        one (like x (windowTaps n -infinity -infinity x.Expr |> List.reduce Expr.maximum))
+
+    let private averagePool (n: OnnxNode) =
+        let x = n.Input 0
+        let includePad = n.Int("count_include_pad", 0L) <> 0L
+        let sum = windowTaps n 0.0 0.0 x.Expr |> Expr.addN
+        // How many of each window's taps count: the same windows over ones, padded with ones where padding counts.
+        let ones = Expr.constant (Tensor.ones x.Expr.DType (Array.append [| 1; 1 |] x.Expr.Shape[2..]))
+        let count = windowTaps n (if includePad then 1.0 else 0.0) 0.0 ones |> Expr.addN
+        one (like x (sum / Expr.constant (Eval.evaluate (Eval.bindings []) count)))
+
+    let private globalPool (step: int -> Expr -> Expr) (n: OnnxNode) =
+        let x = n.Input 0
+        one (like x (reduceOver step [| 2 .. x.Expr.Rank - 1 |] true x.Expr))
+
+    let private conv (n: OnnxNode) =
+        let x, w = n.Input 0, n.Input 1
+        let k = x.Expr.Rank - 2
+        if k <> 1 && k <> 2 then
+            n.Unsupported(sprintf "%d spatial axes (input shape %s): FuncFlow's convolution has 1 or 2" k (Shape.show x.Expr.Shape))
+        if w.Expr.Rank <> k + 2 then
+            n.Fail(sprintf "the weight has shape %s, expected rank %d" (Shape.show w.Expr.Shape) (k + 2))
+        let kernel, strides, dilations =
+            windowOf n k (n.Ints "kernel_shape" |> Option.map (Array.map int) |> Option.orElse (Some w.Expr.Shape[2..]))
+        if kernel <> w.Expr.Shape[2..] then
+            n.Fail(sprintf "kernel_shape [%s] differs from the weight's %s" (String.Join(", ", kernel)) (Shape.show w.Expr.Shape))
+        let pads = spatialPads n x.Expr.Shape[2..] kernel strides dilations
+        // FuncFlow pads both sides alike; other pads are added to the input first.
+        let symmetric = pads |> Array.forall (fun (b, e) -> b = e)
+        let input =
+            if symmetric then
+                x.Expr
+            else
+                pads |> Array.indexed |> Array.fold (fun y (i, (b, e)) -> Expr.pad (2 + i) b e y) x.Expr
+        let spec =
+            {
+                Stride = List.ofArray strides
+                Padding = pads |> Array.map (fun (b, _) -> if symmetric then b else 0) |> List.ofArray
+                Dilation = List.ofArray dilations
+                Groups = n.Small("group", 1)
+            }
+        let y = (if k = 1 then Expr.conv1d else Expr.conv2d) spec input (asDType n x.Expr.DType w)
+        let y =
+            match n.Optional 2 with
+            | Some b -> y + Expr.reshape (Array.append [| 1; -1 |] (Array.create k 1)) (asDType n x.Expr.DType b)
+            | None -> y
+        one (like x y)
+
+    let private gemm (n: OnnxNode) =
+        let a, b = n.Input 0, n.Input 1
+        let dtype = a.Expr.DType
+        let operand (v: Expr) (flag: string) =
+            if v.Rank <> 2 then n.Fail(sprintf "operands must be matrices, got shape %s" (Shape.show v.Shape))
+            if n.Int(flag, 0L) <> 0L then Expr.transpose v else v
+        let alpha, beta = n.Float("alpha", 1.0), n.Float("beta", 1.0)
+        let product = Expr.matmul (operand a.Expr "transA") (operand (asDType n dtype b) "transB")
+        let y = if alpha = 1.0 then product else product * alpha
+        let y =
+            match n.Optional 2 with
+            | Some c ->
+                let c = asDType n dtype c
+                y + (if beta = 1.0 then c else c * beta)
+            | None -> y
+        one (like a y)
+
+    // Softmax and LogSoftmax: one axis from opset 13; before it, the input flattened to 2-D at the axis.
+    let private softmaxLike (f: int -> Expr -> Expr) (n: OnnxNode) =
+        let x = n.Input 0
+        let e = x.Expr
+        if n.Opset >= 13L then
+            one (like x (f (axis n e.Rank (n.Small("axis", -1))) e))
+        else
+            let a = axis n e.Rank (n.Small("axis", 1))
+            let rows = Shape.size e.Shape[.. a - 1]
+            one (like x (e |> Expr.reshape [| rows; -1 |] |> f 1 |> Expr.reshape e.Shape))
+
+    let private batchNormalization (n: OnnxNode) =
+        if n.Int("training_mode", 0L) <> 0L || n.OutputCount > 1 then
+            n.Unsupported
+                "training mode (batch statistics and running-statistics outputs) is not imported; export the model in inference mode"
+        let x = n.Input 0
+        let dtype = x.Expr.DType
+        let channel (i: int) =
+            asDType n dtype (n.Input i)
+            |> Expr.reshape (Array.append [| 1; -1 |] (Array.create (x.Expr.Rank - 2) 1))
+        let eps = n.Float("epsilon", 1e-5)
+        let normalised = (x.Expr - channel 3) / Expr.sqrt (channel 4 + eps)
+        one (like x (normalised * channel 1 + channel 2))
+
+    // (x - mean) / sqrt(variance + eps) over the given axes (population variance).
+    let private standardise (axes: int list) (eps: float) (x: Expr) =
+        let mean = Expr.meanAxes axes true x
+        let centred = x - mean
+        mean, centred, Expr.meanAxes axes true (centred * centred) + eps
+
+    let private instanceNormalization (n: OnnxNode) =
+        let x = n.Input 0
+        let _, centred, variance = standardise [ 2 .. x.Expr.Rank - 1 ] (n.Float("epsilon", 1e-5)) x.Expr
+        let channel (i: int) =
+            asDType n x.Expr.DType (n.Input i)
+            |> Expr.reshape (Array.append [| 1; -1 |] (Array.create (x.Expr.Rank - 2) 1))
+        one (like x (centred / Expr.sqrt variance * channel 1 + channel 2))
+
+    let private layerNormalization (n: OnnxNode) =
+        let x = n.Input 0
+        let e = x.Expr
+        let a = axis n e.Rank (n.Small("axis", -1))
+        let mean, centred, variance = standardise [ a .. e.Rank - 1 ] (n.Float("epsilon", 1e-5)) e
+        let inverseStd = Expr.rsqrt variance
+        let y = centred * inverseStd * asDType n e.DType (n.Input 1)
+        let y =
+            match n.Optional 2 with
+            | Some b -> y + asDType n e.DType b
+            | None -> y
+        [ like x y; like x mean; like x inverseStd ]
+
+    let private meanVarianceNormalization (n: OnnxNode) =
+        let x = n.Input 0
+        let axes = n.Ints "axes" |> Option.map (Array.map int) |> Option.defaultValue [| 0; 2; 3 |]
+        let _, centred, variance = standardise (axesOf n x.Expr.Rank axes |> List.ofArray) 1e-9 x.Expr
+        one (like x (centred / Expr.sqrt variance))
+
+    /// A target shape as ONNX's Reshape reads it: 0 copies the input's dimension (unless allowzero), -1 is inferred.
+    let private reshape (n: OnnxNode) =
+        let x = n.Input 0
+        let shape = n.KnownInts 1
+        let allowZero = n.Int("allowzero", 0L) <> 0L
+        let resolved =
+            shape
+            |> Array.mapi (fun i d ->
+                if d = 0 && not allowZero then
+                    (if i < x.Expr.Rank then
+                         x.Expr.Shape[i]
+                     else
+                         n.Fail(
+                             sprintf
+                                 "shape [%s] copies axis %d, which the input %s lacks"
+                                 (String.Join(", ", shape))
+                                 i
+                                 (Shape.show x.Expr.Shape)
+                         ))
+                else
+                    d)
+        one (like x (Expr.reshape resolved x.Expr))
+
+    let private flatten (n: OnnxNode) =
+        let x = n.Input 0
+        let e = x.Expr
+        let a = n.Small("axis", 1)
+        let a = if a < 0 then a + e.Rank else a
+        if a < 0 || a > e.Rank then
+            n.Fail(sprintf "axis %d is out of range for rank %d" (n.Small("axis", 1)) e.Rank)
+        one (like x (Expr.reshape [| Shape.size e.Shape[.. a - 1]; Shape.size e.Shape[a..] |] e))
+
+    let private transpose (n: OnnxNode) =
+        let x = n.Input 0
+        let perm =
+            n.Ints "perm"
+            |> Option.map (Array.map int)
+            |> Option.defaultValue (Array.init x.Expr.Rank (fun i -> x.Expr.Rank - 1 - i))
+        one (like x (Expr.permute perm x.Expr))
+
+    let private concat (n: OnnxNode) =
+        let values = n.All
+        let first = List.head values
+        let a = axis n first.Expr.Rank (n.Small("axis", 0))
+        one (like first (values |> List.map (asDType n first.Expr.DType) |> Expr.concat a))
+
+    let private squeeze (n: OnnxNode) =
+        let x = n.Input 0
+        let shape = x.Expr.Shape
+        let axes =
+            match n.IntsFrom("axes", 1, 13L) with
+            | Some axes -> axesOf n shape.Length axes
+            | None -> shape |> Array.indexed |> Array.filter (fun (_, d) -> d = 1) |> Array.map fst
+        for a in axes do
+            if shape[a] <> 1 then
+                n.Fail(sprintf "cannot squeeze axis %d of shape %s: its length is not 1" a (Shape.show shape))
+        one (
+            like
+                x
+                (Expr.reshape (shape |> Array.indexed |> Array.filter (fun (i, _) -> not (Array.contains i axes)) |> Array.map snd) x.Expr)
+        )
+
+    let private unsqueeze (n: OnnxNode) =
+        let x = n.Input 0
+        let shape = x.Expr.Shape
+        let given = n.IntsFrom("axes", 1, 13L) |> Option.defaultWith (fun () -> n.Fail "axes are required")
+        let rank = shape.Length + given.Length
+        let axes = axesOf n rank given
+        let mutable rest = List.ofArray shape
+        let result =
+            Array.init rank (fun i ->
+                if Array.contains i axes then
+                    1
+                else
+                    let d = List.head rest
+                    rest <- List.tail rest
+                    d)
+        one (like x (Expr.reshape result x.Expr))
+
+    /// One axis of ONNX's Slice (NumPy's clamping of start and end) as a FuncFlow slice.
+    let private sliceAxis (a: int) (start: int) (stop: int) (step: int) (n: OnnxNode) (x: Expr) =
+        if step = 0 then n.Fail "a step of 0"
+        let d = x.Shape[a]
+        let position (v: int) = if v < 0 then v + d else v
+        let first, last =
+            if step > 0 then
+                Math.Clamp(position start, 0, d), Math.Clamp(position stop, 0, d)
+            else
+                Math.Clamp(position start, 0, d - 1), Math.Clamp(position stop, -1, d - 1)
+        let length = max 0 ((last - first + step - (if step > 0 then 1 else -1)) / step)
+        if length = 0 then
+            Expr.slice a 0 0 x
+        else
+            let stop = first + (length - 1) * step + (if step > 0 then 1 else -1)
+            Expr.stridedSlice a (Some first) (if stop < 0 then None else Some stop) step x
+
+    let private slice (n: OnnxNode) =
+        let x = n.Input 0
+        let rank = x.Expr.Rank
+        let starts, ends, axes, steps =
+            if n.Opset >= 10L then
+                let optional i = n.Optional i |> Option.map (fun _ -> n.KnownInts i)
+                n.KnownInts 1, n.KnownInts 2, optional 3, optional 4
+            else
+                let ints name =
+                    n.Ints name
+                    |> Option.map (Array.map (fun v -> int (Math.Clamp(v, int64 Int32.MinValue, int64 Int32.MaxValue))))
+                let required name = ints name |> Option.defaultWith (fun () -> n.Fail(sprintf "the attribute %s is required" name))
+                required "starts", required "ends", ints "axes", None
+        let axes = axes |> Option.defaultValue (Array.init starts.Length id) |> Array.map (axis n rank)
+        let steps = steps |> Option.defaultValue (Array.create starts.Length 1)
+        if ends.Length <> starts.Length || axes.Length <> starts.Length || steps.Length <> starts.Length then
+            n.Fail "starts, ends, axes and steps must have one entry each per sliced axis"
+        one (like x (Array.fold (fun y i -> sliceAxis axes[i] starts[i] ends[i] steps[i] n y) x.Expr [| 0 .. starts.Length - 1 |]))
+
+    let private gather (n: OnnxNode) =
+        let x = n.Input 0
+        let a = axis n x.Expr.Rank (n.Small("axis", 0))
+        let d = x.Expr.Shape[a]
+        let indices = n.KnownInput 1
+        let normalised =
+            indices
+            |> Tensor.toArray
+            |> Array.map (fun i ->
+                if i < float -d || i >= float d then
+                    n.Fail(sprintf "index %g is outside axis %d of length %d" i a d)
+                if i < 0.0 then i + float d else i)
+        let indices = Expr.constant (Tensor.cast x.Expr.DType (Tensor.create indices.Shape normalised))
+        one (like x (Expr.indexSelect a indices x.Expr))
+
+    let private split (n: OnnxNode) =
+        let x = n.Input 0
+        let a = axis n x.Expr.Rank (n.Small("axis", 0))
+        let d = x.Expr.Shape[a]
+        let parts =
+            match n.IntsFrom("split", 1, 13L) with
+            | Some sizes -> sizes
+            | None ->
+                let count = n.OutputCount
+                if d % count <> 0 then
+                    n.Fail(sprintf "axis %d of length %d does not split into %d equal parts" a d count)
+                Array.create count (d / count)
+        if Array.sum parts <> d || parts |> Array.exists (fun p -> p < 0) then
+            n.Fail(sprintf "split sizes [%s] do not add up to axis %d's length %d" (String.Join(", ", parts)) a d)
+        let starts = Array.scan (+) 0 parts
+        parts |> Array.mapi (fun i p -> like x (Expr.slice a starts[i] p x.Expr)) |> List.ofArray
+
+    let private pad (n: OnnxNode) =
+        let x = n.Input 0
+        let rank = x.Expr.Rank
+        let mode = n.String("mode", "constant")
+        // The constant is a number, or a computed scalar added where the padding is (a mask known now).
+        let pads, value, computedValue =
+            if n.Opset >= 11L then
+                match n.Optional 2 with
+                | Some { Known = Some t } -> n.KnownInts 1, Tensor.item t, None
+                | Some v -> n.KnownInts 1, 0.0, Some(asDType n x.Expr.DType v)
+                | None -> n.KnownInts 1, 0.0, None
+            else
+                (n.Ints "pads"
+                 |> Option.defaultWith (fun () -> n.Fail "the attribute pads is required")
+                 |> Array.map int),
+                n.Float("value", 0.0),
+                None
+        let axes =
+            match n.Optional 3 with
+            | Some _ -> n.KnownInts 3 |> Array.map (axis n rank)
+            | None -> Array.init rank id
+        if pads.Length <> 2 * axes.Length then
+            n.Fail(sprintf "pads has %d entries, expected %d (begin and end per axis)" pads.Length (2 * axes.Length))
+        let padAxis (y: Expr) (i: int) =
+            let a = axes[i]
+            let before, after = pads[i], pads[i + axes.Length]
+            // Negative pads remove elements.
+            let y = Expr.slice a (max 0 -before) (y.Shape[a] - max 0 -before - max 0 -after) y
+            let before, after = max 0 before, max 0 after
+            let d = y.Shape[a]
+            match mode with
+            | "constant" -> Expr.padWith value a before after y
+            | "edge" ->
+                let edge start count =
+                    Expr.slice a start 1 y
+                    |> Expr.broadcastTo (y.Shape |> Array.mapi (fun j s -> if j = a then count else s))
+                Expr.concat
+                    a
+                    [
+                        if before > 0 then
+                            edge 0 before
+                            y
+                            if after > 0 then edge (d - 1) after
+                    ]
+            | "reflect" ->
+                if before >= d || after >= d then
+                    n.Fail(sprintf "reflect pads of %d and %d need an axis longer than both, axis %d has %d" before after a d)
+                let mirrored = Expr.flip [ a ] y
+                Expr.concat
+                    a
+                    [
+                        if before > 0 then
+                            Expr.slice a (d - 1 - before) before mirrored
+                            y
+                            if after > 0 then Expr.slice a 1 after mirrored
+                    ]
+            | other -> n.Fail(sprintf "mode '%s' is not one of constant, reflect, edge" other)
+        let padded = Array.fold padAxis x.Expr [| 0 .. axes.Length - 1 |]
+        match computedValue with
+        | Some v when mode = "constant" ->
+            let inside = Array.fold padAxis (Expr.onesLike x.Expr) [| 0 .. axes.Length - 1 |]
+            let holes = Expr.constant (Eval.evaluate (Eval.bindings []) (scalar inside 1.0 - inside))
+            one (like x (padded + v * holes))
+        | _ -> one (like x padded)
+
+    let private clip (n: OnnxNode) =
+        let x = n.Input 0
+        let bound (i: int) (attribute: string) =
+            if n.Opset >= 11L then n.Optional i |> Option.map (asDType n x.Expr.DType)
+            elif n.HasAttribute attribute then Some(scalar x.Expr (n.Float(attribute, 0.0)))
+            else None
+        let y =
+            match bound 1 "min" with
+            | Some lo -> Expr.maximum x.Expr lo
+            | None -> x.Expr
+        let y =
+            match bound 2 "max" with
+            | Some hi -> Expr.minimum y hi
+            | None -> y
+        one (like x y)
+
+    let private where (n: OnnxNode) =
+        let a, b = n.Input 1, n.Input 2
+        let dtype = a.Expr.DType
+        one (like a (Expr.where (asDType n dtype (n.Input 0)) a.Expr (asDType n dtype b)))
+
+    let private expand (n: OnnxNode) =
+        let x = n.Input 0
+        let target = Shape.broadcast "Expand" x.Expr.Shape (n.KnownInts 1)
+        one (like x (Expr.broadcastTo target x.Expr))
+
+    let private tile (n: OnnxNode) =
+        let x = n.Input 0
+        let repeats = n.KnownInts 1
+        if repeats.Length <> x.Expr.Rank || repeats |> Array.exists (fun r -> r < 0) then
+            n.Fail(
+                sprintf
+                    "repeats [%s] must hold one non-negative count per axis of shape %s"
+                    (String.Join(", ", repeats))
+                    (Shape.show x.Expr.Shape)
+            )
+        one (
+            like
+                x
+                (repeats
+                 |> Array.indexed
+                 |> Array.fold (fun y (a, r) -> if r = 1 then y else Expr.concat a (List.replicate r y)) x.Expr)
+        )
+
+    let private dropout (n: OnnxNode) =
+        let training =
+            n.Opset >= 12L
+            && (match n.Optional 2 with
+                | Some _ -> Tensor.item (n.KnownInput 2) <> 0.0
+                | None -> false)
+        if training || n.Wants 1 then
+            n.Unsupported "training mode (random masks) is not imported; dropout imports as the identity of inference"
+        one (n.Input 0)
+
+    let private constantOf (n: OnnxNode) (t: Tensor) (elemType: int) = { Expr = Expr.constant t; ElemType = elemType; Known = Some t }
+
+    let private constant (read: TensorProto -> Tensor * int) (n: OnnxNode) =
+        let number (name: string) (values: float[]) (elemType: int) =
+            constantOf
+                n
+                (Tensor.cast
+                    (if elemType = OnnxTensor.floatCode then Float32 else Float64)
+                    (Tensor.create [||] values
+                     |> Tensor.reshape (if values.Length = 1 && not (name.EndsWith "s") then [||] else [| values.Length |])))
+                elemType
+        match n.Tensor "value" with
+        | Some t -> read t ||> constantOf n |> one
+        | None ->
+            if n.HasAttribute "value_float" then
+                one (number "value_float" [| n.Float("value_float", 0.0) |] OnnxTensor.floatCode)
+            elif n.HasAttribute "value_floats" then
+                one (number "value_floats" (n.Floats "value_floats" |> Option.get) OnnxTensor.floatCode)
+            elif n.HasAttribute "value_int" then
+                one (number "value_int" [| float (n.Int("value_int", 0L)) |] ElemType.int64)
+            elif n.HasAttribute "value_ints" then
+                one (number "value_ints" (n.Ints "value_ints" |> Option.get |> Array.map float) ElemType.int64)
+            else
+                n.Unsupported "only value, value_float(s) and value_int(s) constants are imported (not sparse or string ones)"
+
+    let private constantOfShape (read: TensorProto -> Tensor * int) (n: OnnxNode) =
+        let shape = n.KnownInts 0
+        let value, elemType =
+            match n.Tensor "value" with
+            | Some t -> read t
+            | None -> Tensor.scalarOf Float32 0.0, OnnxTensor.floatCode
+        if value.Size <> 1 then n.Fail(sprintf "value must hold one element, holds %d" value.Size)
+        one (constantOf n (Tensor.full value.DType shape (Tensor.item value)) elemType)
+
+    let private shape (n: OnnxNode) =
+        let dims = (n.Input 0).Expr.Shape
+        let rank = dims.Length
+        let clampAxis (v: int) = Math.Clamp((if v < 0 then v + rank else v), 0, rank)
+        let start = clampAxis (n.Small("start", 0))
+        let stop = clampAxis (n.Small("end", rank))
+        let values = dims[start .. stop - 1] |> Array.map float
+        one (constantOf n (Tensor.create [| values.Length |] values) ElemType.int64)
+
+    let private size (n: OnnxNode) =
+        one (constantOf n (Tensor.scalarOf Float64 (float (Shape.size (n.Input 0).Expr.Shape))) ElemType.int64)
+
+    let private cast (n: OnnxNode) =
+        let x = n.Input 0
+        let target = n.Small("to", 0)
+        match OnnxTensor.dtypeOf target, x.Known with
+        | _, Some t when ElemType.isExact target ->
+            // Truncation towards zero, as a float-to-integer cast.
+            one (constantOf n (t |> Tensor.toArray |> Array.map Math.Truncate |> Tensor.create t.Shape) target)
+        | Some dtype, Some t -> one (constantOf n (Tensor.cast dtype t) target)
+        | Some dtype, None when dtype = x.Expr.DType -> one (like x x.Expr)
+        | _ ->
+            n.Unsupported(
+                sprintf
+                    "a cast of a computed %s value to %s: FuncFlow computes a graph in one float dtype"
+                    (OnnxTensor.codeName x.ElemType)
+                    (OnnxTensor.codeName target)
+            )
+
+    let private depthToSpace (n: OnnxNode) =
+        let x = n.Input 0
+        let s = x.Expr.Shape
+        let b = n.Small("blocksize", 0)
+        if s.Length <> 4 || b < 1 || s[1] % (b * b) <> 0 then
+            n.Fail(sprintf "expects [N; C; H; W] with C a multiple of blocksize^2 (blocksize %d), got %s" b (Shape.show s))
+        let c = s[1] / (b * b)
+        let y =
+            if n.String("mode", "DCR") = "CRD" then
+                x.Expr |> Expr.reshape [| s[0]; c; b; b; s[2]; s[3] |] |> Expr.permute [| 0; 1; 4; 2; 5; 3 |]
+            else
+                x.Expr |> Expr.reshape [| s[0]; b; b; c; s[2]; s[3] |] |> Expr.permute [| 0; 3; 4; 1; 5; 2 |]
+        one (like x (Expr.reshape [| s[0]; c; s[2] * b; s[3] * b |] y))
+
+    let private spaceToDepth (n: OnnxNode) =
+        let x = n.Input 0
+        let s = x.Expr.Shape
+        let b = n.Small("blocksize", 0)
+        if s.Length <> 4 || b < 1 || s[2] % b <> 0 || s[3] % b <> 0 then
+            n.Fail(sprintf "expects [N; C; H; W] with H and W multiples of blocksize %d, got %s" b (Shape.show s))
+        x.Expr
+        |> Expr.reshape [| s[0]; s[1]; s[2] / b; b; s[3] / b; b |]
+        |> Expr.permute [| 0; 3; 5; 1; 2; 4 |]
+        |> Expr.reshape [| s[0]; s[1] * b * b; s[2] / b; s[3] / b |]
+        |> like x
+        |> one
+
+    let private floatAttr (name: string) (fallback: float) (f: float -> Expr -> Expr) (n: OnnxNode) = unary (f (n.Float(name, fallback))) n
+
+    // C's fmod (the result has the dividend's sign): a - b trunc(a / b).
+    let private fmod (n: OnnxNode) =
+        if n.Int("fmod", 0L) = 0L then
+            n.Unsupported "Mod with fmod = 0 (integer semantics) is not imported; floats need fmod = 1"
+        binary (fun a b -> let q = a / b in a - b * (Expr.sign q * Expr.floor (Expr.abs q))) n
+
+    /// Operators imported in part, and what of them is not: tests of that part are not counted against them.
+    let partial =
+        [
+            "Cast",
+            "casts of computed values between float32 and float64 (a graph computes in one dtype); casts of values known at import time and casts to the same dtype import"
+        ]
+
+    /// The operators the importer claims, by ONNX op_type (default domain). `read` converts a TensorProto
+    /// attribute (Constant's value) to a tensor and its element type.
+    let table (read: TensorProto -> Tensor * int) : IReadOnlyDictionary<string, OnnxNode -> OnnxValue list> =
+        readOnlyDict
+            [
+                // Elementwise functions of one tensor.
+                "Identity", (fun n -> one (n.Input 0))
+                "Neg", unary Expr.neg
+                "Abs", unary Expr.abs
+                "Exp", unary Expr.exp
+                "Log", unary Expr.log
+                "Sqrt", unary Expr.sqrt
+                "Reciprocal", unary reciprocal
+                "Sigmoid", unary Expr.sigmoid
+                "Tanh", unary Expr.tanh
+                "Relu", unary Expr.relu
+                "Softplus", unary Expr.softplus
+                "Softsign", unary (fun x -> x / (Expr.abs x + 1.0))
+                "Sign", unary Expr.sign
+                "Sin", unary Expr.sin
+                "Cos", unary Expr.cos
+                "Tan", unary (fun x -> Expr.sin x / Expr.cos x)
+                "Sinh", unary (fun x -> (Expr.exp x - Expr.exp (-x)) * 0.5)
+                "Cosh", unary (fun x -> (Expr.exp x + Expr.exp (-x)) * 0.5)
+                "Erf", unary Expr.erf
+                "Floor", unary Expr.floor
+                "Ceil", unary Expr.ceil
+                "Round", unary Expr.round
+                "LeakyRelu", floatAttr "alpha" 0.01 Expr.leakyRelu
+                "Elu", floatAttr "alpha" 1.0 Expr.elu
+                "Celu", floatAttr "alpha" 1.0 (fun alpha x -> Expr.elu 1.0 (x / alpha) * alpha)
+                "Selu",
+                (fun n ->
+                    let gamma = n.Float("gamma", 1.05070102214813232421875)
+                    floatAttr "alpha" 1.67326319217681884765625 (fun alpha x -> Expr.elu alpha x * gamma) n)
+                "ThresholdedRelu", floatAttr "alpha" 1.0 (fun alpha x -> x * above alpha x)
+                "HardSigmoid",
+                (fun n ->
+                    let beta = n.Float("beta", 0.5)
+                    floatAttr "alpha" 0.2 (fun alpha x -> Expr.clamp (Some 0.0) (Some 1.0) (x * alpha + beta)) n)
+                "HardSwish", unary (fun x -> x * Expr.clamp (Some 0.0) (Some 1.0) (x * (1.0 / 6.0) + 0.5))
+                "Shrink",
+                (fun n ->
+                    let bias = n.Float("bias", 0.0)
+                    floatAttr "lambd" 0.5 (fun lambd x -> above lambd (-x) * (x + bias) + above lambd x * (x - bias)) n)
+                // Elementwise functions of several tensors (NumPy broadcasting).
+                "Add", binary Expr.add
+                "Sub", binary Expr.sub
+                "Mul", binary Expr.mul
+                "Div", binary Expr.div
+                "Pow", binary Expr.pow
+                "Mod", fmod
+                "PRelu", binary (fun x slope -> Expr.relu x - slope * Expr.relu (-x))
+                "Max", variadic Expr.maximum
+                "Min", variadic Expr.minimum
+                "Sum", variadic Expr.add
+                "Mean", (fun n -> variadic Expr.add n |> List.map (fun v -> like v (v.Expr / float n.InputCount)))
+                "Clip", clip
+                "Where", where
+                // Linear algebra, convolution and pooling.
+                "MatMul", binary Expr.matmul
+                "Gemm", gemm
+                "Conv", conv
+                "MaxPool", maxPool
+                "AveragePool", averagePool
+                "GlobalAveragePool", globalPool (fun a x -> Expr.meanAxisKeep a x)
+                "GlobalMaxPool", globalPool maxStep
+                // Normalisation and activations over an axis.
+                "BatchNormalization", batchNormalization
+                "InstanceNormalization", instanceNormalization
+                "LayerNormalization", layerNormalization
+                "MeanVarianceNormalization", meanVarianceNormalization
+                "Softmax", softmaxLike Expr.softmax
+                "LogSoftmax", softmaxLike Expr.logSoftmax
+                "Dropout", dropout
+                // Reductions (axes an input from opset 13 for ReduceSum, from 18 for the others).
+                "ReduceSum", reduction id sumStep id 13L
+                "ReduceMean", reduction id (fun a x -> Expr.meanAxisKeep a x) id 18L
+                "ReduceMax", reduction id maxStep id 18L
+                "ReduceMin", reduction id (fun a x -> Expr.minAxisKeep a x) id 18L
+                "ReduceProd", reduction id (fun a x -> Expr.prodAxisKeep a x) id 18L
+                "ReduceLogSumExp", reduction id (fun a x -> Expr.logSumExpAxisKeep a x) id 18L
+                "ReduceL1", reduction Expr.abs sumStep id 18L
+                "ReduceL2", reduction (fun x -> x * x) sumStep Expr.sqrt 18L
+                "ReduceLogSum", reduction id sumStep Expr.log 18L
+                "ReduceSumSquare", reduction (fun x -> x * x) sumStep id 18L
+                // Shapes and layouts.
+                "Reshape", reshape
+                "Flatten", flatten
+                "Transpose", transpose
+                "Concat", concat
+                "Squeeze", squeeze
+                "Unsqueeze", unsqueeze
+                "Slice", slice
+                "Gather", gather
+                "Split", split
+                "Pad", pad
+                "Expand", expand
+                "Tile", tile
+                "DepthToSpace", depthToSpace
+                "SpaceToDepth", spaceToDepth
+                // Values known at import time.
+                "Constant", constant read
+                "ConstantOfShape", constantOfShape read
+                "Shape", shape
+                "Size", size
+                "Cast", cast
+            ]
