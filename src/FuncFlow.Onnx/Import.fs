@@ -178,17 +178,14 @@ module internal Import =
                 fail path (sprintf "graph output '%s' is given by no node, initializer or graph input" output.Name)
         List.ofSeq sorted
 
-    let private operators = Operators.table (fun _ -> invalidOp "replaced per file below")
-
     /// The op types the importer claims (ONNX's default domain).
-    let claimed: string list = operators.Keys |> Seq.sort |> List.ofSeq
+    let claimed: string list = Operators.table.Keys |> Seq.sort |> List.ofSeq
 
     /// Builds the graph's expressions. `dims` sizes the named dimensions of the inputs.
     let build (path: string) (dims: Map<string, int>) (model: ModelProto) : OnnxModel =
         let info = info path model
         let graph = model.Graph
         let version = opset model
-        let table = Operators.table (tensorOf path)
         let values = Dictionary<string, OnnxValue>()
         let parameters = ResizeArray<string * Tensor>()
         for init in graph.Initializer do
@@ -242,7 +239,7 @@ module internal Import =
                     )
                 )
             let op =
-                match table.TryGetValue node.OpType with
+                match Operators.table.TryGetValue node.OpType with
                 | true, op -> op
                 | _ ->
                     raise (
@@ -254,7 +251,7 @@ module internal Import =
                 node.Input |> Seq.map (fun name -> if name = "" then None else Some values[name]) |> Array.ofSeq
             let outputs =
                 try
-                    op (OnnxNode(node, label, inputs, version))
+                    op (OnnxNode(node, label, inputs, version, tensorOf path))
                 with :? ArgumentException as e ->
                     raise (DataFormatException(sprintf "%s: %s" label e.Message, e))
             let wanted = node.Output |> Seq.filter ((<>) "") |> Seq.length
@@ -264,8 +261,8 @@ module internal Import =
                 )
             // A node whose inputs are all known is computed now, so that shapes computed in the graph stay known.
             let known = inputs.Length > 0 && inputs |> Array.forall (fun v -> v.IsSome && v.Value.Known.IsSome)
-            List.zip (List.truncate outputs.Length (List.ofSeq node.Output)) outputs
-            |> List.iter (fun (name, v) ->
+            Seq.zip node.Output outputs
+            |> Seq.iter (fun (name, v) ->
                 if name <> "" then
                     values[name] <-
                         if known && v.Known.IsNone then

@@ -14,12 +14,14 @@ type internal OnnxValue = { Expr: Expr; ElemType: int; Known: Tensor option }
 /// ONNX's element types beyond OnnxTensor's float codes.
 module internal ElemType =
     let int64 = int TensorProto.Types.DataType.Int64
+    let bool = int TensorProto.Types.DataType.Bool
 
     /// Integer and boolean types: values FuncFlow holds only as import-time constants.
     let isExact (code: int) = (OnnxTensor.exactWidth code).IsSome
 
 /// One node being imported: its attributes and inputs, read with errors that name the node.
-type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option[], opset: int64) =
+/// `read` gives a TensorProto attribute's values and element type (Constant's value), resolving external data.
+type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option[], opset: int64, read: TensorProto -> Tensor * int) =
     let attributes = proto.Attribute |> Seq.map (fun a -> a.Name, a) |> dict
 
     /// The node as messages name it, e.g. "model.onnx: node 'conv1' (#3, Conv)".
@@ -83,7 +85,8 @@ type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option
         n.Attribute(name, AttributeProto.Types.AttributeType.Floats)
         |> Option.map (fun a -> a.Floats |> Seq.map float |> Array.ofSeq)
 
-    member n.Tensor(name: string) = n.Attribute(name, AttributeProto.Types.AttributeType.Tensor) |> Option.map (fun a -> a.T)
+    /// A tensor attribute's values and element type.
+    member n.Tensor(name: string) = n.Attribute(name, AttributeProto.Types.AttributeType.Tensor) |> Option.map (fun a -> read a.T)
 
     /// An attribute that is a count or an axis, as an int.
     member n.Small(name: string, fallback: int) =
@@ -373,8 +376,8 @@ module internal Operators =
             | None -> y
         one (like a y)
 
-    // Softmax and LogSoftmax: one axis from opset 13; before it, the input flattened to 2-D at the axis.
-    let private softmaxLike (f: int -> Expr -> Expr) (n: OnnxNode) =
+    // Softmax, LogSoftmax and Hardmax: one axis from opset 13; before it, the input flattened to 2-D at the axis.
+    let private alongAxis (f: int -> Expr -> Expr) (n: OnnxNode) =
         let x = n.Input 0
         let e = x.Expr
         if n.Opset >= 13L then
@@ -383,6 +386,229 @@ module internal Operators =
             let a = axis n e.Rank (n.Small("axis", 1))
             let rows = Shape.size e.Shape[.. a - 1]
             one (like x (e |> Expr.reshape [| rows; -1 |] |> f 1 |> Expr.reshape e.Shape))
+
+    // 1 at the first maximum along the axis, else 0: the ties' running count is 1 only up to the first.
+    let private hardmax (a: int) (x: Expr) =
+        let ties = Expr.equal x (Expr.maxAxisKeep a x)
+        ties * Expr.equal (Expr.cumsum a ties) (scalar x 1.0)
+
+    let private cumSum (n: OnnxNode) =
+        let x = n.Input 0
+        let known = n.KnownInts 1
+        if known.Length <> 1 then n.Fail(sprintf "the axis must be one integer, got %d" known.Length)
+        let a = axis n x.Expr.Rank known[0]
+        let sums = if n.Int("reverse", 0L) <> 0L then Expr.reverseCumsum a x.Expr else Expr.cumsum a x.Expr
+        one (like x (if n.Int("exclusive", 0L) <> 0L then sums - x.Expr else sums))
+
+    // Local response normalisation across channels: x / (bias + alpha / size * sum of squares in the window)^beta.
+    let private lrn (n: OnnxNode) =
+        let x = n.Input 0
+        let size = n.Small("size", 0)
+        if size < 1 then n.Fail(sprintf "size must be positive, got %d" size)
+        let squares = x.Expr * x.Expr
+        let channels = x.Expr.Shape[1]
+        let padded = Expr.pad 1 ((size - 1) / 2) (size - 1 - (size - 1) / 2) squares
+        let sums = List.init size (fun t -> Expr.slice 1 t channels padded) |> Expr.addN
+        let scale = sums * (n.Float("alpha", 1e-4) / float size) + n.Float("bias", 1.0)
+        one (like x (x.Expr / Expr.powScalar (n.Float("beta", 0.75)) scale))
+
+    let private oneHot (n: OnnxNode) =
+        let values = n.Input 2
+        let dtype = values.Expr.DType
+        let depth = n.KnownInput 1 |> Tensor.item |> int
+        let indices = asDType n dtype (n.Input 0)
+        // Negative indices count from the end.
+        let indices = indices + Expr.step (-indices) * float depth
+        let hot = Expr.oneHot depth indices
+        let rank = hot.Rank
+        let a = axis n rank (n.Small("axis", -1))
+        let hot =
+            hot
+            |> Expr.permute (
+                Array.init rank (fun i ->
+                    if i < a then i
+                    elif i = a then rank - 1
+                    else i - 1)
+            )
+        let off = values.Expr |> Expr.slice 0 0 1 |> Expr.reshape [||]
+        let on = values.Expr |> Expr.slice 0 1 1 |> Expr.reshape [||]
+        one (like values (off + (on - off) * hot))
+
+    /// The negative log-likelihood of log-probabilities [N; C; d...] at targets known at import time: the
+    /// targets (and their weights) are a constant mask, so the loss is a product and a sum over classes.
+    let private logLikelihoodLoss (n: OnnxNode) (logProbs: Expr) =
+        let targets = n.KnownInput 1
+        let shape = logProbs.Shape
+        if shape.Length < 2 || targets.Shape <> Array.append [| shape[0] |] shape[2..] then
+            n.Fail(
+                sprintf
+                    "targets of shape %s do not fit scores of shape %s ([N; C; d...] and [N; d...])"
+                    (Shape.show targets.Shape)
+                    (Shape.show shape)
+            )
+        let classes = shape[1]
+        let inner = Shape.size shape[2..]
+        let ignored = if n.HasAttribute "ignore_index" then Some(float (n.Int("ignore_index", 0L))) else None
+        let mask = Array.zeroCreate<float>(Shape.size shape)
+        targets
+        |> Tensor.toArray
+        |> Array.iteri (fun i t ->
+            if Some t <> ignored then
+                if t < 0.0 || t >= float classes then
+                    n.Fail(sprintf "target %g at position %d is outside the %d classes" t i classes)
+                mask[((i / inner) * classes + int t) * inner + i % inner] <- 1.0)
+        let mask = Expr.constant (Tensor.create shape mask |> Tensor.cast logProbs.DType)
+        let weighted =
+            match n.Optional 2 with
+            | Some w ->
+                mask
+                * Expr.reshape (Array.append [| 1; classes |] (Array.create (shape.Length - 2) 1)) (asDType n logProbs.DType w)
+            | None -> mask
+        let losses = -(Expr.sumAxis 1 (logProbs * weighted))
+        match n.String("reduction", "mean") with
+        | "none" -> losses
+        | "sum" -> Expr.sum losses
+        | "mean" -> Expr.sum losses / Expr.sum weighted
+        | other -> n.Fail(sprintf "reduction '%s' is not one of none, sum, mean" other)
+
+    let private negativeLogLikelihoodLoss (n: OnnxNode) =
+        let x = n.Input 0
+        one (like x (logLikelihoodLoss n x.Expr))
+
+    let private softmaxCrossEntropyLoss (n: OnnxNode) =
+        let x = n.Input 0
+        let logProbs = Expr.logSoftmax 1 x.Expr
+        [ like x (logLikelihoodLoss n logProbs); like x logProbs ]
+
+    // Comparisons and logic give booleans: 0/1 values of the operands' dtype, with ONNX's BOOL type.
+    let private predicate (f: Expr -> Expr -> Expr) (n: OnnxNode) = binary f n |> List.map (fun v -> { v with ElemType = ElemType.bool })
+
+    let private less (a: Expr) (b: Expr) = Expr.step (b - a)
+
+    /// Known indices along an axis of length d, negative ones counted from the end, checked.
+    let private knownIndices (n: OnnxNode) (input: int) (d: int) =
+        n.KnownInts input
+        |> Array.map (fun i ->
+            if i < -d || i >= d then n.Fail(sprintf "index %d is outside an axis of length %d" i d)
+            if i < 0 then i + d else i)
+
+    /// For known element indices along an axis (GatherElements, ScatterElements), each one's position in the
+    /// flattened data.
+    let private elementPositions (n: OnnxNode) (data: int[]) (a: int) =
+        let indices = n.KnownInput 1
+        let shape = indices.Shape
+        if shape.Length <> data.Length || Array.exists2 (fun i d -> i > d) shape data then
+            n.Fail(sprintf "indices of shape %s do not fit data of shape %s" (Shape.show shape) (Shape.show data))
+        let values = knownIndices n 1 data[a]
+        let strides, dataStrides = Shape.strides shape, Shape.strides data
+        let positions =
+            values
+            |> Array.mapi (fun flat index ->
+                Array.init shape.Length (fun k -> if k = a then index else flat / strides[k] % shape[k])
+                |> Array.fold2 (fun acc c s -> acc + c * s) 0
+                <| dataStrides)
+        shape, positions
+
+    /// For known index tuples over the leading axes after batch_dims (GatherND, ScatterND), each one's row in the
+    /// data reshaped to [rows; rest...], and that reshape's shape.
+    let private tuplePositions (n: OnnxNode) (data: int[]) (batchDims: int) =
+        let indices = n.KnownInput 1
+        let shape = indices.Shape
+        let k = if shape.Length = 0 then 0 else shape[shape.Length - 1]
+        if shape.Length < 1 || batchDims + k > data.Length || shape[.. batchDims - 1] <> data[.. batchDims - 1] then
+            n.Fail(
+                sprintf "indices of shape %s do not fit data of shape %s with batch_dims %d" (Shape.show shape) (Shape.show data) batchDims
+            )
+        let indexed = data[batchDims .. batchDims + k - 1]
+        let tuples = n.KnownInts 1
+        let perBatch = Shape.size shape[batchDims .. shape.Length - 2]
+        let rows = Shape.size indexed
+        let positions =
+            Array.init (tuples.Length / max 1 k) (fun t ->
+                let batch = t / max 1 perBatch
+                let row =
+                    Array.init k (fun j ->
+                        let i = tuples[t * k + j]
+                        if i < -indexed[j] || i >= indexed[j] then
+                            n.Fail(sprintf "index %d is outside axis %d of length %d" i (batchDims + j) indexed[j])
+                        if i < 0 then i + indexed[j] else i)
+                    |> Array.fold2 (fun acc i s -> acc + i * s) 0
+                    <| Shape.strides indexed
+                batch * rows + row)
+        let flatShape = Array.append [| Shape.size data[.. batchDims - 1] * rows |] data[batchDims + k ..]
+        shape[.. shape.Length - 2], positions, flatShape
+
+    let private positionsExpr (dtype: DType) (shape: int[]) (positions: int[]) =
+        Expr.constant (Tensor.create shape (Array.map float positions) |> Tensor.cast dtype)
+
+    let private gatherElements (n: OnnxNode) =
+        let x = n.Input 0
+        let shape, positions = elementPositions n x.Expr.Shape (axis n x.Expr.Rank (n.Small("axis", 0)))
+        one (like x (Expr.indexSelect 0 (positionsExpr x.Expr.DType shape positions) (Expr.reshape [| -1 |] x.Expr)))
+
+    let private gatherND (n: OnnxNode) =
+        let x = n.Input 0
+        let shape, positions, flatShape = tuplePositions n x.Expr.Shape (n.Small("batch_dims", 0))
+        let picked =
+            Expr.indexSelect 0 (positionsExpr x.Expr.DType [| positions.Length |] positions) (Expr.reshape flatShape x.Expr)
+        one (like x (Expr.reshape (Array.append shape flatShape[1..]) picked))
+
+    /// Updates written into the data's flattened rows at known positions: replacing them (no position twice),
+    /// added to them, or multiplying them.
+    let private scatterRows (n: OnnxNode) (data: Expr) (flatShape: int[]) (positions: int[]) (updates: Expr) =
+        let rows = flatShape[0]
+        let flat = Expr.reshape flatShape data
+        let updates = Expr.reshape (Array.append [| positions.Length |] flatShape[1..]) updates
+        // 1 in the rows no position names, fill in the others: a row-broadcast constant.
+        let uncovered (chosen: int[]) (fill: float) =
+            let values = Array.create rows 1.0
+            for p in chosen do
+                values[p] <- fill
+            Expr.constant (
+                Tensor.create (Array.append [| rows |] (Array.create (flatShape.Length - 1) 1)) values
+                |> Tensor.cast data.DType
+            )
+        let into (chosen: int[]) (values: Expr) = Expr.indexAdd 0 rows (positionsExpr data.DType [| chosen.Length |] chosen) values
+        let result =
+            match n.String("reduction", "none") with
+            | "add" -> flat + into positions updates
+            | "none" ->
+                if (Array.distinct positions).Length <> positions.Length then
+                    n.Fail "indices repeat a position, which reduction 'none' leaves undefined"
+                flat * uncovered positions 0.0 + into positions updates
+            | "mul" ->
+                // A position named k times gets k factors: one layer of distinct positions per occurrence.
+                let seen = Dictionary<int, int>()
+                let occurrence =
+                    positions
+                    |> Array.map (fun p ->
+                        let k =
+                            match seen.TryGetValue p with
+                            | true, k -> k
+                            | _ -> 0
+                        seen[p] <- k + 1
+                        k)
+                [ 0 .. Array.max (Array.append [| -1 |] occurrence) ]
+                |> List.fold
+                    (fun acc layer ->
+                        let members = occurrence |> Array.indexed |> Array.filter (fun (_, k) -> k = layer) |> Array.map fst
+                        let chosen = members |> Array.map (fun i -> positions[i])
+                        let picked = Expr.indexSelect 0 (positionsExpr data.DType [| members.Length |] members) updates
+                        acc * (into chosen picked + uncovered chosen 0.0))
+                    flat
+            | other -> n.Unsupported(sprintf "reduction '%s' is not imported (none, add and mul are)" other)
+        Expr.reshape data.Shape result
+
+    let private scatterElements (n: OnnxNode) =
+        let x = n.Input 0
+        let _, positions = elementPositions n x.Expr.Shape (axis n x.Expr.Rank (n.Small("axis", 0)))
+        let updates = asDType n x.Expr.DType (n.Input 2)
+        one (like x (scatterRows n x.Expr [| Shape.size x.Expr.Shape |] positions updates))
+
+    let private scatterND (n: OnnxNode) =
+        let x = n.Input 0
+        let _, positions, flatShape = tuplePositions n x.Expr.Shape 0
+        one (like x (scatterRows n x.Expr flatShape positions (asDType n x.Expr.DType (n.Input 2))))
 
     let private batchNormalization (n: OnnxNode) =
         if n.Int("training_mode", 0L) <> 0L || n.OutputCount > 1 then
@@ -698,7 +924,7 @@ module internal Operators =
 
     let private constantOf (n: OnnxNode) (t: Tensor) (elemType: int) = { Expr = Expr.constant t; ElemType = elemType; Known = Some t }
 
-    let private constant (read: TensorProto -> Tensor * int) (n: OnnxNode) =
+    let private constant (n: OnnxNode) =
         let number (name: string) (values: float[]) (elemType: int) =
             constantOf
                 n
@@ -708,7 +934,7 @@ module internal Operators =
                      |> Tensor.reshape (if values.Length = 1 && not (name.EndsWith "s") then [||] else [| values.Length |])))
                 elemType
         match n.Tensor "value" with
-        | Some t -> read t ||> constantOf n |> one
+        | Some(t, code) -> one (constantOf n t code)
         | None ->
             if n.HasAttribute "value_float" then
                 one (number "value_float" [| n.Float("value_float", 0.0) |] OnnxTensor.floatCode)
@@ -721,11 +947,11 @@ module internal Operators =
             else
                 n.Unsupported "only value, value_float(s) and value_int(s) constants are imported (not sparse or string ones)"
 
-    let private constantOfShape (read: TensorProto -> Tensor * int) (n: OnnxNode) =
+    let private constantOfShape (n: OnnxNode) =
         let shape = n.KnownInts 0
         let value, elemType =
             match n.Tensor "value" with
-            | Some t -> read t
+            | Some valueAndCode -> valueAndCode
             | None -> Tensor.scalarOf Float32 0.0, OnnxTensor.floatCode
         if value.Size <> 1 then n.Fail(sprintf "value must hold one element, holds %d" value.Size)
         one (constantOf n (Tensor.full value.DType shape (Tensor.item value)) elemType)
@@ -799,11 +1025,12 @@ module internal Operators =
         [
             "Cast",
             "casts of computed values between float32 and float64 (a graph computes in one dtype); casts of values known at import time and casts to the same dtype import"
+            "OneHot",
+            "a depth computed at run time (it sizes the output, and FuncFlow builds fixed-shape graphs); a depth known at import time imports"
         ]
 
-    /// The operators the importer claims, by ONNX op_type (default domain). `read` converts a TensorProto
-    /// attribute (Constant's value) to a tensor and its element type.
-    let table (read: TensorProto -> Tensor * int) : IReadOnlyDictionary<string, OnnxNode -> OnnxValue list> =
+    /// The operators the importer claims, by ONNX op_type (default domain).
+    let table: IReadOnlyDictionary<string, OnnxNode -> OnnxValue list> =
         readOnlyDict
             [
                 // Elementwise functions of one tensor.
@@ -825,6 +1052,9 @@ module internal Operators =
                 "Tan", unary (fun x -> Expr.sin x / Expr.cos x)
                 "Sinh", unary (fun x -> (Expr.exp x - Expr.exp (-x)) * 0.5)
                 "Cosh", unary (fun x -> (Expr.exp x + Expr.exp (-x)) * 0.5)
+                "Asinh", unary (fun x -> Expr.log (x + Expr.sqrt (x * x + 1.0)))
+                "Acosh", unary (fun x -> Expr.log (x + Expr.sqrt (x * x - 1.0)))
+                "Atanh", unary (fun x -> Expr.log ((1.0 + x) / (1.0 - x)) * 0.5)
                 "Erf", unary Expr.erf
                 "Floor", unary Expr.floor
                 "Ceil", unary Expr.ceil
@@ -859,6 +1089,15 @@ module internal Operators =
                 "Sum", variadic Expr.add
                 "Mean", (fun n -> variadic Expr.add n |> List.map (fun v -> like v (v.Expr / float n.InputCount)))
                 "Clip", clip
+                "Equal", predicate Expr.equal
+                "Less", predicate less
+                "LessOrEqual", predicate (fun a b -> 1.0 - less b a)
+                "Greater", predicate (fun a b -> less b a)
+                "GreaterOrEqual", predicate (fun a b -> 1.0 - less a b)
+                "And", predicate Expr.mul
+                "Or", predicate Expr.maximum
+                "Xor", predicate (fun a b -> Expr.abs (a - b))
+                "Not", (fun n -> unary (fun x -> 1.0 - x) n |> List.map (fun v -> { v with ElemType = ElemType.bool }))
                 "Where", where
                 // Linear algebra, convolution and pooling.
                 "MatMul", binary Expr.matmul
@@ -873,8 +1112,14 @@ module internal Operators =
                 "InstanceNormalization", instanceNormalization
                 "LayerNormalization", layerNormalization
                 "MeanVarianceNormalization", meanVarianceNormalization
-                "Softmax", softmaxLike Expr.softmax
-                "LogSoftmax", softmaxLike Expr.logSoftmax
+                "Softmax", alongAxis Expr.softmax
+                "LogSoftmax", alongAxis Expr.logSoftmax
+                "Hardmax", alongAxis hardmax
+                "LRN", lrn
+                "NegativeLogLikelihoodLoss", negativeLogLikelihoodLoss
+                "SoftmaxCrossEntropyLoss", softmaxCrossEntropyLoss
+                "CumSum", cumSum
+                "OneHot", oneHot
                 "Dropout", dropout
                 // Reductions (axes an input from opset 13 for ReduceSum, from 18 for the others).
                 "ReduceSum", reduction id sumStep id 13L
@@ -896,6 +1141,11 @@ module internal Operators =
                 "Unsqueeze", unsqueeze
                 "Slice", slice
                 "Gather", gather
+                "GatherElements", gatherElements
+                "GatherND", gatherND
+                "ScatterElements", scatterElements
+                "Scatter", scatterElements
+                "ScatterND", scatterND
                 "Split", split
                 "Pad", pad
                 "Expand", expand
@@ -903,8 +1153,8 @@ module internal Operators =
                 "DepthToSpace", depthToSpace
                 "SpaceToDepth", spaceToDepth
                 // Values known at import time.
-                "Constant", constant read
-                "ConstantOfShape", constantOfShape read
+                "Constant", constant
+                "ConstantOfShape", constantOfShape
                 "Shape", shape
                 "Size", size
                 "Cast", cast
