@@ -107,10 +107,10 @@ let tests =
             }
             test "an operator the importer lacks is a NotSupportedException naming it and its node" {
                 let m = linear ()
-                m.Graph.Node[2].OpType <- "Hardmax"
+                m.Graph.Node[2].OpType <- "Det"
                 let path = write (tempFolder ()) m
                 let e = throws<NotSupportedException>(fun () -> Onnx.load (Map [ "batch", 1 ]) path |> ignore)
-                expectMentions e.Message [ path; "Hardmax"; "node 'relu' (#2" ]
+                expectMentions e.Message [ path; "operator Det"; "node 'relu' (#2" ]
             }
             test "a node whose shapes do not fit is refused naming the node and the shapes" {
                 let m = linear ()
