@@ -359,6 +359,71 @@ module internal Operators =
             | None -> y
         one (like x y)
 
+    /// The transposed convolution as convolution's adjoint: the weight's transpose times the input gives each
+    /// output window's taps as columns, which fold (col2im) sums into the unpadded output; pads then crop it.
+    let private convTranspose (n: OnnxNode) =
+        let x, w = n.Input 0, n.Input 1
+        let k = x.Expr.Rank - 2
+        if k <> 1 && k <> 2 then
+            n.Unsupported(sprintf "%d spatial axes (input shape %s): FuncFlow's fold has 1 or 2" k (Shape.show x.Expr.Shape))
+        let weight = asDType n x.Expr.DType w
+        if weight.Rank <> k + 2 then
+            n.Fail(sprintf "the weight has shape %s, expected rank %d" (Shape.show weight.Shape) (k + 2))
+        let kernel, strides, dilations = windowOf n k (Some weight.Shape[2..])
+        let groups = n.Small("group", 1)
+        let size = x.Expr.Shape[2..]
+        let batch, channels = x.Expr.Shape[0], x.Expr.Shape[1]
+        if channels <> weight.Shape[0] || channels % groups <> 0 then
+            n.Fail(sprintf "the weight %s does not fit %d input channels in %d groups" (Shape.show weight.Shape) channels groups)
+        let outputs = weight.Shape[1] * groups
+        let extent i = (kernel[i] - 1) * dilations[i] + 1
+        let full = Array.init k (fun i -> strides[i] * (size[i] - 1) + extent i)
+        let outputPadding =
+            n.Ints "output_padding" |> Option.map (Array.map int) |> Option.defaultValue (Array.zeroCreate k)
+        let pads =
+            match n.Ints "output_shape" |> Option.map (Array.map int), n.String("auto_pad", "NOTSET") with
+            | Some shape, mode ->
+                let shape = shape[shape.Length - k ..]
+                Array.init k (fun i ->
+                    let total = full[i] + outputPadding[i] - shape[i]
+                    // An output larger than the full one gets zeros at the end.
+                    if total < 0 then 0, total
+                    elif mode = "SAME_UPPER" then total / 2, total - total / 2
+                    else total - total / 2, total / 2)
+            | None, ("SAME_UPPER" | "SAME_LOWER" as mode) ->
+                Array.init k (fun i ->
+                    let total = max 0 (full[i] + outputPadding[i] - size[i] * strides[i])
+                    if mode = "SAME_UPPER" then total / 2, total - total / 2 else total - total / 2, total / 2)
+            | None, _ -> spatialPads n size kernel strides dilations
+        let taps = Shape.size kernel
+        let perGroup = channels / groups
+        let columns =
+            Expr.matmul
+                (weight |> Expr.reshape [| groups; perGroup; -1 |] |> Expr.transpose)
+                (x.Expr |> Expr.reshape [| batch; groups; perGroup; Shape.size size |])
+            |> Expr.reshape [| batch; outputs * taps; Shape.size size |]
+        let window =
+            {
+                Kernel = List.ofArray kernel
+                Stride = List.ofArray strides
+                Padding = List.replicate k 0
+                Dilation = List.ofArray dilations
+            }
+        let folded = Expr.fold (List.ofArray full) window columns
+        let y =
+            pads
+            |> Array.indexed
+            |> Array.fold
+                (fun (y: Expr) (i, (b, e)) ->
+                    let padded = Expr.pad (2 + i) 0 (outputPadding[i] + max 0 -e) y
+                    Expr.slice (2 + i) b (padded.Shape[2 + i] - b - max 0 e) padded)
+                folded
+        let y =
+            match n.Optional 2 with
+            | Some b -> y + Expr.reshape (Array.append [| 1; -1 |] (Array.create k 1)) (asDType n x.Expr.DType b)
+            | None -> y
+        one (like x y)
+
     let private gemm (n: OnnxNode) =
         let a, b = n.Input 0, n.Input 1
         let dtype = a.Expr.DType
@@ -1025,6 +1090,7 @@ module internal Operators =
         [
             "Cast",
             "casts of computed values between float32 and float64 (a graph computes in one dtype); casts of values known at import time and casts to the same dtype import"
+            "ConvTranspose", "3 spatial axes (FuncFlow's fold has 1 or 2)"
             "OneHot",
             "a depth computed at run time (it sizes the output, and FuncFlow builds fixed-shape graphs); a depth known at import time imports"
         ]
@@ -1056,6 +1122,12 @@ module internal Operators =
                 "Acosh", unary (fun x -> Expr.log (x + Expr.sqrt (x * x - 1.0)))
                 "Atanh", unary (fun x -> Expr.log ((1.0 + x) / (1.0 - x)) * 0.5)
                 "Erf", unary Expr.erf
+                "Gelu",
+                (fun n ->
+                    match n.String("approximate", "none") with
+                    | "none" -> unary Expr.gelu n
+                    | "tanh" -> unary (fun x -> x * 0.5 * (1.0 + Expr.tanh ((x + x * x * x * 0.044715) * sqrt (2.0 / Math.PI)))) n
+                    | other -> n.Fail(sprintf "approximate '%s' is not one of none, tanh" other))
                 "Floor", unary Expr.floor
                 "Ceil", unary Expr.ceil
                 "Round", unary Expr.round
@@ -1103,6 +1175,7 @@ module internal Operators =
                 "MatMul", binary Expr.matmul
                 "Gemm", gemm
                 "Conv", conv
+                "ConvTranspose", convTranspose
                 "MaxPool", maxPool
                 "AveragePool", averagePool
                 "GlobalAveragePool", globalPool (fun a x -> Expr.meanAxisKeep a x)
