@@ -249,32 +249,34 @@ module internal Import =
                     )
             let inputs =
                 node.Input |> Seq.map (fun name -> if name = "" then None else Some values[name]) |> Array.ofSeq
-            let outputs =
-                try
-                    op (OnnxNode(node, label, inputs, version, tensorOf path))
-                with :? ArgumentException as e ->
-                    raise (DataFormatException(sprintf "%s: %s" label e.Message, e))
-            let wanted = node.Output |> Seq.filter ((<>) "") |> Seq.length
-            if outputs.Length < node.Output.Count && wanted > outputs.Length then
-                raise (
-                    NotSupportedException(sprintf "%s: asks for %d outputs, the importer gives %d" label node.Output.Count outputs.Length)
-                )
             // A node whose inputs are all known is computed now, so that shapes computed in the graph stay known.
             let known = inputs.Length > 0 && inputs |> Array.forall (fun v -> v.IsSome && v.Value.Known.IsSome)
-            Seq.zip node.Output outputs
-            |> Seq.iter (fun (name, v) ->
-                if name <> "" then
-                    values[name] <-
-                        if known && v.Known.IsNone then
-                            let t = Eval.evaluate (Eval.bindings []) v.Expr
-                            let t =
-                                if ElemType.isExact v.ElemType then
-                                    t |> Tensor.toArray |> Array.map Math.Truncate |> Tensor.create t.Shape
-                                else
-                                    t
-                            { v with Expr = Expr.constant t; Known = Some t }
+            let fold (v: OnnxValue) =
+                if known && v.Known.IsNone then
+                    let t = Eval.evaluate (Eval.bindings []) v.Expr
+                    let t =
+                        if ElemType.isExact v.ElemType then
+                            t |> Tensor.toArray |> Array.map Math.Truncate |> Tensor.create t.Shape
                         else
-                            v)
+                            t
+                    { v with Expr = Expr.constant t; Known = Some t }
+                else
+                    v
+            let outputs =
+                try
+                    op (OnnxNode(node, label, inputs, version, tensorOf path)) |> List.map fold
+                with
+                | :? ArgumentException
+                | :? InvalidOperationException as e -> raise (DataFormatException(sprintf "%s: %s" label e.Message, e))
+            match node.Output |> Seq.indexed |> Seq.tryFind (fun (i, name) -> name <> "" && i >= outputs.Length) with
+            | Some(i, name) ->
+                raise (
+                    NotSupportedException(
+                        sprintf "%s: output %d ('%s') is not imported; the importer gives %d outputs" label i name outputs.Length
+                    )
+                )
+            | None -> ()
+            Seq.zip node.Output outputs |> Seq.iter (fun (name, v) -> if name <> "" then values[name] <- v)
         {
             Inputs = info.Inputs |> List.map (fun s -> s.Name, values[s.Name].Expr)
             Outputs = info.Outputs |> List.map (fun s -> s.Name, values[s.Name].Expr)

@@ -136,6 +136,12 @@ let tests =
                 let bytes =
                     allocated (fun () -> refused path [ "not a valid ModelProto" ] (fun () -> Onnx.inspect path |> ignore))
                 Expect.isLessThan bytes (1L <<< 24) "bytes allocated for an 8-byte file"
+                // A graph holding an initializer whose raw_data claims 2^30 bytes, each length beyond the file.
+                let big = [| 0x80uy; 0x80uy; 0x80uy; 0x80uy; 0x04uy |]
+                File.WriteAllBytes(path, Array.concat [ [| 0x3Auy |]; big; [| 0x2Auy |]; big; [| 0x4Auy |]; big; Array.create 64 7uy ])
+                let bytes =
+                    allocated (fun () -> refused path [ "not a valid ModelProto" ] (fun () -> Onnx.inspect path |> ignore))
+                Expect.isLessThan bytes (1L <<< 24) "bytes allocated for an 82-byte file claiming 1 GB"
             }
             test "a tensor whose dims exceed the data it carries is refused before allocating them" {
                 let m = linear ()
