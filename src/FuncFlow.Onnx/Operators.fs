@@ -25,8 +25,6 @@ type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option
     let attributes = proto.Attribute |> Seq.map (fun a -> a.Name, a) |> dict
 
     /// The node as messages name it, e.g. "model.onnx: node 'conv1' (#3, Conv)".
-    member _.Label = label
-    member _.OpType = proto.OpType
     /// The version of the default ONNX operator set the model imports.
     member _.Opset = opset
     member _.InputCount = inputs.Length
@@ -77,9 +75,14 @@ type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option
         | Some a -> a.S.ToStringUtf8()
         | None -> fallback
 
-    member n.Ints(name: string) =
+    member n.Int64s(name: string) =
         n.Attribute(name, AttributeProto.Types.AttributeType.Ints)
         |> Option.map (fun a -> Array.ofSeq a.Ints)
+
+    /// An integers attribute as ints; huge values (INT64_MAX as "to the end") are clamped to the int range.
+    member n.Ints(name: string) =
+        n.Int64s name
+        |> Option.map (Array.map (fun v -> int (Math.Clamp(v, int64 Int32.MinValue, int64 Int32.MaxValue))))
 
     member n.Floats(name: string) =
         n.Attribute(name, AttributeProto.Types.AttributeType.Floats)
@@ -123,15 +126,12 @@ type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option
             n.Optional input |> Option.map (fun _ -> n.KnownInts input)
         else
             n.Ints name
-            |> Option.map (Array.map (fun v -> int (Math.Clamp(v, int64 Int32.MinValue, int64 Int32.MaxValue))))
 
 /// The operator table: one function per ONNX operator type from the node (its attributes and inputs) to its
 /// outputs' values. Shapes come from the inputs' expressions, so no ONNX shape inference is needed.
 module internal Operators =
     /// A computed value of the element type of `like`.
     let private like (v: OnnxValue) (e: Expr) = { Expr = e; ElemType = v.ElemType; Known = None }
-
-    let private ofExpr (e: Expr) = { Expr = e; ElemType = OnnxTensor.code e.DType; Known = None }
 
     /// A value as an expression of the given dtype: a known value is converted, a computed one must match.
     let private asDType (n: OnnxNode) (dtype: DType) (v: OnnxValue) =
@@ -217,7 +217,7 @@ module internal Operators =
         let k = size.Length
         match n.String("auto_pad", "NOTSET") with
         | "NOTSET" ->
-            let pads = n.Ints "pads" |> Option.defaultValue (Array.zeroCreate (2 * k)) |> Array.map int
+            let pads = n.Ints "pads" |> Option.defaultValue (Array.zeroCreate (2 * k))
             if pads.Length <> 2 * k then
                 n.Fail(sprintf "pads has %d entries, expected %d (begin and end of %d spatial axes)" pads.Length (2 * k) k)
             if pads |> Array.exists (fun p -> p < 0) then
@@ -241,10 +241,8 @@ module internal Operators =
             | None ->
                 n.Ints "kernel_shape"
                 |> Option.defaultWith (fun () -> n.Fail "the attribute kernel_shape is required")
-                |> Array.map int
-        let strides = n.Ints "strides" |> Option.map (Array.map int) |> Option.defaultValue (Array.create k 1)
-        let dilations =
-            n.Ints "dilations" |> Option.map (Array.map int) |> Option.defaultValue (Array.create k 1)
+        let strides = n.Ints "strides" |> Option.defaultValue (Array.create k 1)
+        let dilations = n.Ints "dilations" |> Option.defaultValue (Array.create k 1)
         for name, values in [ "kernel_shape", kernel; "strides", strides; "dilations", dilations ] do
             if values.Length <> k || values |> Array.exists (fun v -> v < 1) then
                 n.Fail(sprintf "%s [%s] must hold %d positive entries (one per spatial axis)" name (String.Join(", ", values)) k)
@@ -334,7 +332,7 @@ module internal Operators =
         if w.Expr.Rank <> k + 2 then
             n.Fail(sprintf "the weight has shape %s, expected rank %d" (Shape.show w.Expr.Shape) (k + 2))
         let kernel, strides, dilations =
-            windowOf n k (n.Ints "kernel_shape" |> Option.map (Array.map int) |> Option.orElse (Some w.Expr.Shape[2..]))
+            windowOf n k (n.Ints "kernel_shape" |> Option.orElse (Some w.Expr.Shape[2..]))
         if kernel <> w.Expr.Shape[2..] then
             n.Fail(sprintf "kernel_shape [%s] differs from the weight's %s" (String.Join(", ", kernel)) (Shape.show w.Expr.Shape))
         let pads = spatialPads n x.Expr.Shape[2..] kernel strides dilations
@@ -378,10 +376,9 @@ module internal Operators =
         let outputs = weight.Shape[1] * groups
         let extent i = (kernel[i] - 1) * dilations[i] + 1
         let full = Array.init k (fun i -> strides[i] * (size[i] - 1) + extent i)
-        let outputPadding =
-            n.Ints "output_padding" |> Option.map (Array.map int) |> Option.defaultValue (Array.zeroCreate k)
+        let outputPadding = n.Ints "output_padding" |> Option.defaultValue (Array.zeroCreate k)
         let pads =
-            match n.Ints "output_shape" |> Option.map (Array.map int), n.String("auto_pad", "NOTSET") with
+            match n.Ints "output_shape", n.String("auto_pad", "NOTSET") with
             | Some shape, mode ->
                 let shape = shape[shape.Length - k ..]
                 Array.init k (fun i ->
@@ -717,7 +714,7 @@ module internal Operators =
 
     let private meanVarianceNormalization (n: OnnxNode) =
         let x = n.Input 0
-        let axes = n.Ints "axes" |> Option.map (Array.map int) |> Option.defaultValue [| 0; 2; 3 |]
+        let axes = n.Ints "axes" |> Option.defaultValue [| 0; 2; 3 |]
         let _, centred, variance = standardise (axesOf n x.Expr.Rank axes |> List.ofArray) 1e-9 x.Expr
         one (like x (centred / Expr.sqrt variance))
 
@@ -757,7 +754,7 @@ module internal Operators =
         let x = n.Input 0
         let perm =
             n.Ints "perm"
-            |> Option.map (Array.map int)
+
             |> Option.defaultValue (Array.init x.Expr.Rank (fun i -> x.Expr.Rank - 1 - i))
         one (like x (Expr.permute perm x.Expr))
 
@@ -825,9 +822,7 @@ module internal Operators =
                 let optional i = n.Optional i |> Option.map (fun _ -> n.KnownInts i)
                 n.KnownInts 1, n.KnownInts 2, optional 3, optional 4
             else
-                let ints name =
-                    n.Ints name
-                    |> Option.map (Array.map (fun v -> int (Math.Clamp(v, int64 Int32.MinValue, int64 Int32.MaxValue))))
+                let ints (name: string) = n.Ints name
                 let required name = ints name |> Option.defaultWith (fun () -> n.Fail(sprintf "the attribute %s is required" name))
                 required "starts", required "ends", ints "axes", None
         let axes = axes |> Option.defaultValue (Array.init starts.Length id) |> Array.map (axis n rank)
@@ -880,11 +875,7 @@ module internal Operators =
                 | Some v -> n.KnownInts 1, 0.0, Some(asDType n x.Expr.DType v)
                 | None -> n.KnownInts 1, 0.0, None
             else
-                (n.Ints "pads"
-                 |> Option.defaultWith (fun () -> n.Fail "the attribute pads is required")
-                 |> Array.map int),
-                n.Float("value", 0.0),
-                None
+                n.Ints "pads" |> Option.defaultWith (fun () -> n.Fail "the attribute pads is required"), n.Float("value", 0.0), None
         let axes =
             match n.Optional 3 with
             | Some _ -> n.KnownInts 3 |> Array.map (axis n rank)
@@ -1008,7 +999,7 @@ module internal Operators =
             elif n.HasAttribute "value_int" then
                 one (number "value_int" [| float (n.Int("value_int", 0L)) |] ElemType.int64)
             elif n.HasAttribute "value_ints" then
-                one (number "value_ints" (n.Ints "value_ints" |> Option.get |> Array.map float) ElemType.int64)
+                one (number "value_ints" (n.Int64s "value_ints" |> Option.get |> Array.map float) ElemType.int64)
             else
                 n.Unsupported "only value, value_float(s) and value_int(s) constants are imported (not sparse or string ones)"
 
