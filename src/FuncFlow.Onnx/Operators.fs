@@ -978,19 +978,18 @@ module internal Operators =
             n.Unsupported "training mode (random masks) is not imported; dropout imports as the identity of inference"
         one (n.Input 0)
 
-    let private constantOf (n: OnnxNode) (t: Tensor) (elemType: int) = { Expr = Expr.constant t; ElemType = elemType; Known = Some t }
+    let private constantOf (t: Tensor) (elemType: int) = { Expr = Expr.constant t; ElemType = elemType; Known = Some t }
 
     let private constant (n: OnnxNode) =
+        // value_float and value_int are scalars, value_floats and value_ints 1-D.
         let number (name: string) (values: float[]) (elemType: int) =
+            let shape = if name.EndsWith "s" then [| values.Length |] else [||]
             constantOf
-                n
-                (Tensor.cast
-                    (if elemType = OnnxTensor.floatCode then Float32 else Float64)
-                    (Tensor.create [||] values
-                     |> Tensor.reshape (if values.Length = 1 && not (name.EndsWith "s") then [||] else [| values.Length |])))
+                (Tensor.create shape values
+                 |> Tensor.cast (if elemType = OnnxTensor.floatCode then Float32 else Float64))
                 elemType
         match n.Tensor "value" with
-        | Some(t, code) -> one (constantOf n t code)
+        | Some(t, code) -> one (constantOf t code)
         | None ->
             if n.HasAttribute "value_float" then
                 one (number "value_float" [| n.Float("value_float", 0.0) |] OnnxTensor.floatCode)
@@ -1010,7 +1009,28 @@ module internal Operators =
             | Some valueAndCode -> valueAndCode
             | None -> Tensor.scalarOf Float32 0.0, OnnxTensor.floatCode
         if value.Size <> 1 then n.Fail(sprintf "value must hold one element, holds %d" value.Size)
-        one (constantOf n (Tensor.full value.DType shape (Tensor.item value)) elemType)
+        one (constantOf (Tensor.full value.DType shape (Tensor.item value)) elemType)
+
+    let private eyeLike (n: OnnxNode) =
+        let x = n.Input 0
+        let shape = x.Expr.Shape
+        if shape.Length <> 2 then n.Fail(sprintf "expects a 2-D input, got shape %s" (Shape.show shape))
+        let code = n.Small("dtype", x.ElemType)
+        let k = n.Small("k", 0)
+        let values =
+            Array.init (Shape.size shape) (fun i -> if i % shape[1] - i / shape[1] = k then 1.0 else 0.0)
+        let t = Tensor.create shape values
+        one (constantOf (OnnxTensor.dtypeOf code |> Option.map (fun d -> Tensor.cast d t) |> Option.defaultValue t) code)
+
+    // start, start + delta, ... before limit; the bounds size the output, so they must be known.
+    let private range (n: OnnxNode) =
+        let start, limit, delta =
+            Tensor.item (n.KnownInput 0), Tensor.item (n.KnownInput 1), Tensor.item (n.KnownInput 2)
+        if delta = 0.0 then n.Fail "delta must not be 0"
+        let count = max 0 (int (Math.Ceiling((limit - start) / delta)))
+        let first = n.Input 0
+        let t = Tensor.create [| count |] (Array.init count (fun i -> start + float i * delta))
+        one (constantOf (if ElemType.isExact first.ElemType then t else Tensor.cast first.Expr.DType t) first.ElemType)
 
     let private shape (n: OnnxNode) =
         let dims = (n.Input 0).Expr.Shape
@@ -1019,10 +1039,10 @@ module internal Operators =
         let start = clampAxis (n.Small("start", 0))
         let stop = clampAxis (n.Small("end", rank))
         let values = dims[start .. stop - 1] |> Array.map float
-        one (constantOf n (Tensor.create [| values.Length |] values) ElemType.int64)
+        one (constantOf (Tensor.create [| values.Length |] values) ElemType.int64)
 
     let private size (n: OnnxNode) =
-        one (constantOf n (Tensor.scalarOf Float64 (float (Shape.size (n.Input 0).Expr.Shape))) ElemType.int64)
+        one (constantOf (Tensor.scalarOf Float64 (float (Shape.size (n.Input 0).Expr.Shape))) ElemType.int64)
 
     let private cast (n: OnnxNode) =
         let x = n.Input 0
@@ -1030,8 +1050,8 @@ module internal Operators =
         match OnnxTensor.dtypeOf target, x.Known with
         | _, Some t when ElemType.isExact target ->
             // Truncation towards zero, as a float-to-integer cast.
-            one (constantOf n (t |> Tensor.toArray |> Array.map Math.Truncate |> Tensor.create t.Shape) target)
-        | Some dtype, Some t -> one (constantOf n (Tensor.cast dtype t) target)
+            one (constantOf (t |> Tensor.toArray |> Array.map Math.Truncate |> Tensor.create t.Shape) target)
+        | Some dtype, Some t -> one (constantOf (Tensor.cast dtype t) target)
         | Some dtype, None when dtype = x.Expr.DType -> one (like x x.Expr)
         | _ ->
             n.Unsupported(
@@ -1082,6 +1102,7 @@ module internal Operators =
             "Cast",
             "casts of computed values between float32 and float64 (a graph computes in one dtype); casts of values known at import time and casts to the same dtype import"
             "ConvTranspose", "3 spatial axes (FuncFlow's fold has 1 or 2)"
+            "Range", "bounds computed at run time (they size the output, and FuncFlow builds fixed-shape graphs); known bounds import"
             "OneHot",
             "a depth computed at run time (it sizes the output, and FuncFlow builds fixed-shape graphs); a depth known at import time imports"
         ]
@@ -1221,5 +1242,7 @@ module internal Operators =
                 "ConstantOfShape", constantOfShape
                 "Shape", shape
                 "Size", size
+                "EyeLike", eyeLike
+                "Range", range
                 "Cast", cast
             ]

@@ -95,6 +95,50 @@ let tests =
                 // relu(x w + b) by hand: row 1: (1 + 4 - 9, -1 + 1 + 3) + b; row 2: (-1 - 3, 1 + 1) + b.
                 assertClose 1e-6 [| 0.0; 2.5; 0.0; 1.5 |] (Tensor.toArray y)
             }
+            test "shapes computed in the graph and Constant nodes are known at import time" {
+                // PyTorch's flatten as exporters write it: Reshape(x, Concat(Gather(Shape(x), 0), [-1])).
+                let constant (name: string) (attribute: AttributeProto) =
+                    let c = node "Constant" name [] [ name ]
+                    c.Attribute.Add attribute
+                    c
+                let ints (values: int64 list) =
+                    let a = AttributeProto(Name = "value_ints", Type = AttributeProto.Types.AttributeType.Ints)
+                    a.Ints.AddRange values
+                    a
+                let floats = AttributeProto(Name = "value_floats", Type = AttributeProto.Types.AttributeType.Floats)
+                floats.Floats.AddRange [ 1f; 2f; 3f; 4f; 5f; 6f ]
+                let gather = node "Gather" "first" [ "shape"; "zero" ] [ "batch" ]
+                gather.Attribute.Add(AttributeProto(Name = "axis", I = 0L, Type = AttributeProto.Types.AttributeType.Int))
+                let concat = node "Concat" "target" [ "batch"; "minusOne" ] [ "target" ]
+                concat.Attribute.Add(AttributeProto(Name = "axis", I = 0L, Type = AttributeProto.Types.AttributeType.Int))
+                let m =
+                    model
+                        [
+                            node "Shape" "shape" [ "x" ] [ "shape" ]
+                            constant "zero" (ints [ 0L ])
+                            gather
+                            constant "minusOne" (ints [ -1L ])
+                            concat
+                            node "Reshape" "flat" [ "x"; "target" ] [ "flat" ]
+                            constant "scale" floats
+                            node "Mul" "scaled" [ "flat"; "scale" ] [ "scaled" ]
+                            constant
+                                "half"
+                                (AttributeProto(Name = "value_float", F = 0.5f, Type = AttributeProto.Types.AttributeType.Float))
+                            node "Add" "y" [ "scaled"; "half" ] [ "y" ]
+                        ]
+                        []
+                        [ valueInfo "x" [ box "batch"; box 2; box 3 ] ]
+                        [ valueInfo "y" [ box "batch"; box 6 ] ]
+                let imported = Onnx.load (Map [ "batch", 2 ]) (write (tempFolder ()) m)
+                let y = snd imported.Outputs.Head
+                Expect.equal y.Shape [| 2; 6 |] "the reshape's target, computed from the input's shape"
+                Expect.equal (Graph.variables [ y ] |> List.map Expr.tryName) [ Some "x" ] "only the input is a variable"
+                let x = Tensor.create32 [| 2; 2; 3 |] (Array.init 12 float32)
+                let expected = Array.init 12 (fun i -> float i * float (i % 6 + 1) + 0.5)
+                let outputs = Onnx.evaluate imported (Map [ "x", x ])
+                assertClose 1e-6 expected (Tensor.toArray outputs["y"])
+            }
             test "load names the named dimensions dims lacks" {
                 let path = write (tempFolder ()) (linear ())
                 let e = throws<ArgumentException>(fun () -> Onnx.load Map.empty path |> ignore)
