@@ -152,7 +152,7 @@ public class LibraryTests
     {
         var model = Model.Create(new Sequential(new Linear(2, 2, bias: false), new ScaleShift(2)), seed: 3);
         Assert.Equal(new[] { "0.weight", "1.scale", "1.shift" }, model.Parameters.Keys.ToArray());
-        Assert.Equal("Sequential(Linear(2, 2, He), ScaleShift(2))", model.Layer.Describe());
+        Assert.Equal("Sequential(Linear(2, 2, He, bias=false), ScaleShift(2))", model.Layer.Describe());
         var set = model.WithParameters(new Dictionary<string, Tensor>
         {
             ["0.weight"] = Tensor.Create(new double[,] { { 1, 2 }, { 3, 4 } }),

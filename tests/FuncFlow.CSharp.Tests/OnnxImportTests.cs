@@ -19,7 +19,7 @@ public class OnnxImportTests
     }
 
     private static OnnxModel Load() =>
-        FuncFlow.CSharp.Onnx.Import(Path.Combine(Folder, "torch_cnn.onnx"), new Dictionary<string, int> { ["batch"] = 2 });
+        Onnx.Import(Path.Combine(Folder, "torch_cnn.onnx"), new Dictionary<string, int> { ["batch"] = 2 });
 
     [Fact]
     public void ImportedModelGivesPyTorchsOutputs()
@@ -59,10 +59,10 @@ public class OnnxImportTests
     public void MissingDimensionsAndFilesAreNamed()
     {
         var path = Path.Combine(Folder, "torch_cnn.onnx");
-        var e = Assert.Throws<ArgumentException>(() => FuncFlow.CSharp.Onnx.Import(path));
+        var e = Assert.Throws<ArgumentException>(() => Onnx.Import(path));
         Assert.Contains("'batch'", e.Message);
         var absent = Path.Combine(Folder, "absent.onnx");
-        var missing = Assert.Throws<FuncFlow.Data.DataFormatException>(() => FuncFlow.CSharp.Onnx.Import(absent));
+        var missing = Assert.Throws<FuncFlow.Data.DataFormatException>(() => Onnx.Import(absent));
         Assert.Contains(absent, missing.Message);
     }
 }

@@ -93,7 +93,7 @@ let tests =
                 let x = Tensor.create32 [| 2; 3 |] [| 1f; 2f; 3f; -1f; 0f; 1f |]
                 let y = (Onnx.evaluate m (Map [ "x", x ]))["y"]
                 // relu(x w + b) by hand: row 1: (1 + 4 - 9, -1 + 1 + 3) + b; row 2: (-1 - 3, 1 + 1) + b.
-                assertClose 1e-6 [| 0.0; 2.5; 0.0; 1.5 |] (Tensor.toArray y)
+                assertClose "relu(x w + b)" 1e-6 [| 0.0; 2.5; 0.0; 1.5 |] (Tensor.toArray y)
             }
             test "shapes computed in the graph and Constant nodes are known at import time" {
                 // PyTorch's flatten as exporters write it: Reshape(x, Concat(Gather(Shape(x), 0), [-1])).
@@ -137,7 +137,7 @@ let tests =
                 let x = Tensor.create32 [| 2; 2; 3 |] (Array.init 12 float32)
                 let expected = Array.init 12 (fun i -> float i * float (i % 6 + 1) + 0.5)
                 let outputs = Onnx.evaluate imported (Map [ "x", x ])
-                assertClose 1e-6 expected (Tensor.toArray outputs["y"])
+                assertClose "y" 1e-6 expected (Tensor.toArray outputs["y"])
             }
             test "load names the named dimensions dims lacks" {
                 let path = write (tempFolder ()) (linear ())
@@ -238,7 +238,7 @@ let tests =
                     write folder m
                 let path = external "weights.bin" 2 24
                 let m = Onnx.load (Map [ "batch", 1 ]) path
-                assertClose 0.0 (Array.map float values) (Tensor.toArray m.Parameters["w"])
+                assertClose "the external weight" 0.0 (Array.map float values) (Tensor.toArray m.Parameters["w"])
                 let load () = Onnx.load (Map [ "batch", 1 ]) path |> ignore
                 let outside = tempFolder ()
                 File.WriteAllBytes(Path.Combine(outside, "secret.bin"), bytes)

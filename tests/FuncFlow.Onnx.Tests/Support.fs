@@ -8,13 +8,13 @@ open Expecto
 /// A module's tests: one after another within the module, while different modules run in parallel.
 let moduleTests (name: string) (tests: Test list) : Test = testSequencedGroup name (testList name tests)
 
-/// Asserts |actual - expected| <= tol * max(1, |expected|) elementwise, naming the element on failure.
-let assertClose (tol: float) (expected: float[]) (actual: float[]) =
-    Expect.equal actual.Length expected.Length "number of elements"
+/// Asserts |actual - expected| <= tol * max(1, |expected|) elementwise, naming the case and the element on failure.
+let assertClose (what: string) (tol: float) (expected: float[]) (actual: float[]) =
+    Expect.equal actual.Length expected.Length (what + ": number of elements")
     Array.iteri2
         (fun i (e: float) (a: float) ->
             if not (abs (a - e) <= tol * max 1.0 (abs e)) then
-                failtestf "element %d: expected %.17g, got %.17g (tolerance %g)" i e a tol)
+                failtestf "%s: element %d: expected %.17g, got %.17g (tolerance %g)" what i e a tol)
         expected
         actual
 

@@ -42,7 +42,7 @@ let tests =
                 Expect.equal model.Parameters.Count 8 "conv, batch norm and linear parameters"
                 let output = (Onnx.evaluate model (Map [ "image", input ]))["log_probs"]
                 Expect.equal output.Shape shape "output shape"
-                assertClose 1e-5 expected (Tensor.toArray output)
+                assertClose "log_probs" 1e-5 expected (Tensor.toArray output)
             }
             test "the imported CNN's gradients agree with finite differences" {
                 let input, _, _ = fixtureData ()

@@ -72,6 +72,12 @@ namespace FuncFlow.Interop
                 Tuple.Create(kv.Key ?? throw new ArgumentNullException(nameof(values), "a name is null"),
                     (kv.Value ?? throw new ArgumentNullException(nameof(values), $"the value of '{kv.Key}' is null")).Core)));
 
+        /// <summary>(name, expression) pairs, in order, as an F# list.</summary>
+        public static FSharpList<Tuple<string, CoreExpr>> NamedExprs(IEnumerable<KeyValuePair<string, CSharp.Expr>> values) =>
+            ListModule.OfSeq((values ?? throw new ArgumentNullException(nameof(values))).Select(kv =>
+                Tuple.Create(kv.Key ?? throw new ArgumentNullException(nameof(values), "a name is null"),
+                    (kv.Value ?? throw new ArgumentNullException(nameof(values), $"the expression of '{kv.Key}' is null")).Core)));
+
         /// <summary>An F# layer's (name, value) list as C# pairs.</summary>
         public static IReadOnlyList<KeyValuePair<string, CSharp.Tensor>> Named(FSharpList<Tuple<string, CoreTensor>> values) =>
             values.Select(t => new KeyValuePair<string, CSharp.Tensor>(t.Item1, new CSharp.Tensor(t.Item2))).ToList().AsReadOnly();

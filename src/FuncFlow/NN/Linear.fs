@@ -36,4 +36,5 @@ type Linear(inputs: int, outputs: int, init: Init, useBias: bool) =
         let y = Expr.matmul x (Expr.transpose (scope.Param "weight"))
         if useBias then y + scope.Param "bias" else y
 
-    override _.Describe() = sprintf "Linear(%d, %d, %A)" inputs outputs init
+    // ", bias=false" only without a bias, so that descriptions of layers with one (model files) are as before.
+    override _.Describe() = sprintf "Linear(%d, %d, %A%s)" inputs outputs init (if useBias then "" else ", bias=false")
