@@ -25,6 +25,7 @@ type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option
     let attributes = proto.Attribute |> Seq.map (fun a -> a.Name, a) |> dict
 
     /// The node as messages name it, e.g. "model.onnx: node 'conv1' (#3, Conv)".
+    member _.OpType = proto.OpType
     /// The version of the default ONNX operator set the model imports.
     member _.Opset = opset
     member _.InputCount = inputs.Length
@@ -50,7 +51,7 @@ type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option
     /// All inputs, each required.
     member n.All = List.init inputs.Length n.Input
 
-    member private n.Attribute(name: string, expected: AttributeProto.Types.AttributeType) =
+    member n.Attribute(name: string, expected: AttributeProto.Types.AttributeType) =
         match attributes.TryGetValue name with
         | true, a ->
             if a.Type <> expected then
@@ -420,6 +421,133 @@ module internal Operators =
             | Some b -> y + Expr.reshape (Array.append [| 1; -1 |] (Array.create k 1)) (asDType n x.Expr.DType b)
             | None -> y
         one (like x y)
+
+    /// An activation of ONNX's recurrent operators, by name.
+    let private activation (n: OnnxNode) (name: string) : Expr -> Expr =
+        match name with
+        | "Sigmoid" -> Expr.sigmoid
+        | "Tanh" -> Expr.tanh
+        | "Relu" -> Expr.relu
+        | "Softsign" -> fun x -> x / (Expr.abs x + 1.0)
+        | "Softplus" -> Expr.softplus
+        | other -> n.Unsupported(sprintf "the recurrent activation %s is not imported (Sigmoid, Tanh, Relu, Softsign, Softplus are)" other)
+
+    /// RNN, GRU and LSTM unrolled over the sequence: per direction, one step of matrix products and gates per time
+    /// step (a loop, not recursion), in ONNX's gate orders (GRU z r h, LSTM i o f c).
+    let private recurrent (n: OnnxNode) =
+        let x = n.Input 0
+        let dtype = x.Expr.DType
+        let kind = n.OpType
+        let gates, defaults =
+            match kind with
+            | "RNN" -> 1, [ "Tanh" ]
+            | "GRU" -> 3, [ "Sigmoid"; "Tanh" ]
+            | _ -> 4, [ "Sigmoid"; "Tanh"; "Tanh" ]
+        let hidden = n.Small("hidden_size", 0)
+        let batchFirst = n.Int("layout", 0L) <> 0L
+        let directions =
+            match n.String("direction", "forward") with
+            | "forward" -> [ false ]
+            | "reverse" -> [ true ]
+            | "bidirectional" -> [ false; true ]
+            | other -> n.Fail(sprintf "direction '%s' is not one of forward, reverse, bidirectional" other)
+        if n.HasAttribute "clip" then n.Unsupported "the cell clip is not imported"
+        if n.Int("input_forget", 0L) <> 0L then n.Unsupported "input_forget (coupled gates) is not imported"
+        if n.HasAttribute "activation_alpha" || n.HasAttribute "activation_beta" then
+            n.Unsupported "activations with parameters are not imported"
+        let names =
+            match n.OpType, n.HasAttribute "activations" with
+            | _, false -> List.replicate directions.Length defaults |> List.concat
+            | _, true ->
+                match n.Attribute("activations", AttributeProto.Types.AttributeType.Strings) with
+                | Some a -> a.Strings |> Seq.map (fun b -> b.ToStringUtf8()) |> List.ofSeq
+                | None -> []
+        if names.Length <> defaults.Length * directions.Length then
+            n.Fail(sprintf "activations lists %d functions, expected %d" names.Length (defaults.Length * directions.Length))
+        let sequence = if batchFirst then Expr.permute [| 1; 0; 2 |] x.Expr else x.Expr
+        let steps, batch = sequence.Shape[0], sequence.Shape[1]
+        match n.Optional 4 with
+        | Some _ when n.KnownInts 4 |> Array.exists (fun l -> l <> steps) ->
+            n.Unsupported "sequence_lens shorter than the sequence (padded batches) are not imported"
+        | _ -> ()
+        let perDirection (i: int) (input: int) =
+            n.Optional input
+            |> Option.map (fun v -> asDType n dtype v |> Expr.slice 0 i 1 |> Expr.reshape (Array.tail (v.Expr.Shape)))
+        let initial (i: int) (input: int) =
+            match n.Optional input with
+            | Some v -> asDType n dtype v |> Expr.slice 0 i 1 |> Expr.reshape [| batch; hidden |]
+            | None -> Expr.constant (Tensor.zeros dtype [| batch; hidden |])
+        let inputs = Array.init steps (fun t -> sequence |> Expr.slice 0 t 1 |> Expr.reshape [| batch; -1 |])
+        let runs =
+            directions
+            |> List.mapi (fun i reverse ->
+                let w = (perDirection i 1).Value
+                let r = (perDirection i 2).Value
+                let f = names |> List.skip (i * defaults.Length) |> List.map (activation n)
+                let bias = perDirection i 3
+                let chunk (e: Expr) (g: int) = Expr.slice 1 (g * hidden) hidden e
+                // Input products and input biases of every step at once: they do not depend on the state.
+                let inputPart (xt: Expr) =
+                    let product = Expr.matmul xt (Expr.transpose w)
+                    match bias with
+                    | Some b -> product + Expr.slice 0 0 (gates * hidden) b
+                    | None -> product
+                let recurrentBias = bias |> Option.map (Expr.slice 0 (gates * hidden) (gates * hidden))
+                let stateProduct (h: Expr) (g: int) =
+                    let product = Expr.matmul h (Expr.transpose (Expr.slice 0 (g * hidden) hidden r))
+                    match recurrentBias with
+                    | Some b -> product + Expr.slice 0 (g * hidden) hidden b
+                    | None -> product
+                let peephole = perDirection i 7
+                let peep (g: int) (c: Expr) =
+                    match peephole with
+                    | Some p -> Expr.slice 0 (g * hidden) hidden p * c
+                    | None -> scalar c 0.0
+                let order = if reverse then Array.init steps (fun t -> steps - 1 - t) else Array.init steps id
+                let outputs = Array.zeroCreate<Expr> steps
+                let mutable h = initial i 5
+                let mutable c = initial i 6
+                for t in order do
+                    let xs = inputPart inputs[t]
+                    match kind with
+                    | "RNN" -> h <- f[0](chunk xs 0 + stateProduct h 0)
+                    | "GRU" ->
+                        let z = f[0](chunk xs 0 + stateProduct h 0)
+                        let reset = f[0](chunk xs 1 + stateProduct h 1)
+                        let candidate =
+                            if n.Int("linear_before_reset", 0L) <> 0L then
+                                f[1](chunk xs 2 + reset * stateProduct h 2)
+                            else
+                                // The recurrent bias is added after the reset gate's product here.
+                                let product = Expr.matmul (reset * h) (Expr.transpose (Expr.slice 0 (2 * hidden) hidden r))
+                                f[1](chunk xs 2
+                                     + (match recurrentBias with
+                                        | Some b -> product + Expr.slice 0 (2 * hidden) hidden b
+                                        | None -> product))
+                        h <- (1.0 - z) * candidate + z * h
+                    | _ ->
+                        let inputGate = f[0](chunk xs 0 + stateProduct h 0 + peep 0 c)
+                        let forget = f[0](chunk xs 2 + stateProduct h 2 + peep 2 c)
+                        let cell = f[1](chunk xs 3 + stateProduct h 3)
+                        c <- forget * c + inputGate * cell
+                        let outputGate = f[0](chunk xs 1 + stateProduct h 1 + peep 1 c)
+                        h <- outputGate * f[2] c
+                    outputs[t] <- h
+                outputs, h, c)
+        let stack (states: Expr list) = states |> List.map (Expr.reshape [| 1; batch; hidden |]) |> Expr.concat 0
+        let y =
+            List.init steps (fun t ->
+                runs
+                |> List.map (fun (outputs, _, _) -> outputs[t])
+                |> stack
+                |> Expr.reshape [| 1; directions.Length; batch; hidden |])
+            |> Expr.concat 0
+        let lastH = runs |> List.map (fun (_, h, _) -> h) |> stack
+        let lastC = runs |> List.map (fun (_, _, c) -> c) |> stack
+        let y = if batchFirst then Expr.permute [| 2; 0; 1; 3 |] y else y
+        let batchMajor (e: Expr) = if batchFirst then Expr.permute [| 1; 0; 2 |] e else e
+        [ like x y; like x (batchMajor lastH); like x (batchMajor lastC) ]
+        |> List.truncate (if kind = "LSTM" then 3 else 2)
 
     let private gemm (n: OnnxNode) =
         let a, b = n.Input 0, n.Input 1
@@ -1102,6 +1230,9 @@ module internal Operators =
             "Cast",
             "casts of computed values between float32 and float64 (a graph computes in one dtype); casts of values known at import time and casts to the same dtype import"
             "ConvTranspose", "3 spatial axes (FuncFlow's fold has 1 or 2)"
+            "RNN", "sequence_lens shorter than the sequence, the cell clip, activations with parameters"
+            "GRU", "sequence_lens shorter than the sequence, the cell clip, activations with parameters"
+            "LSTM", "sequence_lens shorter than the sequence, the cell clip, coupled gates, activations with parameters"
             "Range", "bounds computed at run time (they size the output, and FuncFlow builds fixed-shape graphs); known bounds import"
             "OneHot",
             "a depth computed at run time (it sizes the output, and FuncFlow builds fixed-shape graphs); a depth known at import time imports"
@@ -1188,6 +1319,9 @@ module internal Operators =
                 "Gemm", gemm
                 "Conv", conv
                 "ConvTranspose", convTranspose
+                "RNN", recurrent
+                "GRU", recurrent
+                "LSTM", recurrent
                 "MaxPool", maxPool
                 "AveragePool", averagePool
                 "GlobalAveragePool", globalPool (fun a x -> Expr.meanAxisKeep a x)
