@@ -1,5 +1,5 @@
 /// A small CNN exported by torch.onnx.export (fixtures/make_torch_model.py): imported, it gives PyTorch's outputs,
-/// its gradients agree with finite differences, and it fine-tunes as a compiled plan.
+/// its gradients agree with finite differences, and it fine-tunes as a compiled plan; an LSTM gives PyTorch's outputs.
 module FuncFlow.Onnx.Tests.TorchModelTests
 
 open System.IO
@@ -9,11 +9,13 @@ open FuncFlow
 open FuncFlow.Onnx
 open FuncFlow.Onnx.Tests.Support
 
-let private fixtureData () =
-    use doc = JsonDocument.Parse(File.ReadAllText(fixture "torch_cnn.json"))
+let private fixtureOf (name: string) =
+    use doc = JsonDocument.Parse(File.ReadAllText(fixture (name + ".json")))
     let floats (name: string) = [| for v in doc.RootElement.GetProperty(name).EnumerateArray() -> v.GetDouble() |]
     let ints (name: string) = [| for v in doc.RootElement.GetProperty(name).EnumerateArray() -> v.GetInt32() |]
     Tensor.create (ints "input_shape") (floats "input") |> Tensor.cast Float32, ints "output_shape", floats "output"
+
+let private fixtureData () = fixtureOf "torch_cnn"
 
 let private load () = Onnx.load (Map [ "batch", 2 ]) (fixture "torch_cnn.onnx")
 
@@ -43,6 +45,14 @@ let tests =
                 let output = (Onnx.evaluate model (Map [ "image", input ]))["log_probs"]
                 Expect.equal output.Shape shape "output shape"
                 assertClose "log_probs" 1e-5 expected (Tensor.toArray output)
+            }
+            test "an imported bidirectional two-layer LSTM gives PyTorch's outputs" {
+                let input, shape, expected = fixtureOf "torch_lstm"
+                let model = Onnx.load (Map [ "batch", 2 ]) (fixture "torch_lstm.onnx")
+                Expect.contains (model.Info.OperatorCounts |> List.map fst) "LSTM" "the exporter's LSTM operator"
+                let output = (Onnx.evaluate model (Map [ "sequence", input ]))["scores"]
+                Expect.equal output.Shape shape "output shape"
+                assertClose "scores" 1e-5 expected (Tensor.toArray output)
             }
             test "the imported CNN's gradients agree with finite differences" {
                 let input, _, _ = fixtureData ()
