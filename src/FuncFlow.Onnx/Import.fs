@@ -249,10 +249,11 @@ module internal Import =
                     )
             let inputs =
                 node.Input |> Seq.map (fun name -> if name = "" then None else Some values[name]) |> Array.ofSeq
-            // A node whose inputs are all known is computed now, so that shapes computed in the graph stay known.
+            // A node whose inputs are all known is computed now, so that shapes computed in the graph stay known
+            // (unless it is too big to hold while importing).
             let known = inputs.Length > 0 && inputs |> Array.forall (fun v -> v.IsSome && v.Value.Known.IsSome)
             let fold (v: OnnxValue) =
-                if known && v.Known.IsNone then
+                if known && v.Known.IsNone && Shape.size v.Expr.Shape <= Operators.knownLimit then
                     let t = Eval.evaluate (Eval.bindings []) v.Expr
                     let t =
                         if ElemType.isExact v.ElemType then

@@ -148,6 +148,23 @@ module internal Operators =
 
     let private one (v: OnnxValue) = [ v ]
 
+    /// The most elements a value computed while importing may have: a small file cannot make the import allocate
+    /// more (a constant of a declared shape larger than this is left to evaluation or refused).
+    let knownLimit = 1 <<< 24
+
+    /// Refuses, before allocating, a constant of `shape` built at import time beyond knownLimit.
+    let private bounded (n: OnnxNode) (what: string) (shape: int[]) =
+        let count = shape |> Array.fold (fun acc d -> acc * int64 (max d 0)) 1L
+        if count > int64 knownLimit then
+            n.Unsupported(
+                sprintf
+                    "%s would be a constant of %d elements (shape %s) built while importing, more than %d"
+                    what
+                    count
+                    (Shape.show shape)
+                    knownLimit
+            )
+
     let private axis (n: OnnxNode) (rank: int) (a: int) =
         let r = if a < 0 then a + rank else a
         if r < 0 || r >= rank then n.Fail(sprintf "axis %d is out of range for rank %d" a rank)
@@ -249,11 +266,11 @@ module internal Operators =
                 n.Fail(sprintf "%s [%s] must hold %d positive entries (one per spatial axis)" name (String.Join(", ", values)) k)
         kernel, strides, dilations
 
-    /// Pooling's windows as slices: for each kernel tap, the strided slice of the padded input that the tap reads
-    /// in every window, so that a pooling is an elementwise fold over the taps for any number of spatial axes,
-    /// any dilation and ceil mode. Explicit pads hold padValue; the room that ceil mode adds at the end holds
-    /// extraValue.
-    let private windowTaps (n: OnnxNode) (padValue: float) (extraValue: float) (x: Expr) =
+    /// A pooling node's window over the spatial axes: kernel, strides, dilations, (begin, end) pads, and per axis
+    /// the output's length and the room that ceil mode adds at the end.
+    type private PoolWindow = { Kernel: int[]; Strides: int[]; Dilations: int[]; Pads: (int * int)[]; Out: int[]; Extra: int[] }
+
+    let private poolWindow (n: OnnxNode) (x: Expr) =
         let k = x.Rank - 2
         if k < 1 then
             n.Fail(sprintf "expects an input [N; C; spatial...], got shape %s" (Shape.show x.Shape))
@@ -277,13 +294,48 @@ module internal Operators =
                 let out = if ceilMode then (span + strides[i] - 1) / strides[i] + 1 else span / strides[i] + 1
                 // PyTorch's and ONNX's rule: the last window starts inside the input or its begin padding.
                 let out = if ceilMode && (out - 1) * strides[i] >= size[i] + b then out - 1 else out
-                let extra = max 0 ((out - 1) * strides[i] + extent - (size[i] + b + e))
-                out, extra)
+                out, max 0 ((out - 1) * strides[i] + extent - (size[i] + b + e)))
+        {
+            Kernel = kernel
+            Strides = strides
+            Dilations = dilations
+            Pads = pads
+            Out = Array.map fst geometry
+            Extra = Array.map snd geometry
+        }
+
+    /// PyTorch's 2-D pooling spec when the window is one (dilation 1, the same padding on both sides and at most
+    /// half the kernel, no room added by ceil mode): then FuncFlow's own max and average pooling compute it.
+    let private plain2d (w: PoolWindow) =
+        if
+            w.Kernel.Length = 2
+            && Array.forall ((=) 1) w.Dilations
+            && Array.forall2 (fun (b, e) k -> b = e && 2 * b <= k) w.Pads w.Kernel
+            && Array.forall ((=) 0) w.Extra
+        then
+            Some
+                {
+                    PoolSpec.Kernel = List.ofArray w.Kernel
+                    Stride = List.ofArray w.Strides
+                    Padding = w.Pads |> Array.map fst |> List.ofArray
+                }
+        else
+            None
+
+    /// Pooling's windows as slices, for the windows plain2d does not take: for each kernel tap, the strided slice of
+    /// the padded input that the tap reads in every window, so that a pooling is an elementwise fold over the taps
+    /// for any number of spatial axes, any dilation and ceil mode. Explicit pads hold padValue; the room that ceil
+    /// mode adds at the end holds extraValue.
+    let private windowTaps (n: OnnxNode) (w: PoolWindow) (padValue: float) (extraValue: float) (x: Expr) =
+        let k = w.Kernel.Length
+        let taps = w.Kernel |> Array.fold (fun acc t -> acc * int64 t) 1L
+        if taps > 65536L then
+            n.Unsupported(sprintf "a window of %d taps (kernel [%s]) is more than 65536" taps (String.Join(", ", w.Kernel)))
         let padded =
             Array.fold
                 (fun (y: Expr) i ->
-                    let b, e = pads[i]
-                    y |> Expr.padWith padValue (2 + i) b e |> Expr.padWith extraValue (2 + i) 0 (snd geometry[i]))
+                    let b, e = w.Pads[i]
+                    y |> Expr.padWith padValue (2 + i) b e |> Expr.padWith extraValue (2 + i) 0 w.Extra[i])
                 x
                 [| 0 .. k - 1 |]
         let rec offsets i : int list list =
@@ -291,7 +343,7 @@ module internal Operators =
                 [ [] ]
             else
                 [
-                    for t in 0 .. kernel[i] - 1 do
+                    for t in 0 .. w.Kernel[i] - 1 do
                         for rest in offsets (i + 1) -> t :: rest
                 ]
         offsets 0
@@ -300,9 +352,8 @@ module internal Operators =
             |> List.indexed
             |> List.fold
                 (fun (y: Expr) (i, t) ->
-                    let start = t * dilations[i]
-                    let out = fst geometry[i]
-                    Expr.stridedSlice (2 + i) (Some start) (Some(start + (out - 1) * strides[i] + 1)) strides[i] y)
+                    let start = t * w.Dilations[i]
+                    Expr.stridedSlice (2 + i) (Some start) (Some(start + (w.Out[i] - 1) * w.Strides[i] + 1)) w.Strides[i] y)
                 padded)
 
     let private maxPool (n: OnnxNode) =
@@ -310,16 +361,25 @@ module internal Operators =
         if n.Int("storage_order", 0L) <> 0L then
             n.Unsupported "storage_order 1 (column-major indices) is not imported"
         let x = n.Input 0
-        one (like x (windowTaps n -infinity -infinity x.Expr |> List.reduce Expr.maximum))
+        let w = poolWindow n x.Expr
+        match plain2d w with
+        | Some spec -> one (like x (Expr.maxPool2d spec x.Expr))
+        | None -> one (like x (windowTaps n w -infinity -infinity x.Expr |> List.reduce Expr.maximum))
 
     let private averagePool (n: OnnxNode) =
         let x = n.Input 0
+        let w = poolWindow n x.Expr
         let includePad = n.Int("count_include_pad", 0L) <> 0L
-        let sum = windowTaps n 0.0 0.0 x.Expr |> Expr.addN
-        // How many of each window's taps count: the same windows over ones, padded with ones where padding counts.
-        let ones = Expr.constant (Tensor.ones x.Expr.DType (Array.append [| 1; 1 |] x.Expr.Shape[2..]))
-        let count = windowTaps n (if includePad then 1.0 else 0.0) 0.0 ones |> Expr.addN
-        one (like x (sum / Expr.constant (Eval.evaluate (Eval.bindings []) count)))
+        match plain2d w with
+        | Some spec when includePad || Array.forall (fun (b, _) -> b = 0) w.Pads -> one (like x (Expr.avgPool2d spec x.Expr))
+        | _ ->
+            let sum = windowTaps n w 0.0 0.0 x.Expr |> Expr.addN
+            // How many taps of each window count: the same windows over ones, padded with ones where padding counts.
+            let spatial = Array.append [| 1; 1 |] x.Expr.Shape[2..]
+            bounded n "the windows' counts" spatial
+            let ones = Expr.constant (Tensor.ones x.Expr.DType spatial)
+            let count = windowTaps n w (if includePad then 1.0 else 0.0) 0.0 ones |> Expr.addN
+            one (like x (sum / Expr.constant (Eval.evaluate (Eval.bindings []) count)))
 
     let private globalPool (step: int -> Expr -> Expr) (n: OnnxNode) =
         let x = n.Input 0
@@ -639,6 +699,7 @@ module internal Operators =
         let classes = shape[1]
         let inner = Shape.size shape[2..]
         let ignored = if n.HasAttribute "ignore_index" then Some(float (n.Int("ignore_index", 0L))) else None
+        bounded n "the targets' mask" shape
         let mask = Array.zeroCreate<float>(Shape.size shape)
         targets
         |> Tensor.toArray
@@ -751,6 +812,7 @@ module internal Operators =
         let updates = Expr.reshape (Array.append [| positions.Length |] flatShape[1..]) updates
         // 1 in the rows no position names, fill in the others: a row-broadcast constant.
         let uncovered (chosen: int[]) (fill: float) =
+            bounded n "the scatter's mask" [| rows |]
             let values = Array.create rows 1.0
             for p in chosen do
                 values[p] <- fill
@@ -1048,6 +1110,7 @@ module internal Operators =
         match computedValue with
         | Some v when mode = "constant" ->
             let inside = Array.fold padAxis (Expr.onesLike x.Expr) [| 0 .. axes.Length - 1 |]
+            bounded n "the padding's mask" inside.Shape
             let holes = Expr.constant (Eval.evaluate (Eval.bindings []) (scalar inside 1.0 - inside))
             one (like x (padded + v * holes))
         | _ -> one (like x padded)
@@ -1088,13 +1151,16 @@ module internal Operators =
                     (String.Join(", ", repeats))
                     (Shape.show x.Expr.Shape)
             )
-        one (
-            like
-                x
-                (repeats
-                 |> Array.indexed
-                 |> Array.fold (fun y (a, r) -> if r = 1 then y else Expr.concat a (List.replicate r y)) x.Expr)
-        )
+        // x viewed as [1; d0; 1; d1; ...] and broadcast to [r0; d0; r1; d1; ...]: output[i] = x[i mod d] on each axis.
+        let dims = x.Expr.Shape
+        let spread = Array.collect (fun d -> [| 1; d |]) dims
+        let target = Array.collect id (Array.map2 (fun r d -> [| r; d |]) repeats dims)
+        let tiled =
+            x.Expr
+            |> Expr.reshape spread
+            |> Expr.broadcastTo target
+            |> Expr.reshape (Array.map2 (*) repeats dims)
+        one (like x tiled)
 
     let private dropout (n: OnnxNode) =
         let training =
@@ -1137,7 +1203,11 @@ module internal Operators =
             | Some valueAndCode -> valueAndCode
             | None -> Tensor.scalarOf Float32 0.0, OnnxTensor.floatCode
         if value.Size <> 1 then n.Fail(sprintf "value must hold one element, holds %d" value.Size)
-        one (constantOf (Tensor.full value.DType shape (Tensor.item value)) elemType)
+        if Shape.size shape <= knownLimit && Array.forall (fun d -> d >= 0) shape then
+            one (constantOf (Tensor.full value.DType shape (Tensor.item value)) elemType)
+        else
+            // Too big to hold while importing: a broadcast scalar, filled when evaluated.
+            one { Expr = Expr.broadcastTo shape (Expr.constant value); ElemType = elemType; Known = None }
 
     let private eyeLike (n: OnnxNode) =
         let x = n.Input 0
@@ -1145,6 +1215,7 @@ module internal Operators =
         if shape.Length <> 2 then n.Fail(sprintf "expects a 2-D input, got shape %s" (Shape.show shape))
         let code = n.Small("dtype", x.ElemType)
         let k = n.Small("k", 0)
+        bounded n "the identity" shape
         let values =
             Array.init (Shape.size shape) (fun i -> if i % shape[1] - i / shape[1] = k then 1.0 else 0.0)
         let t = Tensor.create shape values
@@ -1155,7 +1226,10 @@ module internal Operators =
         let start, limit, delta =
             Tensor.item (n.KnownInput 0), Tensor.item (n.KnownInput 1), Tensor.item (n.KnownInput 2)
         if delta = 0.0 then n.Fail "delta must not be 0"
-        let count = max 0 (int (Math.Ceiling((limit - start) / delta)))
+        let steps = Math.Ceiling((limit - start) / delta)
+        if not (steps <= float knownLimit) then
+            n.Unsupported(sprintf "a range of %g elements (from %g to %g by %g) is more than %d" steps start limit delta knownLimit)
+        let count = max 0 (int steps)
         let first = n.Input 0
         let t = Tensor.create [| count |] (Array.init count (fun i -> start + float i * delta))
         one (constantOf (if ElemType.isExact first.ElemType then t else Tensor.cast first.Expr.DType t) first.ElemType)

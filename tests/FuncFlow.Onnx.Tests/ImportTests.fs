@@ -208,6 +208,43 @@ let tests =
                 let path = write (tempFolder ()) m
                 refused path [ "tensor 'w'"; "expected each in 0.." ] (fun () -> Onnx.inspect path |> ignore)
             }
+            test "values computed while importing are bounded: a huge constant is left to evaluation or refused" {
+                let shapeConstant (name: string) (values: int64 list) =
+                    let c = node "Constant" name [] [ name ]
+                    let a = AttributeProto(Name = "value_ints", Type = AttributeProto.Types.AttributeType.Ints)
+                    a.Ints.AddRange values
+                    c.Attribute.Add a
+                    c
+                let graph (nodes: NodeProto list) (output: string) =
+                    model nodes [] [ valueInfo "x" [ box 2 ] ] [ valueInfo output [] ] |> write (tempFolder ())
+                // 9 x 10^8 zeros (3.6 GB) declared by a file of a few bytes: no allocation until evaluated.
+                let path =
+                    graph [ shapeConstant "shape" [ 30_000L; 30_000L ]; node "ConstantOfShape" "zeros" [ "shape" ] [ "y" ] ] "y"
+                let mutable imported = None
+                let bytes = allocated (fun () -> imported <- Some(Onnx.load Map.empty path))
+                Expect.equal (snd imported.Value.Outputs.Head).Shape [| 30_000; 30_000 |] "the declared shape"
+                Expect.isLessThan bytes (1L <<< 24) "bytes allocated while importing"
+                // Tile repeats whose product no tensor can hold.
+                let path =
+                    graph [ shapeConstant "repeats" [ 2_000_000_000L ]; node "Tile" "tiled" [ "x"; "repeats" ] [ "y" ] ] "y"
+                refused path [ "node 'tiled'"; "elements" ] (fun () -> Onnx.load Map.empty path |> ignore)
+                // A range of 10^12 known numbers.
+                let scalarConstant (name: string) (v: float32) =
+                    let c = node "Constant" name [] [ name ]
+                    c.Attribute.Add(AttributeProto(Name = "value_float", F = v, Type = AttributeProto.Types.AttributeType.Float))
+                    c
+                let path =
+                    graph
+                        [
+                            scalarConstant "start" 0f
+                            scalarConstant "limit" 1e12f
+                            scalarConstant "delta" 1f
+                            node "Range" "numbers" [ "start"; "limit"; "delta" ] [ "y" ]
+                        ]
+                        "y"
+                let e = throws<NotSupportedException>(fun () -> Onnx.load Map.empty path |> ignore)
+                expectMentions e.Message [ path; "node 'numbers'"; "a range of 1e+12 elements" ]
+            }
             test "a graph with a cycle is refused naming the nodes" {
                 let m = linear ()
                 // relu now feeds the product that feeds it.
