@@ -229,6 +229,12 @@ module internal Import =
                     )
                 )
         let sorted = order path graph (HashSet values.Keys)
+        let parameterValues = dict parameters
+        // A float initializer read where a value must be known (a shape-like input) is read as its value.
+        let parameterOf (e: Expr) =
+            match Expr.tryName e with
+            | Some name when parameterValues.ContainsKey name && obj.ReferenceEquals(values[name].Expr, e) -> Some parameterValues[name]
+            | _ -> None
         let position = graph.Node |> Seq.mapi (fun i n -> n, i) |> dict
         for node in sorted do
             let label = sprintf "%s: node '%s' (#%d, %s)" path node.Name position[node] node.OpType
@@ -265,7 +271,7 @@ module internal Import =
                     v
             let outputs =
                 try
-                    op (OnnxNode(node, label, inputs, version, tensorOf path)) |> List.map fold
+                    op (OnnxNode(node, label, inputs, version, tensorOf path, parameterOf)) |> List.map fold
                 with
                 | :? ArgumentException
                 | :? InvalidOperationException as e -> raise (DataFormatException(sprintf "%s: %s" label e.Message, e))

@@ -20,8 +20,17 @@ module internal ElemType =
     let isExact (code: int) = (OnnxTensor.exactWidth code).IsSome
 
 /// One node being imported: its attributes and inputs, read with errors that name the node.
-/// `read` gives a TensorProto attribute's values and element type (Constant's value), resolving external data.
-type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option[], opset: int64, read: TensorProto -> Tensor * int) =
+/// `read` gives a TensorProto attribute's values and element type (Constant's value), resolving external data;
+/// `parameter` a float initializer's value by its variable, for inputs that must be known (Resize's scales).
+type internal OnnxNode
+    (
+        proto: NodeProto,
+        label: string,
+        inputs: OnnxValue option[],
+        opset: int64,
+        read: TensorProto -> Tensor * int,
+        parameter: Expr -> Tensor option
+    ) =
     let attributes = proto.Attribute |> Seq.map (fun a -> a.Name, a) |> dict
 
     /// The node as messages name it, e.g. "model.onnx: node 'conv1' (#3, Conv)".
@@ -102,7 +111,8 @@ type internal OnnxNode(proto: NodeProto, label: string, inputs: OnnxValue option
     /// An input whose value must be known at import time (an initializer, a Constant node or a value computed
     /// from those), e.g. Reshape's shape.
     member n.KnownInput(i: int) : Tensor =
-        match (n.Input i).Known with
+        let v = n.Input i
+        match v.Known |> Option.orElse (parameter v.Expr) with
         | Some t -> t
         | None ->
             n.Unsupported(
@@ -608,6 +618,113 @@ module internal Operators =
         let batchMajor (e: Expr) = if batchFirst then Expr.permute [| 1; 0; 2 |] e else e
         [ like x y; like x (batchMajor lastH); like x (batchMajor lastC) ]
         |> List.truncate (if kind = "LSTM" then 3 else 2)
+
+    /// Resize (and the older Upsample) one axis at a time, from the last, as ONNX's reference does: each output
+    /// position's source coordinate (coordinate_transformation_mode) picks taps of the input along the axis (1 for
+    /// nearest, 2 for linear, 4 for cubic, indices clamped to the edge) that are gathered and weighted. The weights
+    /// are known at import time, so the result is gathers and products, differentiable in the input.
+    let private resize (n: OnnxNode) =
+        let x = n.Input 0
+        let shape = x.Expr.Shape
+        let rank = shape.Length
+        let upsample = n.OpType = "Upsample" || n.Opset < 11L
+        let scalesInput, sizesInput = (if upsample then 1 else 2), 3
+        let scales, sizes =
+            match n.Optional sizesInput with
+            | Some _ when not upsample ->
+                let sizes = n.KnownInts sizesInput
+                Array.map2 (fun o i -> float o / float i) sizes shape, sizes
+            | _ ->
+                let scales = n.KnownInput scalesInput |> Tensor.toArray
+                scales, Array.map2 (fun (s: float) i -> int (Math.Floor(s * float i))) scales shape
+        if scales.Length <> rank || sizes.Length <> rank then
+            n.Fail(sprintf "scales or sizes need %d entries, one per axis of shape %s" rank (Shape.show shape))
+        let mode = n.String("mode", "nearest")
+        let coordinates =
+            if upsample then "asymmetric" else n.String("coordinate_transformation_mode", "half_pixel")
+        let nearest = n.String("nearest_mode", if upsample then "floor" else "round_prefer_floor")
+        let a = n.Float("cubic_coeff_a", -0.75)
+        let excludeOutside = n.Int("exclude_outside", 0L) <> 0L
+        let extrapolation = n.Float("extrapolation_value", 0.0)
+        let roi = if coordinates = "tf_crop_and_resize" then Some(n.KnownInput 1 |> Tensor.toArray) else None
+        let source (axis: int) (o: int) =
+            // ONNX's reference: the resized length is input x scale, not rounded (so with sizes, the size).
+            let input, scale = float shape[axis], scales[axis]
+            let output = input * scale
+            let o = float o
+            match coordinates with
+            | "half_pixel" -> (o + 0.5) / scale - 0.5
+            | "pytorch_half_pixel" -> if output > 1.0 then (o + 0.5) / scale - 0.5 else 0.0
+            | "align_corners" -> if output = 1.0 then 0.0 else o * (input - 1.0) / (output - 1.0)
+            | "asymmetric" -> o / scale
+            | "tf_half_pixel_for_nn" -> (o + 0.5) / scale
+            | "tf_crop_and_resize" ->
+                let start, stop = roi.Value[axis], roi.Value[axis + rank]
+                if output > 1.0 then
+                    start * (input - 1.0) + o * (stop - start) * (input - 1.0) / (output - 1.0)
+                else
+                    0.5 * (start + stop) * (input - 1.0)
+            | other -> n.Fail(sprintf "coordinate_transformation_mode '%s' is not one of ONNX's" other)
+        // (index, weight) taps of one output position along an axis of length `length`.
+        let taps (length: int) (position: float) : (int * float)[] =
+            let floor = Math.Floor position
+            let ratio = position - floor
+            let i0 = int floor
+            match mode with
+            | "nearest" ->
+                let up =
+                    ratio > 0.0
+                    && (match nearest with
+                        | "round_prefer_floor" -> ratio > 0.5
+                        | "round_prefer_ceil" -> ratio >= 0.5
+                        | "floor" -> false
+                        | "ceil" -> true
+                        | other -> n.Fail(sprintf "nearest_mode '%s' is not one of ONNX's" other))
+                [| (if up then i0 + 1 else i0), 1.0 |]
+            | "linear" -> [| i0, 1.0 - ratio; i0 + 1, ratio |]
+            | "cubic" ->
+                let weight (d: float) =
+                    let d = abs d
+                    if d <= 1.0 then ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+                    elif d < 2.0 then ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+                    else 0.0
+                let raw = [| for t in -1 .. 2 -> i0 + t, weight (ratio - float t) |]
+                if excludeOutside then
+                    let inside = raw |> Array.map (fun (i, w) -> i, (if i < 0 || i >= length then 0.0 else w))
+                    let total = inside |> Array.sumBy snd
+                    inside |> Array.map (fun (i, w) -> i, w / total)
+                else
+                    raw
+            | other -> n.Fail(sprintf "mode '%s' is not one of nearest, linear, cubic" other)
+            |> Array.map (fun (i, w) -> Math.Clamp(i, 0, length - 1), w)
+        let resizeAxis (y: Expr) (axis: int) =
+            if sizes[axis] = shape[axis] && scales[axis] = 1.0 && coordinates <> "tf_crop_and_resize" then
+                y
+            else
+                let positions = Array.init sizes[axis] (source axis)
+                let perPosition = positions |> Array.map (taps shape[axis])
+                let along (values: float[]) =
+                    Tensor.create (Array.init rank (fun i -> if i = axis then values.Length else 1)) values
+                    |> Tensor.cast y.DType
+                let resized =
+                    List.init perPosition[0].Length (fun t ->
+                        let indices =
+                            Expr.constant (
+                                Tensor.create [| positions.Length |] (perPosition |> Array.map (fun p -> float (fst p[t])))
+                                |> Tensor.cast y.DType
+                            )
+                        Expr.indexSelect axis indices y
+                        * Expr.constant (along (perPosition |> Array.map (fun p -> snd p[t]))))
+                    |> Expr.addN
+                match roi with
+                | Some _ ->
+                    // Positions outside the input take the extrapolation value.
+                    let inside =
+                        positions |> Array.map (fun p -> if p < 0.0 || p > float (shape[axis] - 1) then 0.0 else 1.0)
+                    resized * Expr.constant (along inside)
+                    + Expr.constant (along (inside |> Array.map (fun i -> (1.0 - i) * extrapolation)))
+                | None -> resized
+        one (like x (Array.fold resizeAxis x.Expr [| rank - 1 .. -1 .. 0 |]))
 
     let private gemm (n: OnnxNode) =
         let a, b = n.Input 0, n.Input 1
@@ -1307,6 +1424,9 @@ module internal Operators =
             "RNN", "sequence_lens shorter than the sequence, the cell clip, activations with parameters"
             "GRU", "sequence_lens shorter than the sequence, the cell clip, activations with parameters"
             "LSTM", "sequence_lens shorter than the sequence, the cell clip, coupled gates, activations with parameters"
+            "Resize",
+            "scales, sizes or a region computed at run time (they size the output, and FuncFlow builds fixed-shape graphs); known ones import"
+            "Upsample", "scales computed at run time (they size the output); known ones import"
             "Range", "bounds computed at run time (they size the output, and FuncFlow builds fixed-shape graphs); known bounds import"
             "OneHot",
             "a depth computed at run time (it sizes the output, and FuncFlow builds fixed-shape graphs); a depth known at import time imports"
@@ -1444,6 +1564,8 @@ module internal Operators =
                 "Expand", expand
                 "Tile", tile
                 "DepthToSpace", depthToSpace
+                "Resize", resize
+                "Upsample", resize
                 "SpaceToDepth", spaceToDepth
                 // Values known at import time.
                 "Constant", constant
