@@ -726,6 +726,86 @@ module internal Operators =
                 | None -> resized
         one (like x (Array.fold resizeAxis x.Expr [| rank - 1 .. -1 .. 0 |]))
 
+    /// Einsum as broadcasting: each operand's repeated letters become diagonals, its axes are permuted into one
+    /// shared letter order (output letters first) with length-1 axes for the letters it lacks, the operands are
+    /// multiplied, and the letters not in the output are summed away.
+    let private einsum (n: OnnxNode) =
+        let operands = n.All
+        let first = List.head operands
+        let dtype = first.Expr.DType
+        let equation = n.String("equation", "").Replace(" ", "")
+        let terms, explicitOutput =
+            match equation.Split "->" with
+            | [| lhs; rhs |] -> lhs.Split ',', Some rhs
+            | [| lhs |] -> lhs.Split ',', None
+            | _ -> n.Fail(sprintf "equation '%s' has more than one ->" equation)
+        if terms.Length <> operands.Length then
+            n.Fail(sprintf "equation '%s' has %d operands, the node %d" equation terms.Length operands.Length)
+        // "..." becomes digits, one per broadcast axis, aligned from the right across operands.
+        let ellipsis (term: string) (rank: int) =
+            if term.Contains "..." then
+                let count = rank - (term.Length - 3)
+                if count < 0 || count > 10 then
+                    n.Fail(sprintf "term '%s' does not fit an operand of rank %d (at most 10 axes under '...')" term rank)
+                term.Replace("...", String(Array.init count (fun i -> char (int '0' + 9 - count + 1 + i))))
+            else
+                term
+        let terms =
+            Array.map2 (fun (t: string) (v: OnnxValue) -> ellipsis t v.Expr.Rank) terms (Array.ofList operands)
+        let broadcastLetters =
+            terms
+            |> Array.collect (fun t -> t.ToCharArray())
+            |> Array.filter Char.IsDigit
+            |> Array.distinct
+            |> Array.sort
+        let output =
+            match explicitOutput with
+            | Some rhs when rhs.Contains "..." -> rhs.Replace("...", String(broadcastLetters))
+            | Some rhs -> rhs
+            | None ->
+                let all = terms |> Array.collect (fun t -> t.ToCharArray())
+                String(broadcastLetters)
+                + String(
+                    all
+                    |> Array.filter (fun c -> Char.IsLetter c && (all |> Array.filter ((=) c)).Length = 1)
+                    |> Array.sort
+                )
+        // An operand with its repeated letters reduced to diagonals: (letters, expression).
+        let rec distinct (letters: string) (e: Expr) =
+            match letters |> Seq.tryFind (fun c -> letters.IndexOf c <> letters.LastIndexOf c) with
+            | None -> letters, e
+            | Some c ->
+                let i, j = letters.IndexOf c, letters.LastIndexOf c
+                let rest = [| 0 .. letters.Length - 1 |] |> Array.filter (fun a -> a <> i && a <> j)
+                let d = e.Shape[i]
+                let moved =
+                    e
+                    |> Expr.permute (Array.append rest [| i; j |])
+                    |> Expr.reshape (Array.append (rest |> Array.map (fun a -> e.Shape[a])) [| d * d |])
+                let diagonal =
+                    Expr.indexSelect
+                        rest.Length
+                        (Expr.constant (Tensor.create [| d |] (Array.init d (fun k -> float (k * d + k))) |> Tensor.cast dtype))
+                        moved
+                distinct (String(rest |> Array.map (fun a -> letters[a])) + string c) diagonal
+        let reduced =
+            Array.map2 (fun (t: string) (v: OnnxValue) -> distinct t (asDType n dtype v)) terms (Array.ofList operands)
+        let shared = Seq.append output (reduced |> Seq.collect fst) |> Seq.distinct |> Array.ofSeq
+        for c in output do
+            if not (reduced |> Array.exists (fun (letters, _) -> letters.Contains c)) then
+                n.Fail(sprintf "equation '%s': output letter '%c' is in no operand" equation c)
+        let aligned =
+            reduced
+            |> Array.map (fun (letters, e) ->
+                let order =
+                    shared |> Array.filter (fun c -> letters.Contains c) |> Array.map (fun c -> letters.IndexOf c)
+                let permuted = Expr.permute order e
+                permuted
+                |> Expr.reshape (shared |> Array.map (fun c -> if letters.Contains c then e.Shape[letters.IndexOf c] else 1)))
+        let product = aligned |> Array.reduce Expr.mul
+        let summed = [ output.Length .. shared.Length - 1 ]
+        one (like first (if summed.IsEmpty then product else Expr.sumAxes summed false product))
+
     let private gemm (n: OnnxNode) =
         let a, b = n.Input 0, n.Input 1
         let dtype = a.Expr.DType
@@ -1510,6 +1590,7 @@ module internal Operators =
                 "Where", where
                 // Linear algebra, convolution and pooling.
                 "MatMul", binary Expr.matmul
+                "Einsum", einsum
                 "Gemm", gemm
                 "Conv", conv
                 "ConvTranspose", convTranspose
