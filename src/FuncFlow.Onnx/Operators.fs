@@ -1443,9 +1443,8 @@ module internal Operators =
     let private size (n: OnnxNode) =
         one (constantOf (Tensor.scalarOf Float64 (float (Shape.size (n.Input 0).Expr.Shape))) ElemType.int64)
 
-    let private cast (n: OnnxNode) =
+    let private castTo (target: int) (n: OnnxNode) =
         let x = n.Input 0
-        let target = n.Small("to", 0)
         match OnnxTensor.dtypeOf target, x.Known with
         | _, Some t when ElemType.isExact target ->
             // Truncation towards zero, as a float-to-integer cast.
@@ -1459,6 +1458,86 @@ module internal Operators =
                     (OnnxTensor.codeName x.ElemType)
                     (OnnxTensor.codeName target)
             )
+
+    let private cast (n: OnnxNode) = castTo (n.Small("to", 0)) n
+
+    let private castLike (n: OnnxNode) = castTo (n.Input 1).ElemType n
+
+    // Hann, Hamming and Blackman windows: sums of cosines of 2 pi k n / N (N the size, or size - 1 if symmetric).
+    let private window (cosines: float list) (n: OnnxNode) =
+        let size = n.KnownInts 0 |> Array.exactlyOne
+        bounded n "the window" [| size |]
+        let period = float (if n.Int("periodic", 1L) <> 0L then size else size - 1)
+        let values =
+            Array.init size (fun i -> cosines |> List.mapi (fun k c -> c * cos (2.0 * Math.PI * float k * float i / period)) |> List.sum)
+        let code = n.Small("output_datatype", OnnxTensor.floatCode)
+        let t = Tensor.create [| size |] values
+        one (constantOf (OnnxTensor.dtypeOf code |> Option.map (fun d -> Tensor.cast d t) |> Option.defaultValue t) code)
+
+    let private compress (n: OnnxNode) =
+        let x = n.Input 0
+        let condition = n.KnownInput 1 |> Tensor.toArray
+        let input, a =
+            if n.HasAttribute "axis" then
+                x.Expr, axis n x.Expr.Rank (n.Small("axis", 0))
+            else
+                Expr.reshape [| -1 |] x.Expr, 0
+        if condition.Length > input.Shape[a] then
+            n.Fail(sprintf "the condition has %d entries, axis %d only %d" condition.Length a input.Shape[a])
+        let kept =
+            condition |> Array.indexed |> Array.filter (fun (_, c) -> c <> 0.0) |> Array.map (fst >> float)
+        one (like x (Expr.indexSelect a (Expr.constant (Tensor.create [| kept.Length |] kept |> Tensor.cast x.Expr.DType)) input))
+
+    let private reverseSequence (n: OnnxNode) =
+        let x = n.Input 0
+        let shape = x.Expr.Shape
+        let batchAxis, timeAxis =
+            axis n shape.Length (n.Small("batch_axis", 1)), axis n shape.Length (n.Small("time_axis", 0))
+        let lengths = n.KnownInts 1
+        if
+            lengths.Length <> shape[batchAxis]
+            || lengths |> Array.exists (fun l -> l < 0 || l > shape[timeAxis])
+        then
+            n.Fail(sprintf "sequence_lens [%s] must hold one length in 0..%d per batch entry" (String.Join(", ", lengths)) shape[timeAxis])
+        bounded n "the reversal's positions" shape
+        let strides = Shape.strides shape
+        // Each element's source: time t < length reads length - 1 - t of its batch entry.
+        let positions =
+            Array.init (Shape.size shape) (fun flat ->
+                let t, b = flat / strides[timeAxis] % shape[timeAxis], flat / strides[batchAxis] % shape[batchAxis]
+                if t < lengths[b] then flat + (lengths[b] - 1 - 2 * t) * strides[timeAxis] else flat)
+        one (
+            like
+                x
+                (Expr.indexSelect
+                    0
+                    (Expr.constant (Tensor.create shape (Array.map float positions) |> Tensor.cast x.Expr.DType))
+                    (Expr.reshape [| -1 |] x.Expr))
+        )
+
+    let private maxUnpool (n: OnnxNode) =
+        let x = n.Input 0
+        let shape = x.Expr.Shape
+        let k = shape.Length - 2
+        let kernel, strides, _ = windowOf n k None
+        let pads = spatialPads n shape[2..] kernel strides (Array.create k 1)
+        // The indices are positions in the unpooled shape; a larger output_shape adds zeros at the end.
+        let unpooled =
+            Array.append shape[..1] (Array.init k (fun i -> (shape[2 + i] - 1) * strides[i] - fst pads[i] - snd pads[i] + kernel[i]))
+        let output =
+            match n.Optional 2 with
+            | Some _ -> n.KnownInts 2
+            | None -> unpooled
+        if output.Length <> unpooled.Length || Array.exists2 (fun o u -> o < u) output unpooled then
+            n.Fail(sprintf "output_shape %s is smaller than the unpooled shape %s" (Shape.show output) (Shape.show unpooled))
+        let total = Shape.size unpooled
+        let positions = n.KnownInts 1
+        if positions.Length <> Shape.size shape || positions |> Array.exists (fun p -> p < 0 || p >= total) then
+            n.Fail(sprintf "indices must give one position in 0..%d per input element" (total - 1))
+        let index =
+            Expr.constant (Tensor.create [| positions.Length |] (Array.map float positions) |> Tensor.cast x.Expr.DType)
+        let scattered = Expr.indexAdd 0 total index (Expr.reshape [| -1 |] x.Expr) |> Expr.reshape unpooled
+        one (like x (Array.fold (fun y i -> Expr.pad i 0 (output[i] - unpooled[i]) y) scattered [| 2 .. output.Length - 1 |]))
 
     let private depthToSpace (n: OnnxNode) =
         let x = n.Input 0
@@ -1495,11 +1574,14 @@ module internal Operators =
             n.Unsupported "Mod with fmod = 0 (integer semantics) is not imported; floats need fmod = 1"
         binary (fun a b -> let q = a / b in a - b * (Expr.sign q * Expr.floor (Expr.abs q))) n
 
+    let private mixedCasts =
+        "casts of computed values between float32 and float64 (a graph computes in one dtype); casts of values known at import time and casts to the same dtype import"
+
     /// Operators imported in part, and what of them is not: tests of that part are not counted against them.
     let partial =
         [
-            "Cast",
-            "casts of computed values between float32 and float64 (a graph computes in one dtype); casts of values known at import time and casts to the same dtype import"
+            "Cast", mixedCasts
+            "CastLike", mixedCasts
             "ConvTranspose", "3 spatial axes (FuncFlow's fold has 1 or 2)"
             "RNN", "sequence_lens shorter than the sequence, the cell clip, activations with parameters"
             "GRU", "sequence_lens shorter than the sequence, the cell clip, activations with parameters"
@@ -1656,4 +1738,11 @@ module internal Operators =
                 "EyeLike", eyeLike
                 "Range", range
                 "Cast", cast
+                "CastLike", castLike
+                "HannWindow", window [ 0.5; -0.5 ]
+                "HammingWindow", window [ 25.0 / 46.0; -21.0 / 46.0 ]
+                "BlackmanWindow", window [ 0.42; -0.5; 0.08 ]
+                "Compress", compress
+                "ReverseSequence", reverseSequence
+                "MaxUnpool", maxUnpool
             ]
