@@ -180,6 +180,11 @@ module internal Operators =
         if r < 0 || r >= rank then n.Fail(sprintf "axis %d is out of range for rank %d" a rank)
         r
 
+    /// Fails unless x has at least `rank` axes (an [N; C; ...] input, a sequence).
+    let private atLeast (n: OnnxNode) (rank: int) (x: Expr) =
+        if x.Rank < rank then
+            n.Fail(sprintf "expects an input of rank %d or more, got shape %s" rank (Shape.show x.Shape))
+
     let private unary (f: Expr -> Expr) (n: OnnxNode) = let x = n.Input 0 in one (like x (f x.Expr))
 
     // Binary operations broadcast (NumPy rules, as ONNX's since opset 7); Pow's exponent may have another type.
@@ -448,6 +453,11 @@ module internal Operators =
         let extent i = (kernel[i] - 1) * dilations[i] + 1
         let full = Array.init k (fun i -> strides[i] * (size[i] - 1) + extent i)
         let outputPadding = n.Ints "output_padding" |> Option.defaultValue (Array.zeroCreate k)
+        if outputPadding.Length <> k then
+            n.Fail(sprintf "output_padding has %d entries, expected %d" outputPadding.Length k)
+        match n.Ints "output_shape" with
+        | Some shape when shape.Length < k -> n.Fail(sprintf "output_shape has %d entries, expected at least %d" shape.Length k)
+        | _ -> ()
         let pads =
             match n.Ints "output_shape", n.String("auto_pad", "NOTSET") with
             | Some shape, mode ->
@@ -534,8 +544,13 @@ module internal Operators =
                 | None -> []
         if names.Length <> defaults.Length * directions.Length then
             n.Fail(sprintf "activations lists %d functions, expected %d" names.Length (defaults.Length * directions.Length))
+        if x.Expr.Rank <> 3 then
+            n.Fail(sprintf "expects a sequence of rank 3, got shape %s" (Shape.show x.Expr.Shape))
         let sequence = if batchFirst then Expr.permute [| 1; 0; 2 |] x.Expr else x.Expr
         let steps, batch = sequence.Shape[0], sequence.Shape[1]
+        // Unrolled: one step of expressions per time step.
+        if steps > 65536 then
+            n.Unsupported(sprintf "a sequence of %d steps is more than the 65536 unrolled" steps)
         match n.Optional 4 with
         | Some _ when n.KnownInts 4 |> Array.exists (fun l -> l <> steps) ->
             n.Unsupported "sequence_lens shorter than the sequence (padded batches) are not imported"
@@ -551,8 +566,8 @@ module internal Operators =
         let runs =
             directions
             |> List.mapi (fun i reverse ->
-                let w = (perDirection i 1).Value
-                let r = (perDirection i 2).Value
+                let w = perDirection i 1 |> Option.defaultWith (fun () -> n.Fail "W (input 1) is required")
+                let r = perDirection i 2 |> Option.defaultWith (fun () -> n.Fail "R (input 2) is required")
                 let f = names |> List.skip (i * defaults.Length) |> List.map (activation n)
                 let bias = perDirection i 3
                 let chunk (e: Expr) (g: int) = Expr.slice 1 (g * hidden) hidden e
@@ -647,6 +662,8 @@ module internal Operators =
         let excludeOutside = n.Int("exclude_outside", 0L) <> 0L
         let extrapolation = n.Float("extrapolation_value", 0.0)
         let roi = if coordinates = "tf_crop_and_resize" then Some(n.KnownInput 1 |> Tensor.toArray) else None
+        if roi |> Option.exists (fun r -> r.Length <> 2 * rank) then
+            n.Fail(sprintf "roi needs %d entries (start and end per axis)" (2 * rank))
         let source (axis: int) (o: int) =
             // ONNX's reference: the resized length is input x scale, not rounded (so with sizes, the size).
             let input, scale = float shape[axis], scales[axis]
@@ -701,6 +718,7 @@ module internal Operators =
             if sizes[axis] = shape[axis] && scales[axis] = 1.0 && coordinates <> "tf_crop_and_resize" then
                 y
             else
+                bounded n "the resized axis' positions" [| sizes[axis] |]
                 let positions = Array.init sizes[axis] (source axis)
                 let perPosition = positions |> Array.map (taps shape[axis])
                 let along (values: float[]) =
@@ -752,6 +770,16 @@ module internal Operators =
                 term
         let terms =
             Array.map2 (fun (t: string) (v: OnnxValue) -> ellipsis t v.Expr.Rank) terms (Array.ofList operands)
+        for t, v in Array.zip terms (Array.ofList operands) do
+            if t.Length <> v.Expr.Rank || not (t |> Seq.forall Char.IsLetterOrDigit) then
+                n.Fail(
+                    sprintf
+                        "equation '%s': term '%s' does not name the %d axes of shape %s"
+                        equation
+                        t
+                        v.Expr.Rank
+                        (Shape.show v.Expr.Shape)
+                )
         let broadcastLetters =
             terms
             |> Array.collect (fun t -> t.ToCharArray())
@@ -778,6 +806,7 @@ module internal Operators =
                 let i, j = letters.IndexOf c, letters.LastIndexOf c
                 let rest = [| 0 .. letters.Length - 1 |] |> Array.filter (fun a -> a <> i && a <> j)
                 let d = e.Shape[i]
+                bounded n "a diagonal's positions" [| d |]
                 let moved =
                     e
                     |> Expr.permute (Array.append rest [| i; j |])
@@ -851,7 +880,8 @@ module internal Operators =
     let private lrn (n: OnnxNode) =
         let x = n.Input 0
         let size = n.Small("size", 0)
-        if size < 1 then n.Fail(sprintf "size must be positive, got %d" size)
+        if size < 1 || size > 65536 then n.Fail(sprintf "size must be in 1..65536, got %d" size)
+        atLeast n 2 x.Expr
         let squares = x.Expr * x.Expr
         let channels = x.Expr.Shape[1]
         let padded = Expr.pad 1 ((size - 1) / 2) (size - 1 - (size - 1) / 2) squares
@@ -1064,6 +1094,7 @@ module internal Operators =
             n.Unsupported
                 "training mode (batch statistics and running-statistics outputs) is not imported; export the model in inference mode"
         let x = n.Input 0
+        atLeast n 2 x.Expr
         let dtype = x.Expr.DType
         let channel (i: int) =
             asDType n dtype (n.Input i)
@@ -1080,6 +1111,7 @@ module internal Operators =
 
     let private instanceNormalization (n: OnnxNode) =
         let x = n.Input 0
+        atLeast n 2 x.Expr
         let _, centred, variance = standardise [ 2 .. x.Expr.Rank - 1 ] (n.Float("epsilon", 1e-5)) x.Expr
         let channel (i: int) =
             asDType n x.Expr.DType (n.Input i)
@@ -1242,6 +1274,7 @@ module internal Operators =
             | Some sizes -> sizes
             | None ->
                 let count = n.OutputCount
+                if count < 1 then n.Fail "names no outputs"
                 if d % count <> 0 then
                     n.Fail(sprintf "axis %d of length %d does not split into %d equal parts" a d count)
                 Array.create count (d / count)
@@ -1518,6 +1551,7 @@ module internal Operators =
     let private maxUnpool (n: OnnxNode) =
         let x = n.Input 0
         let shape = x.Expr.Shape
+        atLeast n 3 x.Expr
         let k = shape.Length - 2
         let kernel, strides, _ = windowOf n k None
         let pads = spatialPads n shape[2..] kernel strides (Array.create k 1)
