@@ -654,6 +654,17 @@ module internal Operators =
                 scales, Array.map2 (fun (s: float) i -> int (Math.Floor(s * float i))) scales shape
         if scales.Length <> rank || sizes.Length <> rank then
             n.Fail(sprintf "scales or sizes need %d entries, one per axis of shape %s" rank (Shape.show shape))
+        if
+            Array.exists2 (fun (s: float) o -> not (s > 0.0 && Double.IsFinite s) || o < 1) scales sizes
+            || Array.contains 0 shape
+        then
+            n.Fail(
+                sprintf
+                    "resizes shape %s by scales [%s] to sizes [%s]: expected positive finite scales, sizes of at least 1 and a non-empty input"
+                    (Shape.show shape)
+                    (String.Join(", ", scales))
+                    (String.Join(", ", sizes))
+            )
         let mode = n.String("mode", "nearest")
         let coordinates =
             if upsample then "asymmetric" else n.String("coordinate_transformation_mode", "half_pixel")
