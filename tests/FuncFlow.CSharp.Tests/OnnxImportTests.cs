@@ -56,6 +56,25 @@ public class OnnxImportTests
     }
 
     [Fact]
+    public void InspectReadsTheDeclarations()
+    {
+        var info = Onnx.Inspect(Path.Combine(Folder, "torch_cnn.onnx"));
+        Assert.StartsWith("pytorch", info.Producer);
+        Assert.Contains(new KeyValuePair<string, long>("", 13), info.Opsets);
+        var input = Assert.Single(info.Inputs);
+        Assert.Equal("image", input.Name);
+        Assert.Equal(DType.Float32, input.DType);
+        Assert.Equal(new[] { "batch", "1", "6", "6" }, input.Dims.Select(d => d.ToString()));
+        Assert.Null(input.Dims[0].Size);
+        Assert.Equal(6, input.Dims[3].Size);
+        Assert.Equal(new[] { 4, 1, 3, 3 }, info.Initializers.Single(i => i.Name == "conv.weight").Shape);
+        Assert.Equal(new[] { "Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Gemm", "LogSoftmax" }, info.OperatorCounts.Select(o => o.Key));
+        Assert.All(info.OperatorCounts, o => Assert.Equal(1, o.Value));
+        Assert.Contains("LSTM", Onnx.ImportedOperators);
+        Assert.Equal(info.Inputs[0].Name, Load().Info.Inputs[0].Name);
+    }
+
+    [Fact]
     public void MissingDimensionsAndFilesAreNamed()
     {
         var path = Path.Combine(Folder, "torch_cnn.onnx");
