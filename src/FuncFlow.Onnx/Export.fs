@@ -305,6 +305,24 @@ module internal OnnxExport =
                 for r in reads do
                     needed.Add r.Id |> ignore
 
+        // Parameters: initializers under their variables' names, claimed before any generated name could take one.
+        for node in order do
+            match node.Op with
+            | Op.Var v when needed.Contains node.Id && not (names.ContainsKey node.Id) ->
+                match parameters.TryFind v with
+                | Some t ->
+                    if not (Shape.equal t.Shape node.Shape) then
+                        invalidArg
+                            "parameters"
+                            (sprintf "Onnx.exportGraph: parameter '%s' has shape %s but its variable %O" v (Shape.show t.Shape) node)
+                    if not (w.Claim v) then
+                        invalidArg "parameters" (sprintf "Onnx.exportGraph: parameter '%s' has the name of an input or output" v)
+                    g.Initializer.Add(OnnxTensor.ofTensor v (Tensor.cast dtype t))
+                    names[node.Id] <- v
+                | None ->
+                    invalidArg "parameters" (sprintf "Onnx.exportGraph: variable '%s' (%O) is neither an input nor a parameter" v node)
+            | _ -> ()
+
         // A node's ONNX operator, named as the graph's output where the node is one.
         let operatorOf (node: Expr) (opType: string) (operands: string list) (attributes: AttributeProto list) =
             let output =
@@ -371,20 +389,8 @@ module internal OnnxExport =
             let x = if ins.Length > 0 then ins[0] else ""
             let result =
                 match node.Op with
-                | Op.Var _ when names.ContainsKey node.Id -> names[node.Id]
-                | Op.Var v ->
-                    match parameters.TryFind v with
-                    | Some t ->
-                        if not (Shape.equal t.Shape node.Shape) then
-                            invalidArg
-                                "parameters"
-                                (sprintf "Onnx.exportGraph: parameter '%s' has shape %s but its variable %O" v (Shape.show t.Shape) node)
-                        if not (w.Claim v) then
-                            invalidArg "parameters" (sprintf "Onnx.exportGraph: parameter '%s' has the name of an input or output" v)
-                        g.Initializer.Add(OnnxTensor.ofTensor v (Tensor.cast dtype t))
-                        v
-                    | None ->
-                        invalidArg "parameters" (sprintf "Onnx.exportGraph: variable '%s' (%O) is neither an input nor a parameter" v node)
+                // Named before the walk: inputs and parameters.
+                | Op.Var _ -> names[node.Id]
                 | Op.Const t when Array.contains true (moving node) ->
                     // A constant made per batch (a recurrent layer's zero state): its one value expanded at run time.
                     let values = t.ToArray()

@@ -323,11 +323,28 @@ let tests =
                     throws<ArgumentException>(fun () ->
                         Onnx.exportGraph [ "x", x ] [ "y", x * w ] (Map [ "w", Tensor.zeros Float64 [| 3 |] ]) path)
                 expectMentions e.Message [ "'w'"; "(3,)" ]
+                let e =
+                    throws<ArgumentException>(fun () ->
+                        Onnx.exportGraph [ "w", x ] [ "y", x * w ] (Map [ "w", Tensor.zeros Float64 [| 2 |] ]) path)
+                expectMentions e.Message [ "parameter 'w'"; "name of an input or output" ]
                 let e = throws<ArgumentException>(fun () -> Onnx.exportGraph [ "x", x * 2.0 ] [ "y", x ] Map.empty path)
                 expectMentions e.Message [ "input 'x'"; "expected a variable" ]
                 let m = Model.Create(mlp (), 1)
                 let e = throws<ArgumentException>(fun () -> Onnx.exportModel m [| 0; 6 |] path)
                 expectMentions e.Message [ "input shape"; "(0, 6)" ]
+            }
+
+            test "a parameter may have a name the exporter would otherwise generate" {
+                let x = Expr.var "x" [| 3 |]
+                let w = Expr.var "Tanh" [| 3 |]
+                let y = Expr.tanh (Expr.tanh x) * w
+                let path = fileFor "names"
+                let wv = Tensor.create [| 3 |] [| 1.0; -2.0; 0.5 |]
+                Onnx.exportGraph [ "x", x ] [ "y", y ] (Map [ "Tanh", wv ]) path
+                let xv = Tensor.create [| 3 |] [| 0.5; 1.0; -1.5 |]
+                let expected = xv.ToArray() |> Array.mapi (fun i v -> tanh (tanh v) * wv.ToArray()[i])
+                let actual = (Ort.run path [ "x", xv ])["y"]
+                assertClose "y" 1e-12 expected (actual.ToArray())
             }
 
             test "outputs that are inputs, parameters or one node twice are copies under their own names" {
