@@ -178,17 +178,14 @@ module internal Import =
                 fail path (sprintf "graph output '%s' is given by no node, initializer or graph input" output.Name)
         List.ofSeq sorted
 
-    let private operators = Operators.table (fun _ -> invalidOp "replaced per file below")
-
     /// The op types the importer claims (ONNX's default domain).
-    let claimed: string list = operators.Keys |> Seq.sort |> List.ofSeq
+    let claimed: string list = Operators.table.Keys |> Seq.sort |> List.ofSeq
 
     /// Builds the graph's expressions. `dims` sizes the named dimensions of the inputs.
     let build (path: string) (dims: Map<string, int>) (model: ModelProto) : OnnxModel =
         let info = info path model
         let graph = model.Graph
         let version = opset model
-        let table = Operators.table (tensorOf path)
         let values = Dictionary<string, OnnxValue>()
         let parameters = ResizeArray<string * Tensor>()
         for init in graph.Initializer do
@@ -232,6 +229,12 @@ module internal Import =
                     )
                 )
         let sorted = order path graph (HashSet values.Keys)
+        let parameterValues = dict parameters
+        // A float initializer read where a value must be known (a shape-like input) is read as its value.
+        let parameterOf (e: Expr) =
+            match Expr.tryName e with
+            | Some name when parameterValues.ContainsKey name && obj.ReferenceEquals(values[name].Expr, e) -> Some parameterValues[name]
+            | _ -> None
         let position = graph.Node |> Seq.mapi (fun i n -> n, i) |> dict
         for node in sorted do
             let label = sprintf "%s: node '%s' (#%d, %s)" path node.Name position[node] node.OpType
@@ -242,7 +245,7 @@ module internal Import =
                     )
                 )
             let op =
-                match table.TryGetValue node.OpType with
+                match Operators.table.TryGetValue node.OpType with
                 | true, op -> op
                 | _ ->
                     raise (
@@ -252,32 +255,35 @@ module internal Import =
                     )
             let inputs =
                 node.Input |> Seq.map (fun name -> if name = "" then None else Some values[name]) |> Array.ofSeq
+            // A node whose inputs are all known is computed now, so that shapes computed in the graph stay known
+            // (unless it is too big to hold while importing).
+            let known = inputs.Length > 0 && inputs |> Array.forall (fun v -> v.IsSome && v.Value.Known.IsSome)
+            let fold (v: OnnxValue) =
+                if known && v.Known.IsNone && Shape.size v.Expr.Shape <= Operators.knownLimit then
+                    let t = Eval.evaluate (Eval.bindings []) v.Expr
+                    let t =
+                        if ElemType.isExact v.ElemType then
+                            t |> Tensor.toArray |> Array.map Math.Truncate |> Tensor.create t.Shape
+                        else
+                            t
+                    { v with Expr = Expr.constant t; Known = Some t }
+                else
+                    v
             let outputs =
                 try
-                    op (OnnxNode(node, label, inputs, version))
-                with :? ArgumentException as e ->
-                    raise (DataFormatException(sprintf "%s: %s" label e.Message, e))
-            let wanted = node.Output |> Seq.filter ((<>) "") |> Seq.length
-            if outputs.Length < node.Output.Count && wanted > outputs.Length then
+                    op (OnnxNode(node, label, inputs, version, tensorOf path, parameterOf)) |> List.map fold
+                with
+                | :? ArgumentException
+                | :? InvalidOperationException as e -> raise (DataFormatException(sprintf "%s: %s" label e.Message, e))
+            match node.Output |> Seq.indexed |> Seq.tryFind (fun (i, name) -> name <> "" && i >= outputs.Length) with
+            | Some(i, name) ->
                 raise (
-                    NotSupportedException(sprintf "%s: asks for %d outputs, the importer gives %d" label node.Output.Count outputs.Length)
+                    NotSupportedException(
+                        sprintf "%s: output %d ('%s') is not imported; the importer gives %d outputs" label i name outputs.Length
+                    )
                 )
-            // A node whose inputs are all known is computed now, so that shapes computed in the graph stay known.
-            let known = inputs.Length > 0 && inputs |> Array.forall (fun v -> v.IsSome && v.Value.Known.IsSome)
-            List.zip (List.truncate outputs.Length (List.ofSeq node.Output)) outputs
-            |> List.iter (fun (name, v) ->
-                if name <> "" then
-                    values[name] <-
-                        if known && v.Known.IsNone then
-                            let t = Eval.evaluate (Eval.bindings []) v.Expr
-                            let t =
-                                if ElemType.isExact v.ElemType then
-                                    t |> Tensor.toArray |> Array.map Math.Truncate |> Tensor.create t.Shape
-                                else
-                                    t
-                            { v with Expr = Expr.constant t; Known = Some t }
-                        else
-                            v)
+            | None -> ()
+            Seq.zip node.Output outputs |> Seq.iter (fun (name, v) -> if name <> "" then values[name] <- v)
         {
             Inputs = info.Inputs |> List.map (fun s -> s.Name, values[s.Name].Expr)
             Outputs = info.Outputs |> List.map (fun s -> s.Name, values[s.Name].Expr)

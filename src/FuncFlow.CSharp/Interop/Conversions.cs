@@ -81,5 +81,17 @@ namespace FuncFlow.Interop
         /// <summary>An F# layer's (name, value) list as C# pairs.</summary>
         public static IReadOnlyList<KeyValuePair<string, CSharp.Tensor>> Named(FSharpList<Tuple<string, CoreTensor>> values) =>
             values.Select(t => new KeyValuePair<string, CSharp.Tensor>(t.Item1, new CSharp.Tensor(t.Item2))).ToList().AsReadOnly();
+
+        /// <summary>An F# (name, expression) list as C# pairs.</summary>
+        public static IReadOnlyList<KeyValuePair<string, CSharp.Expr>> Named(FSharpList<Tuple<string, CoreExpr>> values) =>
+            values.Select(t => new KeyValuePair<string, CSharp.Expr>(t.Item1, new CSharp.Expr(t.Item2))).ToList().AsReadOnly();
+
+        /// <summary>An F# map of names to sizes from an optional dictionary (null: empty).</summary>
+        public static FSharpMap<string, int> Sizes(IReadOnlyDictionary<string, int>? sizes) =>
+            MapModule.OfSeq((sizes ?? new Dictionary<string, int>()).Select(kv => Tuple.Create(kv.Key, kv.Value)));
+
+        /// <summary>An optional core dtype as a nullable C# one.</summary>
+        public static CSharp.DType? ToDType(FSharpOption<CoreDType>? dtype) =>
+            FSharpOption<CoreDType>.get_IsSome(dtype) ? ToDType(dtype!.Value) : null;
     }
 }
