@@ -259,7 +259,7 @@ module internal Import =
             // (unless it is too big to hold while importing).
             let known = inputs.Length > 0 && inputs |> Array.forall (fun v -> v.IsSome && v.Value.Known.IsSome)
             let fold (v: OnnxValue) =
-                if known && v.Known.IsNone && Shape.size v.Expr.Shape <= Operators.knownLimit then
+                if known && v.Known.IsNone && Shape.size v.Expr.Shape <= OperatorSupport.knownLimit then
                     let t = Eval.evaluate (Eval.bindings []) v.Expr
                     let t =
                         if ElemType.isExact v.ElemType then
