@@ -10,6 +10,7 @@ open System.Text
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
+open FuncFlow.Onnx
 
 let private gzip (bytes: byte[]) =
     use ms = new MemoryStream()
@@ -103,6 +104,15 @@ let all () : (string * (string * byte[]) list) list =
             "seed-format1.safetensors", format1 ()
         ]
         "checkpoint", [ "seed-checkpoint.safetensors", checkpoint () ]
+        // With seed-torch-cnn.onnx, which PyTorch wrote (tests/FuncFlow.Onnx.Tests/fixtures/torch_cnn.onnx).
+        "onnx",
+        [
+            "seed-mlp.onnx", written (fun path -> Onnx.exportModel (Model.Create(Targets.layer (), 4)) [| 1; 2 |] path)
+            "seed-cnn.onnx",
+            written (fun path ->
+                let cnn = Sequential(Conv2d(1, 2, 3), BatchNorm2d 2, ReLU(), MaxPool2d 2, Flatten(), Linear(8, 3))
+                Onnx.exportModel (Model.Create(cnn, 5)) [| 1; 1; 6; 6 |] path)
+        ]
     ]
 
 /// Writes the seeds into corpus/<target>/, replacing files of the same names.

@@ -4,8 +4,10 @@
 /// Adding a reader is one line in `all` and a folder of seed files in the corpus.
 module FuncFlow.Fuzz.Targets
 
+open System
 open FuncFlow.Data
 open FuncFlow.NN
+open FuncFlow.Onnx
 
 /// The architecture that the model-file and checkpoint targets read files for (the seeds are of it).
 let layer () = Sequential(Linear(2, 3), Tanh(), Linear(3, 1))
@@ -30,6 +32,23 @@ let all: (string * (string -> unit)) list =
             t.Resume path
             // The step count is read from the resumed state (compiling a step plan per input would be too slow).
             t.StepsTaken |> ignore)
+        "onnx",
+        (fun path ->
+            let info = Onnx.inspect path
+            let dims =
+                info.Inputs
+                |> List.collect (fun s ->
+                    s.Dims
+                    |> List.choose (fun d ->
+                        match d with
+                        | OnnxDim.Named n -> Some(n, 1)
+                        | OnnxDim.Known _ -> None))
+                |> Map.ofList
+            // A well-formed graph of an operator or dtype FuncFlow does not import is refused as unsupported, by name.
+            try
+                Onnx.load dims path |> ignore
+            with :? NotSupportedException ->
+                ())
     ]
 
 /// The reader of a target, or None for an unknown name.

@@ -188,6 +188,11 @@ module internal Import =
         let version = opset model
         let values = Dictionary<string, OnnxValue>()
         let parameters = ResizeArray<string * Tensor>()
+        // Names are how nodes find their inputs, and a FuncFlow variable needs one.
+        graph.Initializer
+        |> Seq.iteri (fun i init -> if String.IsNullOrEmpty init.Name then fail path (sprintf "initializer #%d has no name" i))
+        graph.Input
+        |> Seq.iteri (fun i input -> if String.IsNullOrEmpty input.Name then fail path (sprintf "graph input #%d has no name" i))
         for init in graph.Initializer do
             if values.ContainsKey init.Name then fail path (sprintf "initializer '%s' is given twice" init.Name)
             let t, code = tensorOf path init
