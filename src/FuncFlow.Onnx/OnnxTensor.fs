@@ -60,15 +60,10 @@ module internal OnnxTensor =
         let dims = proto.Dims |> Array.ofSeq
         if dims |> Array.exists (fun d -> d < 0L || d > int64 Int32.MaxValue) then
             raise (DataFormatException(sprintf "%s: %s has dims %A, expected each in 0..%d" source what dims Int32.MaxValue))
-        // Multiplied until the product passes Int32.MaxValue (each factor is at most that, so int64 holds it); a
-        // zero dim makes an empty tensor whatever the others are.
-        let size =
-            if Array.contains 0L dims then
-                0L
-            else
-                dims |> Array.fold (fun (n: int64) d -> if n > int64 Int32.MaxValue then n else n * d) 1L
-        if size > int64 Int32.MaxValue then
-            raise (DataFormatException(sprintf "%s: %s has dims %A, more elements than a tensor can hold" source what dims))
+        // A big integer: a file can declare many large dims, whose product overflows any fixed-size number.
+        let size = dims |> Array.fold (fun (n: bigint) d -> n * bigint d) 1I
+        if size > bigint Int32.MaxValue then
+            raise (DataFormatException(sprintf "%s: %s has dims %A, %O elements, more than a tensor can hold" source what dims size))
         dims |> Array.map int
 
     /// The tensor a TensorProto holds; `source` (the file) names it in errors. Values come from raw_data when it is

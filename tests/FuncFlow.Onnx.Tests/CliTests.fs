@@ -65,10 +65,10 @@ let tests =
                 expectMentions err [ "--dim N=zero"; "positive integer" ]
             testCase "onnx check of an unsupported operator names it and its node and exits 2"
             <| fun () ->
-                let model = oneNodeModel (tempFolder ()) "LRN"
+                let model = oneNodeModel (tempFolder ()) "Det"
                 let code, _, err = funcflow [ "onnx"; "check"; model; "--dim"; "N=2" ]
                 Expect.equal code 2 "exit code"
-                expectMentions err [ "LRN"; "the_lrn" ]
+                expectMentions err [ "Det"; "the_det" ]
             testCase "a truncated ONNX file exits 65 with a message naming it"
             <| fun () ->
                 let model = oneNodeModel (tempFolder ()) "Relu"
