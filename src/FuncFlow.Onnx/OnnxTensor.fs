@@ -53,10 +53,29 @@ module internal OnnxTensor =
         proto.Dims.AddRange(t.Shape |> Array.map int64)
         proto
 
+    /// How messages name a tensor.
+    let private nameOf (proto: TensorProto) = if String.IsNullOrEmpty proto.Name then "a tensor" else sprintf "tensor '%s'" proto.Name
+
+    /// Checks that a field of the tensor holds as many values as its dims' product.
+    let private expectCount (source: string) (what: string) (shape: int[]) (count: int) (field: string) =
+        let size = Shape.size shape
+        if count <> size then
+            raise (
+                DataFormatException(
+                    sprintf "%s: %s of shape %s holds %d values in %s, expected %d" source what (Shape.show shape) count field size
+                )
+            )
+
+    /// Checks raw_data: a whole number of values of `width` bytes, as many as the dims' product.
+    let private expectRaw (source: string) (what: string) (shape: int[]) (raw: ReadOnlyMemory<byte>) (width: int) =
+        if raw.Length % width <> 0 then
+            raise (DataFormatException(sprintf "%s: %s has %d bytes of raw_data, not a multiple of %d" source what raw.Length width))
+        expectCount source what shape (raw.Length / width) "raw_data"
+
     /// The shape of a TensorProto's dims: each within 0..Int32.MaxValue, and their product too (checked before
     /// anything is allocated, so a declared size cannot ask for more than an array can hold).
     let shapeOf (source: string) (proto: TensorProto) : int[] =
-        let what = if String.IsNullOrEmpty proto.Name then "a tensor" else sprintf "tensor '%s'" proto.Name
+        let what = nameOf proto
         let dims = proto.Dims |> Array.ofSeq
         if dims |> Array.exists (fun d -> d < 0L || d > int64 Int32.MaxValue) then
             raise (DataFormatException(sprintf "%s: %s has dims %A, expected each in 0..%d" source what dims Int32.MaxValue))
@@ -70,23 +89,14 @@ module internal OnnxTensor =
     /// set, from float_data/double_data otherwise; their count must be the dims' product, so the tensor is never
     /// bigger than the data the file holds.
     let toTensor (source: string) (proto: TensorProto) : Tensor =
-        let what = if String.IsNullOrEmpty proto.Name then "a tensor" else sprintf "tensor '%s'" proto.Name
+        let what = nameOf proto
         if proto.DataLocation = TensorProto.Types.DataLocation.External then
             raise (DataFormatException(sprintf "%s: %s keeps its values in an external file, which this reader does not read" source what))
         let shape = shapeOf source proto
         let size = Shape.size shape
-        let check (count: int) (field: string) =
-            if count <> size then
-                raise (
-                    DataFormatException(
-                        sprintf "%s: %s of shape %s holds %d values in %s, expected %d" source what (Shape.show shape) count field size
-                    )
-                )
+        let check = expectCount source what shape
         let raw = proto.RawData.Memory
-        let fromRaw (width: int) =
-            if raw.Length % width <> 0 then
-                raise (DataFormatException(sprintf "%s: %s has %d bytes of raw_data, not a multiple of %d" source what raw.Length width))
-            check (raw.Length / width) "raw_data"
+        let fromRaw = expectRaw source what shape raw
         match dtypeOf proto.DataType with
         | Some Float32 when not proto.RawData.IsEmpty ->
             fromRaw 4
@@ -140,7 +150,7 @@ module internal OnnxTensor =
     /// An integer or boolean tensor's values as float64 (exact below 2^53: shapes, axes and indices), from
     /// raw_data or the typed field ONNX keeps the type in; the count must be the dims' product.
     let toExactTensor (source: string) (proto: TensorProto) : Tensor =
-        let what = if String.IsNullOrEmpty proto.Name then "a tensor" else sprintf "tensor '%s'" proto.Name
+        let what = nameOf proto
         let width =
             match exactWidth proto.DataType with
             | Some w -> w
@@ -152,21 +162,11 @@ module internal OnnxTensor =
                 )
         let shape = shapeOf source proto
         let size = Shape.size shape
-        let check (count: int) (field: string) =
-            if count <> size then
-                raise (
-                    DataFormatException(
-                        sprintf "%s: %s of shape %s holds %d values in %s, expected %d" source what (Shape.show shape) count field size
-                    )
-                )
+        let check = expectCount source what shape
         let values =
             if not proto.RawData.IsEmpty then
                 let raw = proto.RawData.Memory
-                if raw.Length % width <> 0 then
-                    raise (
-                        DataFormatException(sprintf "%s: %s has %d bytes of raw_data, not a multiple of %d" source what raw.Length width)
-                    )
-                check (raw.Length / width) "raw_data"
+                expectRaw source what shape raw width
                 let signed =
                     proto.DataType <> int TensorProto.Types.DataType.Uint64
                     && proto.DataType <> int TensorProto.Types.DataType.Uint32
