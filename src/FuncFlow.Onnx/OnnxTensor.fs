@@ -220,7 +220,7 @@ module internal OnnxTensor =
         if proto.DataLocation <> TensorProto.Types.DataLocation.External then
             proto
         else
-            let what = if String.IsNullOrEmpty proto.Name then "a tensor" else sprintf "tensor '%s'" proto.Name
+            let what = nameOf proto
             let fail (message: string) : 'a = raise (DataFormatException(sprintf "%s: %s: %s" modelPath what message))
             let entries = proto.ExternalData |> Seq.map (fun e -> e.Key, e.Value) |> Map.ofSeq
             let location =
