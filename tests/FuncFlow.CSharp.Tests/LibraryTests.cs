@@ -288,6 +288,18 @@ public class LibraryTests
     }
 
     [Fact]
+    public void ALayerParsedFromItsDescriptionIsTheSameLayer()
+    {
+        var layer = new Sequential(new Conv2d(1, 2, 3, padding: 1), new BatchNorm2d(2), new ReLU(), new MaxPool2d(2), new Flatten(), new Linear(18, 4), new Dropout(0.25));
+        var parsed = Layer.Parse(layer.Describe());
+        Assert.Equal(layer.Describe(), parsed.Describe());
+        var input = Tensor.RandNormal(3, new[] { 2, 1, 6, 6 });
+        Assert.Equal(Model.Create(layer, seed: 5).Predict(input).ToArray(), Model.Create(parsed, seed: 5).Predict(input).ToArray());
+        var e = Assert.Throws<ArgumentException>(() => Layer.Parse($"Sequential({new Linear(2, 3).Describe()}, Frobnicate)"));
+        Assert.Contains("unknown layer 'Frobnicate'", e.Message);
+    }
+
+    [Fact]
     public void ActivationsComputeTheirFormulas()
     {
         var x = Tensor.Create(new[] { -2.0, -0.5, 0.0, 1.5 });

@@ -128,6 +128,22 @@ namespace FuncFlow.CSharp
         /// <inheritdoc />
         public override string ToString() => Describe();
 
+        /// <summary>
+        /// The built-in layer (or tree of them) that a description was written from: the text <see cref="Describe"/>
+        /// gives and model files record, such as <c>Sequential(Linear(784, 128, KaimingUniform), ReLU, ...)</c>.
+        /// </summary>
+        /// <param name="description">The description.</param>
+        /// <returns>The layer.</returns>
+        /// <exception cref="ArgumentException">The description is empty, names a layer that is not built in (a layer of your own has no description to read back), or has an argument that is missing, unknown or malformed; the message names it.</exception>
+        public static Layer Parse(string description) =>
+            new BuiltIn(NN.LayerDescription.parse(description ?? throw new ArgumentNullException(nameof(description))));
+
+        /// <summary>A core layer read back from its description.</summary>
+        private sealed class BuiltIn : Layer
+        {
+            public BuiltIn(NN.Layer core) : base(core) { }
+        }
+
         /// <summary>A C# layer as a core layer: each call goes back to the C# overrides.</summary>
         private sealed class Adapter : NN.Layer
         {
