@@ -300,6 +300,15 @@ public class LibraryTests
     }
 
     [Fact]
+    public void LeNet5HasItsParametersAndShapes()
+    {
+        var model = Model.Create(Models.LeNet5(), seed: 1);
+        // 6*25+6 + 16*6*25+16 + 400*120+120 + 120*84+84 + 84*10+10 parameters, as LeNet-5 has.
+        Assert.Equal(61706, model.Parameters.Values.Sum(t => t.Shape.Aggregate(1, (a, b) => a * b)));
+        Assert.Equal(new[] { 3, 10 }, model.Predict(Tensor.RandNormal(2, new[] { 3, 1, 28, 28 })).Shape);
+    }
+
+    [Fact]
     public void ActivationsComputeTheirFormulas()
     {
         var x = Tensor.Create(new[] { -2.0, -0.5, 0.0, 1.5 });

@@ -136,13 +136,7 @@ namespace FuncFlow.CSharp
         /// <returns>The layer.</returns>
         /// <exception cref="ArgumentException">The description is empty, names a layer that is not built in (a layer of your own has no description to read back), or has an argument that is missing, unknown or malformed; the message names it.</exception>
         public static Layer Parse(string description) =>
-            new BuiltIn(NN.LayerDescription.parse(description ?? throw new ArgumentNullException(nameof(description))));
-
-        /// <summary>A core layer read back from its description.</summary>
-        private sealed class BuiltIn : Layer
-        {
-            public BuiltIn(NN.Layer core) : base(core) { }
-        }
+            new BuiltInLayer(NN.LayerDescription.parse(description ?? throw new ArgumentNullException(nameof(description))));
 
         /// <summary>A C# layer as a core layer: each call goes back to the C# overrides.</summary>
         private sealed class Adapter : NN.Layer
@@ -160,6 +154,20 @@ namespace FuncFlow.CSharp
 
             public override string Describe() => layer.Describe();
         }
+    }
+
+    /// <summary>A core layer that has no C# class of its own (read from a description, or one of <see cref="Models"/>).</summary>
+    internal sealed class BuiltInLayer : Layer
+    {
+        internal BuiltInLayer(NN.Layer core) : base(core) { }
+    }
+
+    /// <summary>Networks defined once in the core, as the examples, tests and benchmarks build them.</summary>
+    public static class Models
+    {
+        /// <summary>LeNet-5 for [N, 1, 28, 28] images: conv 1-&gt;6 (5x5, padding 2), ReLU, max-pool 2; conv 6-&gt;16 (5x5), ReLU, max-pool 2; flatten; linear 400-&gt;120-&gt;84-&gt;10 with ReLU between.</summary>
+        /// <returns>The layer.</returns>
+        public static Layer LeNet5() => new BuiltInLayer(NN.Models.lenet5());
     }
 
     /// <summary>Spec records for the core's convolution and pooling builders, from the same value on every axis.</summary>
