@@ -28,6 +28,14 @@ let private safetensors (out: TextWriter) (path: string) =
         for KeyValue(k, v) in info.Metadata do
             out.WriteLine(sprintf "  %s: %s" k v)
 
+/// A model's opsets as "ai.onnx 17, ..." (the default domain is the empty string in the file).
+let opsets (info: OnnxInfo) =
+    String.Join(
+        ", ",
+        info.Opsets
+        |> List.map (fun (domain, version) -> (if domain = "" then "ai.onnx" else domain) + " " + string version)
+    )
+
 let private onnx (out: TextWriter) (path: string) =
     let info = Onnx.inspect path
     let dtype = Option.map (fun (d: DType) -> d.Name) >> Option.defaultValue "(not float32/float64)"
@@ -42,13 +50,12 @@ let private onnx (out: TextWriter) (path: string) =
                 | OnnxDim.Named n -> n)
         )
         + "]"
-    let opsets = info.Opsets |> List.map (fun (d, v) -> (if d = "" then "ai.onnx" else d) + " " + string v)
     out.WriteLine(
         sprintf
             "%s: ONNX, IR version %d, opset %s, producer '%s', graph '%s'"
             path
             info.IrVersion
-            (String.Join(", ", opsets))
+            (opsets info)
             info.Producer
             info.GraphName
     )

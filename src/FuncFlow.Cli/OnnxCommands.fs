@@ -149,6 +149,6 @@ let export (out: TextWriter) (modelPath: string) (exampleShape: int[]) (onnxPath
             onnxPath
             (info.OperatorCounts |> List.sumBy snd)
             info.Initializers.Length
-            (String.Join(", ", info.Opsets |> List.map (fun (d, v) -> (if d = "" then "ai.onnx" else d) + " " + string v)))
+            (Info.opsets info)
             onnxPath
     )
