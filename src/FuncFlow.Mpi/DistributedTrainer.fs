@@ -1,7 +1,6 @@
 namespace FuncFlow.Distributed
 
 open System
-open System.Collections.Generic
 open System.Diagnostics
 open FuncFlow
 open FuncFlow.Data
@@ -102,7 +101,7 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
         plan.Set(TrainStep.StepName, Tensor.scalarOf dtype 0.0)
         plan
 
-    let plans = Dictionary<struct (string * string), GradientPlan>()
+    let plans = ByBatchShape<GradientPlan>()
     let mutable current: GradientPlan option = None
     let mutable buffers = model.Buffers
     let mutable lastRows: int[] = [||]
@@ -110,20 +109,11 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
     let mutable lastCorrect = 0.0
 
     let compile (inputShape: int[]) (targetShape: int[]) =
-        let x = Expr.varOf dtype "input" inputShape
-        let y = Expr.varOf dtype "target" targetShape
-        let graph = model.Build(x, true)
-        let value = loss.Compute graph.Output y
-        if Shape.size value.ShapeRef <> 1 then
-            invalidArg
-                "loss"
-                (sprintf "DistributedTrainer: the loss '%s' has shape %s; it must have one element" loss.Name (Shape.show value.ShapeRef))
+        let struct (graph, value, correct) =
+            TrainingGraph.build "DistributedTrainer" model loss inputShape targetShape
         let ps = names |> List.map (fun n -> graph.Parameters[n])
         let grads = Grad.wrt ps value
-        let correct =
-            match loss.Correct with
-            | Some c -> c graph.Output y
-            | None -> Expr.scalarOf dtype 0.0
+        let correct = correct |> Option.defaultWith (fun () -> Expr.scalarOf dtype 0.0)
         let flat (e: Expr) = Expr.reshape [| Shape.size e.ShapeRef |] e
         let packed = Expr.concat 0 ((ps |> List.map (fun p -> flat grads[p])) @ [ flat value; flat correct ])
         let plan = Plan.compileWithUpdates [ packed ] graph.BufferUpdates
@@ -173,14 +163,11 @@ type DistributedTrainer(comm: Communicator, model: Model, loss: Loss, optimizer:
                 newArray (total + 2)
             else
                 let batch = DatasetCast.cast dtype (Dataset.takeIn "DistributedTrainer.Step" lastRows data)
-                let key = struct (Shape.show batch.Features.Shape, Shape.show batch.Targets.Shape)
+                let shapeX, shapeY = batch.Features.ShapeRef, batch.Targets.ShapeRef
                 let g =
-                    match plans.TryGetValue key with
-                    | true, g -> g
-                    | _ ->
-                        let g = compile batch.Features.Shape batch.Targets.Shape
-                        plans[key] <- g
-                        g
+                    match plans.TryFind(shapeX, shapeY) with
+                    | ValueSome g -> g
+                    | ValueNone -> plans.Add(shapeX, shapeY, compile shapeX shapeY)
                 match current with
                 | Some c when not (obj.ReferenceEquals(c, g)) ->
                     for name in c.Buffers do

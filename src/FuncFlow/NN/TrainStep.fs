@@ -31,6 +31,44 @@ module internal StepNoise =
                 plan.Set(name, b)
             | _ -> invalidOp "TrainStep: noise buffers are float[] or float32[]"
 
+/// The loss of a model for one batch shape, as every training step builds it (also FuncFlow.Mpi's): the model
+/// built in training mode on the variable "input", the loss against the variable "target", and the number of
+/// correct rows when the loss counts them.
+module internal TrainingGraph =
+    /// The model's graph, the loss (one element, else an ArgumentException that `op` begins) and the correct count.
+    let build (op: string) (model: Model) (loss: Loss) (inputShape: int[]) (targetShape: int[]) =
+        let x = Expr.varOf model.DType "input" inputShape
+        let y = Expr.varOf model.DType "target" targetShape
+        let graph = model.Build(x, true)
+        let value = loss.Compute graph.Output y
+        if Shape.size value.ShapeRef <> 1 then
+            invalidArg "loss" (sprintf "%s: the loss '%s' has shape %s; it must have one element" op loss.Name (Shape.show value.ShapeRef))
+        struct (graph, value, loss.Correct |> Option.map (fun c -> c graph.Output y))
+
+/// Compiled steps by the shapes of the batches they take (one or two: the batch size and a smaller last batch),
+/// found by comparing shapes, so a step's lookup allocates nothing (also FuncFlow.Mpi's).
+[<Sealed>]
+type internal ByBatchShape<'T>() =
+    let entries = ResizeArray<struct (int[] * int[] * 'T)>()
+
+    /// The number of entries.
+    member _.Count = entries.Count
+
+    /// Forgets every entry.
+    member _.Clear() = entries.Clear()
+
+    /// The entry for these shapes, if there is one.
+    member _.TryFind(inputShape: int[], targetShape: int[]) : 'T voption =
+        let mutable found = ValueNone
+        for struct (x, y, v) in entries do
+            if found.IsNone && Shape.equal x inputShape && Shape.equal y targetShape then found <- ValueSome v
+        found
+
+    /// Keeps an entry for these shapes and returns it.
+    member _.Add(inputShape: int[], targetShape: int[], value: 'T) : 'T =
+        entries.Add(struct (Array.copy inputShape, Array.copy targetShape, value))
+        value
+
 /// One training step compiled into a single plan for one input and target shape: forward pass, loss,
 /// gradients (derived once, at compile time), the optimiser's updates and the layers' buffer updates (batch
 /// norm's running statistics). Running it feeds a batch and returns the loss; parameters, buffers and
@@ -96,14 +134,8 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
     /// Compiles a step whose noise comes from a shared generator.
     static member internal Compile(model: Model, loss: Loss, optimizer: Optimizer, inputShape: int[], targetShape: int[], rng: Random) =
         let dtype = model.DType
-        let x = Expr.varOf dtype "input" inputShape
-        let y = Expr.varOf dtype "target" targetShape
-        let graph = model.Build(x, true)
-        let value = loss.Compute graph.Output y
-        if Shape.size value.ShapeRef <> 1 then
-            invalidArg
-                "loss"
-                (sprintf "TrainStep.Compile: the loss '%s' has shape %s; it must have one element" loss.Name (Shape.show value.ShapeRef))
+        let struct (graph, value, correct) =
+            TrainingGraph.build "TrainStep.Compile" model loss inputShape targetShape
         let parameters = graph.Parameters |> Map.toList
         let grads = Grad.wrt (List.map snd parameters) value
         let step = Expr.varOf dtype TrainStep.StepName [||]
@@ -111,7 +143,7 @@ type TrainStep internal (plan: Plan, model: Model, stateNames: string list, nois
         let perParameter = List.map2 (fun (_, p) g -> optimizer.Update(step, p, g)) parameters gradients
         let updates =
             (step, step + 1.0) :: (perParameter |> List.collect (fun u -> u.Updates)) @ graph.BufferUpdates
-        let outputs = value :: (loss.Correct |> Option.map (fun c -> c graph.Output y) |> Option.toList)
+        let outputs = value :: Option.toList correct
         let plan = Plan.compileWithUpdates outputs updates
         for name, _ in parameters do
             plan.Set(name, model.Parameters[name])

@@ -225,9 +225,8 @@ type internal Position =
 [<Sealed>]
 type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
     let rng = Generator(seed)
-    /// One compiled step per (input shape, target shape) seen; a list searched by shape, which allocates nothing
-    /// per step (there are one or two: the batch size and a smaller last batch).
-    let steps = ResizeArray<struct (int[] * int[] * TrainStep)>()
+    /// One compiled step per (input shape, target shape) seen.
+    let steps = ByBatchShape<TrainStep>()
     let mutable current: TrainStep option = None
     /// The parameters and buffers a newly compiled first plan starts from (the model's, or a checkpoint's).
     let mutable start = model
@@ -268,16 +267,15 @@ type Trainer(model: Model, loss: Loss, optimizer: Optimizer, seed: int) =
 
     /// One step on a batch: forward, loss, gradients, update. Returns the batch's loss before the update.
     member _.Step(features: Tensor, targets: Tensor) : float =
-        let found =
-            steps.FindIndex(fun struct (x, y, _) -> Shape.equal x features.ShapeRef && Shape.equal y targets.ShapeRef)
         let step =
-            if found >= 0 then
-                let struct (_, _, s) = steps[found]
-                s
-            else
-                let s = TrainStep.Compile(start, loss, optimizer, features.Shape, targets.Shape, rng)
-                steps.Add(struct (features.Shape, targets.Shape, s))
-                s
+            match steps.TryFind(features.ShapeRef, targets.ShapeRef) with
+            | ValueSome s -> s
+            | ValueNone ->
+                steps.Add(
+                    features.ShapeRef,
+                    targets.ShapeRef,
+                    TrainStep.Compile(start, loss, optimizer, features.Shape, targets.Shape, rng)
+                )
         match current, pending with
         | Some c, _ when not (obj.ReferenceEquals(c, step)) -> step.CopyStateFrom c
         | None, Some(path, state) ->
