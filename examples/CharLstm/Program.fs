@@ -24,10 +24,7 @@ let unigramPerplexity (corpus: TextCorpus) =
 
 [<EntryPoint>]
 let main argv =
-    let option (name: string) fallback =
-        match Array.tryFindIndex ((=) name) argv with
-        | Some i when i + 1 < argv.Length -> int argv[i + 1]
-        | _ -> fallback
+    let option = CommandLine.intOption argv
     let steps, seed = option "--steps" 1200, option "--seed" 1
     let window, batch, hidden = 64, 32, 128
     let corpus, train, validation = FortunesCharacters.load window

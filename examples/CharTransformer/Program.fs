@@ -28,10 +28,7 @@ let gpt (vocabulary: int) (window: int) (dim: int) (heads: int) (blocks: int) =
 
 [<EntryPoint>]
 let main argv =
-    let option (name: string) fallback =
-        match Array.tryFindIndex ((=) name) argv with
-        | Some i when i + 1 < argv.Length -> int argv[i + 1]
-        | _ -> fallback
+    let option = CommandLine.intOption argv
     let epochs, seed = option "--epochs" 1, option "--seed" 1
     let window, batch = 64, 32
     let corpus, train, validation = FortunesCharacters.load window

@@ -12,20 +12,15 @@ open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
 
-/// The value after `--name` on the command line, or the default.
-let option (argv: string[]) (name: string) (fallback: int) =
-    match Array.tryFindIndex ((=) ("--" + name)) argv with
-    | Some i when i + 1 < argv.Length -> int argv[i + 1]
-    | _ -> fallback
-
 /// Rows of 784 pixels as [n; 1; 28; 28] images; batch norm after the first convolution makes scaling needless.
 let images (ds: Dataset) = { ds with Features = Tensor.reshape [| ds.Count; 1; 28; 28 |] ds.Features }
 
 [<EntryPoint>]
 let main argv =
-    let seed, epochs = option argv "seed" 1, option argv "epochs" 5
+    let option = CommandLine.intOption argv
+    let seed, epochs = option "--seed" 1, option "--epochs" 5
     let train, test = Datasets.fashionMnistDefault ()
-    let train = Dataset.take [| 0 .. (min train.Count (option argv "train" train.Count)) - 1 |] train
+    let train = Dataset.take [| 0 .. (min train.Count (option "--train" train.Count)) - 1 |] train
     let train, test = images train, images test
     let block inputs outputs : Layer list = [ Conv2d(inputs, outputs, 3, 1, 1); BatchNorm2d outputs; ReLU(); MaxPool2d 2 ]
     let layers =

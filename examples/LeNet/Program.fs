@@ -12,12 +12,6 @@ open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
 
-/// The value after `--name` on the command line, or the default.
-let option (argv: string[]) (name: string) (fallback: int) =
-    match Array.tryFindIndex ((=) ("--" + name)) argv with
-    | Some i when i + 1 < argv.Length -> int argv[i + 1]
-    | _ -> fallback
-
 /// Rows of 784 pixels as [n; 1; 28; 28] images (one channel), scaled as MNIST is usually: (x - 0.1307) / 0.3081.
 let images (ds: Dataset) =
     let scaled = Dataset.normalize 0.1307 0.3081 ds
@@ -25,9 +19,10 @@ let images (ds: Dataset) =
 
 [<EntryPoint>]
 let main argv =
-    let seed, epochs = option argv "seed" 1, option argv "epochs" 8
+    let option = CommandLine.intOption argv
+    let seed, epochs = option "--seed" 1, option "--epochs" 8
     let train, test = Datasets.mnistDefault ()
-    let train = Dataset.take [| 0 .. (min train.Count (option argv "train" train.Count)) - 1 |] train
+    let train = Dataset.take [| 0 .. (min train.Count (option "--train" train.Count)) - 1 |] train
     let train, test = images train, images test
     let model = Model.Create(Models.lenet5 (), seed, Float32)
     printfn "%O, seed %d, trained on %d images, tested on %d" model seed train.Count test.Count
