@@ -8,24 +8,26 @@ open System.Collections.Generic
 /// structurally equal nodes (hash-consing). Values are unchanged up to rounding, for finite values: x * 0
 /// becomes 0 even where x would be an infinity.
 module Simplify =
-    /// A hash-consing key: a node's operation and its operands (by id), or a one-element constant's value.
+    /// A hash-consing key: a node's operation and its operands (the node's own array, compared node by node),
+    /// or a one-element constant's value.
     [<CustomEquality; NoComparison>]
     type private Key =
-        | Node of op: Op * operands: int64[]
+        | Node of op: Op * operands: Expr[]
         | Scalar of dtype: DType * shape: int[] * bits: int64
 
         override k.Equals(other: obj) =
             match other with
             | :? Key as o ->
                 match k, o with
-                | Node(a, xs), Node(b, ys) -> xs.Length = ys.Length && Array.forall2 (=) xs ys && a = b
+                | Node(a, xs), Node(b, ys) ->
+                    xs.Length = ys.Length && Array.forall2 (fun (x: Expr) y -> obj.ReferenceEquals(x, y)) xs ys && a = b
                 | Scalar(d, s, v), Scalar(e, t, w) -> d = e && v = w && Shape.equal s t
                 | _ -> false
             | _ -> false
 
         override k.GetHashCode() =
             match k with
-            | Node(op, xs) -> Array.fold (fun h (x: int64) -> h * 31 + x.GetHashCode()) (hash op) xs
+            | Node(op, xs) -> Array.fold (fun h (x: Expr) -> h * 31 + x.Id.GetHashCode()) (hash op) xs
             | Scalar(d, s, v) -> HashCode.Combine(d, v, s.Length)
 
     /// Results above this many elements are not folded: a constant computed once must not become a large
@@ -36,15 +38,23 @@ module Simplify =
     let private isOne (e: Expr) = Shape.size e.ShapeRef = 1
 
     /// The one-element constant's value, if e is one.
+    // Struct patterns: they run on every node the simplifier visits, and an option would be an allocation each.
+    [<return: Struct>]
     let private (|ScalarConst|_|) (e: Expr) =
         match e.Op with
-        | Op.Const t when t.Size = 1 -> Some(t.At 0)
-        | _ -> None
+        | Op.Const t when t.Size = 1 -> ValueSome(t.At 0)
+        | _ -> ValueNone
 
+    [<return: Struct>]
     let private (|Constant|_|) (e: Expr) =
         match e.Op with
-        | Op.Const t -> Some t
-        | _ -> None
+        | Op.Const t -> ValueSome t
+        | _ -> ValueNone
+
+    let private isNeg (e: Expr) =
+        match e.Op with
+        | Op.Unary UnaryOp.Neg -> true
+        | _ -> false
 
     let private isConst (value: float) (e: Expr) =
         match e with
@@ -142,7 +152,7 @@ module Simplify =
                 | op when op.IsElementwise -> None
                 | Op.Const t when t.Size = 1 -> Some(Scalar(e.DType, e.ShapeRef, BitConverter.DoubleToInt64Bits(t.At 0)))
                 | Op.Const _ -> None
-                | op -> Some(Node(op, e.Inputs |> Array.map (fun i -> i.Id)))
+                | op -> Some(Node(op, e.Inputs))
             // The first node seen with a key stands for every later one.
             let intern (e: Expr) =
                 match key e with
@@ -159,9 +169,9 @@ module Simplify =
             // is that node unchanged. Rewrites build their new nodes through here too, a bounded number of levels
             // each, so the recursion's depth does not grow with the graph.
             let rec build (original: Expr) (op: Op) (inputs: Expr[]) (shape: int[]) (dtype: DType) : Expr =
-                let same (e: Expr) = Shape.equal e.ShapeRef shape
-                let again op' inputs' = Some(build fresh op' inputs' shape dtype)
-                let made () =
+                let inline same (e: Expr) = Shape.equal e.ShapeRef shape
+                let inline again op' inputs' = Some(build fresh op' inputs' shape dtype)
+                let inline made () =
                     if
                         not (isNull (box original))
                         && Array.forall2 (fun (a: Expr) b -> obj.ReferenceEquals(a, b)) inputs original.Inputs
@@ -169,7 +179,7 @@ module Simplify =
                         original
                     else
                         Expr.make op inputs shape dtype
-                let folded () =
+                let inline folded () =
                     if
                         foldable op
                         && inputs.Length > 0
@@ -182,7 +192,7 @@ module Simplify =
                 // An elementwise operation on broadcast one-element constants: folded on one element, then
                 // broadcast (one broadcast instead of a broadcast and the operation). Not for other values: a
                 // broadcast operand shared by several users would then be broadcast once per user.
-                let lifted () =
+                let inline lifted () =
                     match op with
                     | Op.Unary _
                     | Op.Binary _
@@ -207,7 +217,7 @@ module Simplify =
                     | _ -> None
                 // A one-element operand read through reshapes and broadcasts is read directly where the
                 // elementwise operation broadcasts it to the same result.
-                let direct () =
+                let inline direct () =
                     match op with
                     // Most operands are read as they are: no copy of the inputs unless one is read through shapes.
                     | Op.Binary _
@@ -225,17 +235,15 @@ module Simplify =
                         else
                             again op direct
                     | _ -> None
-                let identity () =
+                let inline identity () =
                     match op, inputs with
-                    | Op.Unary UnaryOp.Neg, [| x |] when x.Op = Op.Unary UnaryOp.Neg && readOnce x -> Some x.Inputs[0]
+                    | Op.Unary UnaryOp.Neg, [| x |] when isNeg x && readOnce x -> Some x.Inputs[0]
                     | Op.Binary BinaryOp.Add, [| a; b |] when isConst 0.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Add, [| a; b |] when isConst 0.0 a && same b -> Some b
                     | Op.Binary BinaryOp.Sub, [| a; b |] when isConst 0.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Sub, [| a; b |] when isConst 0.0 a && same b -> again (Op.Unary UnaryOp.Neg) [| b |]
-                    | Op.Binary BinaryOp.Add, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg && readOnce b ->
-                        again (Op.Binary BinaryOp.Sub) [| a; b.Inputs[0] |]
-                    | Op.Binary BinaryOp.Sub, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg && readOnce b ->
-                        again (Op.Binary BinaryOp.Add) [| a; b.Inputs[0] |]
+                    | Op.Binary BinaryOp.Add, [| a; b |] when isNeg b && readOnce b -> again (Op.Binary BinaryOp.Sub) [| a; b.Inputs[0] |]
+                    | Op.Binary BinaryOp.Sub, [| a; b |] when isNeg b && readOnce b -> again (Op.Binary BinaryOp.Add) [| a; b.Inputs[0] |]
                     | Op.Binary BinaryOp.Mul, [| a; b |] when isConst 1.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Mul, [| a; b |] when isConst 1.0 a && same b -> Some b
                     | Op.Binary BinaryOp.Div, [| a; b |] when isConst 1.0 b && same a -> Some a
@@ -250,12 +258,21 @@ module Simplify =
                     | Op.BroadcastTo _, [| x |] when x.Op.IsBroadcastTo || x.Op.IsReshape && isOne x && x.Inputs[0].Rank <= shape.Length ->
                         again op [| x.Inputs[0] |]
                     | _ -> None
-                let rewritten =
-                    folded () |> Option.orElseWith lifted |> Option.orElseWith direct |> Option.orElseWith identity
+                // The rewrites in turn, the first that applies winning; local and inlined, so that the many
+                // nodes no rewrite applies to cost no closures (a scalar graph's gradient has thousands).
                 let result =
-                    match rewritten with
+                    match folded () with
                     | Some e -> e
-                    | None -> made ()
+                    | None ->
+                        match lifted () with
+                        | Some e -> e
+                        | None ->
+                            match direct () with
+                            | Some e -> e
+                            | None ->
+                                match identity () with
+                                | Some e -> e
+                                | None -> made ()
                 if not (Shape.equal result.ShapeRef shape) || result.DType <> dtype then
                     invalidOp (
                         sprintf
@@ -275,7 +292,15 @@ module Simplify =
                     | _ -> ()
                 else
                     let first = graph.Starts[k]
-                    let inputs = Array.init node.Inputs.Length (fun i -> simplified[graph.Operands[first + i]])
+                    let mutable unchanged = true
+                    for i in 0 .. node.Inputs.Length - 1 do
+                        unchanged <- unchanged && obj.ReferenceEquals(simplified[graph.Operands[first + i]], node.Inputs[i])
+                    // Most operands come through unchanged: the node's own array then serves (nodes never change it).
+                    let inputs =
+                        if unchanged then
+                            node.Inputs
+                        else
+                            Array.init node.Inputs.Length (fun i -> simplified[graph.Operands[first + i]])
                     let result = build node node.Op inputs node.ShapeRef node.DType
                     if uses[k] = 1 && result.Op.IsElementwise && graph.Index.Position result.Id < 0 then
                         freshReadOnce.Add result.Id |> ignore
