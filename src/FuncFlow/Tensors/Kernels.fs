@@ -427,6 +427,7 @@ type internal PoolArgs<'T> = { Scatter: bool; Keys: 'T[]; Values: 'T[]; Dst: 'T[
 /// Which kernel a KernelJob runs.
 type internal KernelJobKind =
     | MatMulJob
+    | MatMulSliceJob
     | Im2ColJob
     | PoolJob
 
@@ -862,18 +863,38 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// output of shape p.OutShape). An operand with fewer matrices (its batch axes broadcast: missing at the
     /// front, as a convolution's weight against a batch of images, or of length 1) reads the matrix its batch
     /// axes map output matrix i to.
-    static member MatMulBatches(p: MatMulArgs<'T>, first: int, stop: int) : unit =
+    static member MatMulBatches(p: MatMulArgs<'T>, first: int, stop: int) : unit = Kernels<'T>.MatMulPart(p, first, stop, 0, max p.M p.N)
+
+    /// Rows (when M >= N) or else columns first .. stop - 1 of every output matrix of a batched
+    /// C = op(A) op(B): the halves of one product too big for one core.
+    static member MatMulSlices(p: MatMulArgs<'T>, first: int, stop: int) : unit = Kernels<'T>.MatMulPart(p, 0, p.Batch, first, stop)
+
+    // Output matrices [first, stop), each restricted to rows (M >= N) or columns [from, until).
+    static member private MatMulPart(p: MatMulArgs<'T>, first: int, stop: int, from: int, until: int) : unit =
         let m, n, k = p.M, p.N, p.K
         let lda = if p.TransA then m else k
         let ldb = if p.TransB then k else n
+        let byRows = m >= n
+        let rows, cols = (if byRows then until - from else m), (if byRows then n else until - from)
+        // Where the slice starts in op(A) (rows) or op(B) (columns), and in C.
+        let aSlice =
+            if not byRows then 0
+            elif p.TransA then from
+            else from * lda
+        let bSlice =
+            if byRows then 0
+            elif p.TransB then from * ldb
+            else from
+        let cSlice = if byRows then from * n else from
         for i in first .. stop - 1 do
-            let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k)
-            let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n)
+            let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k) + aSlice
+            let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n) + bSlice
+            let cOff = i * m * n + cSlice
             match box p.A, box p.B, box p.Dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (p.TransA, p.TransB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
+                Blas.dgemm (p.TransA, p.TransB, rows, cols, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, cOff, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (p.TransA, p.TransB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
+                Blas.sgemm (p.TransA, p.TransB, rows, cols, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, cOff, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Where output matrix i of a batched matmul (of `batch` matrices) starts in an operand of `matrices`
@@ -1145,6 +1166,7 @@ type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit 
         member j.Run(first: int, stop: int) =
             match j.Kind with
             | MatMulJob -> Kernels<'T>.MatMulBatches(j.MatMulArgs, first, stop)
+            | MatMulSliceJob -> Kernels<'T>.MatMulSlices(j.MatMulArgs, first, stop)
             | Im2ColJob -> Kernels<'T>.Im2ColPlanes(j.Im2ColArgs, first, stop)
             | PoolJob -> Kernels<'T>.MaxPoolPlanes(j.PoolArgs, first, stop)
 
@@ -1162,18 +1184,30 @@ type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit 
         else
             (job :> IRangeJob).Run(0, count)
 
-    /// Batched C = op(A) op(B) (Kernels.MatMulBatches); OpenBLAS threads one product from 4 x 65536
-    /// multiply-adds on, so only a batch of smaller ones is halved here.
+    /// Batched C = op(A) op(B) (Kernels.MatMulBatches). OpenBLAS runs on one thread (Blas.threadsProducts):
+    /// a batch of products is halved by matrices, and one product big enough to pay for the fork-join is
+    /// halved by rows or columns.
     static member MatMul(args: MatMulArgs<'T>) : unit =
         let product = int64 args.M * int64 args.N * int64 args.K
-        if product < 262144L then
-            let job = Halved<'T>.Job()
-            job.MatMulArgs <- args
+        let job = Halved<'T>.Job()
+        job.MatMulArgs <- args
+        if not Blas.threadsProducts && product >= 262144L then
+            // OpenBLAS threads these itself.
+            Kernels<'T>.MatMulBatches(args, 0, args.Batch)
+        elif args.Batch >= 2 || not Blas.threadsProducts then
             job.Kind <- MatMulJob
             Halved<'T>.Run(job, args.Batch, int64 args.Batch * product)
-            job.MatMulArgs <- Unchecked.defaultof<_>
         else
-            Kernels<'T>.MatMulBatches(args, 0, args.Batch)
+            job.Kind <- MatMulSliceJob
+            let slices = max args.M args.N
+            if product >= Halved<'T>.WorthSlicing && slices >= 2 then
+                Halves.run job slices (slices / 2)
+            else
+                (job :> IRangeJob).Run(0, slices)
+        job.MatMulArgs <- Unchecked.defaultof<_>
+
+    /// From this many multiply-adds on, one product is split between the cores.
+    static member private WorthSlicing = 1L <<< 20
 
     /// im2col (fold = false) or its adjoint col2im (fold = true), plane by plane (Kernels.Im2ColPlanes).
     static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
