@@ -414,6 +414,8 @@ type internal MatMulArgs<'T> =
         N: int
         TransA: bool
         TransB: bool
+        /// C += op(A) op(B) (GEMM's beta = 1) instead of C = op(A) op(B).
+        Accumulate: bool
     }
 
 /// im2col's or col2im's operands, for a job that runs some of the planes.
@@ -924,14 +926,15 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         let m, n, k = p.M, p.N, p.K
         let lda = if p.TransA then m else k
         let ldb = if p.TransB then k else n
+        let beta = if p.Accumulate then 1.0 else 0.0
         for i in first .. stop - 1 do
             let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k)
             let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n)
             match box p.A, box p.B, box p.Dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (p.TransA, p.TransB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
+                Blas.dgemm (p.TransA, p.TransB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, beta, c, i * m * n, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (p.TransA, p.TransB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
+                Blas.sgemm (p.TransA, p.TransB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, float32 beta, c, i * m * n, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Where output matrix i of a batched matmul (of `batch` matrices) starts in an operand of `matrices`
