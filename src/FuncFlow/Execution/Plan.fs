@@ -136,6 +136,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         |> Array.sumBy (fun ins ->
             match ins.Node.Op with
             | Op.MatMul when not ins.Axpy && isNull ins.Steps -> flops ins.Node
+            | _ when not (isNull (box ins.Product)) -> flops ins.Product
             // A transposed product computed as one GEMM (its product node folded into it).
             | Op.Permute _ when ins.Transposed -> flops ins.Node.Inputs[0]
             | _ -> 0L)
@@ -190,9 +191,14 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
             Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
         elif not (isNull ins.Steps) then
             Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+        elif not (isNull (box ins.Product)) then
+            // c + A B: c's values (already there when c lent its buffer), then the GEMM adds the product.
+            if not (obj.ReferenceEquals(ins.Args[2], ins.Dst)) then
+                Kernels<'T>.BroadcastTo(ins.Args[2], ins.Addend.ShapeRef, ins.Dst, ins.Node.ShapeRef)
+            Execute<'T>.MatMul(ins.Product, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB, true)
         else
             match ins.Node.Op with
-            | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+            | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB, false)
             | Op.Permute _ when ins.Transposed ->
                 Execute<'T>.TransposedMatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
             | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
@@ -204,18 +210,27 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let ticks = Array.zeroCreate<int64> instructions.Length
         for _ in 1..runs do
             p.Runs ticks
+        let shapes (e: Expr) = e.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat " "
+        let flags (ins: Instruction<'T>) = if ins.TransA || ins.TransB then sprintf " (transposed %b %b)" ins.TransA ins.TransB else ""
         let label (ins: Instruction<'T>) =
             if ins.Axpy then
                 sprintf "a - b * c %s" (Shape.show ins.Node.ShapeRef)
+            elif not (isNull (box ins.Product)) then
+                let c = if obj.ReferenceEquals(ins.Args[2], ins.Dst) then "in place" else "copied"
+                sprintf
+                    "c %s %s + matmul %s -> %s%s"
+                    (Shape.show ins.Addend.ShapeRef)
+                    c
+                    (shapes ins.Product)
+                    (Shape.show ins.Node.ShapeRef)
+                    (flags ins)
             elif not (isNull ins.Steps) then
                 sprintf
                     "fused %s %s"
                     (ins.Steps |> Array.map (fun s -> s.Node.Op.Name) |> String.concat ", ")
                     (Shape.show ins.Node.ShapeRef)
             else
-                let operands = ins.Node.Inputs |> Array.map (fun e -> Shape.show e.ShapeRef) |> String.concat " "
-                let flags = if ins.TransA || ins.TransB then sprintf " (transposed %b %b)" ins.TransA ins.TransB else ""
-                sprintf "%s %s -> %s%s" ins.Node.Op.Name operands (Shape.show ins.Node.ShapeRef) flags
+                sprintf "%s %s -> %s%s" ins.Node.Op.Name (shapes ins.Node) (Shape.show ins.Node.ShapeRef) (flags ins)
         let perRun t = float t * 1e6 / float Diagnostics.Stopwatch.Frequency / float runs
         Array.zip instructions ticks
         |> Array.groupBy (fst >> label)

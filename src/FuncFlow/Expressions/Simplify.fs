@@ -72,6 +72,14 @@ module Simplify =
             | _ -> go <- false
         s
 
+    /// Whether e is a reshape of a tensor that inserts a size-1 axis at `axis`, before an axis of it.
+    let private insertsAxis (axis: int) (e: Expr) =
+        e.Op.IsReshape
+        && axis < e.Inputs[0].Rank
+        && e.Rank = e.Inputs[0].Rank + 1
+        && e.ShapeRef[axis] = 1
+        && Shape.equal (Array.removeAt axis e.ShapeRef) e.Inputs[0].ShapeRef
+
     /// The operations whose value constant operands always fix without a run-time error (index ranges are
     /// checked when they run, so gathers are left to run). A reshape is a view in plans: folding it would
     /// only add a constant's copy.
@@ -257,6 +265,19 @@ module Simplify =
                         if Shape.equal x.Inputs[0].ShapeRef shape then Some x.Inputs[0] else again op [| x.Inputs[0] |]
                     | Op.BroadcastTo _, [| x |] when x.Op.IsBroadcastTo || x.Op.IsReshape && isOne x && x.Inputs[0].Rank <= shape.Length ->
                         again op [| x.Inputs[0] |]
+                    // A stack (a concat of reshapes that each insert a size-1 axis at the concat's axis) is a view of
+                    // the concat of the reshapes' operands, laid out alike, which the graph may compute already: a
+                    // recurrent layer's per-step gate gradients are stacked for its input projection and joined for
+                    // its recurrent weight's product. Only where the graph reads each reshape once (the originals: their
+                    // simplified forms are new nodes when their operands changed), so that no reshape stays besides.
+                    | Op.Concat axis, _ when
+                        inputs.Length > 0
+                        && not (isNull (box original))
+                        && Array.forall2 (fun i o -> insertsAxis axis i && readOnce o) inputs original.Inputs
+                        ->
+                        let operands = inputs |> Array.map (fun i -> i.Inputs[0])
+                        let joined = operands[0].ShapeRef |> Array.mapi (fun j d -> if j = axis then d * operands.Length else d)
+                        again (Op.Reshape(Array.copy shape)) [| build fresh op operands joined dtype |]
                     | _ -> None
                 // The rewrites in turn, the first that applies winning; local and inlined, so that the many
                 // nodes no rewrite applies to cost no closures (a scalar graph's gradient has thousands).
@@ -318,7 +339,8 @@ module Simplify =
     /// Simplifies several expressions together: constants folded; x + 0, x - 0, x * 1, x / 1 and --x to x,
     /// x * 0 and 0 / x to 0 where the zero has the result's shape; a + -b to a - b; elementwise operations
     /// on broadcast one-element constants folded on one element; one-element operands read without their
-    /// reshapes and broadcasts; chains of reshapes and broadcasts shortened; structurally equal
+    /// reshapes and broadcasts; chains of reshapes and broadcasts shortened; a stack (a concat of reshapes
+    /// inserting a size-1 axis) as a reshape of the concat of their operands; structurally equal
     /// sub-expressions shared (not elementwise ones, which plans fuse). Every rewrite removes work, so a plan
     /// of the result runs no more instructions. Values are unchanged up to rounding, for finite values.
     let many (roots: Expr list) : Expr list = run [] roots

@@ -414,6 +414,8 @@ type internal MatMulArgs<'T> =
         N: int
         TransA: bool
         TransB: bool
+        /// C += op(A) op(B) (GEMM's beta = 1) instead of C = op(A) op(B).
+        Accumulate: bool
     }
 
 /// im2col's or col2im's operands, for a job that runs some of the planes.
@@ -799,65 +801,123 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// with the maximum subtracted first so that large logits do not overflow.
     static member Softmax(log: bool, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
         // An empty tensor has nothing to normalise (and TensorPrimitives.Max rejects an empty span).
-        if dst.Length = 0 then
-            ()
-        elif inner = 1 then
-            for o in 0 .. outer - 1 do
-                let x = ReadOnlySpan(src, o * n, n)
-                let y = Span(dst, o * n, n)
-                let m = TensorPrimitives.Max x
-                TensorPrimitives.Subtract(x, m, y)
-                if log then
-                    let mutable s = 'T.Zero
-                    for i in 0 .. n - 1 do
-                        s <- s + 'T.Exp y[i]
-                    TensorPrimitives.Subtract(Span<'T>.op_Implicit y, 'T.Log s, y)
+        if dst.Length > 0 then
+            // Whole rows of `inner` elements at a time: along the last axis (inner = 1) a row is one softmax,
+            // otherwise one row holds an element of `inner` softmaxes, which then run side by side.
+            let scratch = ArrayPool<'T>.Shared.Rent(if inner = 1 then n else 3 * inner)
+            try
+                if inner = 1 then
+                    let exps = Span(scratch, 0, n)
+                    for o in 0 .. outer - 1 do
+                        let x = ReadOnlySpan(src, o * n, n)
+                        let y = Span(dst, o * n, n)
+                        TensorPrimitives.Subtract(x, TensorPrimitives.Max x, y)
+                        if log then
+                            TensorPrimitives.Exp(Span<'T>.op_Implicit y, exps)
+                            TensorPrimitives.Subtract(Span<'T>.op_Implicit y, 'T.Log(TensorPrimitives.Sum(Span<'T>.op_Implicit exps)), y)
+                        else
+                            TensorPrimitives.Exp(Span<'T>.op_Implicit y, y)
+                            TensorPrimitives.Divide(Span<'T>.op_Implicit y, TensorPrimitives.Sum(Span<'T>.op_Implicit y), y)
                 else
-                    TensorPrimitives.Exp(Span<'T>.op_Implicit y, y)
-                    let s = TensorPrimitives.Sum(Span<'T>.op_Implicit y)
-                    TensorPrimitives.Divide(Span<'T>.op_Implicit y, s, y)
-        else
-            let col: 'T[] = Array.zeroCreate n
-            let res: 'T[] = Array.zeroCreate n
-            for o in 0 .. outer - 1 do
-                for j in 0 .. inner - 1 do
-                    for i in 0 .. n - 1 do
-                        col[i] <- src[(o * n + i) * inner + j]
-                    Kernels<'T>.Softmax(log, col, 1, n, 1, res)
-                    for i in 0 .. n - 1 do
-                        dst[(o * n + i) * inner + j] <- res[i]
+                    let m = Span(scratch, 0, inner)
+                    let s = Span(scratch, inner, inner)
+                    let exps = Span(scratch, 2 * inner, inner)
+                    let row o k = (o * n + k) * inner
+                    for o in 0 .. outer - 1 do
+                        ReadOnlySpan(src, row o 0, inner).CopyTo m
+                        for k in 1 .. n - 1 do
+                            TensorPrimitives.Max(Span<'T>.op_Implicit m, ReadOnlySpan(src, row o k, inner), m)
+                        s.Clear()
+                        for k in 0 .. n - 1 do
+                            let y = Span(dst, row o k, inner)
+                            TensorPrimitives.Subtract(ReadOnlySpan(src, row o k, inner), Span<'T>.op_Implicit m, y)
+                            if log then
+                                TensorPrimitives.Exp(Span<'T>.op_Implicit y, exps)
+                                TensorPrimitives.Add(Span<'T>.op_Implicit s, Span<'T>.op_Implicit exps, s)
+                            else
+                                TensorPrimitives.Exp(Span<'T>.op_Implicit y, y)
+                                TensorPrimitives.Add(Span<'T>.op_Implicit s, Span<'T>.op_Implicit y, s)
+                        if log then TensorPrimitives.Log(Span<'T>.op_Implicit s, s)
+                        for k in 0 .. n - 1 do
+                            let y = Span(dst, row o k, inner)
+                            if log then
+                                TensorPrimitives.Subtract(Span<'T>.op_Implicit y, Span<'T>.op_Implicit s, y)
+                            else
+                                TensorPrimitives.Divide(Span<'T>.op_Implicit y, Span<'T>.op_Implicit s, y)
+            finally
+                ArrayPool<'T>.Shared.Return scratch
+
+    /// A permutation over fewer axes that moves the same elements: size-1 axes dropped, and output axes that are
+    /// adjacent and in order in the source merged into one (as [1; 2] in [0; 1; 2] -> [1; 2; 0]).
+    /// Returns the smaller source shape and the permutation of it.
+    static member CollapsePermutation(srcShape: int[], perm: int[]) : int[] * int[] =
+        // Each axis's position among the source axes longer than 1: axes with only size-1 axes between them are adjacent.
+        let position = srcShape |> Array.scan (fun count d -> if d = 1 then count else count + 1) 0
+        // Runs of source axes, in output order, each run ascending and adjacent in the source.
+        let runs = ResizeArray<ResizeArray<int>>()
+        let mutable previous = -1
+        for p in perm do
+            if srcShape[p] <> 1 then
+                if runs.Count > 0 && position[p] = previous + 1 then
+                    runs[runs.Count - 1].Add p
+                else
+                    runs.Add(ResizeArray [ p ])
+                previous <- position[p]
+        let bySource = runs |> Seq.sortBy (fun r -> r[0]) |> Seq.toArray
+        let shape = bySource |> Array.map (Seq.fold (fun acc a -> acc * srcShape[a]) 1)
+        let collapsed =
+            runs
+            |> Seq.map (fun r -> Array.findIndex (fun (s: ResizeArray<int>) -> s[0] = r[0]) bySource)
+            |> Seq.toArray
+        shape, collapsed
+
+    /// A blocked transpose of the r x c matrix at src[srcOff..] into dst[dstOff..], keeping both sides in cache.
+    static member private Transpose(src: 'T[], srcOff: int, r: int, c: int, dst: 'T[], dstOff: int) : unit =
+        let block = 32
+        for i0 in 0..block .. r - 1 do
+            for j0 in 0..block .. c - 1 do
+                for i in i0 .. min (i0 + block) r - 1 do
+                    for j in j0 .. min (j0 + block) c - 1 do
+                        dst[dstOff + j * r + i] <- src[srcOff + i * c + j]
 
     /// Writes src with its axes permuted: output axis i is input axis perm[i].
     static member Permute(src: 'T[], srcShape: int[], perm: int[], dst: 'T[]) : unit =
-        let rank = srcShape.Length
-        let srcStrides = Shape.strides srcShape
-        let outShape = perm |> Array.map (fun p -> srcShape[p])
-        if rank = 2 && perm[0] = 1 then
-            // Blocked transpose keeps both sides in cache.
-            let r, c = srcShape[0], srcShape[1]
-            let block = 32
-            for i0 in 0..block .. r - 1 do
-                for j0 in 0..block .. c - 1 do
-                    for i in i0 .. min (i0 + block) r - 1 do
-                        for j in j0 .. min (j0 + block) c - 1 do
-                            dst[j * r + i] <- src[i * c + j]
-        elif dst.Length > 0 then
-            let strides = perm |> Array.map (fun p -> srcStrides[p])
-            let index = Array.zeroCreate rank
-            let mutable off = 0
-            for k in 0 .. dst.Length - 1 do
-                dst[k] <- src[off]
-                let mutable axis = rank - 1
-                let mutable carry = true
-                while carry && axis >= 0 do
-                    index[axis] <- index[axis] + 1
-                    off <- off + strides[axis]
-                    if index[axis] = outShape[axis] then
-                        off <- off - strides[axis] * outShape[axis]
-                        index[axis] <- 0
-                        axis <- axis - 1
-                    else
-                        carry <- false
+        if dst.Length > 0 then
+            let shape, perm = Kernels<'T>.CollapsePermutation(srcShape, perm)
+            let rank = shape.Length
+            if rank <= 1 then
+                // The identity once collapsed (as a permute that only moves size-1 axes).
+                ReadOnlySpan(src, 0, dst.Length).CopyTo(Span dst)
+            elif rank = 2 then
+                Kernels<'T>.Transpose(src, 0, shape[0], shape[1], dst, 0)
+            elif rank = 3 && perm[0] = 0 && perm[1] = 2 then
+                // A batch of matrix transposes.
+                let size = shape[1] * shape[2]
+                for b in 0 .. shape[0] - 1 do
+                    Kernels<'T>.Transpose(src, b * size, shape[1], shape[2], dst, b * size)
+            else
+                let srcStrides = Shape.strides shape
+                let outShape = perm |> Array.map (fun p -> shape[p])
+                let strides = perm |> Array.map (fun p -> srcStrides[p])
+                // When the source's last axis stays last it is a contiguous run on both sides, copied as one span;
+                // otherwise every element is a run of one.
+                let run = if perm[rank - 1] = rank - 1 then shape[rank - 1] else 1
+                let outerAxes = if run > 1 then rank - 1 else rank
+                let index = Array.zeroCreate outerAxes
+                let mutable off = 0
+                for k in 0 .. dst.Length / run - 1 do
+                    if run = 1 then dst[k] <- src[off] else ReadOnlySpan(src, off, run).CopyTo(Span(dst, k * run, run))
+                    let mutable axis = outerAxes - 1
+                    let mutable carry = true
+                    while carry && axis >= 0 do
+                        index[axis] <- index[axis] + 1
+                        off <- off + strides[axis]
+                        if index[axis] = outShape[axis] then
+                            off <- off - strides[axis] * outShape[axis]
+                            index[axis] <- 0
+                            axis <- axis - 1
+                        else
+                            carry <- false
 
     /// Output matrices first .. stop - 1 of a batched C = op(A) op(B) over p.Batch output matrices (the
     /// output of shape p.OutShape). An operand with fewer matrices (its batch axes broadcast: missing at the
@@ -886,15 +946,16 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             elif p.TransB then from * ldb
             else from
         let cSlice = if byRows then from * n else from
+        let beta = if p.Accumulate then 1.0 else 0.0
         for i in first .. stop - 1 do
             let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k) + aSlice
             let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n) + bSlice
             let cOff = i * m * n + cSlice
             match box p.A, box p.B, box p.Dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (p.TransA, p.TransB, rows, cols, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, cOff, n)
+                Blas.dgemm (p.TransA, p.TransB, rows, cols, k, 1.0, a, aOff, lda, b, bOff, ldb, beta, c, cOff, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (p.TransA, p.TransB, rows, cols, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, cOff, n)
+                Blas.sgemm (p.TransA, p.TransB, rows, cols, k, 1.0f, a, aOff, lda, b, bOff, ldb, float32 beta, c, cOff, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Where output matrix i of a batched matmul (of `batch` matrices) starts in an operand of `matrices`
