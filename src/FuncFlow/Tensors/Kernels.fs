@@ -990,7 +990,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     static member Im2ColPlanes(p: Im2ColArgs<'T>, first: int, stop: int) : unit = Kernels<'T>.Im2ColRows(p, first, stop, p.Window.SW = 1)
 
     /// Im2ColPlanes with each row's run of taps moved element by element (contiguous = false: any stride) or,
-    /// with stride 1 along the width, as one block copy or vector add (contiguous = true; tests compare the two).
+    /// with stride 1 along the width, in vectors (contiguous = true; tests compare the two).
     static member Im2ColRows(p: Im2ColArgs<'T>, first: int, stop: int, contiguous: bool) : unit =
         let fold, image, cols, g = p.Fold, p.Image, p.Cols, p.Window
         let l = g.OH * g.OW
@@ -1019,14 +1019,35 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                                     for j in 0 .. count - 1 do
                                         image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
                             else
-                                if lo > 0 then Span(cols, c, lo).Clear()
+                                // Padding at the ends of a row is a few elements: a loop, not a span call.
+                                for j in 0 .. lo - 1 do
+                                    cols[c + j] <- 'T.Zero
                                 if contiguous then
-                                    // A block copy (Buffer.Memmove) is a few instructions even for a 10-element row.
-                                    ReadOnlySpan(image, src, count).CopyTo(Span(cols, c + lo, count))
+                                    Kernels<'T>.CopyRun(image, src, cols, c + lo, count)
                                 else
                                     for j in 0 .. count - 1 do
                                         cols[c + lo + j] <- image[src + j * g.SW]
-                                if hi < g.OW - 1 then Span(cols, c + hi + 1, g.OW - 1 - hi).Clear()
+                                for j in hi + 1 .. g.OW - 1 do
+                                    cols[c + j] <- 'T.Zero
+
+    /// dst[d + j] = src[s + j] for j < count (different arrays), in vectors, the last one overlapping the one
+    /// before (writing the same values twice) instead of a scalar tail: im2col's rows (10-28 elements in a small
+    /// network) are short enough for a block copy's set-up to cost more than the copy.
+    static member CopyRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
+        let lanes = Vector<'T>.Count
+        let quarter = Vector128<'T>.Count
+        if count >= lanes then
+            let mutable j = 0
+            while j + lanes < count do
+                Vector<'T>(src, s + j).CopyTo(dst, d + j)
+                j <- j + lanes
+            Vector<'T>(src, s + count - lanes).CopyTo(dst, d + count - lanes)
+        elif Vector128.IsHardwareAccelerated && count >= quarter then
+            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s, quarter)).CopyTo(Span<'T>(dst, d, quarter))
+            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s + count - quarter, quarter)).CopyTo(Span<'T>(dst, d + count - quarter, quarter))
+        else
+            for j in 0 .. count - 1 do
+                dst[d + j] <- src[s + j]
 
     /// dst[d + j] += src[s + j] for j < count, in vectors down to 128 bits and then scalars: col2im's rows
     /// (10-28 elements in a small network) are too short for TensorPrimitives' set-up to pay.
