@@ -4,6 +4,7 @@ open System
 open System.Buffers
 open System.Numerics
 open System.Numerics.Tensors
+open System.Runtime.Intrinsics
 
 /// Elementwise functions of one tensor.
 [<RequireQualifiedAccess>]
@@ -1067,8 +1068,12 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// (PyTorch's F.unfold layout: a convolution is then weight [O; C K] times each sample's columns, a GEMM
     /// with no transpose, its output already [N; O; OH OW]). fold = false writes the columns from the image,
     /// zeros where a tap falls in the padding; fold = true writes the image as the sum of the columns' taps
-    /// that read each element (col2im), the exact adjoint. Whole output rows are copied or added as spans.
-    static member Im2ColPlanes(p: Im2ColArgs<'T>, first: int, stop: int) : unit =
+    /// that read each element (col2im), the exact adjoint.
+    static member Im2ColPlanes(p: Im2ColArgs<'T>, first: int, stop: int) : unit = Kernels<'T>.Im2ColRows(p, first, stop, p.Window.SW = 1)
+
+    /// Im2ColPlanes with each row's run of taps moved element by element (contiguous = false: any stride) or,
+    /// with stride 1 along the width, in vectors (contiguous = true; tests compare the two).
+    static member Im2ColRows(p: Im2ColArgs<'T>, first: int, stop: int, contiguous: bool) : unit =
         let fold, image, cols, g = p.Fold, p.Image, p.Cols, p.Window
         let l = g.OH * g.OW
         if fold then Span(image, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
@@ -1081,35 +1086,69 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     let off = kj * g.DW - g.PW
                     let lo = if off >= 0 then 0 else min g.OW ((-off + g.SW - 1) / g.SW)
                     let hi = if g.W - 1 - off < 0 then -1 else min (g.OW - 1) ((g.W - 1 - off) / g.SW)
+                    let count = hi - lo + 1
                     for oh in 0 .. g.OH - 1 do
                         let ih = oh * g.SH - g.PH + ki * g.DH
                         let c = row + oh * g.OW
-                        if ih < 0 || ih >= g.H || lo > hi then
+                        if ih < 0 || ih >= g.H || count <= 0 then
                             if not fold then Span(cols, c, g.OW).Clear()
                         else
                             let src = plane + ih * g.W + lo * g.SW + off
-                            let count = hi - lo + 1
-                            // Rows of a small image are short: a plain loop beats a span call's set-up there.
                             if fold then
-                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
-                                    let d = Span(image, src, count)
-                                    TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(cols, c + lo, count), d)
+                                if contiguous then
+                                    Kernels<'T>.AddRun(cols, c + lo, image, src, count)
                                 else
                                     for j in 0 .. count - 1 do
                                         image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
                             else
+                                // Padding at the ends of a row is a few elements: a loop, not a span call.
                                 for j in 0 .. lo - 1 do
                                     cols[c + j] <- 'T.Zero
-                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
-                                    ReadOnlySpan(image, src, count).CopyTo(Span(cols, c + lo, count))
+                                if contiguous then
+                                    Kernels<'T>.CopyRun(image, src, cols, c + lo, count)
                                 else
                                     for j in 0 .. count - 1 do
                                         cols[c + lo + j] <- image[src + j * g.SW]
                                 for j in hi + 1 .. g.OW - 1 do
                                     cols[c + j] <- 'T.Zero
 
-    /// Below this many elements a row is copied or added by a plain loop rather than a span call.
-    static member ShortRow = 32
+    /// dst[d + j] = src[s + j] for j < count (different arrays), in vectors, the last one overlapping the one
+    /// before (writing the same values twice) instead of a scalar tail: im2col's rows (10-28 elements in a small
+    /// network) are short enough for a block copy's set-up to cost more than the copy.
+    static member CopyRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
+        let lanes = Vector<'T>.Count
+        let quarter = Vector128<'T>.Count
+        if count >= lanes then
+            let mutable j = 0
+            while j + lanes < count do
+                Vector<'T>(src, s + j).CopyTo(dst, d + j)
+                j <- j + lanes
+            Vector<'T>(src, s + count - lanes).CopyTo(dst, d + count - lanes)
+        elif Vector128.IsHardwareAccelerated && count >= quarter then
+            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s, quarter)).CopyTo(Span<'T>(dst, d, quarter))
+            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s + count - quarter, quarter)).CopyTo(Span<'T>(dst, d + count - quarter, quarter))
+        else
+            for j in 0 .. count - 1 do
+                dst[d + j] <- src[s + j]
+
+    /// dst[d + j] += src[s + j] for j < count, in vectors down to 128 bits and then scalars: col2im's rows
+    /// (10-28 elements in a small network) are too short for TensorPrimitives' set-up to pay.
+    static member AddRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
+        let lanes = Vector<'T>.Count
+        let mutable j = 0
+        while j + lanes <= count do
+            (Vector<'T>(dst, d + j) + Vector<'T>(src, s + j)).CopyTo(dst, d + j)
+            j <- j + lanes
+        let quarter = Vector128<'T>.Count
+        if Vector128.IsHardwareAccelerated && quarter < lanes && j + quarter <= count then
+            let sum =
+                Vector128.Create<'T>(ReadOnlySpan<'T>(dst, d + j, quarter))
+                + Vector128.Create<'T>(ReadOnlySpan<'T>(src, s + j, quarter))
+            sum.CopyTo(Span(dst, d + j, quarter))
+            j <- j + quarter
+        while j < count do
+            dst[d + j] <- dst[d + j] + src[s + j]
+            j <- j + 1
 
     /// Max pooling through each window's first arg-max of `keys` (an image batch), in row-major window order
     /// over the taps inside the image (padding never wins; builders keep padding within half the kernel, so
@@ -1118,12 +1157,126 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// arg-max; scatter = true: dst (image-shaped) gets the sum of `values` (pooled) of the windows whose
     /// arg-max each element is.
     static member MaxPoolPlanes(p: PoolArgs<'T>, first: int, stop: int) : unit =
+        if Kernels<'T>.TilesInPairs p.Window then
+            Kernels<'T>.MaxPoolPairs(p, first, stop)
+        else
+            Kernels<'T>.MaxPoolGeneral(p, first, stop)
+
+    /// MaxPoolPlanes for any window: also the reference the tests hold MaxPoolPairs to.
+    static member MaxPoolGeneral(p: PoolArgs<'T>, first: int, stop: int) : unit =
         let g = p.Window
         if p.Scatter then Span(p.Dst, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
         if g.PH = 0 && g.PW = 0 && Vector.IsHardwareAccelerated then
             Kernels<'T>.MaxPoolLanes(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
         else
             Kernels<'T>.MaxPoolWindows(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
+
+    /// True for the common pooling window MaxPoolPairs handles: 2x2, stride 2, no padding or dilation, over an
+    /// image of even height and width at least a vector wide, in float32 (its scatter widens 32-bit lanes).
+    static member TilesInPairs(g: Window2d) : bool =
+        obj.ReferenceEquals(typeof<'T>, typeof<float32>)
+        && Vector.IsHardwareAccelerated
+        && g.KH = 2
+        && g.KW = 2
+        && g.SH = 2
+        && g.SW = 2
+        && g.PH = 0
+        && g.PW = 0
+        && g.DH = 1
+        && g.DW = 1
+        && g.H % 2 = 0
+        && g.W % 2 = 0
+        && g.W >= Vector<'T>.Count
+
+    // The lanes where `v > best || isnan v`: PyTorch's rule for a later tap to take a window's place.
+    static member private Takes(v: Vector<'T>, best: Vector<'T>) : Vector<'T> =
+        Vector.BitwiseOr(Vector.GreaterThan(v, best), Vector.OnesComplement(Vector.Equals(v, v)))
+
+    // 2x2 windows with stride 2 tile the image, so each image row pair is a row of windows and every element
+    // belongs to exactly one window. A vector of a row and one loaded an element further on put each window's
+    // left and right taps in the same lane (the even lanes; odd lanes straddle two windows and are dropped);
+    // the pick is the top pair's, then the bottom pair's, then the better of the two: for PyTorch's rule
+    // (the last NaN, else the first maximum, in row-major tap order) this is the same as taking the taps in
+    // order. The scatter writes every element (the window's value at its pick, zero elsewhere), so no zero-fill.
+    // The last vector of a row overlaps the one before (recomputing identical values); a vector whose loads
+    // would pass the end of an array goes window by window.
+    static member private MaxPoolPairs(p: PoolArgs<'T>, first: int, stop: int) : unit =
+        let g = p.Window
+        let keys, values, dst = p.Keys, p.Values, p.Dst
+        let lanes = Vector<'T>.Count
+        let half = lanes / 2
+        let direct = not p.Scatter && obj.ReferenceEquals(keys, values)
+        let low = Vector<uint64>(0xFFFFFFFFUL)
+        // Per-lane masks of a row: a window's left tap's mask in its even lane, its right tap's in the odd one.
+        let spread (left: Vector<'T>) (right: Vector<'T>) : Vector<'T> =
+            Vector.As<uint64, 'T>(
+                Vector.BitwiseOr(Vector.BitwiseAnd(Vector.As<'T, uint64> left, low), Vector.ShiftLeft(Vector.As<'T, uint64> right, 32))
+            )
+        for k in first * g.H / 2 .. stop * g.H / 2 - 1 do
+            let top = 2 * k * g.W
+            let bottom = top + g.W
+            let o = k * g.OW
+            let mutable next = 0
+            while next < g.W do
+                let j = min next (g.W - lanes)
+                let w = o + j / 2
+                let fits =
+                    bottom + j + 1 + lanes <= keys.Length
+                    && (if p.Scatter then w + lanes <= values.Length else bottom + j + 1 + lanes <= values.Length)
+                if fits then
+                    let a, a1 = Vector<'T>(keys, top + j), Vector<'T>(keys, top + j + 1)
+                    let b, b1 = Vector<'T>(keys, bottom + j), Vector<'T>(keys, bottom + j + 1)
+                    let right = Kernels<'T>.Takes(a1, a)
+                    let rightBelow = Kernels<'T>.Takes(b1, b)
+                    let upper = Vector.ConditionalSelect(right, a1, a)
+                    let lower = Vector.ConditionalSelect(rightBelow, b1, b)
+                    let below = Kernels<'T>.Takes(lower, upper)
+                    if p.Scatter then
+                        // Each window's value in both its lanes: the 32-bit values widened to 64 and doubled.
+                        let wide = Vector.WidenLower(Vector.As<'T, uint32>(Vector<'T>(values, w)))
+                        let both = Vector.As<uint64, 'T>(Vector.BitwiseOr(wide, Vector.ShiftLeft(wide, 32)))
+                        let topMask =
+                            spread (Vector.OnesComplement(Vector.BitwiseOr(below, right))) (Vector.AndNot(right, below))
+                        let bottomMask = spread (Vector.AndNot(below, rightBelow)) (Vector.BitwiseAnd(below, rightBelow))
+                        Vector.BitwiseAnd(both, topMask).CopyTo(dst, top + j)
+                        Vector.BitwiseAnd(both, bottomMask).CopyTo(dst, bottom + j)
+                    else
+                        let picked =
+                            if direct then
+                                Vector.ConditionalSelect(below, lower, upper)
+                            else
+                                Vector.ConditionalSelect(
+                                    below,
+                                    Vector.ConditionalSelect(rightBelow, Vector<'T>(values, bottom + j + 1), Vector<'T>(values, bottom + j)),
+                                    Vector.ConditionalSelect(right, Vector<'T>(values, top + j + 1), Vector<'T>(values, top + j))
+                                )
+                        for m in 0 .. half - 1 do
+                            dst[w + m] <- picked[2 * m]
+                else
+                    for m in 0 .. half - 1 do
+                        let left = top + j + 2 * m
+                        let tap = Kernels<'T>.PairPick(keys, left, left + g.W)
+                        let at = left + (if tap >= 2 then g.W else 0) + (tap &&& 1)
+                        if p.Scatter then
+                            dst[left] <- 'T.Zero
+                            dst[left + 1] <- 'T.Zero
+                            dst[left + g.W] <- 'T.Zero
+                            dst[left + g.W + 1] <- 'T.Zero
+                            dst[at] <- values[w + m]
+                        else
+                            dst[w + m] <- values[at]
+                next <- j + lanes
+
+    // The tap (0 to 3, row-major) a 2x2 window with top-left element `left` picks, by the rule taken in order.
+    static member private PairPick(keys: 'T[], left: int, below: int) : int =
+        let mutable best = keys[left]
+        let mutable tap = 0
+        for t in 1..3 do
+            let v = keys[(if t >= 2 then below else left) + (t &&& 1)]
+            if Scalar.gt v best || 'T.IsNaN v then
+                best <- v
+                tap <- t
+        tap
 
     // Window by window, any padding.
     static member private MaxPoolWindows(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d, first: int, stop: int) : unit =
