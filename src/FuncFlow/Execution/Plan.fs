@@ -87,32 +87,69 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
             Array.init outputs.Length p.Output)
 
 /// Runs fused elementwise groups block by block: each step's intermediate stays in a small buffer that
-/// is still in cache for the next step, and the group is one instruction instead of one per node.
-type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
-    static member private Source(r: int, args: 'T[][], temps: 'T[][], start: int, length: int) : ReadOnlySpan<'T> =
+/// is still in cache for the next step, and the group is one instruction instead of one per node. A large
+/// group's blocks run in two halves on two cores (Halves), through one job object per thread.
+type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>() =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private current: Fused<'T>
+
+    [<DefaultValue>]
+    val mutable Steps: FusedStep[]
+
+    [<DefaultValue>]
+    val mutable Args: 'T[][]
+
+    [<DefaultValue>]
+    val mutable Temps: 'T[][]
+
+    [<DefaultValue>]
+    val mutable Dst: 'T[]
+
+    interface IRangeJob with
+        member j.Run(first: int, stop: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, first, stop)
+
+    static member private Source(r: int, args: 'T[][], temps: 'T[][], temp: int, start: int, length: int) : ReadOnlySpan<'T> =
         if r < 0 then
-            ReadOnlySpan(temps[-1 - r], 0, length)
+            ReadOnlySpan(temps[-1 - r], temp, length)
         else
             let a = args[r]
             // A one-element operand is broadcast: the dispatcher takes it as a value.
             if a.Length = 1 then ReadOnlySpan(a, 0, 1) else ReadOnlySpan(a, start, length)
 
-    /// Computes the group's last step into dst.
-    static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =
-        let mutable start = 0
-        while start < dst.Length do
+    // Blocks [first, stop): the second half (which never starts at block 0) uses the temps' second halves.
+    static member private Blocks(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], first: int, stop: int) : unit =
+        let temp = if first = 0 then 0 else PlanCompiler.FusedBlock
+        for block in first .. stop - 1 do
+            let start = block * PlanCompiler.FusedBlock
             let length = min PlanCompiler.FusedBlock (dst.Length - start)
             for s in 0 .. steps.Length - 1 do
                 let step = steps[s]
-                let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], 0, length)
-                let a = Fused<'T>.Source(step.A, args, temps, start, length)
+                let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], temp, length)
+                let a = Fused<'T>.Source(step.A, args, temps, temp, start, length)
                 let b =
                     if step.Node.Inputs.Length > 1 then
-                        Fused<'T>.Source(step.B, args, temps, start, length)
+                        Fused<'T>.Source(step.B, args, temps, temp, start, length)
                     else
                         ReadOnlySpan<'T>.Empty
                 Execute<'T>.Elementwise(step.Node.Op, a, b, out)
-            start <- start + length
+
+    /// Computes the group's last step into dst.
+    static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =
+        let blocks = (dst.Length + PlanCompiler.FusedBlock - 1) / PlanCompiler.FusedBlock
+        if dst.Length >= PlanCompiler.FusedHalving then
+            if isNull (box Fused<'T>.current) then Fused<'T>.current <- Fused<'T>()
+            let job = Fused<'T>.current
+            job.Steps <- steps
+            job.Args <- args
+            job.Temps <- temps
+            job.Dst <- dst
+            Halves.run job blocks (blocks / 2)
+            job.Steps <- null
+            job.Args <- null
+            job.Temps <- null
+            job.Dst <- null
+        else
+            Fused<'T>.Blocks(steps, args, temps, dst, 0, blocks)
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
     (outputs: Expr[], variables: Expr[], read: Expr[], instructions: Instruction<'T>[], layout: Layout<'T>) =

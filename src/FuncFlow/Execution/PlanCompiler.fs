@@ -98,6 +98,9 @@ module internal PlanCompiler =
     [<Literal>]
     let FusedBlock = 1024
 
+    /// From this many elements on, a fused group's blocks run in two halves on two cores.
+    let FusedHalving = 1 <<< 16
+
     /// The most nodes one fused group holds.
     [<Literal>]
     let MaxGroupSteps = 16
@@ -416,7 +419,10 @@ module internal PlanCompiler =
                 let size = Shape.size e.ShapeRef
                 buffers[k] <- take size
                 match kind with
-                | Group steps -> temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh (min size FusedBlock))
+                | Group steps ->
+                    // A group run in two halves (Fused.Run) keeps each half's intermediates apart.
+                    let temp = if size >= FusedHalving then 2 * FusedBlock else min size FusedBlock
+                    temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh temp)
                 | _ -> ()
             for a in p.Reads[k] do
                 release i a
