@@ -97,8 +97,32 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
             // A one-element operand is broadcast: the dispatcher takes it as a value.
             if a.Length = 1 then ReadOnlySpan(a, 0, 1) else ReadOnlySpan(a, start, length)
 
+    // The full-length argument that step(x) * g (relu's gradient, a group of two steps) reads for g, or -1 if
+    // the group is not that: it then runs in one pass (Kernels.StepTimes) instead of two per block.
+    static member private StepTimesGradient(steps: FusedStep[], args: 'T[][], dst: 'T[]) : int =
+        if steps.Length <> 2 || not (Fused<'T>.Full(steps[0].A, args, dst)) then
+            -1
+        else
+            match steps[0].Node.Op, steps[1].Node.Op with
+            | Op.Unary UnaryOp.Step, Op.Binary BinaryOp.Mul ->
+                if steps[1].A = -1 && Fused<'T>.Full(steps[1].B, args, dst) then steps[1].B
+                elif steps[1].B = -1 && Fused<'T>.Full(steps[1].A, args, dst) then steps[1].A
+                else -1
+            | _ -> -1
+
+    // Whether a step's operand r is an argument of dst's length (not a step's result or a broadcast value).
+    static member private Full(r: int, args: 'T[][], dst: 'T[]) : bool = r >= 0 && args[r].Length = dst.Length
+
     /// Computes the group's last step into dst.
     static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =
+        let g = Fused<'T>.StepTimesGradient(steps, args, dst)
+        if g >= 0 then
+            Kernels<'T>.StepTimes(ReadOnlySpan args[steps[0].A], ReadOnlySpan args[g], Span dst)
+        else
+            Fused<'T>.Blocks(steps, args, temps, dst)
+
+    // Each block through every step, the intermediate values in the block-sized temps.
+    static member private Blocks(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =
         let mutable start = 0
         while start < dst.Length do
             let length = min PlanCompiler.FusedBlock (dst.Length - start)
