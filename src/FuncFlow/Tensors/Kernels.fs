@@ -1047,6 +1047,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// dst[d + j] = src[s + j] for j < count (different arrays), in vectors, the last one overlapping the one
     /// before (writing the same values twice) instead of a scalar tail: im2col's rows (10-28 elements in a small
     /// network) are short enough for a block copy's set-up to cost more than the copy.
+    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
     static member CopyRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
         let lanes = Vector<'T>.Count
         let quarter = Vector128<'T>.Count
@@ -1065,6 +1066,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
 
     /// dst[d + j] += src[s + j] for j < count, in vectors down to 128 bits and then scalars: col2im's rows
     /// (10-28 elements in a small network) are too short for TensorPrimitives' set-up to pay.
+    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
     static member AddRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
         let lanes = Vector<'T>.Count
         let mutable j = 0
