@@ -1106,9 +1106,11 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             Kernels<'T>.MaxPoolWindows(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
 
     /// True for the common pooling window MaxPoolPairs handles: 2x2, stride 2, no padding or dilation, over an
-    /// image of even height and width at least a vector wide, in float32 (its scatter widens 32-bit lanes).
+    /// image of even height and width at least a vector wide, in float32 (it pairs 32-bit lanes as the low and
+    /// high halves of 64-bit ones: little-endian).
     static member TilesInPairs(g: Window2d) : bool =
         obj.ReferenceEquals(typeof<'T>, typeof<float32>)
+        && BitConverter.IsLittleEndian
         && Vector.IsHardwareAccelerated
         && g.KH = 2
         && g.KW = 2
