@@ -114,6 +114,30 @@ let tests =
                 for _ in 1..150 do
                     poolAgrees rnd true
                     poolAgrees rnd false
+            testCase "relu's gradient step(x) * g in one pass equals Eval bit for bit, with NaN, infinities and signed zeros"
+            <| fun () ->
+                let rnd = Random 33
+                let special = [| nan; infinity; -infinity; 0.0; -0.0; 1e-30; -2.5 |]
+                let draw n =
+                    Array.init n (fun _ -> if rnd.Next 3 = 0 then special[rnd.Next special.Length] else rnd.NextDouble() * 4.0 - 2.0)
+                // One block, several blocks with a short last one, and a length below a vector.
+                for dtype in [ Float64; Float32 ] do
+                    for n in [ 5; 1024; 2053 ] do
+                        let x, g = Expr.varOf dtype "x" [| n |], Expr.varOf dtype "g" [| n |]
+                        let values =
+                            [
+                                "x", Tensor.cast dtype (Tensor.create [| n |] (draw n))
+                                "g", Tensor.cast dtype (Tensor.create [| n |] (draw n))
+                            ]
+                        for name, f in [ "step x * g", Expr.step x * g; "g * step x", g * Expr.step x ] do
+                            let plan = Plan.compile [ f ]
+                            Expect.equal plan.InstructionCount 1 (name + ": one fused instruction")
+                            for (v, t) in values do
+                                plan.Set(v, t)
+                            plan.Execute()
+                            let expected = Eval.evaluate (Eval.bindings values) f
+                            let what = sprintf "%s, %s, %d elements" name dtype.Name n
+                            Expect.equal (bits ((plan.Output 0).ToArray())) (bits (expected.ToArray())) what
             testCase "the 2x2 fast path is not taken where its tiling does not hold"
             <| fun () ->
                 let lanes = Numerics.Vector<float32>.Count

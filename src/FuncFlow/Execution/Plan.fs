@@ -116,22 +116,46 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
             // A one-element operand is broadcast: the dispatcher takes it as a value.
             if a.Length = 1 then ReadOnlySpan(a, 0, 1) else ReadOnlySpan(a, start, length)
 
+    // The full-length argument that step(x) * g (relu's gradient, a group of two steps) reads for g, or -1 if
+    // the group is not that: it then runs in one pass (Kernels.StepTimes) instead of two per block.
+    static member private StepTimesGradient(steps: FusedStep[], args: 'T[][], dst: 'T[]) : int =
+        if steps.Length <> 2 || not (Fused<'T>.Full(steps[0].A, args, dst)) then
+            -1
+        else
+            match steps[0].Node.Op, steps[1].Node.Op with
+            | Op.Unary UnaryOp.Step, Op.Binary BinaryOp.Mul ->
+                if steps[1].A = -1 && Fused<'T>.Full(steps[1].B, args, dst) then steps[1].B
+                elif steps[1].B = -1 && Fused<'T>.Full(steps[1].A, args, dst) then steps[1].A
+                else -1
+            | _ -> -1
+
+    // Whether a step's operand r is an argument of dst's length (not a step's result or a broadcast value).
+    static member private Full(r: int, args: 'T[][], dst: 'T[]) : bool = r >= 0 && args[r].Length = dst.Length
+
     // Blocks [first, stop): the second half (which never starts at block 0) uses the temps' second halves.
     static member private Blocks(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], first: int, stop: int) : unit =
-        let temp = if first = 0 then 0 else PlanCompiler.FusedBlock
-        for block in first .. stop - 1 do
-            let start = block * PlanCompiler.FusedBlock
-            let length = min PlanCompiler.FusedBlock (dst.Length - start)
-            for s in 0 .. steps.Length - 1 do
-                let step = steps[s]
-                let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], temp, length)
-                let a = Fused<'T>.Source(step.A, args, temps, temp, start, length)
-                let b =
-                    if step.Node.Inputs.Length > 1 then
-                        Fused<'T>.Source(step.B, args, temps, temp, start, length)
-                    else
-                        ReadOnlySpan<'T>.Empty
-                Execute<'T>.Elementwise(step.Node.Op, a, b, out)
+        let from = first * PlanCompiler.FusedBlock
+        let until = min dst.Length (stop * PlanCompiler.FusedBlock)
+        let g = Fused<'T>.StepTimesGradient(steps, args, dst)
+        if g >= 0 then
+            let x = args[steps[0].A]
+            Kernels<'T>
+                .StepTimes(ReadOnlySpan(x, from, until - from), ReadOnlySpan(args[g], from, until - from), Span(dst, from, until - from))
+        else
+            let temp = if first = 0 then 0 else PlanCompiler.FusedBlock
+            for block in first .. stop - 1 do
+                let start = block * PlanCompiler.FusedBlock
+                let length = min PlanCompiler.FusedBlock (dst.Length - start)
+                for s in 0 .. steps.Length - 1 do
+                    let step = steps[s]
+                    let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], temp, length)
+                    let a = Fused<'T>.Source(step.A, args, temps, temp, start, length)
+                    let b =
+                        if step.Node.Inputs.Length > 1 then
+                            Fused<'T>.Source(step.B, args, temps, temp, start, length)
+                        else
+                            ReadOnlySpan<'T>.Empty
+                    Execute<'T>.Elementwise(step.Node.Op, a, b, out)
 
     /// Computes the group's last step into dst.
     static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =

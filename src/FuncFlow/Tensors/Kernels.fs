@@ -482,11 +482,25 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 let width = Vector<'T>.Count
                 let mutable i = 0
                 while i + width <= src.Length do
-                    let v = Vector<'T>(src.Slice i)
-                    Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero).CopyTo(dst.Slice i)
+                    Kernels<'T>.StepOf(Vector<'T>(src.Slice i)).CopyTo(dst.Slice i)
                     i <- i + width
                 for j in i .. src.Length - 1 do
                     dst[j] <- if Scalar.gt src[j] 'T.Zero then 'T.One else 'T.Zero
+
+    // 1 in the lanes where v > 0, else 0 (NaN included).
+    static member private StepOf(v: Vector<'T>) : Vector<'T> =
+        Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero)
+
+    /// dst = step(x) * g, relu's gradient, in one pass: the same products, bit for bit, as step into a buffer
+    /// and then the multiplication (a step value is never NaN, so the operands' order cannot pick a NaN).
+    static member StepTimes(x: ReadOnlySpan<'T>, g: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        let width = Vector<'T>.Count
+        let mutable i = 0
+        while i + width <= dst.Length do
+            (Kernels<'T>.StepOf(Vector<'T>(x.Slice i)) * Vector<'T>(g.Slice i)).CopyTo(dst.Slice i)
+            i <- i + width
+        for j in i .. dst.Length - 1 do
+            dst[j] <- (if Scalar.gt x[j] 'T.Zero then 'T.One else 'T.Zero) * g[j]
 
     /// dst[i] = f(src[i]) computed in float64: float32 values are rounded once, from the float64 result.
     static member Map(f: float -> float, src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
@@ -1115,6 +1129,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// dst[d + j] = src[s + j] for j < count (different arrays), in vectors, the last one overlapping the one
     /// before (writing the same values twice) instead of a scalar tail: im2col's rows (10-28 elements in a small
     /// network) are short enough for a block copy's set-up to cost more than the copy.
+    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
     static member CopyRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
         let lanes = Vector<'T>.Count
         let quarter = Vector128<'T>.Count
@@ -1133,6 +1148,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
 
     /// dst[d + j] += src[s + j] for j < count, in vectors down to 128 bits and then scalars: col2im's rows
     /// (10-28 elements in a small network) are too short for TensorPrimitives' set-up to pay.
+    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
     static member AddRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
         let lanes = Vector<'T>.Count
         let mutable j = 0
@@ -1172,9 +1188,11 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             Kernels<'T>.MaxPoolWindows(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
 
     /// True for the common pooling window MaxPoolPairs handles: 2x2, stride 2, no padding or dilation, over an
-    /// image of even height and width at least a vector wide, in float32 (its scatter widens 32-bit lanes).
+    /// image of even height and width at least a vector wide, in float32 (it pairs 32-bit lanes as the low and
+    /// high halves of 64-bit ones: little-endian).
     static member TilesInPairs(g: Window2d) : bool =
         obj.ReferenceEquals(typeof<'T>, typeof<float32>)
+        && BitConverter.IsLittleEndian
         && Vector.IsHardwareAccelerated
         && g.KH = 2
         && g.KW = 2
@@ -1206,12 +1224,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         let lanes = Vector<'T>.Count
         let half = lanes / 2
         let direct = not p.Scatter && obj.ReferenceEquals(keys, values)
-        let low = Vector<uint64>(0xFFFFFFFFUL)
-        // Per-lane masks of a row: a window's left tap's mask in its even lane, its right tap's in the odd one.
-        let spread (left: Vector<'T>) (right: Vector<'T>) : Vector<'T> =
-            Vector.As<uint64, 'T>(
-                Vector.BitwiseOr(Vector.BitwiseAnd(Vector.As<'T, uint64> left, low), Vector.ShiftLeft(Vector.As<'T, uint64> right, 32))
-            )
+        // The job's outputs end here: a whole-vector store of picks stops short of it (the next half's).
+        let outputs = stop * g.OH * g.OW
         for k in first * g.H / 2 .. stop * g.H / 2 - 1 do
             let top = 2 * k * g.W
             let bottom = top + g.W
@@ -1236,8 +1250,9 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         let wide = Vector.WidenLower(Vector.As<'T, uint32>(Vector<'T>(values, w)))
                         let both = Vector.As<uint64, 'T>(Vector.BitwiseOr(wide, Vector.ShiftLeft(wide, 32)))
                         let topMask =
-                            spread (Vector.OnesComplement(Vector.BitwiseOr(below, right))) (Vector.AndNot(right, below))
-                        let bottomMask = spread (Vector.AndNot(below, rightBelow)) (Vector.BitwiseAnd(below, rightBelow))
+                            Kernels<'T>.Spread(Vector.OnesComplement(Vector.BitwiseOr(below, right)), Vector.AndNot(right, below))
+                        let bottomMask =
+                            Kernels<'T>.Spread(Vector.AndNot(below, rightBelow), Vector.BitwiseAnd(below, rightBelow))
                         Vector.BitwiseAnd(both, topMask).CopyTo(dst, top + j)
                         Vector.BitwiseAnd(both, bottomMask).CopyTo(dst, bottom + j)
                     else
@@ -1250,8 +1265,14 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                                     Vector.ConditionalSelect(rightBelow, Vector<'T>(values, bottom + j + 1), Vector<'T>(values, bottom + j)),
                                     Vector.ConditionalSelect(right, Vector<'T>(values, top + j + 1), Vector<'T>(values, top + j))
                                 )
-                        for m in 0 .. half - 1 do
-                            dst[w + m] <- picked[2 * m]
+                        if w + lanes <= outputs then
+                            // The even lanes narrowed into the vector's first half; its second half lands on
+                            // outputs that the next vector (or window) of this job writes afterwards.
+                            let narrowed = Vector.Narrow(Vector.As<'T, uint64> picked, Vector.As<'T, uint64> picked)
+                            Vector.As<uint32, 'T>(narrowed).CopyTo(dst, w)
+                        else
+                            for m in 0 .. half - 1 do
+                                dst[w + m] <- picked[2 * m]
                 else
                     for m in 0 .. half - 1 do
                         let left = top + j + 2 * m
@@ -1266,6 +1287,12 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                         else
                             dst[w + m] <- values[at]
                 next <- j + lanes
+
+    // Per-lane masks of a row of 2x2 windows: each window's left-tap mask (from its even lane of `left`) in its
+    // even lane, its right-tap mask (from its even lane of `right`) in the odd one; 32-bit lanes.
+    static member private Spread(left: Vector<'T>, right: Vector<'T>) : Vector<'T> =
+        let even = Vector.BitwiseAnd(Vector.As<'T, uint64> left, Vector<uint64>(0xFFFFFFFFUL))
+        Vector.As<uint64, 'T>(Vector.BitwiseOr(even, Vector.ShiftLeft(Vector.As<'T, uint64> right, 32)))
 
     // The tap (0 to 3, row-major) a 2x2 window with top-left element `left` picks, by the rule taken in order.
     static member private PairPick(keys: 'T[], left: int, below: int) : int =
