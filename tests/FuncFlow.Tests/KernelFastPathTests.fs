@@ -122,7 +122,7 @@ let tests =
                     Array.init n (fun _ -> if rnd.Next 3 = 0 then special[rnd.Next special.Length] else rnd.NextDouble() * 4.0 - 2.0)
                 // One block, several blocks with a short last one, and a length below a vector.
                 for dtype in [ Float64; Float32 ] do
-                    for n in [ 5; 1024; 2053 ] do
+                    for n in [ 5; 1024; 2053; 70001 ] do
                         let x, g = Expr.varOf dtype "x" [| n |], Expr.varOf dtype "g" [| n |]
                         let values =
                             [

@@ -739,6 +739,13 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             column <- column && shape[i] = outShape[i]
         column
 
+    // How many of outShape's last axes a tensor of `shape` broadcast to it repeats (size 1 or missing there).
+    static member private RepeatedTrailing(shape: int[], outShape: int[]) : int =
+        let mutable k = 0
+        while k < outShape.Length && Kernels<'T>.OnesAtEnd(shape, k + 1) do
+            k <- k + 1
+        k
+
     /// Copies src (of shape srcShape) broadcast to outShape.
     static member BroadcastTo(src: 'T[], srcShape: int[], dst: 'T[], outShape: int[]) : unit =
         // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient), else x + 0 row
@@ -749,6 +756,13 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. src.Length - 1 do
                 Span(dst, row * inner, inner).Fill(src[row] + 'T.Zero)
+        elif dst.Length > 0 && Kernels<'T>.RepeatedTrailing(srcShape, outShape) > 0 then
+            // The trailing axes src repeats are blocks of one value: a bias [1; C; 1; 1] over [N; C; H; W] is
+            // N C fills of H W elements.
+            let trailing = Kernels<'T>.RepeatedTrailing(srcShape, outShape)
+            let block = Shape.size outShape[outShape.Length - trailing ..]
+            for b in 0 .. dst.Length / block - 1 do
+                Span(dst, b * block, block).Fill(src[Kernels<'T>.BlockOffset(srcShape, outShape, trailing, b)] + 'T.Zero)
         elif dst.Length > 0 then
             // Row by row, allocating nothing (an average pool's gradient spreads [N C; 1; L] over [N C; K; L]).
             let inner = outShape[outShape.Length - 1]
