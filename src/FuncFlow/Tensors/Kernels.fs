@@ -760,7 +760,9 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             // The trailing axes src repeats are blocks of one value: a bias [1; C; 1; 1] over [N; C; H; W] is
             // N C fills of H W elements.
             let trailing = Kernels<'T>.RepeatedTrailing(srcShape, outShape)
-            let block = Shape.size outShape[outShape.Length - trailing ..]
+            let mutable block = 1
+            for axis in outShape.Length - trailing .. outShape.Length - 1 do
+                block <- block * outShape[axis]
             for b in 0 .. dst.Length / block - 1 do
                 Span(dst, b * block, block).Fill(src[Kernels<'T>.BlockOffset(srcShape, outShape, trailing, b)] + 'T.Zero)
         elif dst.Length > 0 then
