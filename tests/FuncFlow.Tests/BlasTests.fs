@@ -89,6 +89,31 @@ let tests =
                     float
                     (fun (tA, tB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc) ->
                         Blas.sgemm (tA, tB, m, n, k, 0.7f, a, aOff, lda, b, bOff, ldb, 0.3f, c, cOff, ldc))
+            testCase "a product big enough to be split between the cores equals the plain triple loop"
+            <| fun () ->
+                // Above 2^20 multiply-adds a plan's product runs in two halves, by rows when it has more rows
+                // than columns and by columns otherwise; odd sizes give halves of unequal size.
+                for (m, k, n) in [ (131, 97, 113); (103, 89, 157) ] do
+                    for transA in [ false; true ] do
+                        for transB in [ false; true ] do
+                            let rng = Random(m + n)
+                            let values count = Array.init count (fun _ -> rng.NextDouble() - 0.5)
+                            let aValues, bValues = values (m * k), values (k * n)
+                            let stored trans rows cols = if trans then [| cols; rows |] else [| rows; cols |]
+                            let a = Expr.var "a" (stored transA m k)
+                            let b = Expr.var "b" (stored transB k n)
+                            let op trans (e: Expr) = if trans then Expr.transpose e else e
+                            let plan = Plan.compile [ Expr.matmul (op transA a) (op transB b) ]
+                            plan.Set("a", Tensor.create (stored transA m k) aValues)
+                            plan.Set("b", Tensor.create (stored transB k n) bValues)
+                            plan.Execute()
+                            let at i p = if transA then aValues[p * m + i] else aValues[i * k + p]
+                            let bt p j = if transB then bValues[j * k + p] else bValues[p * n + j]
+                            let expected =
+                                Array.init (m * n) (fun ij ->
+                                    let i, j = ij / n, ij % n
+                                    Seq.sum (seq { for p in 0 .. k - 1 -> at i p * bt p j }))
+                            assertClose 1e-12 expected (plan.Output(0).ToArray())
             testCase "withProvider switches the provider for its own flow only, and restores it"
             <| fun () ->
                 let before = Blas.provider ()

@@ -92,6 +92,55 @@ let tests =
                 let g = Grad.grad x3 (Expr.sum y)
                 Expect.isTrue (Graph.topoSort [ g ] |> Array.exists (fun n -> obj.ReferenceEquals(n, y))) "the gradient reads f's exp node"
                 Expect.equal (Print.formula g) "exp(x + 0)" "g * y with g = 1 is y"
+            testCase "a stack of reshapes is a reshape of the concat of their operands, shared with that concat elsewhere"
+            <| fun () ->
+                let xs = [ for i in 0..2 -> Expr.var (sprintf "x%d" i) [| 2; 3 |] ]
+                let bound =
+                    bind
+                        [
+                            for i, x in List.indexed xs -> x, Tensor.create [| 2; 3 |] (Array.init 6 (fun j -> float (10 * i + j)))
+                        ]
+                let stacked = Expr.concat 0 [ for x in xs -> Expr.reshape [| 1; 2; 3 |] x ]
+                let joined = Expr.concat 0 xs
+                match Simplify.many [ stacked; joined ] with
+                | [ s; j ] ->
+                    Expect.equal s.Op (Op.Reshape [| 3; 2; 3 |]) "the stack is a reshape"
+                    Expect.isTrue (obj.ReferenceEquals(s.Inputs[0], j)) "of the one concat"
+                    Expect.equal (Graph.size [ s; j ]) 5 "three variables, the concat and the reshape"
+                    // Stacked, element [i; r; c] is x_i[r; c], which is 10 i + 3 r + c.
+                    Expect.equal ((Eval.evaluate bound s).ToArray()) (Array.init 18 (fun k -> float (10 * (k / 6) + k % 6))) "value"
+                | _ -> failtest "two roots"
+                // Along a middle axis the stack's layout is again the concat's: element [r; i; c] is x_i[r; c].
+                let middle = Simplify.expr (Expr.concat 1 [ for x in xs -> Expr.reshape [| 2; 1; 3 |] x ])
+                Expect.equal middle.Op (Op.Reshape [| 2; 3; 3 |]) "a stack along axis 1"
+                Expect.equal
+                    ((Eval.evaluate bound middle).ToArray())
+                    (Array.init 18 (fun k -> float (10 * (k / 3 % 3) + 3 * (k / 9) + k % 3)))
+                    "value along axis 1"
+                // A reshape that does not insert an axis at the concat's (here it merges x's axes) is no stack.
+                let rows = Expr.concat 0 [ for x in xs -> Expr.reshape [| 1; 6 |] x ]
+                Expect.isTrue (obj.ReferenceEquals(Simplify.expr rows, rows)) "concat of flattened tensors left as it is"
+            testCase "an LSTM's gradients concatenate its gate gradients once (the input projection's is a view of it)"
+            <| fun () ->
+                let steps, batch, inputs, hidden = 5, 2, 3, 4
+                let x = Expr.var "x" [| steps; batch; inputs |]
+                let w: NN.CellWeights =
+                    {
+                        InputWeight = Expr.var "wih" [| 4 * hidden; inputs |]
+                        HiddenWeight = Expr.var "whh" [| 4 * hidden; hidden |]
+                        InputBias = Some(Expr.var "bih" [| 4 * hidden |])
+                        HiddenBias = Some(Expr.var "bhh" [| 4 * hidden |])
+                    }
+                let zero = Expr.constant (Tensor.zeros Float64 [| batch; hidden |])
+                let out, _ = NN.Recurrent.sequence NN.CellKind.Lstm w false x { Hidden = zero; Cell = Some zero }
+                let grads = Grad.wrt [ x; w.InputWeight; w.HiddenWeight; w.InputBias.Value ] (Expr.sum (out * out))
+                let gateConcats =
+                    Graph.topoSort (Map.values grads)
+                    |> Array.filter (fun n -> n.Op = Op.Concat 0 && Shape.size n.ShapeRef = steps * batch * 4 * hidden)
+                Expect.equal
+                    (gateConcats |> Array.map (fun n -> n.ShapeRef))
+                    [| [| steps * batch; 4 * hidden |] |]
+                    "one concat of the gate gradients"
             testCase "several roots are simplified together: what they share stays shared"
             <| fun () ->
                 let a, b = Expr.softmax 0 x3 + 1.0, Expr.softmax 0 x3 * 3.0

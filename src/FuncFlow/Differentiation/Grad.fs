@@ -222,7 +222,14 @@ module Grad =
     // piece's gradient padded with zeros to its full size: adding those would cost the full size once per piece,
     // T^2 for T steps. Pieces along one axis that do not overlap are joined instead, zeros between them, by
     // one concat; what is left (overlapping pieces, other contributions) is added as before.
-    let rec private sumContributions (gs: ResizeArray<Expr>) : Expr =
+    let rec private sumContributions (gs: Expr[]) : Expr =
+        // Most nodes with several contributions (a scalar graph's variables) have neither pieces nor products.
+        if gs |> Array.exists (fun e -> e.Op.IsPad || e.Op.IsMatMul) then
+            sumPiecesAndProducts gs
+        else
+            Expr.addNOf gs
+
+    and private sumPiecesAndProducts (gs: Expr[]) : Expr =
         let piece (e: Expr) =
             match e.Op with
             | Op.Pad(axis, before, _, 0, 0.0) -> Some(axis, before, before + e.Inputs[0].ShapeRef[axis])
@@ -315,8 +322,13 @@ module Grad =
         let order, starts, operands = graph.Order, graph.Starts, graph.Operands
         let n = graph.Count
         let needs = Scratch.rent<bool> n
-        let single = Scratch.rent<Expr> n
-        let several = Scratch.rent<ResizeArray<Expr>> n
+        // Each node's contributions as a list threaded through pooled arrays (at most one per edge, plus the
+        // seed): head[p] is the newest's slot + 1, 0 for none, and next[c] the slot + 1 of the one before c.
+        let slots = starts[n] + 1
+        let contributions = Scratch.rent<Expr> slots
+        let next = Scratch.rent<int> slots
+        let head = Scratch.rent<int> n
+        let received = Scratch.rent<int> n
         let total = Scratch.rent<Expr> n
         // A rule or builder that throws (a shape bug, a null from C#) must not leak the pooled arrays.
         try
@@ -333,22 +345,31 @@ module Grad =
             for k in 0 .. n - 1 do
                 if not needs[k] && anyNeeded k then needs[k] <- true
                 arity <- max arity (starts[k + 1] - starts[k])
-            // Most nodes receive one contribution; a list is made only for the second (scalar graphs have many nodes).
+            let used = ref 0
             let contribute (p: int) (g: Expr) =
-                if not (isNull several[p]) then
-                    several[p].Add g
-                elif missing single[p] then
-                    single[p] <- g
-                else
-                    several[p] <- ResizeArray [| single[p]; g |]
-                    single[p] <- Unchecked.defaultof<Expr>
+                let c = used.Value
+                contributions[c] <- g
+                next[c] <- head[p]
+                head[p] <- c + 1
+                received[p] <- received[p] + 1
+                used.Value <- c + 1
             let need = Array.zeroCreate<bool> arity
             let out = Array.zeroCreate<Expr> arity
             if needs[n - 1] then contribute (n - 1) seed
             for k in n - 1 .. -1 .. 0 do
-                // Contributions arrive from the last user first: summed in the users' order, a gradient's
-                // terms follow the function's.
-                let g = if isNull several[k] then single[k] else sumContributions (ResizeArray(Seq.rev several[k]))
+                let g =
+                    match received[k] with
+                    | 0 -> Unchecked.defaultof<Expr>
+                    | 1 -> contributions[head[k] - 1]
+                    | r ->
+                        // Contributions arrive from the last user first: newest first, they are summed in the
+                        // users' order, and a gradient's terms follow the function's.
+                        let gs = Array.zeroCreate r
+                        let mutable c = head[k]
+                        for i in 0 .. r - 1 do
+                            gs[i] <- contributions[c - 1]
+                            c <- next[c - 1]
+                        sumContributions gs
                 if not (missing g) then
                     total[k] <- g
                     if anyNeeded k then
@@ -367,8 +388,10 @@ module Grad =
             |> Map.ofList
         finally
             Scratch.release needs
-            Scratch.release single
-            Scratch.release several
+            Scratch.release contributions
+            Scratch.release next
+            Scratch.release head
+            Scratch.release received
             Scratch.release total
             graph.Release()
 

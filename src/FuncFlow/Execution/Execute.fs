@@ -36,7 +36,7 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         | Op.PowScalar _ -> Execute<'T>.Elementwise(node.Op, ReadOnlySpan args[0], ReadOnlySpan<'T>.Empty, Span dst)
         // Operands that need no strides reach Elementwise's binary dispatcher whole, others row by row.
         | Op.Binary op -> Kernels<'T>.Binary(op, args[0], node.Inputs[0].ShapeRef, args[1], node.Inputs[1].ShapeRef, dst, node.ShapeRef)
-        | Op.MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false)
+        | Op.MatMul -> Execute<'T>.MatMul(node, args[0], args[1], dst, false, false, false)
         | Op.Permute perm -> Kernels<'T>.Permute(args[0], node.Inputs[0].ShapeRef, perm, dst)
         | Op.Reshape _ -> args[0].CopyTo(dst, 0)
         | Op.BroadcastTo _ -> Kernels<'T>.BroadcastTo(args[0], node.Inputs[0].ShapeRef, dst, node.ShapeRef)
@@ -92,8 +92,9 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             Kernels<'T>.Cumsum(reverse, args[0], outer, n, inner, dst)
         | Op.Custom c -> c.Run(node, args, dst)
 
-    /// A (batched) matrix product; the flags read an operand as transposed without copying it.
-    static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool) : unit =
+    /// A (batched) matrix product; the flags read an operand as transposed without copying it. With
+    /// `accumulate` the product is added to dst's values (GEMM's beta = 1).
+    static member MatMul(node: Expr, a: 'T[], b: 'T[], dst: 'T[], transA: bool, transB: bool, accumulate: bool) : unit =
         let s = node.ShapeRef
         let r = s.Length
         let m, n = s[r - 2], s[r - 1]
@@ -118,6 +119,7 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 N = n
                 TransA = transA
                 TransB = transB
+                Accumulate = accumulate
             }
 
     /// node = (A B)^T for a rank-2 product A B of shape [m; n], computed as the one GEMM B^T A^T into [n; m]:
@@ -143,6 +145,7 @@ type internal Execute<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     N = s[1]
                     TransA = transA
                     TransB = transB
+                    Accumulate = false
                 },
                 0,
                 1

@@ -87,32 +87,93 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
             Array.init outputs.Length p.Output)
 
 /// Runs fused elementwise groups block by block: each step's intermediate stays in a small buffer that
-/// is still in cache for the next step, and the group is one instruction instead of one per node.
-type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
-    static member private Source(r: int, args: 'T[][], temps: 'T[][], start: int, length: int) : ReadOnlySpan<'T> =
+/// is still in cache for the next step, and the group is one instruction instead of one per node. A large
+/// group's blocks run in two halves on two cores (Halves), through one job object per thread.
+type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>() =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private current: Fused<'T>
+
+    [<DefaultValue>]
+    val mutable Steps: FusedStep[]
+
+    [<DefaultValue>]
+    val mutable Args: 'T[][]
+
+    [<DefaultValue>]
+    val mutable Temps: 'T[][]
+
+    [<DefaultValue>]
+    val mutable Dst: 'T[]
+
+    interface IRangeJob with
+        member j.Run(first: int, stop: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, first, stop)
+
+    static member private Source(r: int, args: 'T[][], temps: 'T[][], temp: int, start: int, length: int) : ReadOnlySpan<'T> =
         if r < 0 then
-            ReadOnlySpan(temps[-1 - r], 0, length)
+            ReadOnlySpan(temps[-1 - r], temp, length)
         else
             let a = args[r]
             // A one-element operand is broadcast: the dispatcher takes it as a value.
             if a.Length = 1 then ReadOnlySpan(a, 0, 1) else ReadOnlySpan(a, start, length)
 
+    // The full-length argument that step(x) * g (relu's gradient, a group of two steps) reads for g, or -1 if
+    // the group is not that: it then runs in one pass (Kernels.StepTimes) instead of two per block.
+    static member private StepTimesGradient(steps: FusedStep[], args: 'T[][], dst: 'T[]) : int =
+        if steps.Length <> 2 || not (Fused<'T>.Full(steps[0].A, args, dst)) then
+            -1
+        else
+            match steps[0].Node.Op, steps[1].Node.Op with
+            | Op.Unary UnaryOp.Step, Op.Binary BinaryOp.Mul ->
+                if steps[1].A = -1 && Fused<'T>.Full(steps[1].B, args, dst) then steps[1].B
+                elif steps[1].B = -1 && Fused<'T>.Full(steps[1].A, args, dst) then steps[1].A
+                else -1
+            | _ -> -1
+
+    // Whether a step's operand r is an argument of dst's length (not a step's result or a broadcast value).
+    static member private Full(r: int, args: 'T[][], dst: 'T[]) : bool = r >= 0 && args[r].Length = dst.Length
+
+    // Blocks [first, stop): the second half (which never starts at block 0) uses the temps' second halves.
+    static member private Blocks(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], first: int, stop: int) : unit =
+        let from = first * PlanCompiler.FusedBlock
+        let until = min dst.Length (stop * PlanCompiler.FusedBlock)
+        let g = Fused<'T>.StepTimesGradient(steps, args, dst)
+        if g >= 0 then
+            let x = args[steps[0].A]
+            Kernels<'T>
+                .StepTimes(ReadOnlySpan(x, from, until - from), ReadOnlySpan(args[g], from, until - from), Span(dst, from, until - from))
+        else
+            let temp = if first = 0 then 0 else PlanCompiler.FusedBlock
+            for block in first .. stop - 1 do
+                let start = block * PlanCompiler.FusedBlock
+                let length = min PlanCompiler.FusedBlock (dst.Length - start)
+                for s in 0 .. steps.Length - 1 do
+                    let step = steps[s]
+                    let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], temp, length)
+                    let a = Fused<'T>.Source(step.A, args, temps, temp, start, length)
+                    let b =
+                        if step.Node.Inputs.Length > 1 then
+                            Fused<'T>.Source(step.B, args, temps, temp, start, length)
+                        else
+                            ReadOnlySpan<'T>.Empty
+                    Execute<'T>.Elementwise(step.Node.Op, a, b, out)
+
     /// Computes the group's last step into dst.
     static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =
-        let mutable start = 0
-        while start < dst.Length do
-            let length = min PlanCompiler.FusedBlock (dst.Length - start)
-            for s in 0 .. steps.Length - 1 do
-                let step = steps[s]
-                let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], 0, length)
-                let a = Fused<'T>.Source(step.A, args, temps, start, length)
-                let b =
-                    if step.Node.Inputs.Length > 1 then
-                        Fused<'T>.Source(step.B, args, temps, start, length)
-                    else
-                        ReadOnlySpan<'T>.Empty
-                Execute<'T>.Elementwise(step.Node.Op, a, b, out)
-            start <- start + length
+        let blocks = (dst.Length + PlanCompiler.FusedBlock - 1) / PlanCompiler.FusedBlock
+        if dst.Length >= PlanCompiler.FusedHalving then
+            if isNull (box Fused<'T>.current) then Fused<'T>.current <- Fused<'T>()
+            let job = Fused<'T>.current
+            job.Steps <- steps
+            job.Args <- args
+            job.Temps <- temps
+            job.Dst <- dst
+            Halves.run job blocks (blocks / 2)
+            job.Steps <- null
+            job.Args <- null
+            job.Temps <- null
+            job.Dst <- null
+        else
+            Fused<'T>.Blocks(steps, args, temps, dst, 0, blocks)
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
     (outputs: Expr[], variables: Expr[], read: Expr[], instructions: Instruction<'T>[], layout: Layout<'T>) =
@@ -136,6 +197,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         |> Array.sumBy (fun ins ->
             match ins.Node.Op with
             | Op.MatMul when not ins.Axpy && isNull ins.Steps -> flops ins.Node
+            | _ when not (isNull (box ins.Product)) -> flops ins.Product
             // A transposed product computed as one GEMM (its product node folded into it).
             | Op.Permute _ when ins.Transposed -> flops ins.Node.Inputs[0]
             | _ -> 0L)
@@ -190,9 +252,14 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
             Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
         elif not (isNull ins.Steps) then
             Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+        elif not (isNull (box ins.Product)) then
+            // c + A B: c's values (already there when c lent its buffer), then the GEMM adds the product.
+            if not (obj.ReferenceEquals(ins.Args[2], ins.Dst)) then
+                Kernels<'T>.BroadcastTo(ins.Args[2], ins.Addend.ShapeRef, ins.Dst, ins.Node.ShapeRef)
+            Execute<'T>.MatMul(ins.Product, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB, true)
         else
             match ins.Node.Op with
-            | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
+            | Op.MatMul -> Execute<'T>.MatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB, false)
             | Op.Permute _ when ins.Transposed ->
                 Execute<'T>.TransposedMatMul(ins.Node, ins.Args[0], ins.Args[1], ins.Dst, ins.TransA, ins.TransB)
             | _ -> Execute<'T>.Node(ins.Node, ins.Args, ins.Dst)
@@ -204,18 +271,27 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let ticks = Array.zeroCreate<int64> instructions.Length
         for _ in 1..runs do
             p.Runs ticks
+        let shapes (e: Expr) = e.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat " "
+        let flags (ins: Instruction<'T>) = if ins.TransA || ins.TransB then sprintf " (transposed %b %b)" ins.TransA ins.TransB else ""
         let label (ins: Instruction<'T>) =
             if ins.Axpy then
                 sprintf "a - b * c %s" (Shape.show ins.Node.ShapeRef)
+            elif not (isNull (box ins.Product)) then
+                let c = if obj.ReferenceEquals(ins.Args[2], ins.Dst) then "in place" else "copied"
+                sprintf
+                    "c %s %s + matmul %s -> %s%s"
+                    (Shape.show ins.Addend.ShapeRef)
+                    c
+                    (shapes ins.Product)
+                    (Shape.show ins.Node.ShapeRef)
+                    (flags ins)
             elif not (isNull ins.Steps) then
                 sprintf
                     "fused %s %s"
                     (ins.Steps |> Array.map (fun s -> s.Node.Op.Name) |> String.concat ", ")
                     (Shape.show ins.Node.ShapeRef)
             else
-                let operands = ins.Node.Inputs |> Array.map (fun e -> Shape.show e.ShapeRef) |> String.concat " "
-                let flags = if ins.TransA || ins.TransB then sprintf " (transposed %b %b)" ins.TransA ins.TransB else ""
-                sprintf "%s %s -> %s%s" ins.Node.Op.Name operands (Shape.show ins.Node.ShapeRef) flags
+                sprintf "%s %s -> %s%s" ins.Node.Op.Name (shapes ins.Node) (Shape.show ins.Node.ShapeRef) (flags ins)
         let perRun t = float t * 1e6 / float Diagnostics.Stopwatch.Frequency / float runs
         Array.zip instructions ticks
         |> Array.groupBy (fst >> label)

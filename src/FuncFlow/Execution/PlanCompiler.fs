@@ -28,6 +28,9 @@ type internal Lowering =
     | Folded
     /// A fused elementwise group: reads its leaves and runs its steps in order, the last being this node.
     | Group of steps: FusedStep[]
+    /// c + A B (in either order) for a product read nowhere else: one GEMM with beta = 1 onto c's values, the
+    /// product Folded. Reads [A; B; c]. In place, c's buffer is the sum's; otherwise c is first broadcast into it.
+    | GemmAccumulate of transA: bool * transB: bool * product: int * inPlace: bool
 
 /// The plan's intermediate form over a schedule: for every position, how it runs and the positions it reads.
 type internal Lowered = { Schedule: Schedule; Kinds: Lowering[]; Reads: int[][] }
@@ -80,6 +83,10 @@ type internal Instruction<'T> =
         Steps: FusedStep[]
         /// One block-sized buffer per step but the last.
         Temps: 'T[][]
+        /// The matrix product a GemmAccumulate adds onto Args[2] (null if none), Args being [A; B; c].
+        Product: Expr
+        /// c, the sum's other operand (null if none).
+        Addend: Expr
     }
 
 /// Plan compilation as passes over one schedule, each a function of the previous passes' results:
@@ -90,6 +97,9 @@ module internal PlanCompiler =
     /// exactly the spans the unfused nodes would, and compute the same bits.
     [<Literal>]
     let FusedBlock = 1024
+
+    /// From this many elements on, a fused group's blocks run in two halves on two cores.
+    let FusedHalving = 1 <<< 16
 
     /// The most nodes one fused group holds.
     [<Literal>]
@@ -170,7 +180,8 @@ module internal PlanCompiler =
         | _ -> None
 
     /// Decides how each node runs: leaves and reshapes run nothing, matrix products read transposes through
-    /// GEMM flags, the SGD update pattern becomes one Axpy; every other node runs as itself.
+    /// GEMM flags, the SGD update pattern becomes one Axpy, a sum onto a product read only there one GEMM with
+    /// beta = 1; every other node runs as itself.
     let rewrite (s: Schedule) : Lowered =
         let n = s.Count
         let reads = Array.init n (fun k -> s.Operands[s.Starts[k] .. s.Starts[k + 1] - 1])
@@ -221,6 +232,55 @@ module internal PlanCompiler =
                     kinds[m] <- Folded
                     kinds[k] <- TransposedGemm(not transB, not transA)
                 | _ -> ()
+            | _ -> ()
+        // Counted again after the flags and transposes moved reads: a count only errs high (a Folded node's reads
+        // still count), which only leaves a sum as it is.
+        let readers = Array.zeroCreate<int> n
+        for k in 0 .. n - 1 do
+            for i in reads[k] do
+                readers[i] <- readers[i] + 1
+        for r in s.Roots do
+            readers[r] <- readers[r] + 1
+        // The node whose buffer position q is: through reshapes that only the next one reads.
+        let source (q: int) =
+            let mutable q = q
+            while kinds[q] = Alias && readers[q] = 1 do
+                q <- reads[q][0]
+            q
+        let size (q: int) = Shape.size s.Order[q].ShapeRef
+        for k in 0 .. n - 1 do
+            let e = s.Order[k]
+            match e.Op, kinds[k] with
+            | Op.Binary BinaryOp.Add, Kernel ->
+                // The operand that is a product only this sum reads, of the sum's size (not broadcast by it).
+                let fromProduct i =
+                    let q = source (reads[k][i])
+                    match kinds[q] with
+                    | Gemm _ when readers[q] = 1 && size q = size k -> true
+                    | _ -> false
+                match [ 0; 1 ] |> List.tryFind fromProduct with
+                | Some i ->
+                    let product = source (reads[k][i])
+                    let c = reads[k][1 - i]
+                    let owner = source c
+                    // c's buffer becomes the sum's when the sum is the only reader of c and of its buffer's
+                    // computed owner (not a variable's or a constant's storage, nor a result).
+                    let inPlace =
+                        size c = size k
+                        && readers[c] = 1
+                        && readers[owner] = 1
+                        && (match kinds[owner] with
+                            | Leaf
+                            | Alias
+                            | Folded -> false
+                            | _ -> true)
+                    match kinds[product] with
+                    | Gemm(transA, transB) ->
+                        kinds[product] <- Folded
+                        kinds[k] <- GemmAccumulate(transA, transB, product, inPlace)
+                        reads[k] <- [| reads[product][0]; reads[product][1]; c |]
+                    | _ -> ()
+                | None -> ()
             | _ -> ()
         { Schedule = s; Kinds = kinds; Reads = reads }
 
@@ -292,6 +352,7 @@ module internal PlanCompiler =
         for k in running do
             match p.Kinds[k] with
             | Alias -> owner[k] <- owner[p.Reads[k][0]]
+            | GemmAccumulate(_, _, _, true) -> owner[k] <- owner[p.Reads[k][2]]
             | _ -> ()
         let lastRead = Array.create n -1
         running
@@ -353,11 +414,15 @@ module internal PlanCompiler =
                     | Op.Const t -> t.Data :?> 'T[]
                     | _ -> variable e
             | Alias -> buffers[k] <- buffers[p.Reads[k][0]]
+            | GemmAccumulate(_, _, _, true) -> buffers[k] <- buffers[p.Reads[k][2]]
             | kind ->
                 let size = Shape.size e.ShapeRef
                 buffers[k] <- take size
                 match kind with
-                | Group steps -> temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh (min size FusedBlock))
+                | Group steps ->
+                    // A group run in two halves (Fused.Run) keeps each half's intermediates apart.
+                    let temp = if size >= FusedHalving then 2 * FusedBlock else min size FusedBlock
+                    temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh temp)
                 | _ -> ()
             for a in p.Reads[k] do
                 release i a
@@ -407,6 +472,8 @@ module internal PlanCompiler =
                         Scale = 'T.Zero
                         Steps = null
                         Temps = null
+                        Product = Unchecked.defaultof<Expr>
+                        Addend = Unchecked.defaultof<Expr>
                     }
                 match p.Kinds[k] with
                 | Leaf
@@ -417,4 +484,13 @@ module internal PlanCompiler =
                 | TransposedGemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB; Transposed = true }
                 | Axpy scale -> yield { plain with Axpy = true; Scale = 'T.CreateTruncating scale }
                 | Group steps -> yield { plain with Steps = steps; Temps = layout.Temps[k] }
+                | GemmAccumulate(transA, transB, product, _) ->
+                    let addend = p.Schedule.Order[p.Reads[k][2]]
+                    yield
+                        { plain with
+                            TransA = transA
+                            TransB = transB
+                            Product = p.Schedule.Order[product]
+                            Addend = addend
+                        }
         |]

@@ -3,6 +3,7 @@ namespace FuncFlow
 open System
 open System.Collections.Generic
 open System.Diagnostics
+open System.Runtime.CompilerServices
 open System.Threading
 open Microsoft.FSharp.Reflection
 
@@ -160,9 +161,10 @@ type Op =
 and [<Sealed>] Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType) =
     static let mutable counter = 0L
     static let mutable captureSites = Environment.GetEnvironmentVariable "FUNCFLOW_TRACE" = "1"
+    // Where nodes were built, for the nodes built while capture was on: a side table rather than a field,
+    // which every node would pay for (a scalar graph builds thousands of nodes a step).
+    static let sites = ConditionalWeakTable<Expr, string>()
     let id = Interlocked.Increment(&counter)
-    // Null unless capture is on: when off, a node pays one static read and one empty field.
-    let site = if captureSites then Expr.CaptureSite() else null
 
     // The first few frames outside FuncFlow and FSharp.Core: the user's code that built the node.
     static member private CaptureSite() : string =
@@ -207,7 +209,13 @@ and [<Sealed>] Expr internal (op: Op, inputs: Expr[], shape: int[], dtype: DType
     /// A number unique to this node, increasing in creation order.
     member _.Id = id
     /// Where the node was built (innermost user frame first), if Expr.CaptureCreationSites was on then.
-    member _.CreationSite: string option = Option.ofObj site
+    member this.CreationSite: string option =
+        match sites.TryGetValue this with
+        | true, site -> Some site
+        | _ -> None
+
+    /// Records where this node is being built (Expr.make calls it while capture is on).
+    member internal this.RecordCreationSite() = sites.AddOrUpdate(this, Expr.CaptureSite())
 
     override _.Equals(other: obj) =
         obj.ReferenceEquals(other, null) |> not
@@ -377,7 +385,10 @@ type PoolSpec =
 /// operation and the shapes, when the operands do not fit.
 [<RequireQualifiedAccess>]
 module Expr =
-    let internal make op (inputs: Expr[]) shape dtype = Expr(op, inputs, shape, dtype)
+    let internal make op (inputs: Expr[]) shape dtype =
+        let e = Expr(op, inputs, shape, dtype)
+        if Expr.CaptureCreationSites then e.RecordCreationSite()
+        e
 
     let private fail (op: string) (message: string) : 'a = invalidArg "operand" (sprintf "%s: %s" op message)
 
@@ -876,20 +887,24 @@ module Expr =
         operand "logSoftmax" x
         make (Op.LogSoftmax(Shape.axis "logSoftmax" x.ShapeRef axis)) [| x |] x.ShapeRef x.DType
 
-    /// The sum of same-shape expressions.
-    let addN (xs: Expr list) =
+    // addN on an array the caller gives up (the gradient fold's contributions): no list built and copied.
+    let internal addNOf (xs: Expr[]) =
         for x in xs do
             operand "addN" x
         match xs with
-        | [] -> fail "addN" "needs at least one operand"
-        | [ x ] -> x
-        | [ a; b ] when Shape.equal a.ShapeRef b.ShapeRef -> add a b
-        | first :: _ ->
+        | [||] -> fail "addN" "needs at least one operand"
+        | [| x |] -> x
+        | [| a; b |] when Shape.equal a.ShapeRef b.ShapeRef -> add a b
+        | _ ->
+            let first = xs[0]
             for x in xs do
                 sameDType "addN" first x
                 if not (Shape.equal x.ShapeRef first.ShapeRef) then
                     fail "addN" (sprintf "shapes %s and %s differ" (Shape.show first.ShapeRef) (Shape.show x.ShapeRef))
-            make Op.AddN (Array.ofList xs) first.ShapeRef first.DType
+            make Op.AddN xs first.ShapeRef first.DType
+
+    /// The sum of same-shape expressions.
+    let addN (xs: Expr list) = addNOf (Array.ofList xs)
 
     /// a where the condition (a 0/1 tensor) is nonzero, else b; the three broadcast together (NumPy rules).
     /// The condition gets no gradient.

@@ -18,6 +18,13 @@ module internal Scratch =
     /// Gives an array back; references are cleared so that the pool keeps no graph alive.
     let release<'T> (a: 'T[]) = ArrayPool<'T>.Shared.Return(a, RuntimeHelpers.IsReferenceOrContainsReferences<'T>())
 
+    /// An array twice as long holding a's first `count` elements; a goes back to the pool.
+    let grow<'T> (a: 'T[]) (count: int) : 'T[] =
+        let grown = rent<'T>(2 * a.Length)
+        Array.Copy(a, grown, count)
+        release a
+        grown
+
 /// Positions of nodes in one topological order, looked up by node id. Ids grow in creation order and a
 /// node's operands are older than it, so a graph built in one go occupies a narrow band of ids just
 /// below its newest root: an array covers that band and a dictionary the rest (old variables), which
@@ -31,8 +38,9 @@ type internal NodeIndex(newest: int64) =
 
     member private _.Store(id: int64, stored: int) =
         let d = newest - id
-        // Grow the array only while it stays within a few times the nodes seen, so sparse ids cannot blow it up.
-        if d >= 0L && d >= int64 slots.Length && d < 4L * int64 count + 4096L then
+        // Grow the array only while it stays within a few times the nodes seen, so sparse ids cannot blow it up;
+        // the allowance covers a gradient's function nodes, met before the gradient's own are counted.
+        if d >= 0L && d >= int64 slots.Length && d < 4L * int64 count + 65536L then
             let grown = Scratch.rent (max (2 * slots.Length) (int d + 1))
             slots.CopyTo(grown, 0)
             Scratch.release slots
@@ -107,26 +115,39 @@ module Graph =
         let index = NodeIndex newest
         let mutable order = Scratch.rent<Expr> 256
         let mutable count = 0
-        let stack = Stack<struct (Expr * int)>()
+        // The DFS stack in pooled arrays (node, next operand), as deep as the graph's longest path.
+        let mutable stack = Scratch.rent<Expr> 256
+        let mutable nextOperand = Scratch.rent<int> 256
+        let mutable depth = 0
         let mutable edges = 0
         for root in roots do
-            if index.Visit root.Id then stack.Push(struct (root, 0))
-            while stack.Count > 0 do
-                let struct (node, next) = stack.Pop()
+            if index.Visit root.Id then
+                stack[0] <- root
+                nextOperand[0] <- 0
+                depth <- 1
+            while depth > 0 do
+                // A step pops one entry and pushes at most two.
+                if depth + 1 >= stack.Length then
+                    stack <- Scratch.grow stack depth
+                    nextOperand <- Scratch.grow nextOperand depth
+                depth <- depth - 1
+                let node, next = stack[depth], nextOperand[depth]
                 if next < node.Inputs.Length then
-                    stack.Push(struct (node, next + 1))
+                    nextOperand[depth] <- next + 1
+                    depth <- depth + 1
                     let child = node.Inputs[next]
-                    if index.Visit child.Id then stack.Push(struct (child, 0))
+                    if index.Visit child.Id then
+                        stack[depth] <- child
+                        nextOperand[depth] <- 0
+                        depth <- depth + 1
                 else
                     index.Place(node.Id, count)
                     edges <- edges + node.Inputs.Length
-                    if count = order.Length then
-                        let grown = Scratch.rent (2 * count)
-                        Array.Copy(order, grown, count)
-                        Scratch.release order
-                        order <- grown
+                    if count = order.Length then order <- Scratch.grow order count
                     order[count] <- node
                     count <- count + 1
+        Scratch.release stack
+        Scratch.release nextOperand
         let starts = Scratch.rent (count + 1)
         let operands = Scratch.rent edges
         let mutable e = 0

@@ -8,24 +8,26 @@ open System.Collections.Generic
 /// structurally equal nodes (hash-consing). Values are unchanged up to rounding, for finite values: x * 0
 /// becomes 0 even where x would be an infinity.
 module Simplify =
-    /// A hash-consing key: a node's operation and its operands (by id), or a one-element constant's value.
+    /// A hash-consing key: a node's operation and its operands (the node's own array, compared node by node),
+    /// or a one-element constant's value.
     [<CustomEquality; NoComparison>]
     type private Key =
-        | Node of op: Op * operands: int64[]
+        | Node of op: Op * operands: Expr[]
         | Scalar of dtype: DType * shape: int[] * bits: int64
 
         override k.Equals(other: obj) =
             match other with
             | :? Key as o ->
                 match k, o with
-                | Node(a, xs), Node(b, ys) -> xs.Length = ys.Length && Array.forall2 (=) xs ys && a = b
+                | Node(a, xs), Node(b, ys) ->
+                    xs.Length = ys.Length && Array.forall2 (fun (x: Expr) y -> obj.ReferenceEquals(x, y)) xs ys && a = b
                 | Scalar(d, s, v), Scalar(e, t, w) -> d = e && v = w && Shape.equal s t
                 | _ -> false
             | _ -> false
 
         override k.GetHashCode() =
             match k with
-            | Node(op, xs) -> Array.fold (fun h (x: int64) -> h * 31 + x.GetHashCode()) (hash op) xs
+            | Node(op, xs) -> Array.fold (fun h (x: Expr) -> h * 31 + x.Id.GetHashCode()) (hash op) xs
             | Scalar(d, s, v) -> HashCode.Combine(d, v, s.Length)
 
     /// Results above this many elements are not folded: a constant computed once must not become a large
@@ -36,15 +38,23 @@ module Simplify =
     let private isOne (e: Expr) = Shape.size e.ShapeRef = 1
 
     /// The one-element constant's value, if e is one.
+    // Struct patterns: they run on every node the simplifier visits, and an option would be an allocation each.
+    [<return: Struct>]
     let private (|ScalarConst|_|) (e: Expr) =
         match e.Op with
-        | Op.Const t when t.Size = 1 -> Some(t.At 0)
-        | _ -> None
+        | Op.Const t when t.Size = 1 -> ValueSome(t.At 0)
+        | _ -> ValueNone
 
+    [<return: Struct>]
     let private (|Constant|_|) (e: Expr) =
         match e.Op with
-        | Op.Const t -> Some t
-        | _ -> None
+        | Op.Const t -> ValueSome t
+        | _ -> ValueNone
+
+    let private isNeg (e: Expr) =
+        match e.Op with
+        | Op.Unary UnaryOp.Neg -> true
+        | _ -> false
 
     let private isConst (value: float) (e: Expr) =
         match e with
@@ -61,6 +71,14 @@ module Simplify =
             | Op.BroadcastTo _ when isOne s.Inputs[0] -> s <- s.Inputs[0]
             | _ -> go <- false
         s
+
+    /// Whether e is a reshape of a tensor that inserts a size-1 axis at `axis`, before an axis of it.
+    let private insertsAxis (axis: int) (e: Expr) =
+        e.Op.IsReshape
+        && axis < e.Inputs[0].Rank
+        && e.Rank = e.Inputs[0].Rank + 1
+        && e.ShapeRef[axis] = 1
+        && Shape.equal (Array.removeAt axis e.ShapeRef) e.Inputs[0].ShapeRef
 
     /// The operations whose value constant operands always fix without a run-time error (index ranges are
     /// checked when they run, so gathers are left to run). A reshape is a view in plans: folding it would
@@ -142,7 +160,7 @@ module Simplify =
                 | op when op.IsElementwise -> None
                 | Op.Const t when t.Size = 1 -> Some(Scalar(e.DType, e.ShapeRef, BitConverter.DoubleToInt64Bits(t.At 0)))
                 | Op.Const _ -> None
-                | op -> Some(Node(op, e.Inputs |> Array.map (fun i -> i.Id)))
+                | op -> Some(Node(op, e.Inputs))
             // The first node seen with a key stands for every later one.
             let intern (e: Expr) =
                 match key e with
@@ -159,9 +177,9 @@ module Simplify =
             // is that node unchanged. Rewrites build their new nodes through here too, a bounded number of levels
             // each, so the recursion's depth does not grow with the graph.
             let rec build (original: Expr) (op: Op) (inputs: Expr[]) (shape: int[]) (dtype: DType) : Expr =
-                let same (e: Expr) = Shape.equal e.ShapeRef shape
-                let again op' inputs' = Some(build fresh op' inputs' shape dtype)
-                let made () =
+                let inline same (e: Expr) = Shape.equal e.ShapeRef shape
+                let inline again op' inputs' = Some(build fresh op' inputs' shape dtype)
+                let inline made () =
                     if
                         not (isNull (box original))
                         && Array.forall2 (fun (a: Expr) b -> obj.ReferenceEquals(a, b)) inputs original.Inputs
@@ -169,7 +187,7 @@ module Simplify =
                         original
                     else
                         Expr.make op inputs shape dtype
-                let folded () =
+                let inline folded () =
                     if
                         foldable op
                         && inputs.Length > 0
@@ -182,7 +200,7 @@ module Simplify =
                 // An elementwise operation on broadcast one-element constants: folded on one element, then
                 // broadcast (one broadcast instead of a broadcast and the operation). Not for other values: a
                 // broadcast operand shared by several users would then be broadcast once per user.
-                let lifted () =
+                let inline lifted () =
                     match op with
                     | Op.Unary _
                     | Op.Binary _
@@ -207,7 +225,7 @@ module Simplify =
                     | _ -> None
                 // A one-element operand read through reshapes and broadcasts is read directly where the
                 // elementwise operation broadcasts it to the same result.
-                let direct () =
+                let inline direct () =
                     match op with
                     // Most operands are read as they are: no copy of the inputs unless one is read through shapes.
                     | Op.Binary _
@@ -225,17 +243,15 @@ module Simplify =
                         else
                             again op direct
                     | _ -> None
-                let identity () =
+                let inline identity () =
                     match op, inputs with
-                    | Op.Unary UnaryOp.Neg, [| x |] when x.Op = Op.Unary UnaryOp.Neg && readOnce x -> Some x.Inputs[0]
+                    | Op.Unary UnaryOp.Neg, [| x |] when isNeg x && readOnce x -> Some x.Inputs[0]
                     | Op.Binary BinaryOp.Add, [| a; b |] when isConst 0.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Add, [| a; b |] when isConst 0.0 a && same b -> Some b
                     | Op.Binary BinaryOp.Sub, [| a; b |] when isConst 0.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Sub, [| a; b |] when isConst 0.0 a && same b -> again (Op.Unary UnaryOp.Neg) [| b |]
-                    | Op.Binary BinaryOp.Add, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg && readOnce b ->
-                        again (Op.Binary BinaryOp.Sub) [| a; b.Inputs[0] |]
-                    | Op.Binary BinaryOp.Sub, [| a; b |] when b.Op = Op.Unary UnaryOp.Neg && readOnce b ->
-                        again (Op.Binary BinaryOp.Add) [| a; b.Inputs[0] |]
+                    | Op.Binary BinaryOp.Add, [| a; b |] when isNeg b && readOnce b -> again (Op.Binary BinaryOp.Sub) [| a; b.Inputs[0] |]
+                    | Op.Binary BinaryOp.Sub, [| a; b |] when isNeg b && readOnce b -> again (Op.Binary BinaryOp.Add) [| a; b.Inputs[0] |]
                     | Op.Binary BinaryOp.Mul, [| a; b |] when isConst 1.0 b && same a -> Some a
                     | Op.Binary BinaryOp.Mul, [| a; b |] when isConst 1.0 a && same b -> Some b
                     | Op.Binary BinaryOp.Div, [| a; b |] when isConst 1.0 b && same a -> Some a
@@ -249,13 +265,35 @@ module Simplify =
                         if Shape.equal x.Inputs[0].ShapeRef shape then Some x.Inputs[0] else again op [| x.Inputs[0] |]
                     | Op.BroadcastTo _, [| x |] when x.Op.IsBroadcastTo || x.Op.IsReshape && isOne x && x.Inputs[0].Rank <= shape.Length ->
                         again op [| x.Inputs[0] |]
+                    // A stack (a concat of reshapes that each insert a size-1 axis at the concat's axis) is a view of
+                    // the concat of the reshapes' operands, laid out alike, which the graph may compute already: a
+                    // recurrent layer's per-step gate gradients are stacked for its input projection and joined for
+                    // its recurrent weight's product. Only where the graph reads each reshape once (the originals: their
+                    // simplified forms are new nodes when their operands changed), so that no reshape stays besides.
+                    | Op.Concat axis, _ when
+                        inputs.Length > 0
+                        && not (isNull (box original))
+                        && Array.forall2 (fun i o -> insertsAxis axis i && readOnce o) inputs original.Inputs
+                        ->
+                        let operands = inputs |> Array.map (fun i -> i.Inputs[0])
+                        let joined = operands[0].ShapeRef |> Array.mapi (fun j d -> if j = axis then d * operands.Length else d)
+                        again (Op.Reshape(Array.copy shape)) [| build fresh op operands joined dtype |]
                     | _ -> None
-                let rewritten =
-                    folded () |> Option.orElseWith lifted |> Option.orElseWith direct |> Option.orElseWith identity
+                // The rewrites in turn, the first that applies winning; local and inlined, so that the many
+                // nodes no rewrite applies to cost no closures (a scalar graph's gradient has thousands).
                 let result =
-                    match rewritten with
+                    match folded () with
                     | Some e -> e
-                    | None -> made ()
+                    | None ->
+                        match lifted () with
+                        | Some e -> e
+                        | None ->
+                            match direct () with
+                            | Some e -> e
+                            | None ->
+                                match identity () with
+                                | Some e -> e
+                                | None -> made ()
                 if not (Shape.equal result.ShapeRef shape) || result.DType <> dtype then
                     invalidOp (
                         sprintf
@@ -275,7 +313,15 @@ module Simplify =
                     | _ -> ()
                 else
                     let first = graph.Starts[k]
-                    let inputs = Array.init node.Inputs.Length (fun i -> simplified[graph.Operands[first + i]])
+                    let mutable unchanged = true
+                    for i in 0 .. node.Inputs.Length - 1 do
+                        unchanged <- unchanged && obj.ReferenceEquals(simplified[graph.Operands[first + i]], node.Inputs[i])
+                    // Most operands come through unchanged: the node's own array then serves (nodes never change it).
+                    let inputs =
+                        if unchanged then
+                            node.Inputs
+                        else
+                            Array.init node.Inputs.Length (fun i -> simplified[graph.Operands[first + i]])
                     let result = build node node.Op inputs node.ShapeRef node.DType
                     if uses[k] = 1 && result.Op.IsElementwise && graph.Index.Position result.Id < 0 then
                         freshReadOnce.Add result.Id |> ignore
@@ -293,7 +339,8 @@ module Simplify =
     /// Simplifies several expressions together: constants folded; x + 0, x - 0, x * 1, x / 1 and --x to x,
     /// x * 0 and 0 / x to 0 where the zero has the result's shape; a + -b to a - b; elementwise operations
     /// on broadcast one-element constants folded on one element; one-element operands read without their
-    /// reshapes and broadcasts; chains of reshapes and broadcasts shortened; structurally equal
+    /// reshapes and broadcasts; chains of reshapes and broadcasts shortened; a stack (a concat of reshapes
+    /// inserting a size-1 axis) as a reshape of the concat of their operands; structurally equal
     /// sub-expressions shared (not elementwise ones, which plans fuse). Every rewrite removes work, so a plan
     /// of the result runs no more instructions. Values are unchanged up to rounding, for finite values.
     let many (roots: Expr list) : Expr list = run [] roots

@@ -135,9 +135,12 @@ type Adam(learningRate: float, beta1: float, beta2: float, epsilon: float, weigh
         // t counts this step too, so the first step divides the moments by (1 - beta).
         let c1 = 1.0 - Expr.pow (Expr.scalarLike p beta1) t
         let c2 = 1.0 - Expr.pow (Expr.scalarLike p beta2) t
-        let delta = learningRate * (mNew / c1) / (Expr.sqrt (vNew / c2) + epsilon)
+        // PyTorch's order (torch.optim.Adam): the corrections folded into two scalars, so each element costs
+        // two divisions and a square root, lr m^ / (sqrt v^ + eps) = (lr / c1) m / (sqrt v / sqrt c2 + eps).
+        let stepSize = learningRate / c1
+        let denominator = Expr.sqrt vNew / Expr.sqrt c2 + epsilon
         let shrunk = if decoupled && weightDecay <> 0.0 then p * (1.0 - learningRate * weightDecay) else p
-        { State = [ m, m0; v, v0 ]; Updates = [ p, shrunk - delta; m, mNew; v, vNew ] }
+        { State = [ m, m0; v, v0 ]; Updates = [ p, shrunk - stepSize * (mNew / denominator); m, mNew; v, vNew ] }
 
 /// AdamW: Adam with decoupled weight decay, p <- p (1 - lr wd) - lr m^ / (sqrt v^ + eps).
 [<Sealed>]

@@ -41,6 +41,9 @@ module internal OpenBlasNative =
         int ldc
     )
 
+    [<DllImport("libopenblas.so.0")>]
+    extern void openblas_set_num_threads(int threads)
+
     [<DllImport("libopenblas.so.0", EntryPoint = "cblas_sgemm")>]
     extern void sgemm(
         int order,
@@ -150,7 +153,15 @@ module internal Blas =
             let mutable handle = 0n
             if NativeLibrary.TryLoad("libopenblas.so.0", &handle) then OpenBlas else Managed
 
-    let private probed = lazy (probe ())
+    // FuncFlow splits products between the cores itself (Halved.MatMul), so OpenBLAS runs on the calling
+    // thread: its own threads, woken for products of any size, made small products slower 1 time in 2.
+    let threadsProducts = Environment.GetEnvironmentVariable "FUNCFLOW_GEMM_SPLIT" <> "0"
+
+    let private probed =
+        lazy
+            (let p = probe ()
+             if p = OpenBlas && threadsProducts then OpenBlasNative.openblas_set_num_threads 1
+             p)
     // A per-flow override, so that comparing implementations never changes what other threads use.
     let private scoped = AsyncLocal<BlasProvider voption>()
 

@@ -4,6 +4,7 @@ open System
 open System.Buffers
 open System.Numerics
 open System.Numerics.Tensors
+open System.Runtime.Intrinsics
 
 /// Elementwise functions of one tensor.
 [<RequireQualifiedAccess>]
@@ -414,6 +415,8 @@ type internal MatMulArgs<'T> =
         N: int
         TransA: bool
         TransB: bool
+        /// C += op(A) op(B) (GEMM's beta = 1) instead of C = op(A) op(B).
+        Accumulate: bool
     }
 
 /// im2col's or col2im's operands, for a job that runs some of the planes.
@@ -427,6 +430,7 @@ type internal PoolArgs<'T> = { Scatter: bool; Keys: 'T[]; Values: 'T[]; Dst: 'T[
 /// Which kernel a KernelJob runs.
 type internal KernelJobKind =
     | MatMulJob
+    | MatMulSliceJob
     | Im2ColJob
     | PoolJob
 
@@ -478,11 +482,25 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 let width = Vector<'T>.Count
                 let mutable i = 0
                 while i + width <= src.Length do
-                    let v = Vector<'T>(src.Slice i)
-                    Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero).CopyTo(dst.Slice i)
+                    Kernels<'T>.StepOf(Vector<'T>(src.Slice i)).CopyTo(dst.Slice i)
                     i <- i + width
                 for j in i .. src.Length - 1 do
                     dst[j] <- if Scalar.gt src[j] 'T.Zero then 'T.One else 'T.Zero
+
+    // 1 in the lanes where v > 0, else 0 (NaN included).
+    static member private StepOf(v: Vector<'T>) : Vector<'T> =
+        Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero)
+
+    /// dst = step(x) * g, relu's gradient, in one pass: the same products, bit for bit, as step into a buffer
+    /// and then the multiplication (a step value is never NaN, so the operands' order cannot pick a NaN).
+    static member StepTimes(x: ReadOnlySpan<'T>, g: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        let width = Vector<'T>.Count
+        let mutable i = 0
+        while i + width <= dst.Length do
+            (Kernels<'T>.StepOf(Vector<'T>(x.Slice i)) * Vector<'T>(g.Slice i)).CopyTo(dst.Slice i)
+            i <- i + width
+        for j in i .. dst.Length - 1 do
+            dst[j] <- (if Scalar.gt x[j] 'T.Zero then 'T.One else 'T.Zero) * g[j]
 
     /// dst[i] = f(src[i]) computed in float64: float32 values are rounded once, from the float64 result.
     static member Map(f: float -> float, src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
@@ -721,6 +739,13 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             column <- column && shape[i] = outShape[i]
         column
 
+    // How many of outShape's last axes a tensor of `shape` broadcast to it repeats (size 1 or missing there).
+    static member private RepeatedTrailing(shape: int[], outShape: int[]) : int =
+        let mutable k = 0
+        while k < outShape.Length && Kernels<'T>.OnesAtEnd(shape, k + 1) do
+            k <- k + 1
+        k
+
     /// Copies src (of shape srcShape) broadcast to outShape.
     static member BroadcastTo(src: 'T[], srcShape: int[], dst: 'T[], outShape: int[]) : unit =
         // Fills for one value (a mean's gradient) and one value per row (a row sum's gradient), else x + 0 row
@@ -731,6 +756,15 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             let inner = outShape[outShape.Length - 1]
             for row in 0 .. src.Length - 1 do
                 Span(dst, row * inner, inner).Fill(src[row] + 'T.Zero)
+        elif dst.Length > 0 && Kernels<'T>.RepeatedTrailing(srcShape, outShape) > 0 then
+            // The trailing axes src repeats are blocks of one value: a bias [1; C; 1; 1] over [N; C; H; W] is
+            // N C fills of H W elements.
+            let trailing = Kernels<'T>.RepeatedTrailing(srcShape, outShape)
+            let mutable block = 1
+            for axis in outShape.Length - trailing .. outShape.Length - 1 do
+                block <- block * outShape[axis]
+            for b in 0 .. dst.Length / block - 1 do
+                Span(dst, b * block, block).Fill(src[Kernels<'T>.BlockOffset(srcShape, outShape, trailing, b)] + 'T.Zero)
         elif dst.Length > 0 then
             // Row by row, allocating nothing (an average pool's gradient spreads [N C; 1; L] over [N C; K; L]).
             let inner = outShape[outShape.Length - 1]
@@ -798,82 +832,161 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// with the maximum subtracted first so that large logits do not overflow.
     static member Softmax(log: bool, src: 'T[], outer: int, n: int, inner: int, dst: 'T[]) : unit =
         // An empty tensor has nothing to normalise (and TensorPrimitives.Max rejects an empty span).
-        if dst.Length = 0 then
-            ()
-        elif inner = 1 then
-            for o in 0 .. outer - 1 do
-                let x = ReadOnlySpan(src, o * n, n)
-                let y = Span(dst, o * n, n)
-                let m = TensorPrimitives.Max x
-                TensorPrimitives.Subtract(x, m, y)
-                if log then
-                    let mutable s = 'T.Zero
-                    for i in 0 .. n - 1 do
-                        s <- s + 'T.Exp y[i]
-                    TensorPrimitives.Subtract(Span<'T>.op_Implicit y, 'T.Log s, y)
+        if dst.Length > 0 then
+            // Whole rows of `inner` elements at a time: along the last axis (inner = 1) a row is one softmax,
+            // otherwise one row holds an element of `inner` softmaxes, which then run side by side.
+            let scratch = ArrayPool<'T>.Shared.Rent(if inner = 1 then n else 3 * inner)
+            try
+                if inner = 1 then
+                    let exps = Span(scratch, 0, n)
+                    for o in 0 .. outer - 1 do
+                        let x = ReadOnlySpan(src, o * n, n)
+                        let y = Span(dst, o * n, n)
+                        TensorPrimitives.Subtract(x, TensorPrimitives.Max x, y)
+                        if log then
+                            TensorPrimitives.Exp(Span<'T>.op_Implicit y, exps)
+                            TensorPrimitives.Subtract(Span<'T>.op_Implicit y, 'T.Log(TensorPrimitives.Sum(Span<'T>.op_Implicit exps)), y)
+                        else
+                            TensorPrimitives.Exp(Span<'T>.op_Implicit y, y)
+                            TensorPrimitives.Divide(Span<'T>.op_Implicit y, TensorPrimitives.Sum(Span<'T>.op_Implicit y), y)
                 else
-                    TensorPrimitives.Exp(Span<'T>.op_Implicit y, y)
-                    let s = TensorPrimitives.Sum(Span<'T>.op_Implicit y)
-                    TensorPrimitives.Divide(Span<'T>.op_Implicit y, s, y)
-        else
-            let col: 'T[] = Array.zeroCreate n
-            let res: 'T[] = Array.zeroCreate n
-            for o in 0 .. outer - 1 do
-                for j in 0 .. inner - 1 do
-                    for i in 0 .. n - 1 do
-                        col[i] <- src[(o * n + i) * inner + j]
-                    Kernels<'T>.Softmax(log, col, 1, n, 1, res)
-                    for i in 0 .. n - 1 do
-                        dst[(o * n + i) * inner + j] <- res[i]
+                    let m = Span(scratch, 0, inner)
+                    let s = Span(scratch, inner, inner)
+                    let exps = Span(scratch, 2 * inner, inner)
+                    let row o k = (o * n + k) * inner
+                    for o in 0 .. outer - 1 do
+                        ReadOnlySpan(src, row o 0, inner).CopyTo m
+                        for k in 1 .. n - 1 do
+                            TensorPrimitives.Max(Span<'T>.op_Implicit m, ReadOnlySpan(src, row o k, inner), m)
+                        s.Clear()
+                        for k in 0 .. n - 1 do
+                            let y = Span(dst, row o k, inner)
+                            TensorPrimitives.Subtract(ReadOnlySpan(src, row o k, inner), Span<'T>.op_Implicit m, y)
+                            if log then
+                                TensorPrimitives.Exp(Span<'T>.op_Implicit y, exps)
+                                TensorPrimitives.Add(Span<'T>.op_Implicit s, Span<'T>.op_Implicit exps, s)
+                            else
+                                TensorPrimitives.Exp(Span<'T>.op_Implicit y, y)
+                                TensorPrimitives.Add(Span<'T>.op_Implicit s, Span<'T>.op_Implicit y, s)
+                        if log then TensorPrimitives.Log(Span<'T>.op_Implicit s, s)
+                        for k in 0 .. n - 1 do
+                            let y = Span(dst, row o k, inner)
+                            if log then
+                                TensorPrimitives.Subtract(Span<'T>.op_Implicit y, Span<'T>.op_Implicit s, y)
+                            else
+                                TensorPrimitives.Divide(Span<'T>.op_Implicit y, Span<'T>.op_Implicit s, y)
+            finally
+                ArrayPool<'T>.Shared.Return scratch
+
+    /// A permutation over fewer axes that moves the same elements: size-1 axes dropped, and output axes that are
+    /// adjacent and in order in the source merged into one (as [1; 2] in [0; 1; 2] -> [1; 2; 0]).
+    /// Returns the smaller source shape and the permutation of it.
+    static member CollapsePermutation(srcShape: int[], perm: int[]) : int[] * int[] =
+        // Each axis's position among the source axes longer than 1: axes with only size-1 axes between them are adjacent.
+        let position = srcShape |> Array.scan (fun count d -> if d = 1 then count else count + 1) 0
+        // Runs of source axes, in output order, each run ascending and adjacent in the source.
+        let runs = ResizeArray<ResizeArray<int>>()
+        let mutable previous = -1
+        for p in perm do
+            if srcShape[p] <> 1 then
+                if runs.Count > 0 && position[p] = previous + 1 then
+                    runs[runs.Count - 1].Add p
+                else
+                    runs.Add(ResizeArray [ p ])
+                previous <- position[p]
+        let bySource = runs |> Seq.sortBy (fun r -> r[0]) |> Seq.toArray
+        let shape = bySource |> Array.map (Seq.fold (fun acc a -> acc * srcShape[a]) 1)
+        let collapsed =
+            runs
+            |> Seq.map (fun r -> Array.findIndex (fun (s: ResizeArray<int>) -> s[0] = r[0]) bySource)
+            |> Seq.toArray
+        shape, collapsed
+
+    /// A blocked transpose of the r x c matrix at src[srcOff..] into dst[dstOff..], keeping both sides in cache.
+    static member private Transpose(src: 'T[], srcOff: int, r: int, c: int, dst: 'T[], dstOff: int) : unit =
+        let block = 32
+        for i0 in 0..block .. r - 1 do
+            for j0 in 0..block .. c - 1 do
+                for i in i0 .. min (i0 + block) r - 1 do
+                    for j in j0 .. min (j0 + block) c - 1 do
+                        dst[dstOff + j * r + i] <- src[srcOff + i * c + j]
 
     /// Writes src with its axes permuted: output axis i is input axis perm[i].
     static member Permute(src: 'T[], srcShape: int[], perm: int[], dst: 'T[]) : unit =
-        let rank = srcShape.Length
-        let srcStrides = Shape.strides srcShape
-        let outShape = perm |> Array.map (fun p -> srcShape[p])
-        if rank = 2 && perm[0] = 1 then
-            // Blocked transpose keeps both sides in cache.
-            let r, c = srcShape[0], srcShape[1]
-            let block = 32
-            for i0 in 0..block .. r - 1 do
-                for j0 in 0..block .. c - 1 do
-                    for i in i0 .. min (i0 + block) r - 1 do
-                        for j in j0 .. min (j0 + block) c - 1 do
-                            dst[j * r + i] <- src[i * c + j]
-        elif dst.Length > 0 then
-            let strides = perm |> Array.map (fun p -> srcStrides[p])
-            let index = Array.zeroCreate rank
-            let mutable off = 0
-            for k in 0 .. dst.Length - 1 do
-                dst[k] <- src[off]
-                let mutable axis = rank - 1
-                let mutable carry = true
-                while carry && axis >= 0 do
-                    index[axis] <- index[axis] + 1
-                    off <- off + strides[axis]
-                    if index[axis] = outShape[axis] then
-                        off <- off - strides[axis] * outShape[axis]
-                        index[axis] <- 0
-                        axis <- axis - 1
-                    else
-                        carry <- false
+        if dst.Length > 0 then
+            let shape, perm = Kernels<'T>.CollapsePermutation(srcShape, perm)
+            let rank = shape.Length
+            if rank <= 1 then
+                // The identity once collapsed (as a permute that only moves size-1 axes).
+                ReadOnlySpan(src, 0, dst.Length).CopyTo(Span dst)
+            elif rank = 2 then
+                Kernels<'T>.Transpose(src, 0, shape[0], shape[1], dst, 0)
+            elif rank = 3 && perm[0] = 0 && perm[1] = 2 then
+                // A batch of matrix transposes.
+                let size = shape[1] * shape[2]
+                for b in 0 .. shape[0] - 1 do
+                    Kernels<'T>.Transpose(src, b * size, shape[1], shape[2], dst, b * size)
+            else
+                let srcStrides = Shape.strides shape
+                let outShape = perm |> Array.map (fun p -> shape[p])
+                let strides = perm |> Array.map (fun p -> srcStrides[p])
+                // When the source's last axis stays last it is a contiguous run on both sides, copied as one span;
+                // otherwise every element is a run of one.
+                let run = if perm[rank - 1] = rank - 1 then shape[rank - 1] else 1
+                let outerAxes = if run > 1 then rank - 1 else rank
+                let index = Array.zeroCreate outerAxes
+                let mutable off = 0
+                for k in 0 .. dst.Length / run - 1 do
+                    if run = 1 then dst[k] <- src[off] else ReadOnlySpan(src, off, run).CopyTo(Span(dst, k * run, run))
+                    let mutable axis = outerAxes - 1
+                    let mutable carry = true
+                    while carry && axis >= 0 do
+                        index[axis] <- index[axis] + 1
+                        off <- off + strides[axis]
+                        if index[axis] = outShape[axis] then
+                            off <- off - strides[axis] * outShape[axis]
+                            index[axis] <- 0
+                            axis <- axis - 1
+                        else
+                            carry <- false
 
     /// Output matrices first .. stop - 1 of a batched C = op(A) op(B) over p.Batch output matrices (the
     /// output of shape p.OutShape). An operand with fewer matrices (its batch axes broadcast: missing at the
     /// front, as a convolution's weight against a batch of images, or of length 1) reads the matrix its batch
     /// axes map output matrix i to.
-    static member MatMulBatches(p: MatMulArgs<'T>, first: int, stop: int) : unit =
+    static member MatMulBatches(p: MatMulArgs<'T>, first: int, stop: int) : unit = Kernels<'T>.MatMulPart(p, first, stop, 0, max p.M p.N)
+
+    /// Rows (when M >= N) or else columns first .. stop - 1 of every output matrix of a batched
+    /// C = op(A) op(B): the halves of one product too big for one core.
+    static member MatMulSlices(p: MatMulArgs<'T>, first: int, stop: int) : unit = Kernels<'T>.MatMulPart(p, 0, p.Batch, first, stop)
+
+    // Output matrices [first, stop), each restricted to rows (M >= N) or columns [from, until).
+    static member private MatMulPart(p: MatMulArgs<'T>, first: int, stop: int, from: int, until: int) : unit =
         let m, n, k = p.M, p.N, p.K
         let lda = if p.TransA then m else k
         let ldb = if p.TransB then k else n
+        let byRows = m >= n
+        let rows, cols = (if byRows then until - from else m), (if byRows then n else until - from)
+        // Where the slice starts in op(A) (rows) or op(B) (columns), and in C.
+        let aSlice =
+            if not byRows then 0
+            elif p.TransA then from
+            else from * lda
+        let bSlice =
+            if byRows then 0
+            elif p.TransB then from * ldb
+            else from
+        let cSlice = if byRows then from * n else from
+        let beta = if p.Accumulate then 1.0 else 0.0
         for i in first .. stop - 1 do
-            let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k)
-            let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n)
+            let aOff = Kernels<'T>.MatrixOffset(p.AShape, p.BatchA, p.OutShape, p.Batch, i, m * k) + aSlice
+            let bOff = Kernels<'T>.MatrixOffset(p.BShape, p.BatchB, p.OutShape, p.Batch, i, k * n) + bSlice
+            let cOff = i * m * n + cSlice
             match box p.A, box p.B, box p.Dst with
             | (:? (float[]) as a), (:? (float[]) as b), (:? (float[]) as c) ->
-                Blas.dgemm (p.TransA, p.TransB, m, n, k, 1.0, a, aOff, lda, b, bOff, ldb, 0.0, c, i * m * n, n)
+                Blas.dgemm (p.TransA, p.TransB, rows, cols, k, 1.0, a, aOff, lda, b, bOff, ldb, beta, c, cOff, n)
             | (:? (float32[]) as a), (:? (float32[]) as b), (:? (float32[]) as c) ->
-                Blas.sgemm (p.TransA, p.TransB, m, n, k, 1.0f, a, aOff, lda, b, bOff, ldb, 0.0f, c, i * m * n, n)
+                Blas.sgemm (p.TransA, p.TransB, rows, cols, k, 1.0f, a, aOff, lda, b, bOff, ldb, float32 beta, c, cOff, n)
             | _ -> invalidOp "matmul: only float64 and float32 are supported"
 
     /// Where output matrix i of a batched matmul (of `batch` matrices) starts in an operand of `matrices`
@@ -985,8 +1098,12 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// (PyTorch's F.unfold layout: a convolution is then weight [O; C K] times each sample's columns, a GEMM
     /// with no transpose, its output already [N; O; OH OW]). fold = false writes the columns from the image,
     /// zeros where a tap falls in the padding; fold = true writes the image as the sum of the columns' taps
-    /// that read each element (col2im), the exact adjoint. Whole output rows are copied or added as spans.
-    static member Im2ColPlanes(p: Im2ColArgs<'T>, first: int, stop: int) : unit =
+    /// that read each element (col2im), the exact adjoint.
+    static member Im2ColPlanes(p: Im2ColArgs<'T>, first: int, stop: int) : unit = Kernels<'T>.Im2ColRows(p, first, stop, p.Window.SW = 1)
+
+    /// Im2ColPlanes with each row's run of taps moved element by element (contiguous = false: any stride) or,
+    /// with stride 1 along the width, in vectors (contiguous = true; tests compare the two).
+    static member Im2ColRows(p: Im2ColArgs<'T>, first: int, stop: int, contiguous: bool) : unit =
         let fold, image, cols, g = p.Fold, p.Image, p.Cols, p.Window
         let l = g.OH * g.OW
         if fold then Span(image, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
@@ -999,35 +1116,71 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                     let off = kj * g.DW - g.PW
                     let lo = if off >= 0 then 0 else min g.OW ((-off + g.SW - 1) / g.SW)
                     let hi = if g.W - 1 - off < 0 then -1 else min (g.OW - 1) ((g.W - 1 - off) / g.SW)
+                    let count = hi - lo + 1
                     for oh in 0 .. g.OH - 1 do
                         let ih = oh * g.SH - g.PH + ki * g.DH
                         let c = row + oh * g.OW
-                        if ih < 0 || ih >= g.H || lo > hi then
+                        if ih < 0 || ih >= g.H || count <= 0 then
                             if not fold then Span(cols, c, g.OW).Clear()
                         else
                             let src = plane + ih * g.W + lo * g.SW + off
-                            let count = hi - lo + 1
-                            // Rows of a small image are short: a plain loop beats a span call's set-up there.
                             if fold then
-                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
-                                    let d = Span(image, src, count)
-                                    TensorPrimitives.Add(Span<'T>.op_Implicit d, ReadOnlySpan(cols, c + lo, count), d)
+                                if contiguous then
+                                    Kernels<'T>.AddRun(cols, c + lo, image, src, count)
                                 else
                                     for j in 0 .. count - 1 do
                                         image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
                             else
+                                // Padding at the ends of a row is a few elements: a loop, not a span call.
                                 for j in 0 .. lo - 1 do
                                     cols[c + j] <- 'T.Zero
-                                if g.SW = 1 && count >= Kernels<'T>.ShortRow then
-                                    ReadOnlySpan(image, src, count).CopyTo(Span(cols, c + lo, count))
+                                if contiguous then
+                                    Kernels<'T>.CopyRun(image, src, cols, c + lo, count)
                                 else
                                     for j in 0 .. count - 1 do
                                         cols[c + lo + j] <- image[src + j * g.SW]
                                 for j in hi + 1 .. g.OW - 1 do
                                     cols[c + j] <- 'T.Zero
 
-    /// Below this many elements a row is copied or added by a plain loop rather than a span call.
-    static member ShortRow = 32
+    /// dst[d + j] = src[s + j] for j < count (different arrays), in vectors, the last one overlapping the one
+    /// before (writing the same values twice) instead of a scalar tail: im2col's rows (10-28 elements in a small
+    /// network) are short enough for a block copy's set-up to cost more than the copy.
+    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
+    static member CopyRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
+        let lanes = Vector<'T>.Count
+        let quarter = Vector128<'T>.Count
+        if count >= lanes then
+            let mutable j = 0
+            while j + lanes < count do
+                Vector<'T>(src, s + j).CopyTo(dst, d + j)
+                j <- j + lanes
+            Vector<'T>(src, s + count - lanes).CopyTo(dst, d + count - lanes)
+        elif Vector128.IsHardwareAccelerated && count >= quarter then
+            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s, quarter)).CopyTo(Span<'T>(dst, d, quarter))
+            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s + count - quarter, quarter)).CopyTo(Span<'T>(dst, d + count - quarter, quarter))
+        else
+            for j in 0 .. count - 1 do
+                dst[d + j] <- src[s + j]
+
+    /// dst[d + j] += src[s + j] for j < count, in vectors down to 128 bits and then scalars: col2im's rows
+    /// (10-28 elements in a small network) are too short for TensorPrimitives' set-up to pay.
+    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
+    static member AddRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
+        let lanes = Vector<'T>.Count
+        let mutable j = 0
+        while j + lanes <= count do
+            (Vector<'T>(dst, d + j) + Vector<'T>(src, s + j)).CopyTo(dst, d + j)
+            j <- j + lanes
+        let quarter = Vector128<'T>.Count
+        if Vector128.IsHardwareAccelerated && quarter < lanes && j + quarter <= count then
+            let sum =
+                Vector128.Create<'T>(ReadOnlySpan<'T>(dst, d + j, quarter))
+                + Vector128.Create<'T>(ReadOnlySpan<'T>(src, s + j, quarter))
+            sum.CopyTo(Span(dst, d + j, quarter))
+            j <- j + quarter
+        while j < count do
+            dst[d + j] <- dst[d + j] + src[s + j]
+            j <- j + 1
 
     /// Max pooling through each window's first arg-max of `keys` (an image batch), in row-major window order
     /// over the taps inside the image (padding never wins; builders keep padding within half the kernel, so
@@ -1036,12 +1189,137 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// arg-max; scatter = true: dst (image-shaped) gets the sum of `values` (pooled) of the windows whose
     /// arg-max each element is.
     static member MaxPoolPlanes(p: PoolArgs<'T>, first: int, stop: int) : unit =
+        if Kernels<'T>.TilesInPairs p.Window then
+            Kernels<'T>.MaxPoolPairs(p, first, stop)
+        else
+            Kernels<'T>.MaxPoolGeneral(p, first, stop)
+
+    /// MaxPoolPlanes for any window: also the reference the tests hold MaxPoolPairs to.
+    static member MaxPoolGeneral(p: PoolArgs<'T>, first: int, stop: int) : unit =
         let g = p.Window
         if p.Scatter then Span(p.Dst, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
         if g.PH = 0 && g.PW = 0 && Vector.IsHardwareAccelerated then
             Kernels<'T>.MaxPoolLanes(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
         else
             Kernels<'T>.MaxPoolWindows(p.Scatter, p.Keys, p.Values, p.Dst, g, first, stop)
+
+    /// True for the common pooling window MaxPoolPairs handles: 2x2, stride 2, no padding or dilation, over an
+    /// image of even height and width at least a vector wide, in float32 (it pairs 32-bit lanes as the low and
+    /// high halves of 64-bit ones: little-endian).
+    static member TilesInPairs(g: Window2d) : bool =
+        obj.ReferenceEquals(typeof<'T>, typeof<float32>)
+        && BitConverter.IsLittleEndian
+        && Vector.IsHardwareAccelerated
+        && g.KH = 2
+        && g.KW = 2
+        && g.SH = 2
+        && g.SW = 2
+        && g.PH = 0
+        && g.PW = 0
+        && g.DH = 1
+        && g.DW = 1
+        && g.H % 2 = 0
+        && g.W % 2 = 0
+        && g.W >= Vector<'T>.Count
+
+    // The lanes where `v > best || isnan v`: PyTorch's rule for a later tap to take a window's place.
+    static member private Takes(v: Vector<'T>, best: Vector<'T>) : Vector<'T> =
+        Vector.BitwiseOr(Vector.GreaterThan(v, best), Vector.OnesComplement(Vector.Equals(v, v)))
+
+    // 2x2 windows with stride 2 tile the image, so each image row pair is a row of windows and every element
+    // belongs to exactly one window. A vector of a row and one loaded an element further on put each window's
+    // left and right taps in the same lane (the even lanes; odd lanes straddle two windows and are dropped);
+    // the pick is the top pair's, then the bottom pair's, then the better of the two: for PyTorch's rule
+    // (the last NaN, else the first maximum, in row-major tap order) this is the same as taking the taps in
+    // order. The scatter writes every element (the window's value at its pick, zero elsewhere), so no zero-fill.
+    // The last vector of a row overlaps the one before (recomputing identical values); a vector whose loads
+    // would pass the end of an array goes window by window.
+    static member private MaxPoolPairs(p: PoolArgs<'T>, first: int, stop: int) : unit =
+        let g = p.Window
+        let keys, values, dst = p.Keys, p.Values, p.Dst
+        let lanes = Vector<'T>.Count
+        let half = lanes / 2
+        let direct = not p.Scatter && obj.ReferenceEquals(keys, values)
+        // The job's outputs end here: a whole-vector store of picks stops short of it (the next half's).
+        let outputs = stop * g.OH * g.OW
+        for k in first * g.H / 2 .. stop * g.H / 2 - 1 do
+            let top = 2 * k * g.W
+            let bottom = top + g.W
+            let o = k * g.OW
+            let mutable next = 0
+            while next < g.W do
+                let j = min next (g.W - lanes)
+                let w = o + j / 2
+                let fits =
+                    bottom + j + 1 + lanes <= keys.Length
+                    && (if p.Scatter then w + lanes <= values.Length else bottom + j + 1 + lanes <= values.Length)
+                if fits then
+                    let a, a1 = Vector<'T>(keys, top + j), Vector<'T>(keys, top + j + 1)
+                    let b, b1 = Vector<'T>(keys, bottom + j), Vector<'T>(keys, bottom + j + 1)
+                    let right = Kernels<'T>.Takes(a1, a)
+                    let rightBelow = Kernels<'T>.Takes(b1, b)
+                    let upper = Vector.ConditionalSelect(right, a1, a)
+                    let lower = Vector.ConditionalSelect(rightBelow, b1, b)
+                    let below = Kernels<'T>.Takes(lower, upper)
+                    if p.Scatter then
+                        // Each window's value in both its lanes: the 32-bit values widened to 64 and doubled.
+                        let wide = Vector.WidenLower(Vector.As<'T, uint32>(Vector<'T>(values, w)))
+                        let both = Vector.As<uint64, 'T>(Vector.BitwiseOr(wide, Vector.ShiftLeft(wide, 32)))
+                        let topMask =
+                            Kernels<'T>.Spread(Vector.OnesComplement(Vector.BitwiseOr(below, right)), Vector.AndNot(right, below))
+                        let bottomMask =
+                            Kernels<'T>.Spread(Vector.AndNot(below, rightBelow), Vector.BitwiseAnd(below, rightBelow))
+                        Vector.BitwiseAnd(both, topMask).CopyTo(dst, top + j)
+                        Vector.BitwiseAnd(both, bottomMask).CopyTo(dst, bottom + j)
+                    else
+                        let picked =
+                            if direct then
+                                Vector.ConditionalSelect(below, lower, upper)
+                            else
+                                Vector.ConditionalSelect(
+                                    below,
+                                    Vector.ConditionalSelect(rightBelow, Vector<'T>(values, bottom + j + 1), Vector<'T>(values, bottom + j)),
+                                    Vector.ConditionalSelect(right, Vector<'T>(values, top + j + 1), Vector<'T>(values, top + j))
+                                )
+                        if w + lanes <= outputs then
+                            // The even lanes narrowed into the vector's first half; its second half lands on
+                            // outputs that the next vector (or window) of this job writes afterwards.
+                            let narrowed = Vector.Narrow(Vector.As<'T, uint64> picked, Vector.As<'T, uint64> picked)
+                            Vector.As<uint32, 'T>(narrowed).CopyTo(dst, w)
+                        else
+                            for m in 0 .. half - 1 do
+                                dst[w + m] <- picked[2 * m]
+                else
+                    for m in 0 .. half - 1 do
+                        let left = top + j + 2 * m
+                        let tap = Kernels<'T>.PairPick(keys, left, left + g.W)
+                        let at = left + (if tap >= 2 then g.W else 0) + (tap &&& 1)
+                        if p.Scatter then
+                            dst[left] <- 'T.Zero
+                            dst[left + 1] <- 'T.Zero
+                            dst[left + g.W] <- 'T.Zero
+                            dst[left + g.W + 1] <- 'T.Zero
+                            dst[at] <- values[w + m]
+                        else
+                            dst[w + m] <- values[at]
+                next <- j + lanes
+
+    // Per-lane masks of a row of 2x2 windows: each window's left-tap mask (from its even lane of `left`) in its
+    // even lane, its right-tap mask (from its even lane of `right`) in the odd one; 32-bit lanes.
+    static member private Spread(left: Vector<'T>, right: Vector<'T>) : Vector<'T> =
+        let even = Vector.BitwiseAnd(Vector.As<'T, uint64> left, Vector<uint64>(0xFFFFFFFFUL))
+        Vector.As<uint64, 'T>(Vector.BitwiseOr(even, Vector.ShiftLeft(Vector.As<'T, uint64> right, 32)))
+
+    // The tap (0 to 3, row-major) a 2x2 window with top-left element `left` picks, by the rule taken in order.
+    static member private PairPick(keys: 'T[], left: int, below: int) : int =
+        let mutable best = keys[left]
+        let mutable tap = 0
+        for t in 1..3 do
+            let v = keys[(if t >= 2 then below else left) + (t &&& 1)]
+            if Scalar.gt v best || 'T.IsNaN v then
+                best <- v
+                tap <- t
+        tap
 
     // Window by window, any padding.
     static member private MaxPoolWindows(scatter: bool, keys: 'T[], values: 'T[], dst: 'T[], g: Window2d, first: int, stop: int) : unit =
@@ -1145,6 +1423,7 @@ type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit 
         member j.Run(first: int, stop: int) =
             match j.Kind with
             | MatMulJob -> Kernels<'T>.MatMulBatches(j.MatMulArgs, first, stop)
+            | MatMulSliceJob -> Kernels<'T>.MatMulSlices(j.MatMulArgs, first, stop)
             | Im2ColJob -> Kernels<'T>.Im2ColPlanes(j.Im2ColArgs, first, stop)
             | PoolJob -> Kernels<'T>.MaxPoolPlanes(j.PoolArgs, first, stop)
 
@@ -1162,18 +1441,30 @@ type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit 
         else
             (job :> IRangeJob).Run(0, count)
 
-    /// Batched C = op(A) op(B) (Kernels.MatMulBatches); OpenBLAS threads one product from 4 x 65536
-    /// multiply-adds on, so only a batch of smaller ones is halved here.
+    /// Batched C = op(A) op(B) (Kernels.MatMulBatches). OpenBLAS runs on one thread (Blas.threadsProducts):
+    /// a batch of products is halved by matrices, and one product big enough to pay for the fork-join is
+    /// halved by rows or columns.
     static member MatMul(args: MatMulArgs<'T>) : unit =
         let product = int64 args.M * int64 args.N * int64 args.K
-        if product < 262144L then
-            let job = Halved<'T>.Job()
-            job.MatMulArgs <- args
+        let job = Halved<'T>.Job()
+        job.MatMulArgs <- args
+        if not Blas.threadsProducts && product >= 262144L then
+            // OpenBLAS threads these itself.
+            Kernels<'T>.MatMulBatches(args, 0, args.Batch)
+        elif args.Batch >= 2 || not Blas.threadsProducts then
             job.Kind <- MatMulJob
             Halved<'T>.Run(job, args.Batch, int64 args.Batch * product)
-            job.MatMulArgs <- Unchecked.defaultof<_>
         else
-            Kernels<'T>.MatMulBatches(args, 0, args.Batch)
+            job.Kind <- MatMulSliceJob
+            let slices = max args.M args.N
+            if product >= Halved<'T>.WorthSlicing && slices >= 2 then
+                Halves.run job slices (slices / 2)
+            else
+                (job :> IRangeJob).Run(0, slices)
+        job.MatMulArgs <- Unchecked.defaultof<_>
+
+    /// From this many multiply-adds on, one product is split between the cores.
+    static member private WorthSlicing = 1L <<< 20
 
     /// im2col (fold = false) or its adjoint col2im (fold = true), plane by plane (Kernels.Im2ColPlanes).
     static member Im2Col(fold: bool, image: 'T[], cols: 'T[], g: Window2d) : unit =
