@@ -48,9 +48,9 @@ let private profile (w: Workload) =
             printfn "%8.1f us %5.1f%% %3dx %s" e.Microseconds (100.0 * e.Microseconds / total) e.Count e.Instruction
 
 /// OpenBLAS's (or the managed GEMM's) peak: one 2048 x 2048 product on all cores (OpenBLAS's own threads, which
-/// FuncFlow otherwise keeps at one while it splits products itself), best of 5 after warm-up, in GFLOP/s, as one
-/// JSON line: the limit each workload's GEMM FLOPs are compared with.
-let private gemmPeak (dtype: DType) =
+/// FuncFlow otherwise keeps at one while it splits products itself), best of 5 after warm-up, in GFLOP/s: the
+/// limit each workload's GEMM FLOPs are compared with.
+let private gemmPeak (dtype: DType) : float =
     let n = 2048
     let a, b = Tensor.randNormal dtype 1 [| n; n |] 0.0 1.0, Tensor.randNormal dtype 2 [| n; n |] 0.0 1.0
     let product =
@@ -72,14 +72,7 @@ let private gemmPeak (dtype: DType) =
                 product ()
                 sw.Elapsed.TotalSeconds)
             |> Array.min
-        Console.WriteLine(
-            String.Format(
-                CultureInfo.InvariantCulture,
-                "{{\"workload\": \"gemm_peak_2048_{0}\", \"engine\": \"funcflow\", \"gflops\": {1:0.0}}}",
-                (if dtype = Float32 then "f32" else "f64"),
-                2.0 * float n * float n * float n / best / 1e9
-            )
-        )
+        2.0 * float n * float n * float n / best / 1e9
     finally
         if openBlas && Blas.threadsProducts then OpenBlasNative.openblas_set_num_threads 1
 
@@ -87,6 +80,10 @@ let private gemmPeak (dtype: DType) =
 let main argv =
     let profiling = Array.contains "--profile" argv
     let only = argv |> Array.filter ((<>) "--profile") |> set
+    // This virtual machine's speed moves by up to 2x within minutes: the peak is the better of a measurement
+    // before the workloads and one after them.
+    let peaks () = if profiling then [||] else [| gemmPeak Float32; gemmPeak Float64 |]
+    let before = peaks ()
     for w in all () do
         if (only.IsEmpty || only.Contains w.Name) && profiling then
             profile w
@@ -104,6 +101,14 @@ let main argv =
                 )
             )
     if not profiling then
-        gemmPeak Float32
-        gemmPeak Float64
+        let after = peaks ()
+        for i, dtype in Array.indexed [| "f32"; "f64" |] do
+            Console.WriteLine(
+                String.Format(
+                    CultureInfo.InvariantCulture,
+                    "{{\"workload\": \"gemm_peak_2048_{0}\", \"engine\": \"funcflow\", \"gflops\": {1:0.0}}}",
+                    dtype,
+                    max before[i] after[i]
+                )
+            )
     0
