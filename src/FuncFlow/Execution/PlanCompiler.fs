@@ -213,14 +213,18 @@ module internal PlanCompiler =
                     kinds[s.Position product] <- Folded
                     Axpy scale
                 | _ -> Kernel
+        // How many times each node is read, by the rewritten reads and as a root.
+        let countReaders () =
+            let readers = Array.zeroCreate<int> n
+            for k in 0 .. n - 1 do
+                for i in reads[k] do
+                    readers[i] <- readers[i] + 1
+            for r in s.Roots do
+                readers[r] <- readers[r] + 1
+            readers
         // After the flags are read, since a product read through a transpose's flag has a second reader. With
         // Linear's weight [out, in], its gradient (x^T g)^T is then one GEMM, g^T x, and no transpose copy.
-        let readers = Array.zeroCreate<int> n
-        for k in 0 .. n - 1 do
-            for i in reads[k] do
-                readers[i] <- readers[i] + 1
-        for r in s.Roots do
-            readers[r] <- readers[r] + 1
+        let readers = countReaders ()
         for k in 0 .. n - 1 do
             let e = s.Order[k]
             match e.Op, kinds[k] with
@@ -235,12 +239,7 @@ module internal PlanCompiler =
             | _ -> ()
         // Counted again after the flags and transposes moved reads: a count only errs high (a Folded node's reads
         // still count), which only leaves a sum as it is.
-        let readers = Array.zeroCreate<int> n
-        for k in 0 .. n - 1 do
-            for i in reads[k] do
-                readers[i] <- readers[i] + 1
-        for r in s.Roots do
-            readers[r] <- readers[r] + 1
+        let readers = countReaders ()
         // The node whose buffer position q is: through reshapes that only the next one reads.
         let source (q: int) =
             let mutable q = q

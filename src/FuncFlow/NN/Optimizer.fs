@@ -140,7 +140,10 @@ type Adam(learningRate: float, beta1: float, beta2: float, epsilon: float, weigh
         let stepSize = learningRate / c1
         let denominator = Expr.sqrt vNew / Expr.sqrt c2 + epsilon
         let shrunk = if decoupled && weightDecay <> 0.0 then p * (1.0 - learningRate * weightDecay) else p
-        { State = [ m, m0; v, v0 ]; Updates = [ p, shrunk - stepSize * (mNew / denominator); m, mNew; v, vNew ] }
+        {
+            State = [ m, m0; v, v0 ]
+            Updates = [ p, shrunk - stepSize * (mNew / denominator); m, mNew; v, vNew ]
+        }
 
 /// AdamW: Adam with decoupled weight decay, p <- p (1 - lr wd) - lr m^ / (sqrt v^ + eps).
 [<Sealed>]
