@@ -79,10 +79,12 @@ let private gemmPeak (dtype: DType) : float =
 [<EntryPoint>]
 let main argv =
     let profiling = Array.contains "--profile" argv
-    let only = argv |> Array.filter ((<>) "--profile") |> set
+    // --no-peak leaves the 2048 x 2048 operands out, for a workload's own peak memory.
+    let peak = not profiling && not (Array.contains "--no-peak" argv)
+    let only = argv |> Array.filter (fun a -> not (a.StartsWith "--")) |> set
     // This virtual machine's speed moves by up to 2x within minutes: the peak is the better of a measurement
     // before the workloads and one after them.
-    let peaks () = if profiling then [||] else [| gemmPeak Float32; gemmPeak Float64 |]
+    let peaks () = if peak then [| gemmPeak Float32; gemmPeak Float64 |] else [||]
     let before = peaks ()
     for w in all () do
         if (only.IsEmpty || only.Contains w.Name) && profiling then
@@ -100,7 +102,7 @@ let main argv =
                     (w.Plan |> Option.map (fun p -> p.MatMulFlops) |> Option.defaultValue 0L)
                 )
             )
-    if not profiling then
+    if peak then
         let after = peaks ()
         for i, dtype in Array.indexed [| "f32"; "f64" |] do
             Console.WriteLine(
