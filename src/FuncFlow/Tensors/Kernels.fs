@@ -643,9 +643,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             // One operand is one value per block of trailing axes (a convolution's [1; C; 1; 1] bias against
             // [N; C; H; W]): one dispatcher call per block instead of one per row.
             let trailing = Kernels<'T>.ConstantBlock(aShape, bShape, outShape)
-            let mutable inner = 1
-            for axis in outShape.Length - trailing .. outShape.Length - 1 do
-                inner <- inner * outShape[axis]
+            let inner = Kernels<'T>.TrailingSize(outShape, trailing)
             let aLen = if Kernels<'T>.OnesAtEnd(aShape, trailing) then 1 else inner
             let bLen = if Kernels<'T>.OnesAtEnd(bShape, trailing) then 1 else inner
             for block in 0 .. dst.Length / inner - 1 do
@@ -739,6 +737,13 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             column <- column && shape[i] = outShape[i]
         column
 
+    // The number of elements in the last `trailing` axes of shape (a loop: a slice would allocate on a plan's run).
+    static member private TrailingSize(shape: int[], trailing: int) : int =
+        let mutable size = 1
+        for axis in shape.Length - trailing .. shape.Length - 1 do
+            size <- size * shape[axis]
+        size
+
     // How many of outShape's last axes a tensor of `shape` broadcast to it repeats (size 1 or missing there).
     static member private RepeatedTrailing(shape: int[], outShape: int[]) : int =
         let mutable k = 0
@@ -760,9 +765,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             // The trailing axes src repeats are blocks of one value: a bias [1; C; 1; 1] over [N; C; H; W] is
             // N C fills of H W elements.
             let trailing = Kernels<'T>.RepeatedTrailing(srcShape, outShape)
-            let mutable block = 1
-            for axis in outShape.Length - trailing .. outShape.Length - 1 do
-                block <- block * outShape[axis]
+            let block = Kernels<'T>.TrailingSize(outShape, trailing)
             for b in 0 .. dst.Length / block - 1 do
                 Span(dst, b * block, block).Fill(src[Kernels<'T>.BlockOffset(srcShape, outShape, trailing, b)] + 'T.Zero)
         elif dst.Length > 0 then
