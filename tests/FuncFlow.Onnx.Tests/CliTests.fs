@@ -6,6 +6,7 @@ open System.IO
 open Expecto
 open Google.Protobuf
 open Onnx
+open FuncFlow.Tests
 open FuncFlow.Onnx.Tests.Support
 
 /// Runs the command line; returns the exit code, standard output and standard error.

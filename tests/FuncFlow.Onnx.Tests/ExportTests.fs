@@ -11,6 +11,7 @@ open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
 open FuncFlow.Onnx
+open FuncFlow.Tests
 open FuncFlow.Onnx.Tests.Support
 
 /// Where the exported files go.

@@ -7,6 +7,7 @@ open System.IO
 open Expecto
 open FuncFlow
 open FuncFlow.Onnx
+open FuncFlow.Tests
 open FuncFlow.Onnx.Tests.Support
 open global.Onnx
 

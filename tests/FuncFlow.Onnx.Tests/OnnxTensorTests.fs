@@ -9,6 +9,7 @@ open Expecto
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.Onnx
+open FuncFlow.Tests
 open FuncFlow.Onnx.Tests.Support
 open Google.Protobuf
 

@@ -7,6 +7,7 @@ open Expecto
 open FuncFlow
 open FuncFlow.NN
 open FuncFlow.Onnx
+open FuncFlow.Tests
 open FuncFlow.Onnx.Tests.Support
 
 let private models: (string * (unit -> Layer) * int[]) list =

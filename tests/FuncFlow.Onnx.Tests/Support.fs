@@ -5,9 +5,6 @@ open System
 open System.IO
 open Expecto
 
-/// A module's tests: one after another within the module, while different modules run in parallel.
-let moduleTests (name: string) (tests: Test list) : Test = testSequencedGroup name (testList name tests)
-
 /// Asserts |actual - expected| <= tol * max(1, |expected|) elementwise, naming the case and the element on failure.
 let assertClose (what: string) (tol: float) (expected: float[]) (actual: float[]) =
     Expect.equal actual.Length expected.Length (what + ": number of elements")
@@ -17,19 +14,6 @@ let assertClose (what: string) (tol: float) (expected: float[]) (actual: float[]
                 failtestf "%s: element %d: expected %.17g, got %.17g (tolerance %g)" what i e a tol)
         expected
         actual
-
-/// Runs f, expecting an exception of exactly type 'T (not a subtype), and returns it.
-let throws<'T when 'T :> exn> (f: unit -> unit) : 'T =
-    let error =
-        try
-            f ()
-            None
-        with e ->
-            Some e
-    match error with
-    | Some(:? 'T as e) when e.GetType() = typeof<'T> -> e
-    | Some e -> failtestf "expected %s, got %s: %s" typeof<'T>.Name (e.GetType().Name) e.Message
-    | None -> failtestf "expected %s, but nothing was thrown" typeof<'T>.Name
 
 /// Asserts that a message contains each of the given parts.
 let expectMentions (message: string) (parts: string list) =

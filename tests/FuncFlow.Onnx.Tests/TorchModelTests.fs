@@ -7,6 +7,7 @@ open System.Text.Json
 open Expecto
 open FuncFlow
 open FuncFlow.Onnx
+open FuncFlow.Tests
 open FuncFlow.Onnx.Tests.Support
 
 let private fixtureOf (name: string) =

@@ -7,10 +7,6 @@ open FsCheck
 open FsCheck.FSharp
 open FuncFlow
 
-/// A module's tests: one after another within the module, while different modules run in parallel (as xunit ran
-/// them). Some modules touch process-wide state (Expr.CaptureCreationSites, the heap size ScaleTests measures).
-let moduleTests (name: string) (tests: Test list) : Test = testSequencedGroup name (testList name tests)
-
 /// The seed of every property run: fixed so that CI is deterministic; set FUNCFLOW_FSCHECK_SEED to
 /// explore other cases.
 let private propertySeed =
@@ -117,24 +113,6 @@ let expectSameValues (expected: float[]) (actual: float[]) (what: string) =
         (fun i (e: float) (a: float) -> if not (e.Equals a) then failtestf "%s: element %d: expected %.17g, got %.17g" what i e a)
         expected
         actual
-
-let private raised<'T when 'T :> exn> (exact: bool) (f: unit -> unit) : 'T =
-    let error =
-        try
-            f ()
-            None
-        with e ->
-            Some e
-    match error with
-    | Some(:? 'T as e) when not exact || e.GetType() = typeof<'T> -> e
-    | Some e -> failtestf "expected %s, got %s: %s" typeof<'T>.Name (e.GetType().Name) e.Message
-    | None -> failtestf "expected %s, but nothing was thrown" typeof<'T>.Name
-
-/// Runs f, expecting an exception of exactly type 'T (not a subtype), and returns it.
-let throws<'T when 'T :> exn> (f: unit -> unit) : 'T = raised<'T> true f
-
-/// Runs f, expecting an exception of type 'T or a subtype, and returns it.
-let throwsAny<'T when 'T :> exn> (f: unit -> unit) : 'T = raised<'T> false f
 
 /// y = 2 x^2 elementwise as a user-defined operation with every optional rule (forward mode and batching), so
 /// that the transforms' per-operation tables cover Op.Custom.

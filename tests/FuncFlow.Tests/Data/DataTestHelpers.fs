@@ -6,6 +6,7 @@ open System.IO
 open System.IO.Compression
 open Expecto
 open FuncFlow.Data
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 
 /// A temporary folder deleted with everything in it when disposed.

@@ -10,6 +10,7 @@ open Expecto
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Data.DataTestHelpers
 open FuncFlow.Tests.Support
 

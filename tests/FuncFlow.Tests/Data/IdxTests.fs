@@ -6,6 +6,7 @@ open System.IO
 open Expecto
 open FuncFlow
 open FuncFlow.Data
+open FuncFlow.Tests
 open FuncFlow.Tests.Fixtures
 open FuncFlow.Tests.Data.DataTestHelpers
 open FuncFlow.Tests.Support

@@ -6,6 +6,7 @@ open Expecto
 open FsCheck
 open FuncFlow
 open FuncFlow.Data
+open FuncFlow.Tests
 open FuncFlow.Tests.Fixtures
 open FuncFlow.Tests.Support
 

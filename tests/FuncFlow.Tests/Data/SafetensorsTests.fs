@@ -8,6 +8,7 @@ open System.Text
 open Expecto
 open FuncFlow
 open FuncFlow.Data
+open FuncFlow.Tests
 open FuncFlow.Tests.Data.DataTestHelpers
 open FuncFlow.Tests.Support
 

@@ -5,6 +5,7 @@ open System
 open Expecto
 open FuncFlow
 open FuncFlow.Data
+open FuncFlow.Tests
 open FuncFlow.Tests.Fixtures
 open FuncFlow.Tests.Support
 

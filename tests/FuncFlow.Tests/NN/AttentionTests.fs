@@ -10,6 +10,7 @@ open System.Text.Json
 open Expecto
 open FuncFlow
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 open FuncFlow.Tests.TorchReference
 

@@ -8,6 +8,7 @@ open Expecto
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 
 /// The run both the child process and the tests make: dropout (noise from the generator), batches drawn

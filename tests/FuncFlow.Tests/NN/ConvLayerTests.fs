@@ -6,6 +6,7 @@ open Expecto
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 
 /// The population standard deviation of some values.

@@ -5,6 +5,7 @@ open System
 open Expecto
 open FuncFlow
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 
 /// Every built-in layer, each with arguments away from its defaults where it has them.

@@ -9,6 +9,7 @@ open Expecto
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 
 let private bounded (what: string) (accuracy: float) =

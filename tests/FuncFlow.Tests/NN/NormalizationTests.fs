@@ -11,6 +11,7 @@ open Expecto
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 open FuncFlow.Tests.TorchReference
 open FuncFlow.Tests.NN.LayerReferenceTests

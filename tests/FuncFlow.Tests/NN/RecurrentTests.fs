@@ -8,6 +8,7 @@ open System.Text.Json
 open Expecto
 open FuncFlow
 open FuncFlow.NN
+open FuncFlow.Tests
 open FuncFlow.Tests.Support
 open FuncFlow.Tests.TorchReference
 
