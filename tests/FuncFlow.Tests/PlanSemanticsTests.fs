@@ -34,6 +34,12 @@ let private stepsMatchEval (runs: int) (outputs: Expr list) (updates: (Expr * Ex
 
 let private values (seed: int) (shape: int[]) = Tensor.randNormal Float64 seed shape 0.0 1.0
 
+/// The buffers of a plan of these outputs and updates, after the passes before layout.
+let private layoutOf (outputs: Expr[]) (updates: (Expr * Expr)[]) =
+    use s = Schedule.Build(Array.append outputs (Array.map snd updates))
+    let lowered = s |> PlanCompiler.rewrite |> PlanCompiler.fuse
+    PlanCompiler.layout<float> lowered (PlanCompiler.liveness lowered) outputs.Length updates
+
 /// Update expressions with an operand broadcast against the parameter, next to the fused SGD pattern.
 let private broadcastUpdates (p: Expr) (b: Expr) (q: Expr) (c: Expr) =
     [
@@ -308,10 +314,6 @@ let tests =
             testCase "layout copies out only what a simultaneous assignment needs"
             <| fun () ->
                 let a, b, c = Expr.var "a" [| 2 |], Expr.var "b" [| 2 |], Expr.var "c" [| 2 |]
-                let layoutOf (outputs: Expr[]) (updates: (Expr * Expr)[]) =
-                    use s = Schedule.Build(Array.append outputs (Array.map snd updates))
-                    let lowered = s |> PlanCompiler.rewrite |> PlanCompiler.fuse
-                    PlanCompiler.layout<float> lowered (PlanCompiler.liveness lowered) outputs.Length updates
                 // A swap and an identity: the identity writes nothing, the swap writes from copies of both variables.
                 let swap = layoutOf [| a |] [| a, b; b, a; c, c |]
                 let va, vb = swap.Variables["a"], swap.Variables["b"]
@@ -328,9 +330,37 @@ let tests =
                     |> Array.pick (fun struct (variable, copy) -> if obj.ReferenceEquals(variable, va) then Some copy else None)
                 Expect.isTrue (obj.ReferenceEquals(copyOfA, swap.Outputs[0])) "output a is the copy of a"
                 // Updates computed from the variables need no copies: they are read while the instructions run.
+                // The one computed after the other has read its variable is written in place; the other is copied.
                 let computed = layoutOf [||] [| a, b * 2.0; b, a * 3.0 |]
                 Expect.isEmpty computed.Stage "copies for computed updates"
-                Expect.equal computed.Writes.Length 2 "writes of computed updates"
+                Expect.equal computed.Writes.Length 1 "writes of computed updates"
+            testCase "an update computed after the last read of its variable is written in place, and no sooner"
+            <| fun () ->
+                // Adam's shape: the moments' updates are read by the parameter's, which reads the parameter last.
+                let p, g = Expr.var "p" [| 3; 4 |], Expr.var "g" [| 3; 4 |]
+                let m, v = Expr.var "m" [| 3; 4 |], Expr.var "v" [| 3; 4 |]
+                let mNew = m * 0.9 + g * 0.1
+                let vNew = v * 0.999 + g * g * 0.001
+                let pNew = p - mNew / (Expr.sqrt vNew + 1e-8) * 0.01
+                // q's update is computed before q is read again by the loss: it must not be in place.
+                let q = Expr.var "q" [| 3; 4 |]
+                let qNew = q * 0.5
+                let loss = Expr.sum (Expr.tanh (qNew + q))
+                let updates = [ m, mNew; v, vNew; p, pNew; q, qNew ]
+                let initial =
+                    [
+                        "p", values 21 [| 3; 4 |]
+                        "g", values 22 [| 3; 4 |]
+                        "m", values 23 [| 3; 4 |]
+                        "v", Tensor.create [| 3; 4 |] ((values 24 [| 3; 4 |]).ToArray() |> Array.map abs)
+                        "q", values 25 [| 3; 4 |]
+                    ]
+                stepsMatchEval 4 [ loss ] updates initial |> ignore
+                let layout = layoutOf [| loss |] (Array.ofList updates)
+                let written = layout.Writes |> Array.map (fun struct (_, target) -> target)
+                for name in [ "m"; "v"; "p" ] do
+                    Expect.isFalse (written |> Array.exists (fun b -> obj.ReferenceEquals(b, layout.Variables[name]))) (name + " is copied")
+                Expect.isTrue (written |> Array.exists (fun b -> obj.ReferenceEquals(b, layout.Variables["q"]))) "q is copied"
             testCase "a reshape keeps its operand's buffer until the reshape's last reader has run"
             <| fun () ->
                 // exp x is read only through its reshape, and tanh x (the same size) is computed after that reshape

@@ -283,6 +283,14 @@ module internal PlanCompiler =
             | _ -> ()
         { Schedule = s; Kinds = kinds; Reads = reads }
 
+    /// Whether node k is an elementwise op whose operands have its size or one element: element i of its
+    /// result reads element i of each operand, and nothing else.
+    let private elementwiseKernel (p: Lowered) (k: int) =
+        let size i = Shape.size p.Schedule.Order[i].ShapeRef
+        p.Schedule.Order[k].Op.IsElementwise
+        && size k > 0
+        && p.Reads[k] |> Array.forall (fun i -> size i = size k || size i = 1)
+
     /// Folds elementwise nodes into their one elementwise reader where the intermediate has the reader's
     /// size and nothing else reads it, up to MaxGroupSteps nodes: one blocked instruction per group
     /// (sigmoid's gradient g * (y * (1 - y)), a loss's chain). A group's operands have its size or one
@@ -293,7 +301,7 @@ module internal PlanCompiler =
         let size k = Shape.size s.Order[k].ShapeRef
         let elementwise k =
             match p.Kinds[k] with
-            | Kernel when s.Order[k].Op.IsElementwise -> size k > 0 && p.Reads[k] |> Array.forall (fun i -> size i = size k || size i = 1)
+            | Kernel -> elementwiseKernel p k
             | _ -> false
         // The schedule's use counts hold for the rewritten reads here: an Axpy reads its product's operand
         // once instead of the product, and neither is elementwise to a group.
@@ -388,6 +396,37 @@ module internal PlanCompiler =
                 let b = fresh (Shape.size v.ShapeRef)
                 varBuffers[name v] <- b
                 b
+        // An update computed element by element, after the last read of its variable's value before the run,
+        // writes straight into the variable's buffer (each element is read before it is written there), and
+        // the run's copy into the variable goes: an optimiser's parameters and moments.
+        let inPlace = Dictionary<int, Expr>()
+        let index = Array.create s.Count -1
+        live.Running |> Array.iteri (fun i k -> index[k] <- i)
+        let lastReadOf = Dictionary<string, int>()
+        for k in live.Running do
+            match s.Order[k].Op with
+            | Op.Var _ ->
+                // Two nodes may name one variable: the later read counts.
+                let last =
+                    match lastReadOf.TryGetValue(name s.Order[k]) with
+                    | true, other -> max other live.LastRead[k]
+                    | _ -> live.LastRead[k]
+                lastReadOf[name s.Order[k]] <- last
+            | _ -> ()
+        updates
+        |> Array.iteri (fun j (v, _) ->
+            let k = s.Roots[outputs + j]
+            let elementwise =
+                match p.Kinds[k] with
+                | Group _
+                | Axpy _ -> true
+                | Kernel -> elementwiseKernel p k
+                | _ -> false
+            let readBefore =
+                match lastReadOf.TryGetValue(name v) with
+                | true, last -> last <= index[k]
+                | _ -> true
+            if elementwise && readBefore && not (inPlace.ContainsKey k) then inPlace[k] <- v)
         let buffers = Array.zeroCreate<'T[]> s.Count
         let temps = Array.zeroCreate<'T[][]> s.Count
         let released = Array.zeroCreate<bool> s.Count
@@ -416,7 +455,10 @@ module internal PlanCompiler =
             | GemmAccumulate(_, _, _, true) -> buffers[k] <- buffers[p.Reads[k][2]]
             | kind ->
                 let size = Shape.size e.ShapeRef
-                buffers[k] <- take size
+                buffers[k] <-
+                    match inPlace.TryGetValue k with
+                    | true, v -> variable v
+                    | _ -> take size
                 match kind with
                 | Group steps ->
                     // A group run in two halves (Fused.Run) keeps each half's intermediates apart.
