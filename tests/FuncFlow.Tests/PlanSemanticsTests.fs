@@ -292,25 +292,53 @@ let tests =
                 Expect.equal rewritten.Kinds[pos product] Folded "the update's product"
                 Expect.equal rewritten.Kinds[pos chain] Kernel "the chain before fusion"
                 let fused = PlanCompiler.fuse rewritten
-                // Leaves in first-read order: g, y (read twice, so not absorbed), the constant 1.
-                Expect.equal fused.Reads[pos chain] [| pos g; pos y; pos oneMinus.Inputs[0] |] "the group's leaves"
+                // Leaves in first-read order: g, p, the constant 1. y is read twice, both times inside the group:
+                // computed there once, and not stored.
+                Expect.equal fused.Reads[pos chain] [| pos g; pos p; pos oneMinus.Inputs[0] |] "the group's leaves"
                 let expectedSteps =
                     [|
-                        { Node = oneMinus; A = 2; B = 1 }
-                        { Node = inner; A = 1; B = -1 }
-                        { Node = chain; A = 0; B = -2 }
+                        { Node = y; A = 1; B = 0 }
+                        { Node = oneMinus; A = 2; B = -1 }
+                        { Node = inner; A = -1; B = -2 }
+                        { Node = chain; A = 0; B = -3 }
                     |]
-                Expect.equal fused.Kinds[pos chain] (Group expectedSteps) "the group's steps"
+                Expect.equal fused.Kinds[pos chain] (Group(expectedSteps, [||])) "the group's steps"
+                Expect.equal fused.Kinds[pos y] Folded "y, computed inside the group"
                 let live = PlanCompiler.liveness fused
-                for dead in [ at; product; inner; oneMinus ] do
+                for dead in [ at; product; inner; oneMinus; y ] do
                     Expect.isFalse (Array.contains (pos dead) live.Running) (sprintf "%O runs" dead)
                 Expect.equal
                     live.Running
-                    (Array.sort [| pos a; pos w; pos g; pos p; pos y; pos oneMinus.Inputs[0]; pos chain; pos update |])
+                    (Array.sort [| pos a; pos w; pos g; pos p; pos oneMinus.Inputs[0]; pos chain; pos update |])
                     "what runs"
                 // g is read last by whichever of chain and update runs later; the roots are pinned.
                 Expect.equal live.LastRead[pos g] (Array.IndexOf(live.Running, max (pos chain) (pos update))) "last read of g"
                 Expect.equal live.LastRead[pos chain] Int32.MaxValue "last read of the root chain"
+            testCase "a chain that others read too joins its first reader's group when they all run after it, and is stored"
+            <| fun () ->
+                let x, u = Expr.var "x" [| 4; 3 |], Expr.var "u" [| 4; 3 |]
+                // e is read by k's group and, later, by a sum: computed in the group and stored for the sum.
+                let e = Expr.exp x
+                let k = e * u + 1.0
+                let later = Expr.sum e
+                // t is read by a sum that runs before its elementwise reader: it runs on its own.
+                let t = Expr.tanh x
+                let reader = t * Expr.sum t
+                let outputs = [ k; later; reader ]
+                use s = Schedule.Build(Array.ofList outputs)
+                let pos (e: Expr) = s.Position e
+                let fused = s |> PlanCompiler.rewrite |> PlanCompiler.fuse
+                Expect.equal fused.Kinds[pos e] (Produced(pos k)) "e, computed in k's group"
+                match fused.Kinds[pos k] with
+                | Group(steps, stores) ->
+                    Expect.equal steps.Length 3 "k's steps: exp, *, +"
+                    Expect.equal steps[0].Node e "k's first step"
+                    Expect.equal steps[2].Node k "k's last step"
+                    Expect.equal stores [| { Step = 0; Position = pos e } |] "k's store of e"
+                | other -> failtestf "k runs as %A, not as a group" other
+                Expect.equal fused.Kinds[pos t] Kernel "t"
+                let values = [ "x", values 31 [| 4; 3 |]; "u", values 32 [| 4; 3 |] ]
+                stepsMatchEval 2 outputs [] values |> ignore
             testCase "layout copies out only what a simultaneous assignment needs"
             <| fun () ->
                 let a, b, c = Expr.var "a" [| 2 |], Expr.var "b" [| 2 |], Expr.var "c" [| 2 |]
@@ -342,10 +370,10 @@ let tests =
                 let mNew = m * 0.9 + g * 0.1
                 let vNew = v * 0.999 + g * g * 0.001
                 let pNew = p - mNew / (Expr.sqrt vNew + 1e-8) * 0.01
-                // q's update is computed before q is read again by the loss: it must not be in place.
+                // q's update is computed (in tanh's group) before the second sum reads q: it must not be in place.
                 let q = Expr.var "q" [| 3; 4 |]
                 let qNew = q * 0.5
-                let loss = Expr.sum (Expr.tanh (qNew + q))
+                let loss = Expr.sum (Expr.tanh qNew) + Expr.sum q
                 let updates = [ m, mNew; v, vNew; p, pNew; q, qNew ]
                 let initial =
                     [

@@ -105,8 +105,11 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
     [<DefaultValue>]
     val mutable Dst: 'T[]
 
+    [<DefaultValue>]
+    val mutable Stores: struct (int * 'T[])[]
+
     interface IRangeJob with
-        member j.Run(first: int, stop: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, first, stop)
+        member j.Run(first: int, stop: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, j.Stores, first, stop)
 
     static member private Source(r: int, args: 'T[][], temps: 'T[][], temp: int, start: int, length: int) : ReadOnlySpan<'T> =
         if r < 0 then
@@ -118,8 +121,8 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
 
     // The full-length argument that step(x) * g (relu's gradient, a group of two steps) reads for g, or -1 if
     // the group is not that: it then runs in one pass (Kernels.StepTimes) instead of two per block.
-    static member private StepTimesGradient(steps: FusedStep[], args: 'T[][], dst: 'T[]) : int =
-        if steps.Length <> 2 || not (Fused<'T>.Full(steps[0].A, args, dst)) then
+    static member private StepTimesGradient(steps: FusedStep[], args: 'T[][], dst: 'T[], stores: struct (int * 'T[])[]) : int =
+        if steps.Length <> 2 || stores.Length > 0 || not (Fused<'T>.Full(steps[0].A, args, dst)) then
             -1
         else
             match steps[0].Node.Op, steps[1].Node.Op with
@@ -133,10 +136,12 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
     static member private Full(r: int, args: 'T[][], dst: 'T[]) : bool = r >= 0 && args[r].Length = dst.Length
 
     // Blocks [first, stop): the second half (which never starts at block 0) uses the temps' second halves.
-    static member private Blocks(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], first: int, stop: int) : unit =
+    static member private Blocks
+        (steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[], first: int, stop: int)
+        : unit =
         let from = first * PlanCompiler.FusedBlock
         let until = min dst.Length (stop * PlanCompiler.FusedBlock)
-        let g = Fused<'T>.StepTimesGradient(steps, args, dst)
+        let g = Fused<'T>.StepTimesGradient(steps, args, dst, stores)
         if g >= 0 then
             let x = args[steps[0].A]
             Kernels<'T>
@@ -156,9 +161,12 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
                         else
                             ReadOnlySpan<'T>.Empty
                     Execute<'T>.Elementwise(step.Node.Op, a, b, out)
+                // After every read of the block: a stored node may be written over one of the group's operands.
+                for struct (s, buffer) in stores do
+                    ReadOnlySpan(temps[s], temp, length).CopyTo(Span(buffer, start, length))
 
-    /// Computes the group's last step into dst.
-    static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[]) : unit =
+    /// Computes the group's last step into dst, and its stored steps into their buffers.
+    static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[]) : unit =
         let blocks = (dst.Length + PlanCompiler.FusedBlock - 1) / PlanCompiler.FusedBlock
         if dst.Length >= PlanCompiler.FusedHalving then
             if isNull (box Fused<'T>.current) then Fused<'T>.current <- Fused<'T>()
@@ -167,13 +175,15 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
             job.Args <- args
             job.Temps <- temps
             job.Dst <- dst
+            job.Stores <- stores
             Halves.run job blocks (blocks / 2)
             job.Steps <- null
             job.Args <- null
             job.Temps <- null
             job.Dst <- null
+            job.Stores <- null
         else
-            Fused<'T>.Blocks(steps, args, temps, dst, 0, blocks)
+            Fused<'T>.Blocks(steps, args, temps, dst, stores, 0, blocks)
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
     (outputs: Expr[], variables: Expr[], read: Expr[], instructions: Instruction<'T>[], layout: Layout<'T>) =
@@ -251,7 +261,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
             // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
             Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
         elif not (isNull ins.Steps) then
-            Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst)
+            Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst, ins.Stores)
         elif not (isNull (box ins.Product)) then
             // c + A B: c's values (already there when c lent its buffer), then the GEMM adds the product.
             if not (obj.ReferenceEquals(ins.Args[2], ins.Dst)) then

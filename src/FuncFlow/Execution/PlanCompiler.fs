@@ -9,6 +9,11 @@ open System.Numerics
 [<Struct>]
 type internal FusedStep = { Node: Expr; A: int; B: int }
 
+/// A step of a fused group whose values are also a node's, read outside the group: its blocks are copied
+/// into that node's buffer (the node at Position) as the group goes.
+[<Struct>]
+type internal FusedStore = { Step: int; Position: int }
+
 /// How a plan computes one scheduled node, as the rewrite and fusion passes decide.
 type internal Lowering =
     /// A variable's or a constant's own buffer: nothing runs.
@@ -24,10 +29,14 @@ type internal Lowering =
     | TransposedGemm of transA: bool * transB: bool
     /// a - b * c for a one-element constant c (an SGD step) in one pass: reads [a; b], scales by -c.
     | Axpy of scale: float
-    /// The product b * c of an Axpy, computed inside it: never runs on its own.
+    /// Computed inside another node's instruction (an Axpy's b * c, a folded matrix product, a step of a
+    /// group read nowhere else): never runs on its own.
     | Folded
-    /// A fused elementwise group: reads its leaves and runs its steps in order, the last being this node.
-    | Group of steps: FusedStep[]
+    /// A fused elementwise group: reads its leaves and runs its steps in order, the last being this node;
+    /// each block of a step in stores is also copied into that node's buffer.
+    | Group of steps: FusedStep[] * stores: FusedStore[]
+    /// A node computed inside the group at this position, which stores its values in this node's buffer.
+    | Produced of group: int
     /// c + A B (in either order) for a product read nowhere else: one GEMM with beta = 1 onto c's values, the
     /// product Folded. Reads [A; B; c]. In place, c's buffer is the sum's; otherwise c is first broadcast into it.
     | GemmAccumulate of transA: bool * transB: bool * product: int * inPlace: bool
@@ -83,6 +92,8 @@ type internal Instruction<'T> =
         Steps: FusedStep[]
         /// One block-sized buffer per step but the last.
         Temps: 'T[][]
+        /// (step, buffer): the steps of a group whose blocks are also copied into a node's buffer.
+        Stores: struct (int * 'T[])[]
         /// The matrix product a GemmAccumulate adds onto Args[2] (null if none), Args being [A; B; c].
         Product: Expr
         /// c, the sum's other operand (null if none).
@@ -291,10 +302,12 @@ module internal PlanCompiler =
         && size k > 0
         && p.Reads[k] |> Array.forall (fun i -> size i = size k || size i = 1)
 
-    /// Folds elementwise nodes into their one elementwise reader where the intermediate has the reader's
-    /// size and nothing else reads it, up to MaxGroupSteps nodes: one blocked instruction per group
-    /// (sigmoid's gradient g * (y * (1 - y)), a loss's chain). A group's operands have its size or one
-    /// element (broadcast as a value by the dispatcher); a node with any other broadcast stays outside.
+    /// Folds elementwise nodes into an elementwise reader of their size, up to MaxGroupSteps nodes: one
+    /// blocked instruction per group (sigmoid's gradient g * (y * (1 - y)), a loss's chain, an optimiser's
+    /// update). A node read only there is computed inside the group; one that others read too, after the
+    /// group, is computed inside it as well and stored as the group passes (Produced): Adam's moments, read by
+    /// the parameter's update and written to their variables. A group's operands have its size or one element
+    /// (broadcast as a value by the dispatcher); a node with any other broadcast stays outside.
     let fuse (p: Lowered) : Lowered =
         let s = p.Schedule
         let n = s.Count
@@ -303,8 +316,8 @@ module internal PlanCompiler =
             match p.Kinds[k] with
             | Kernel -> elementwiseKernel p k
             | _ -> false
-        // The schedule's use counts hold for the rewritten reads here: an Axpy reads its product's operand
-        // once instead of the product, and neither is elementwise to a group.
+        // Chains of single-use nodes first. The schedule's use counts hold for the rewritten reads here: an
+        // Axpy reads its product's operand once instead of the product, and neither is elementwise to a group.
         let groupSize = Array.zeroCreate<int> n
         let absorbed = Array.zeroCreate<bool> n
         for k in 0 .. n - 1 do
@@ -315,17 +328,64 @@ module internal PlanCompiler =
                         absorbed[i] <- true
                         steps <- steps + groupSize[i]
                 groupSize[k] <- steps
+        // What each chain reads from outside it (depth bounded by MaxGroupSteps), and who reads each node.
+        let leavesOf (k: int) =
+            let leaves = HashSet<int>()
+            let rec walk (node: int) =
+                for i in p.Reads[node] do
+                    if absorbed[i] then walk i else leaves.Add i |> ignore
+            walk k
+            leaves
+        let readers = Array.init n (fun _ -> ResizeArray<int>())
+        for k in 0 .. n - 1 do
+            if not absorbed[k] then
+                for i in leavesOf k do
+                    readers[i].Add k
+        let isRoot = Array.zeroCreate<bool> n
+        for r in s.Roots do
+            isRoot[r] <- true
+        // Then chains read by several nodes, each taken into the group of its first reader when every other
+        // reader runs after that group: computed once there, and stored unless only that group reads it.
+        let takenBy = Array.create n -1
+        let stored = Array.zeroCreate<bool> n
+        let producer = Array.zeroCreate<bool> n
+        for k in 0 .. n - 1 do
+            if elementwise k && not absorbed[k] then
+                let mutable steps = groupSize[k]
+                for i in leavesOf k |> Seq.sort do
+                    if
+                        elementwise i
+                        && not absorbed[i]
+                        && not producer[i]
+                        && takenBy[i] < 0
+                        && size i = size k
+                        && steps + groupSize[i] <= MaxGroupSteps
+                        && readers[i] |> Seq.forall (fun r -> r >= k)
+                    then
+                        takenBy[i] <- k
+                        stored[i] <- isRoot[i] || readers[i].Count > 1
+                        producer[k] <- true
+                        steps <- steps + groupSize[i]
         let kinds = Array.copy p.Kinds
         let reads = Array.copy p.Reads
         for k in 0 .. n - 1 do
-            if groupSize[k] > 1 && not absorbed[k] then
+            if (groupSize[k] > 1 || producer[k]) && not absorbed[k] then
                 let leaves = ResizeArray<int>()
                 let steps = ResizeArray<FusedStep>()
+                let stores = ResizeArray<FusedStore>()
+                // A node taken in is reached once per reader inside the group, and computed once.
+                let computed = Dictionary<int, int>()
                 // Depth is bounded by MaxGroupSteps.
                 let rec step (node: int) =
                     let source (i: int) =
-                        if absorbed[i] then
-                            step i
+                        if absorbed[i] || takenBy[i] = k then
+                            match computed.TryGetValue i with
+                            | true, r -> r
+                            | _ ->
+                                let r = step i
+                                computed[i] <- r
+                                if stored[i] then stores.Add { Step = -1 - r; Position = i }
+                                r
                         else
                             match leaves.IndexOf i with
                             | -1 ->
@@ -338,8 +398,12 @@ module internal PlanCompiler =
                     steps.Add { Node = s.Order[node]; A = a; B = b }
                     -steps.Count
                 step k |> ignore
-                kinds[k] <- Group(steps.ToArray())
+                kinds[k] <- Group(steps.ToArray(), stores.ToArray())
                 reads[k] <- leaves.ToArray()
+        for i in 0 .. n - 1 do
+            if takenBy[i] >= 0 then
+                reads[i] <- [||]
+                kinds[i] <- if stored[i] then Produced takenBy[i] else Folded
         { p with Kinds = kinds; Reads = reads }
 
     /// Which positions run (those the roots reach through the rewritten reads), whose buffer each uses, and
@@ -350,10 +414,20 @@ module internal PlanCompiler =
         let live = Array.zeroCreate<bool> n
         for r in s.Roots do
             live[r] <- true
-        for k in n - 1 .. -1 .. 0 do
-            if live[k] then
-                for i in p.Reads[k] do
-                    live[i] <- true
+        let mutable more = true
+        while more do
+            for k in n - 1 .. -1 .. 0 do
+                if live[k] then
+                    for i in p.Reads[k] do
+                        live[i] <- true
+            // A node computed inside a group is there only if its group runs.
+            more <- false
+            for k in 0 .. n - 1 do
+                match p.Kinds[k] with
+                | Produced group when live[k] && not live[group] ->
+                    live[group] <- true
+                    more <- true
+                | _ -> ()
         let running = Array.init n id |> Array.filter (fun k -> live[k])
         let owner = Array.init n id
         for k in running do
@@ -416,15 +490,17 @@ module internal PlanCompiler =
         updates
         |> Array.iteri (fun j (v, _) ->
             let k = s.Roots[outputs + j]
-            let elementwise =
+            // A stored node of a group is written block by block after the block's reads.
+            let elementwise, runs =
                 match p.Kinds[k] with
                 | Group _
-                | Axpy _ -> true
-                | Kernel -> elementwiseKernel p k
-                | _ -> false
+                | Axpy _ -> true, index[k]
+                | Kernel -> elementwiseKernel p k, index[k]
+                | Produced group -> true, index[group]
+                | _ -> false, index[k]
             let readBefore =
                 match lastReadOf.TryGetValue(name v) with
-                | true, last -> last <= index[k]
+                | true, last -> last <= runs
                 | _ -> true
             if elementwise && readBefore && not (inPlace.ContainsKey k) then inPlace[k] <- v)
         let buffers = Array.zeroCreate<'T[]> s.Count
@@ -460,7 +536,7 @@ module internal PlanCompiler =
                     | true, v -> variable v
                     | _ -> take size
                 match kind with
-                | Group steps ->
+                | Group(steps, _) ->
                     // A group run in two halves (Fused.Run) keeps each half's intermediates apart.
                     let temp = if size >= FusedHalving then 2 * FusedBlock else min size FusedBlock
                     temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh temp)
@@ -513,18 +589,26 @@ module internal PlanCompiler =
                         Scale = 'T.Zero
                         Steps = null
                         Temps = null
+                        Stores = Array.Empty()
                         Product = Unchecked.defaultof<Expr>
                         Addend = Unchecked.defaultof<Expr>
                     }
                 match p.Kinds[k] with
                 | Leaf
                 | Alias
-                | Folded -> ()
+                | Folded
+                | Produced _ -> ()
                 | Kernel -> yield plain
                 | Gemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB }
                 | TransposedGemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB; Transposed = true }
                 | Axpy scale -> yield { plain with Axpy = true; Scale = 'T.CreateTruncating scale }
-                | Group steps -> yield { plain with Steps = steps; Temps = layout.Temps[k] }
+                | Group(steps, stores) ->
+                    yield
+                        { plain with
+                            Steps = steps
+                            Temps = layout.Temps[k]
+                            Stores = stores |> Array.map (fun st -> struct (st.Step, layout.Buffers[st.Position]))
+                        }
                 | GemmAccumulate(transA, transB, product, _) ->
                     let addend = p.Schedule.Order[p.Reads[k][2]]
                     yield
