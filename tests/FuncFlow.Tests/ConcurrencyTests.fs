@@ -35,6 +35,22 @@ let private inParallel (compute: int -> Tensor seq) =
     for i in 0 .. iterations - 1 do
         Expect.isTrue ((sequential[i] = concurrent[i])) (sprintf "iteration %d differs" i)
 
+/// A job that counts how often each element is run and by which thread, optionally throwing on one thread,
+/// and spinning a little per piece so that both threads take some.
+type private CountingJob(count: int, throwOn: int) =
+    let runs = Array.zeroCreate<int> count
+    let byThread = Array.zeroCreate<int> 2
+    member _.Runs = runs
+    member _.ByThread = byThread
+    interface IRangeJob with
+        member _.Run(first, stop, thread) =
+            Threading.Interlocked.Increment(&byThread[thread]) |> ignore
+            if thread = throwOn then
+                raise (InvalidOperationException(sprintf "piece [%d, %d) on thread %d" first stop thread))
+            Threading.Thread.SpinWait 2000
+            for i in first .. stop - 1 do
+                Threading.Interlocked.Increment(&runs[i]) |> ignore
+
 [<Tests>]
 let tests =
     moduleTests
@@ -51,6 +67,40 @@ let tests =
                 let ids = Collections.Concurrent.ConcurrentBag<int64>()
                 Parallel.For(0, 10_000, parallelism, fun i -> ids.Add (Expr.tanh x).Id) |> ignore
                 Expect.equal (Seq.length (Seq.distinct ids)) 10_000 "Seq.length (Seq.distinct ids)"
+            testCase "a job shared between two threads runs every element of every fork once, from many callers at once"
+            <| fun () ->
+                let workerRan = ref 0
+                Parallel.For(
+                    0,
+                    2000,
+                    parallelism,
+                    fun i ->
+                        let count = 1 + i % 97
+                        let job = CountingJob(count, -1)
+                        Halves.run job count (1 + i % 13)
+                        Expect.equal job.Runs (Array.create count 1) (sprintf "fork %d: runs of each element" i)
+                        Threading.Interlocked.Add(&workerRan.contents, job.ByThread[1]) |> ignore
+                )
+                |> ignore
+                if Halves.available then Expect.isGreaterThan workerRan.Value 0 "pieces the worker ran"
+            testCase "an exception in a piece on either thread reaches the caller, and the next fork runs whole"
+            <| fun () ->
+                for thread in (if Halves.available then [ 0; 1 ] else [ 0 ]) do
+                    // The worker takes a piece sooner or later: a fork with nothing for it throws nothing.
+                    let mutable thrown = None
+                    let mutable tries = 0
+                    while thrown.IsNone && tries < 200 do
+                        tries <- tries + 1
+                        try
+                            Halves.run (CountingJob(64, thread)) 64 8
+                        with :? InvalidOperationException as e ->
+                            thrown <- Some e
+                    match thrown with
+                    | Some e -> Expect.stringContains e.Message (sprintf "on thread %d" thread) "the exception"
+                    | None -> failtestf "no fork threw on thread %d in %d tries" thread tries
+                    let job = CountingJob(50, -1)
+                    Halves.run job 50 8
+                    Expect.equal job.Runs (Array.create 50 1) "runs of each element after the exception"
             testCase "gradients built on many threads evaluate to the same values"
             <| fun () ->
                 let env = bindings 7

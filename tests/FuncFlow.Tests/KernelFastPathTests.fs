@@ -20,8 +20,8 @@ let private bits (xs: 'T[]) : int64[] =
 // Values from a small set, so that windows hold ties, NaNs, infinities and zeros of both signs.
 let private awkward = [| nan; -infinity; infinity; -0.0; 0.0; 1.0; 2.0; -1.0; 0.5 |]
 
-// Runs a job over [0, planes): the reference whole, the fast path as [split, planes) then [0, split), as
-// Halves splits it (the second half first, so that a half writing outside its planes is overwritten wrongly).
+// Runs a job over [0, planes): the reference whole, the fast path as [split, planes) then [0, split), two pieces as
+// Halves may run them (the second first, so that a half writing outside its planes is overwritten wrongly).
 let private over (planes: int) (fast: bool) (run: int -> int -> unit) =
     if fast then
         run (planes / 2) planes

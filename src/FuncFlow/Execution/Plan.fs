@@ -88,7 +88,7 @@ type Plan internal (outputs: Expr[], variables: Expr[]) =
 
 /// Runs fused elementwise groups block by block: each step's intermediate stays in a small buffer that
 /// is still in cache for the next step, and the group is one instruction instead of one per node. A large
-/// group's blocks run in two halves on two cores (Halves), through one job object per thread.
+/// group's blocks are shared between two cores (Halves), through one job object per thread.
 type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>() =
     [<ThreadStatic; DefaultValue>]
     static val mutable private current: Fused<'T>
@@ -109,7 +109,7 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
     val mutable Stores: struct (int * 'T[])[]
 
     interface IRangeJob with
-        member j.Run(first: int, stop: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, j.Stores, first, stop)
+        member j.Run(first: int, stop: int, thread: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, j.Stores, first, stop, thread)
 
     static member private Source(r: int, args: 'T[][], temps: 'T[][], temp: int, start: int, length: int) : ReadOnlySpan<'T> =
         if r < 0 then
@@ -135,9 +135,9 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
     // Whether a step's operand r is an argument of dst's length (not a step's result or a broadcast value).
     static member private Full(r: int, args: 'T[][], dst: 'T[]) : bool = r >= 0 && args[r].Length = dst.Length
 
-    // Blocks [first, stop): the second half (which never starts at block 0) uses the temps' second halves.
+    // Blocks [first, stop) on one of the two threads, which keeps its intermediates in its own half of the temps.
     static member private Blocks
-        (steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[], first: int, stop: int)
+        (steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[], first: int, stop: int, thread: int)
         : unit =
         let from = first * PlanCompiler.FusedBlock
         let until = min dst.Length (stop * PlanCompiler.FusedBlock)
@@ -147,7 +147,7 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
             Kernels<'T>
                 .StepTimes(ReadOnlySpan(x, from, until - from), ReadOnlySpan(args[g], from, until - from), Span(dst, from, until - from))
         else
-            let temp = if first = 0 then 0 else PlanCompiler.FusedBlock
+            let temp = thread * PlanCompiler.FusedBlock
             for block in first .. stop - 1 do
                 let start = block * PlanCompiler.FusedBlock
                 let length = min PlanCompiler.FusedBlock (dst.Length - start)
@@ -176,14 +176,14 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
             job.Temps <- temps
             job.Dst <- dst
             job.Stores <- stores
-            Halves.run job blocks (blocks / 2)
+            Halves.run job blocks Halved<'T>.Pieces
             job.Steps <- null
             job.Args <- null
             job.Temps <- null
             job.Dst <- null
             job.Stores <- null
         else
-            Fused<'T>.Blocks(steps, args, temps, dst, stores, 0, blocks)
+            Fused<'T>.Blocks(steps, args, temps, dst, stores, 0, blocks, 0)
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
     (outputs: Expr[], variables: Expr[], read: Expr[], instructions: Instruction<'T>[], layout: Layout<'T>) =

@@ -109,7 +109,7 @@ module internal PlanCompiler =
     [<Literal>]
     let FusedBlock = 1024
 
-    /// From this many elements on, a fused group's blocks run in two halves on two cores.
+    /// From this many elements on, a fused group's blocks are shared between two cores.
     let FusedHalving = 1 <<< 16
 
     /// The most nodes one fused group holds.
@@ -537,7 +537,7 @@ module internal PlanCompiler =
                     | _ -> take size
                 match kind with
                 | Group(steps, _) ->
-                    // A group run in two halves (Fused.Run) keeps each half's intermediates apart.
+                    // A group shared between two cores (Fused.Run) keeps each thread's intermediates apart.
                     let temp = if size >= FusedHalving then 2 * FusedBlock else min size FusedBlock
                     temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh temp)
                 | _ -> ()

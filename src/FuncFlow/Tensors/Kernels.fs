@@ -1404,7 +1404,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
             ArrayPool<int>.Shared.Return offsets
 
 /// The kernels made of many independent pieces (a convolution's per-sample GEMMs, too small for OpenBLAS to
-/// thread; im2col's and pooling's planes), run in two halves on two cores (Halves) when they are big enough
+/// thread; im2col's and pooling's planes), shared between two cores in pieces (Halves) when they are big enough
 /// to pay for the fork-join, and whole otherwise. Each thread reuses one job object, so nothing is allocated.
 type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>() =
     [<ThreadStatic; DefaultValue>]
@@ -1423,7 +1423,7 @@ type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit 
     val mutable PoolArgs: PoolArgs<'T>
 
     interface IRangeJob with
-        member j.Run(first: int, stop: int) =
+        member j.Run(first: int, stop: int, _thread: int) =
             match j.Kind with
             | MatMulJob -> Kernels<'T>.MatMulBatches(j.MatMulArgs, first, stop)
             | MatMulSliceJob -> Kernels<'T>.MatMulSlices(j.MatMulArgs, first, stop)
@@ -1437,12 +1437,16 @@ type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit 
         if isNull (box Halved<'T>.current) then Halved<'T>.current <- Halved<'T>()
         Halved<'T>.current
 
-    // Runs the job over [0, count), in two halves when its size is worth it.
+    // Runs the job over [0, count), shared between the cores in pieces when its size is worth it.
     static member private Run(job: Halved<'T>, count: int, size: int64) =
-        if size >= Halved<'T>.WorthHalving && count >= 2 then
-            Halves.run job count (count / 2)
+        if size >= Halved<'T>.WorthHalving then
+            Halves.run job count Halved<'T>.Pieces
         else
-            (job :> IRangeJob).Run(0, count)
+            (job :> IRangeJob).Run(0, count, 0)
+
+    /// The pieces a job of independent matrices or planes is cut into: enough that one core can take over
+    /// the other's share when the other is late, few enough that claiming them costs nothing.
+    static member Pieces = 8
 
     /// Batched C = op(A) op(B) (Kernels.MatMulBatches). OpenBLAS runs on one thread (Blas.threadsProducts):
     /// a batch of products is halved by matrices, and one product big enough to pay for the fork-join is
@@ -1461,9 +1465,10 @@ type internal Halved<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit 
             job.Kind <- MatMulSliceJob
             let slices = max args.M args.N
             if product >= Halved<'T>.WorthSlicing && slices >= 2 then
-                Halves.run job slices (slices / 2)
+                // Two pieces: each slice of a product packs the other operand again.
+                Halves.run job slices 2
             else
-                (job :> IRangeJob).Run(0, slices)
+                (job :> IRangeJob).Run(0, slices, 0)
         job.MatMulArgs <- Unchecked.defaultof<_>
 
     /// From this many multiply-adds on, one product is split between the cores.
