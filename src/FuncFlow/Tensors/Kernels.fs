@@ -4,6 +4,8 @@ open System
 open System.Buffers
 open System.Numerics
 open System.Numerics.Tensors
+open System.Runtime.CompilerServices
+open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
 
 /// Elementwise functions of one tensor.
@@ -1109,6 +1111,25 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     static member Im2ColRows(p: Im2ColArgs<'T>, first: int, stop: int, contiguous: bool) : unit =
         let fold, image, cols, g = p.Fold, p.Image, p.Cols, p.Window
         let l = g.OH * g.OW
+        // The vector runs below read and write without bounds checks: every index stays inside planes
+        // [first, stop) of both arrays, which this makes sure they hold.
+        if
+            first < 0
+            || stop > g.Planes
+            || image.Length < g.Planes * g.H * g.W
+            || cols.Length < g.Planes * g.KH * g.KW * l
+        then
+            invalidArg
+                "p"
+                (sprintf
+                    "im2col: planes [%d, %d) of %d do not fit an image of %d and columns of %d elements"
+                    first
+                    stop
+                    g.Planes
+                    image.Length
+                    cols.Length)
+        let imageStart = &MemoryMarshal.GetArrayDataReference image
+        let colsStart = &MemoryMarshal.GetArrayDataReference cols
         if fold then Span(image, first * g.H * g.W, (stop - first) * g.H * g.W).Fill 'T.Zero
         for p in first .. stop - 1 do
             let plane = p * g.H * g.W
@@ -1129,7 +1150,7 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                             let src = plane + ih * g.W + lo * g.SW + off
                             if fold then
                                 if contiguous then
-                                    Kernels<'T>.AddRun(cols, c + lo, image, src, count)
+                                    Kernels<'T>.AddRun(&colsStart, c + lo, &imageStart, src, count)
                                 else
                                     for j in 0 .. count - 1 do
                                         image[src + j * g.SW] <- image[src + j * g.SW] + cols[c + lo + j]
@@ -1138,51 +1159,57 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                                 for j in 0 .. lo - 1 do
                                     cols[c + j] <- 'T.Zero
                                 if contiguous then
-                                    Kernels<'T>.CopyRun(image, src, cols, c + lo, count)
+                                    Kernels<'T>.CopyRun(&imageStart, src, &colsStart, c + lo, count)
                                 else
                                     for j in 0 .. count - 1 do
                                         cols[c + lo + j] <- image[src + j * g.SW]
                                 for j in hi + 1 .. g.OW - 1 do
                                     cols[c + j] <- 'T.Zero
 
-    /// dst[d + j] = src[s + j] for j < count (different arrays), in vectors, the last one overlapping the one
-    /// before (writing the same values twice) instead of a scalar tail: im2col's rows (10-28 elements in a small
-    /// network) are short enough for a block copy's set-up to cost more than the copy.
-    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
-    static member CopyRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
-        let lanes = Vector<'T>.Count
+    /// dst[d + j] = src[s + j] for j < count (the elements of two arrays from their starts; the caller keeps
+    /// every index inside them), in vectors, the last one overlapping the one before (writing the same values
+    /// twice) instead of a scalar tail: im2col's rows (10-28 elements in a small network) are short enough for
+    /// a block copy's set-up or a bounds check per vector to cost more than the copy.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member CopyRun(src: byref<'T>, s: int, dst: byref<'T>, d: int, count: int) : unit =
+        let lanes = Vector256<'T>.Count
         let quarter = Vector128<'T>.Count
-        if count >= lanes then
+        if Vector256.IsHardwareAccelerated && count >= lanes then
             let mutable j = 0
             while j + lanes < count do
-                Vector<'T>(src, s + j).CopyTo(dst, d + j)
+                Vector256.LoadUnsafe(&src, unativeint (s + j)).StoreUnsafe(&dst, unativeint (d + j))
                 j <- j + lanes
-            Vector<'T>(src, s + count - lanes).CopyTo(dst, d + count - lanes)
+            Vector256.LoadUnsafe(&src, unativeint (s + count - lanes)).StoreUnsafe(&dst, unativeint (d + count - lanes))
         elif Vector128.IsHardwareAccelerated && count >= quarter then
-            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s, quarter)).CopyTo(Span<'T>(dst, d, quarter))
-            Vector128.Create<'T>(ReadOnlySpan<'T>(src, s + count - quarter, quarter)).CopyTo(Span<'T>(dst, d + count - quarter, quarter))
+            let mutable j = 0
+            while j + quarter < count do
+                Vector128.LoadUnsafe(&src, unativeint (s + j)).StoreUnsafe(&dst, unativeint (d + j))
+                j <- j + quarter
+            Vector128.LoadUnsafe(&src, unativeint (s + count - quarter)).StoreUnsafe(&dst, unativeint (d + count - quarter))
         else
             for j in 0 .. count - 1 do
-                dst[d + j] <- src[s + j]
+                Unsafe.Add(&dst, d + j) <- Unsafe.Add(&src, s + j)
 
-    /// dst[d + j] += src[s + j] for j < count, in vectors down to 128 bits and then scalars: col2im's rows
-    /// (10-28 elements in a small network) are too short for TensorPrimitives' set-up to pay.
-    [<Runtime.CompilerServices.MethodImpl(Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)>]
-    static member AddRun(src: 'T[], s: int, dst: 'T[], d: int, count: int) : unit =
-        let lanes = Vector<'T>.Count
+    /// dst[d + j] += src[s + j] for j < count (as CopyRun, the caller keeping every index inside the arrays),
+    /// in vectors down to 128 bits and then scalars: col2im's rows are too short for TensorPrimitives' set-up
+    /// to pay.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member AddRun(src: byref<'T>, s: int, dst: byref<'T>, d: int, count: int) : unit =
         let mutable j = 0
-        while j + lanes <= count do
-            (Vector<'T>(dst, d + j) + Vector<'T>(src, s + j)).CopyTo(dst, d + j)
-            j <- j + lanes
-        let quarter = Vector128<'T>.Count
-        if Vector128.IsHardwareAccelerated && quarter < lanes && j + quarter <= count then
-            let sum =
-                Vector128.Create<'T>(ReadOnlySpan<'T>(dst, d + j, quarter))
-                + Vector128.Create<'T>(ReadOnlySpan<'T>(src, s + j, quarter))
-            sum.CopyTo(Span(dst, d + j, quarter))
-            j <- j + quarter
+        if Vector256.IsHardwareAccelerated then
+            let lanes = Vector256<'T>.Count
+            while j + lanes <= count do
+                (Vector256.LoadUnsafe(&dst, unativeint (d + j)) + Vector256.LoadUnsafe(&src, unativeint (s + j)))
+                    .StoreUnsafe(&dst, unativeint (d + j))
+                j <- j + lanes
+        if Vector128.IsHardwareAccelerated then
+            let quarter = Vector128<'T>.Count
+            while j + quarter <= count do
+                (Vector128.LoadUnsafe(&dst, unativeint (d + j)) + Vector128.LoadUnsafe(&src, unativeint (s + j)))
+                    .StoreUnsafe(&dst, unativeint (d + j))
+                j <- j + quarter
         while j < count do
-            dst[d + j] <- dst[d + j] + src[s + j]
+            Unsafe.Add(&dst, d + j) <- Unsafe.Add(&dst, d + j) + Unsafe.Add(&src, s + j)
             j <- j + 1
 
     /// Max pooling through each window's first arg-max of `keys` (an image batch), in row-major window order
