@@ -316,7 +316,9 @@ let tests =
                 Expect.equal live.LastRead[pos chain] Int32.MaxValue "last read of the root chain"
             testCase "a chain that others read too joins its first reader's group when they all run after it, and is stored"
             <| fun () ->
-                let x, u = Expr.var "x" [| 4; 3 |], Expr.var "u" [| 4; 3 |]
+                // Stored chains are taken only into groups of FusedHalving elements or more.
+                let shape = [| 256; PlanCompiler.FusedHalving / 256 |]
+                let x, u = Expr.var "x" shape, Expr.var "u" shape
                 // e is read by k's group and, later, by a sum: computed in the group and stored for the sum.
                 let e = Expr.exp x
                 let k = e * u + 1.0
@@ -337,7 +339,7 @@ let tests =
                     Expect.equal stores [| { Step = 0; Position = pos e } |] "k's store of e"
                 | other -> failtestf "k runs as %A, not as a group" other
                 Expect.equal fused.Kinds[pos t] Kernel "t"
-                let values = [ "x", values 31 [| 4; 3 |]; "u", values 32 [| 4; 3 |] ]
+                let values = [ "x", values 31 shape; "u", values 32 shape ]
                 stepsMatchEval 2 outputs [] values |> ignore
             testCase "layout copies out only what a simultaneous assignment needs"
             <| fun () ->

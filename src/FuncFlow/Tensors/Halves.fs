@@ -11,16 +11,19 @@ type internal IRangeJob =
 
 /// Fork-join on two cores for kernels made of many independent small pieces (a convolution's per-sample
 /// GEMMs, too small for OpenBLAS to thread, its planes of im2col and pooling, a fused group's blocks), without
-/// a task or closure per call: plans must allocate nothing. The caller and one persistent worker thread
-/// claim a job's pieces one at a time until none is left, so a worker that wakes late, or a core the host
-/// takes away for a while, leaves its share to the other thread instead of making it wait. One fork-join at
-/// a time: a caller that finds the worker busy (another plan on another thread) runs the whole range itself.
+/// a task or closure per call: plans must allocate nothing. The caller claims a job's pieces one at a time
+/// from the front and one persistent worker thread from the back until they meet: each thread keeps the
+/// same half of the data from one kernel to the next (in its core's cache), and a worker that wakes late,
+/// or a core the host takes away for a while, leaves its share to the other thread instead of making it
+/// wait. One fork-join at a time: a caller that finds the worker busy (another plan on another thread) runs
+/// the whole range itself.
 module internal Halves =
     // The claim word: the fork's number (bits 33-63, never reused), whether the worker claimed a piece of it
-    // (bit 32), its pieces (bits 16-31) and the next piece to claim (bits 0-15). A claim is a compare-exchange
-    // of the whole word, so one that succeeds was made while that fork's job was the current one.
-    let private nextOf (claim: int64) = int (claim &&& 0xFFFFL)
-    let private piecesOf (claim: int64) = int ((claim >>> 16) &&& 0xFFFFL)
+    // (bit 32), the end of the pieces not yet claimed from the back (bits 16-31) and the next piece from the
+    // front (bits 0-15). A claim is a compare-exchange of the whole word, so one that succeeds was made while
+    // that fork's job was the current one.
+    let private frontOf (claim: int64) = int (claim &&& 0xFFFFL)
+    let private backOf (claim: int64) = int ((claim >>> 16) &&& 0xFFFFL)
     let private workerClaimed = 1L <<< 32
     let private forkUnit = 1L <<< 33
 
@@ -31,6 +34,8 @@ module internal Halves =
         val mutable Job: IRangeJob
         [<DefaultValue>]
         val mutable Count: int
+        [<DefaultValue>]
+        val mutable Pieces: int
         [<DefaultValue>]
         val mutable Claim: int64
         [<DefaultValue>]
@@ -45,19 +50,23 @@ module internal Halves =
                 // Woken for a fork that is over, it claims nothing and owes no signal.
                 if w.Share 1 then finished.Release() |> ignore
 
-        /// Claims pieces of the current fork and runs them until none is left; true if it ran any. A piece
-        /// that throws on the worker is recorded for the caller, which rethrows it.
+        /// Claims pieces of the current fork (thread 0 from the front, the worker from the back) and runs them
+        /// until none is left; true if it ran any. A piece that throws on the worker is recorded for the
+        /// caller, which rethrows it.
         member w.Share(thread: int) : bool =
             let mutable ran = false
             let mutable claim = Volatile.Read(&w.Claim)
-            while nextOf claim < piecesOf claim do
-                let job, count = w.Job, int64 w.Count
-                let piece, pieces = int64 (nextOf claim), int64 (piecesOf claim)
-                let claimed = (claim + 1L) ||| (if thread = 1 then workerClaimed else 0L)
+            while frontOf claim < backOf claim do
+                let job, count, pieces = w.Job, int64 w.Count, int64 w.Pieces
+                let piece, claimed =
+                    if thread = 0 then
+                        frontOf claim, claim + 1L
+                    else
+                        backOf claim - 1, (claim - (1L <<< 16)) ||| workerClaimed
                 let seen = Interlocked.CompareExchange(&w.Claim, claimed, claim)
                 if seen = claim then
                     ran <- true
-                    let first, stop = int (count * piece / pieces), int (count * (piece + 1L) / pieces)
+                    let first, stop = int (count * int64 piece / pieces), int (count * int64 (piece + 1) / pieces)
                     if thread = 0 then
                         job.Run(first, stop, thread)
                     else
@@ -74,6 +83,7 @@ module internal Halves =
         member w.Fork(job: IRangeJob, count: int, pieces: int) =
             w.Job <- job
             w.Count <- count
+            w.Pieces <- pieces
             w.Failure <- null
             let fork = (Volatile.Read(&w.Claim) &&& ~~~(forkUnit - 1L)) + forkUnit
             Volatile.Write(&w.Claim, fork ||| (int64 pieces <<< 16))
@@ -83,8 +93,8 @@ module internal Halves =
         /// worker's pieces, and rethrows the worker's exception, if any, as it was thrown.
         member w.Join() =
             let mutable claim = Volatile.Read(&w.Claim)
-            while nextOf claim < piecesOf claim do
-                let closed = (claim &&& ~~~0xFFFFL) ||| int64 (piecesOf claim)
+            while frontOf claim < backOf claim do
+                let closed = (claim &&& ~~~0xFFFFL) ||| int64 (backOf claim)
                 let seen = Interlocked.CompareExchange(&w.Claim, closed, claim)
                 claim <- if seen = claim then closed else seen
             if claim &&& workerClaimed <> 0L then finished.Wait()
