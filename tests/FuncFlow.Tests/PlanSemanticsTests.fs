@@ -297,10 +297,11 @@ let tests =
                 Expect.equal fused.Reads[pos chain] [| pos g; pos p; pos oneMinus.Inputs[0] |] "the group's leaves"
                 let expectedSteps =
                     [|
-                        { Node = y; A = 1; B = 0 }
-                        { Node = oneMinus; A = 2; B = -1 }
-                        { Node = inner; A = -1; B = -2 }
-                        { Node = chain; A = 0; B = -3 }
+                        { Node = y; A = 1; B = 0; Slot = 0 }
+                        { Node = oneMinus; A = 2; B = -1; Slot = 1 }
+                        // y and 1 - y are read for the last time here: their temps are free after inner.
+                        { Node = inner; A = -1; B = -2; Slot = 2 }
+                        { Node = chain; A = 0; B = -3; Slot = -1 }
                     |]
                 Expect.equal fused.Kinds[pos chain] (Group(expectedSteps, [||])) "the group's steps"
                 Expect.equal fused.Kinds[pos y] Folded "y, computed inside the group"
@@ -376,7 +377,9 @@ let tests =
                 let q = Expr.var "q" [| 3; 4 |]
                 let qNew = q * 0.5
                 let loss = Expr.sum (Expr.tanh qNew) + Expr.sum q
-                let updates = [ m, mNew; v, vNew; p, pNew; q, qNew ]
+                // A kernel written over its own operand gives the bits it gives apart: tanh near 0 and far from it.
+                let t = Expr.var "t" [| 3; 4 |]
+                let updates = [ m, mNew; v, vNew; p, pNew; q, qNew; t, Expr.tanh t ]
                 let initial =
                     [
                         "p", values 21 [| 3; 4 |]
@@ -384,11 +387,12 @@ let tests =
                         "m", values 23 [| 3; 4 |]
                         "v", Tensor.create [| 3; 4 |] ((values 24 [| 3; 4 |]).ToArray() |> Array.map abs)
                         "q", values 25 [| 3; 4 |]
+                        "t", Tensor.create [| 3; 4 |] [| 1e-9; -3e-5; 0.004; -0.2; 0.7; 2.5; -20.0; 0.0; -0.0; 1e-300; nan; 0.05 |]
                     ]
                 stepsMatchEval 4 [ loss ] updates initial |> ignore
                 let layout = layoutOf [| loss |] (Array.ofList updates)
                 let written = layout.Writes |> Array.map (fun struct (_, target) -> target)
-                for name in [ "m"; "v"; "p" ] do
+                for name in [ "m"; "v"; "p"; "t" ] do
                     Expect.isFalse (written |> Array.exists (fun b -> obj.ReferenceEquals(b, layout.Variables[name]))) (name + " is copied")
                 Expect.isTrue (written |> Array.exists (fun b -> obj.ReferenceEquals(b, layout.Variables["q"]))) "q is copied"
             testCase "a reshape keeps its operand's buffer until the reshape's last reader has run"

@@ -111,9 +111,11 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
     interface IRangeJob with
         member j.Run(first: int, stop: int, thread: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, j.Stores, first, stop, thread)
 
-    static member private Source(r: int, args: 'T[][], temps: 'T[][], temp: int, start: int, length: int) : ReadOnlySpan<'T> =
+    static member private Source
+        (r: int, steps: FusedStep[], args: 'T[][], temps: 'T[][], temp: int, start: int, length: int)
+        : ReadOnlySpan<'T> =
         if r < 0 then
-            ReadOnlySpan(temps[-1 - r], temp, length)
+            ReadOnlySpan(temps[steps[-1 - r].Slot], temp, length)
         else
             let a = args[r]
             // A one-element operand is broadcast: the dispatcher takes it as a value.
@@ -153,17 +155,18 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
                 let length = min PlanCompiler.FusedBlock (dst.Length - start)
                 for s in 0 .. steps.Length - 1 do
                     let step = steps[s]
-                    let out = if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[s], temp, length)
-                    let a = Fused<'T>.Source(step.A, args, temps, temp, start, length)
+                    let out =
+                        if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[step.Slot], temp, length)
+                    let a = Fused<'T>.Source(step.A, steps, args, temps, temp, start, length)
                     let b =
                         if step.Node.Inputs.Length > 1 then
-                            Fused<'T>.Source(step.B, args, temps, temp, start, length)
+                            Fused<'T>.Source(step.B, steps, args, temps, temp, start, length)
                         else
                             ReadOnlySpan<'T>.Empty
                     Execute<'T>.Elementwise(step.Node.Op, a, b, out)
                 // After every read of the block: a stored node may be written over one of the group's operands.
                 for struct (s, buffer) in stores do
-                    ReadOnlySpan(temps[s], temp, length).CopyTo(Span(buffer, start, length))
+                    ReadOnlySpan(temps[steps[s].Slot], temp, length).CopyTo(Span(buffer, start, length))
 
     /// Computes the group's last step into dst, and its stored steps into their buffers.
     static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[]) : unit =

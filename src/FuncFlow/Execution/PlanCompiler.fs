@@ -5,9 +5,10 @@ open System.Collections.Generic
 open System.Numerics
 
 /// One node of a fused elementwise group and where its operands come from: r >= 0 is the instruction's
-/// Args[r], r < 0 the result of step -1 - r.
+/// Args[r], r < 0 the result of step -1 - r. Slot is the block-sized temp it writes (-1 for the last step,
+/// which writes the group's result).
 [<Struct>]
-type internal FusedStep = { Node: Expr; A: int; B: int }
+type internal FusedStep = { Node: Expr; A: int; B: int; Slot: int }
 
 /// A step of a fused group whose values are also a node's, read outside the group: its blocks are copied
 /// into that node's buffer (the node at Position) as the group goes.
@@ -302,6 +303,33 @@ module internal PlanCompiler =
         && size k > 0
         && p.Reads[k] |> Array.forall (fun i -> size i = size k || size i = 1)
 
+    /// A group's steps with their temps: a step's values live in a temp from the step to its last reader in
+    /// the group (to the block's end, for a stored one), and the temp is taken again after that, so a long
+    /// group's intermediates stay in the L1 cache (Adam's 16 steps write a few temps, not 15).
+    let private withSlots (steps: FusedStep[]) (stores: ResizeArray<FusedStore>) : FusedStep[] =
+        let count = steps.Length
+        let lastRead = Array.create count -1
+        for i in 0 .. count - 1 do
+            for r in [ steps[i].A; steps[i].B ] do
+                if r < 0 then lastRead[-1 - r] <- i
+        for store in stores do
+            lastRead[store.Step] <- count
+        let free = SortedSet<int>()
+        let mutable slots = 0
+        let slot = Array.create count -1
+        for i in 0 .. count - 2 do
+            if free.Count > 0 then
+                slot[i] <- free.Min
+                free.Remove free.Min |> ignore
+            else
+                slot[i] <- slots
+                slots <- slots + 1
+            // Given back after the step's own temp is taken: no kernel writes over its operand (some, such as
+            // a NaN-propagating maximum, read an operand again after writing).
+            for r in [ steps[i].A; steps[i].B ] do
+                if r < 0 && lastRead[-1 - r] = i then free.Add slot[-1 - r] |> ignore
+        steps |> Array.mapi (fun i step -> { step with Slot = slot[i] })
+
     /// Folds elementwise nodes into an elementwise reader of their size, up to MaxGroupSteps nodes: one
     /// blocked instruction per group (sigmoid's gradient g * (y * (1 - y)), a loss's chain, an optimiser's
     /// update). A node read only there is computed inside the group; one that others read too, after the
@@ -399,10 +427,10 @@ module internal PlanCompiler =
                     let operands = p.Reads[node]
                     let a = source operands[0]
                     let b = if operands.Length > 1 then source operands[1] else 0
-                    steps.Add { Node = s.Order[node]; A = a; B = b }
+                    steps.Add { Node = s.Order[node]; A = a; B = b; Slot = -1 }
                     -steps.Count
                 step k |> ignore
-                kinds[k] <- Group(steps.ToArray(), stores.ToArray())
+                kinds[k] <- Group(withSlots (steps.ToArray()) stores, stores.ToArray())
                 reads[k] <- leaves.ToArray()
         for i in 0 .. n - 1 do
             if takenBy[i] >= 0 then
@@ -543,7 +571,8 @@ module internal PlanCompiler =
                 | Group(steps, _) ->
                     // A group shared between two cores (Fused.Run) keeps each thread's intermediates apart.
                     let temp = if size >= FusedHalving then 2 * FusedBlock else min size FusedBlock
-                    temps[k] <- Array.init (steps.Length - 1) (fun _ -> fresh temp)
+                    let slots = steps |> Array.fold (fun most step -> max most (step.Slot + 1)) 0
+                    temps[k] <- Array.init slots (fun _ -> fresh temp)
                 | _ -> ()
             for a in p.Reads[k] do
                 release i a

@@ -513,29 +513,38 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
     /// -0, and it is off by hundreds of ulp below 0.01); below Scalar.tanhSmall its values are replaced by a
     /// rational approximation, in vectors. Above, it is within a few ulp.
     static member Tanh(src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
-        let small = 'T.CreateTruncating Scalar.tanhSmall
         if src.Overlaps(Span<'T>.op_Implicit dst) then
-            // In place the input is gone once TensorPrimitives has run: go element by element.
-            for i in 0 .. src.Length - 1 do
-                dst[i] <-
-                    if Scalar.lt ('T.Abs src[i]) small then
-                        Scalar.tanhNearZero 'T.CreateTruncating src[i]
-                    else
-                        'T.Tanh src[i]
+            // In place the input would be gone once TensorPrimitives has run: the same vector path, a block at a
+            // time from a copy, so that an update written over its variable gets the same bits.
+            let block = ArrayPool<'T>.Shared.Rent 1024
+            try
+                let mutable i = 0
+                while i < src.Length do
+                    let n = min 1024 (src.Length - i)
+                    src.Slice(i, n).CopyTo(Span(block, 0, n))
+                    Kernels<'T>.TanhApart(ReadOnlySpan(block, 0, n), dst.Slice(i, n))
+                    i <- i + n
+            finally
+                ArrayPool<'T>.Shared.Return block
         else
-            TensorPrimitives.Tanh(src, dst)
-            let width = Vector<'T>.Count
-            let limit = Vector<'T>(small)
-            let mutable i = 0
-            while i + width <= src.Length do
-                let x = Vector<'T>(src.Slice i)
-                let near = Scalar.tanhNearZero (fun c -> Vector<'T>('T.CreateTruncating c)) x
-                Vector
-                    .ConditionalSelect(Vector.LessThan(Vector.Abs x, limit), near, Vector<'T>(Span<'T>.op_Implicit(dst.Slice i)))
-                    .CopyTo(dst.Slice i)
-                i <- i + width
-            for j in i .. src.Length - 1 do
-                if Scalar.lt ('T.Abs src[j]) small then dst[j] <- Scalar.tanhNearZero 'T.CreateTruncating src[j]
+            Kernels<'T>.TanhApart(src, dst)
+
+    // Tanh of a span that dst does not overlap.
+    static member private TanhApart(src: ReadOnlySpan<'T>, dst: Span<'T>) : unit =
+        let small = 'T.CreateTruncating Scalar.tanhSmall
+        TensorPrimitives.Tanh(src, dst)
+        let width = Vector<'T>.Count
+        let limit = Vector<'T>(small)
+        let mutable i = 0
+        while i + width <= src.Length do
+            let x = Vector<'T>(src.Slice i)
+            let near = Scalar.tanhNearZero (fun c -> Vector<'T>('T.CreateTruncating c)) x
+            Vector
+                .ConditionalSelect(Vector.LessThan(Vector.Abs x, limit), near, Vector<'T>(Span<'T>.op_Implicit(dst.Slice i)))
+                .CopyTo(dst.Slice i)
+            i <- i + width
+        for j in i .. src.Length - 1 do
+            if Scalar.lt ('T.Abs src[j]) small then dst[j] <- Scalar.tanhNearZero 'T.CreateTruncating src[j]
 
     static member PowScalar(src: ReadOnlySpan<'T>, p: 'T, dst: Span<'T>) : unit =
         if Scalar.eq p ('T.CreateTruncating 2) then
