@@ -1200,8 +1200,8 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 Unsafe.Add(&dst, d + j) <- Unsafe.Add(&src, s + j)
 
     /// dst[d + j] += src[s + j] for j < count (as CopyRun, the caller keeping every index inside the arrays),
-    /// in vectors down to 128 bits and then scalars: col2im's rows are too short for TensorPrimitives' set-up
-    /// to pay.
+    /// in 256-bit vectors and then scalars (a vector cannot overlap the one before here: it would add twice):
+    /// col2im's rows are too short for TensorPrimitives' set-up to pay.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
     static member AddRun(src: byref<'T>, s: int, dst: byref<'T>, d: int, count: int) : unit =
         let mutable j = 0
@@ -1211,12 +1211,6 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                 (Vector256.LoadUnsafe(&dst, unativeint (d + j)) + Vector256.LoadUnsafe(&src, unativeint (s + j)))
                     .StoreUnsafe(&dst, unativeint (d + j))
                 j <- j + lanes
-        if Vector128.IsHardwareAccelerated then
-            let quarter = Vector128<'T>.Count
-            while j + quarter <= count do
-                (Vector128.LoadUnsafe(&dst, unativeint (d + j)) + Vector128.LoadUnsafe(&src, unativeint (s + j)))
-                    .StoreUnsafe(&dst, unativeint (d + j))
-                j <- j + quarter
         while j < count do
             Unsafe.Add(&dst, d + j) <- Unsafe.Add(&dst, d + j) + Unsafe.Add(&src, s + j)
             j <- j + 1
