@@ -18,10 +18,10 @@ type internal IRangeJob =
 /// wait. One fork-join at a time: a caller that finds the worker busy (another plan on another thread) runs
 /// the whole range itself.
 module internal Halves =
-    // The claim word: the fork's number (bits 33-63, never reused), whether the worker claimed a piece of it
-    // (bit 32), the end of the pieces not yet claimed from the back (bits 16-31) and the next piece from the
-    // front (bits 0-15). A claim is a compare-exchange of the whole word, so one that succeeds was made while
-    // that fork's job was the current one.
+    // The claim word: the fork's number (bits 33-63, reused only after 2^30 forks), whether the worker
+    // claimed a piece of it (bit 32), the end of the pieces not yet claimed from the back (bits 16-31) and the
+    // next piece from the front (bits 0-15). A claim is a compare-exchange of the whole word, so one that
+    // succeeds was made while that fork's job was the current one.
     let private frontOf (claim: int64) = int (claim &&& 0xFFFFL)
     let private backOf (claim: int64) = int ((claim >>> 16) &&& 0xFFFFL)
     let private workerClaimed = 1L <<< 32
