@@ -91,7 +91,7 @@ type internal Instruction<'T> =
         Scale: 'T
         /// A fused elementwise group (null if none): its steps in order, the last one being Node.
         Steps: FusedStep[]
-        /// One block-sized buffer per step but the last.
+        /// The group's block-sized temps, one per slot its steps write (FusedStep.Slot).
         Temps: 'T[][]
         /// (step, buffer): the steps of a group whose blocks are also copied into a node's buffer.
         Stores: struct (int * 'T[])[]

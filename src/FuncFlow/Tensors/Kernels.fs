@@ -6,7 +6,6 @@ open System.Numerics
 open System.Numerics.Tensors
 open System.Runtime.CompilerServices
 open System.Runtime.InteropServices
-open System.Runtime.Intrinsics
 
 /// Elementwise functions of one tensor.
 [<RequireQualifiedAccess>]
@@ -516,11 +515,12 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
         if src.Overlaps(Span<'T>.op_Implicit dst) then
             // In place the input would be gone once TensorPrimitives has run: the same vector path, a block at a
             // time from a copy, so that an update written over its variable gets the same bits.
-            let block = ArrayPool<'T>.Shared.Rent 1024
+            let blockSize = 1024
+            let block = ArrayPool<'T>.Shared.Rent blockSize
             try
                 let mutable i = 0
                 while i < src.Length do
-                    let n = min 1024 (src.Length - i)
+                    let n = min blockSize (src.Length - i)
                     src.Slice(i, n).CopyTo(Span(block, 0, n))
                     Kernels<'T>.TanhApart(ReadOnlySpan(block, 0, n), dst.Slice(i, n))
                     i <- i + n
@@ -1176,39 +1176,32 @@ type internal Kernels<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit
                                     cols[c + j] <- 'T.Zero
 
     /// dst[d + j] = src[s + j] for j < count (the elements of two arrays from their starts; the caller keeps
-    /// every index inside them), in vectors, the last one overlapping the one before (writing the same values
-    /// twice) instead of a scalar tail: im2col's rows (10-28 elements in a small network) are short enough for
-    /// a block copy's set-up or a bounds check per vector to cost more than the copy.
+    /// every index inside them), in the hardware's vectors, the last one overlapping the one before (writing
+    /// the same values twice) instead of a scalar tail: im2col's rows (10-28 elements in a small network) are
+    /// short enough for a block copy's set-up or a bounds check per vector to cost more than the copy.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
     static member CopyRun(src: byref<'T>, s: int, dst: byref<'T>, d: int, count: int) : unit =
-        let lanes = Vector256<'T>.Count
-        let quarter = Vector128<'T>.Count
-        if Vector256.IsHardwareAccelerated && count >= lanes then
+        let lanes = Vector<'T>.Count
+        if Vector.IsHardwareAccelerated && count >= lanes then
             let mutable j = 0
             while j + lanes < count do
-                Vector256.LoadUnsafe(&src, unativeint (s + j)).StoreUnsafe(&dst, unativeint (d + j))
+                Vector.LoadUnsafe(&src, unativeint (s + j)).StoreUnsafe(&dst, unativeint (d + j))
                 j <- j + lanes
-            Vector256.LoadUnsafe(&src, unativeint (s + count - lanes)).StoreUnsafe(&dst, unativeint (d + count - lanes))
-        elif Vector128.IsHardwareAccelerated && count >= quarter then
-            let mutable j = 0
-            while j + quarter < count do
-                Vector128.LoadUnsafe(&src, unativeint (s + j)).StoreUnsafe(&dst, unativeint (d + j))
-                j <- j + quarter
-            Vector128.LoadUnsafe(&src, unativeint (s + count - quarter)).StoreUnsafe(&dst, unativeint (d + count - quarter))
+            Vector.LoadUnsafe(&src, unativeint (s + count - lanes)).StoreUnsafe(&dst, unativeint (d + count - lanes))
         else
             for j in 0 .. count - 1 do
                 Unsafe.Add(&dst, d + j) <- Unsafe.Add(&src, s + j)
 
     /// dst[d + j] += src[s + j] for j < count (as CopyRun, the caller keeping every index inside the arrays),
-    /// in 256-bit vectors and then scalars (a vector cannot overlap the one before here: it would add twice):
-    /// col2im's rows are too short for TensorPrimitives' set-up to pay.
+    /// in the hardware's vectors and then scalars (a vector cannot overlap the one before here: it would add
+    /// twice): col2im's rows are too short for TensorPrimitives' set-up to pay.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
     static member AddRun(src: byref<'T>, s: int, dst: byref<'T>, d: int, count: int) : unit =
         let mutable j = 0
-        if Vector256.IsHardwareAccelerated then
-            let lanes = Vector256<'T>.Count
+        if Vector.IsHardwareAccelerated then
+            let lanes = Vector<'T>.Count
             while j + lanes <= count do
-                (Vector256.LoadUnsafe(&dst, unativeint (d + j)) + Vector256.LoadUnsafe(&src, unativeint (s + j)))
+                (Vector.LoadUnsafe(&dst, unativeint (d + j)) + Vector.LoadUnsafe(&src, unativeint (s + j)))
                     .StoreUnsafe(&dst, unativeint (d + j))
                 j <- j + lanes
         while j < count do
