@@ -23,7 +23,7 @@ let private elementwise (a: Expr) (b: Expr) =
         yield Expr.tanh (a * b + 0.5)
     ]
 
-let private bits (t: Tensor) = t.ToArray() |> Array.map BitConverter.DoubleToInt64Bits
+let private bits = valueBits
 
 // Values equal where both are NaN, else within 1e-12.
 let private sameOrClose (expected: Tensor) (actual: Tensor) =
@@ -294,6 +294,38 @@ let tests =
                         chains (Expr.var "a" shape) (Expr.var "b" shape) (Expr.var "s" [||]) (Expr.var "row" [| n |])
                     let _, got, expected = planAndEval outputs (chainValues shape true)
                     List.iter2 sameOrClose expected got
+            // Groups of +, -, *, /, sqrt, neg and abs run as one compiled loop (FusedLoop): vectors, then the last
+            // elements one by one, in halves from 65536 on, with a stored step (read outside the group) there.
+            for dtype in [ Float64; Float32 ] do
+                for n in [ 1; 5; 91; 1024; 2053; 70001 ] do
+                    testCase (sprintf "groups of exact operations run as one loop and give Eval's bits, %s %d" dtype.Name n)
+                    <| fun () ->
+                        let var name shape = Expr.varOf dtype name shape
+                        let a, b, s = var "a" [| n |], var "b" [| n |], var "s" [||]
+                        let shared = a * b - s
+                        let outputs =
+                            [
+                                -(shared / (Expr.sqrt (Expr.abs b) + s)) * a + shared
+                                shared * 2.0
+                                Expr.sqrt (a / b - 0.5) - -b
+                            ]
+                        // NaN, infinity and signed zeros inside; the last elements (the scalar tail) ordinary.
+                        let av = Tensor.randNormal Float64 21 [| n |] 0.0 2.0 |> Tensor.toArray
+                        let bv = Tensor.randNormal Float64 22 [| n |] 0.0 1.0 |> Tensor.toArray
+                        av[n / 3] <- nan
+                        av[n / 2] <- infinity
+                        bv[0] <- -0.0
+                        bv[n / 2] <- 0.0
+                        bv[n / 4] <- nan
+                        let values =
+                            [ "a", Tensor.create [| n |] av; "b", Tensor.create [| n |] bv; "s", Tensor.scalar 1.75 ]
+                            |> List.map (fun (name, t) -> name, Tensor.cast dtype t)
+                        let plan, got, expected = planAndEval outputs values
+                        List.iter2 (fun (e: Tensor) (g: Tensor) -> Expect.equal (bits g) (bits e) "bits g") expected got
+                        let labels = plan.Profile(1) |> Seq.map (fun e -> e.Instruction) |> List.ofSeq
+                        Expect.isTrue
+                            (labels |> List.exists (fun l -> l.StartsWith "fused loop"))
+                            (sprintf "no group ran as a loop: %A" labels)
             testCase "an SGD update whose gradient is a fusable chain stays an update and equals Eval"
             <| fun () ->
                 let x = Expr.var "x" [| 3; 4 |]

@@ -107,6 +107,11 @@ let expectRounded (digits: int) (expected: float) (actual: float) (what: string)
     Expect.equal (Math.Round(actual, digits)) (Math.Round(expected, digits)) (sprintf "%s (to %d decimal places)" what digits)
 
 /// The same values element by element, NaN equal to NaN (Double.Equals, as xunit compared arrays).
+/// A tensor's values as bits, every NaN as one: a NaN's sign and payload depend on which operand the JIT puts
+/// first (it may swap a product's), in TensorPrimitives as in a fused loop, and carry no value.
+let valueBits (t: Tensor) =
+    t.ToArray() |> Array.map (fun x -> if Double.IsNaN x then -1L else BitConverter.DoubleToInt64Bits x)
+
 let expectSameValues (expected: float[]) (actual: float[]) (what: string) =
     Expect.equal actual.Length expected.Length (sprintf "%s: number of elements" what)
     Array.iteri2

@@ -108,8 +108,12 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
     [<DefaultValue>]
     val mutable Stores: struct (int * 'T[])[]
 
+    [<DefaultValue>]
+    val mutable Loop: FusedLoop<'T> voption
+
     interface IRangeJob with
-        member j.Run(first: int, stop: int, thread: int) = Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, j.Stores, first, stop, thread)
+        member j.Run(first: int, stop: int, thread: int) =
+            Fused<'T>.Blocks(j.Steps, j.Args, j.Temps, j.Dst, j.Stores, j.Loop, first, stop, thread)
 
     static member private Source
         (r: int, steps: FusedStep[], args: 'T[][], temps: 'T[][], temp: int, start: int, length: int)
@@ -139,37 +143,55 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
 
     // Blocks [first, stop) on one of the two threads, which keeps its intermediates in its own half of the temps.
     static member private Blocks
-        (steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[], first: int, stop: int, thread: int)
-        : unit =
+        (
+            steps: FusedStep[],
+            args: 'T[][],
+            temps: 'T[][],
+            dst: 'T[],
+            stores: struct (int * 'T[])[],
+            loop: FusedLoop<'T> voption,
+            first: int,
+            stop: int,
+            thread: int
+        ) : unit =
         let from = first * PlanCompiler.FusedBlock
         let until = min dst.Length (stop * PlanCompiler.FusedBlock)
-        let g = Fused<'T>.StepTimesGradient(steps, args, dst, stores)
-        if g >= 0 then
-            let x = args[steps[0].A]
-            Kernels<'T>
-                .StepTimes(ReadOnlySpan(x, from, until - from), ReadOnlySpan(args[g], from, until - from), Span(dst, from, until - from))
-        else
-            let temp = thread * PlanCompiler.FusedBlock
-            for block in first .. stop - 1 do
-                let start = block * PlanCompiler.FusedBlock
-                let length = min PlanCompiler.FusedBlock (dst.Length - start)
-                for s in 0 .. steps.Length - 1 do
-                    let step = steps[s]
-                    let out =
-                        if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[step.Slot], temp, length)
-                    let a = Fused<'T>.Source(step.A, steps, args, temps, temp, start, length)
-                    let b =
-                        if step.Node.Inputs.Length > 1 then
-                            Fused<'T>.Source(step.B, steps, args, temps, temp, start, length)
-                        else
-                            ReadOnlySpan<'T>.Empty
-                    Execute<'T>.Elementwise(step.Node.Op, a, b, out)
-                // After every read of the block: a stored node may be written over one of the group's operands.
-                for struct (s, buffer) in stores do
-                    ReadOnlySpan(temps[steps[s].Slot], temp, length).CopyTo(Span(buffer, start, length))
+        match loop with
+        | ValueSome run -> run.Invoke(args, dst, stores, from, until)
+        | ValueNone ->
+            let g = Fused<'T>.StepTimesGradient(steps, args, dst, stores)
+            if g >= 0 then
+                let x = args[steps[0].A]
+                Kernels<'T>
+                    .StepTimes(
+                        ReadOnlySpan(x, from, until - from),
+                        ReadOnlySpan(args[g], from, until - from),
+                        Span(dst, from, until - from)
+                    )
+            else
+                let temp = thread * PlanCompiler.FusedBlock
+                for block in first .. stop - 1 do
+                    let start = block * PlanCompiler.FusedBlock
+                    let length = min PlanCompiler.FusedBlock (dst.Length - start)
+                    for s in 0 .. steps.Length - 1 do
+                        let step = steps[s]
+                        let out =
+                            if s = steps.Length - 1 then Span(dst, start, length) else Span(temps[step.Slot], temp, length)
+                        let a = Fused<'T>.Source(step.A, steps, args, temps, temp, start, length)
+                        let b =
+                            if step.Node.Inputs.Length > 1 then
+                                Fused<'T>.Source(step.B, steps, args, temps, temp, start, length)
+                            else
+                                ReadOnlySpan<'T>.Empty
+                        Execute<'T>.Elementwise(step.Node.Op, a, b, out)
+                    // After every read of the block: a stored node may be written over one of the group's operands.
+                    for struct (s, buffer) in stores do
+                        ReadOnlySpan(temps[steps[s].Slot], temp, length).CopyTo(Span(buffer, start, length))
 
     /// Computes the group's last step into dst, and its stored steps into their buffers.
-    static member Run(steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[]) : unit =
+    static member Run
+        (steps: FusedStep[], args: 'T[][], temps: 'T[][], dst: 'T[], stores: struct (int * 'T[])[], loop: FusedLoop<'T> voption)
+        : unit =
         let blocks = (dst.Length + PlanCompiler.FusedBlock - 1) / PlanCompiler.FusedBlock
         if dst.Length >= PlanCompiler.FusedHalving then
             if isNull (box Fused<'T>.current) then Fused<'T>.current <- Fused<'T>()
@@ -179,14 +201,16 @@ type internal Fused<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -
             job.Temps <- temps
             job.Dst <- dst
             job.Stores <- stores
+            job.Loop <- loop
             Halves.run job blocks Halved<'T>.Pieces
             job.Steps <- null
             job.Args <- null
             job.Temps <- null
             job.Dst <- null
             job.Stores <- null
+            job.Loop <- ValueNone
         else
-            Fused<'T>.Blocks(steps, args, temps, dst, stores, 0, blocks, 0)
+            Fused<'T>.Blocks(steps, args, temps, dst, stores, loop, 0, blocks, 0)
 
 type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType>
     (outputs: Expr[], variables: Expr[], read: Expr[], instructions: Instruction<'T>[], layout: Layout<'T>) =
@@ -264,7 +288,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
             // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
             Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
         elif not (isNull ins.Steps) then
-            Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst, ins.Stores)
+            Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst, ins.Stores, ins.Loop)
         elif not (isNull (box ins.Product)) then
             // c + A B: c's values (already there when c lent its buffer), then the GEMM adds the product.
             if not (obj.ReferenceEquals(ins.Args[2], ins.Dst)) then
@@ -300,7 +324,8 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
                     (flags ins)
             elif not (isNull ins.Steps) then
                 sprintf
-                    "fused %s %s"
+                    "fused%s %s %s"
+                    (if ins.Loop.IsSome then " loop" else "")
                     (ins.Steps |> Array.map (fun s -> s.Node.Op.Name) |> String.concat ", ")
                     (Shape.show ins.Node.ShapeRef)
             else

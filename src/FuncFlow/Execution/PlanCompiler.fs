@@ -4,17 +4,6 @@ open System
 open System.Collections.Generic
 open System.Numerics
 
-/// One node of a fused elementwise group and where its operands come from: r >= 0 is the instruction's
-/// Args[r], r < 0 the result of step -1 - r. Slot is the block-sized temp it writes (-1 for the last step,
-/// which writes the group's result).
-[<Struct>]
-type internal FusedStep = { Node: Expr; A: int; B: int; Slot: int }
-
-/// A step of a fused group whose values are also a node's, read outside the group: its blocks are copied
-/// into that node's buffer (the node at Position) as the group goes.
-[<Struct>]
-type internal FusedStore = { Step: int; Position: int }
-
 /// How a plan computes one scheduled node, as the rewrite and fusion passes decide.
 type internal Lowering =
     /// A variable's or a constant's own buffer: nothing runs.
@@ -95,6 +84,8 @@ type internal Instruction<'T> =
         Temps: 'T[][]
         /// (step, buffer): the steps of a group whose blocks are also copied into a node's buffer.
         Stores: struct (int * 'T[])[]
+        /// The group as one loop, when its steps allow (FusedLoop).
+        Loop: FusedLoop<'T> voption
         /// The matrix product a GemmAccumulate adds onto Args[2] (null if none), Args being [A; B; c].
         Product: Expr
         /// c, the sum's other operand (null if none).
@@ -623,6 +614,7 @@ module internal PlanCompiler =
                         Steps = null
                         Temps = null
                         Stores = Array.Empty()
+                        Loop = ValueNone
                         Product = Unchecked.defaultof<Expr>
                         Addend = Unchecked.defaultof<Expr>
                     }
@@ -641,6 +633,11 @@ module internal PlanCompiler =
                             Steps = steps
                             Temps = layout.Temps[k]
                             Stores = stores |> Array.map (fun st -> struct (st.Step, layout.Buffers[st.Position]))
+                            Loop =
+                                FusedLoop.tryCompile
+                                    steps
+                                    (stores |> Array.map (fun st -> st.Step))
+                                    (plain.Args |> Array.map (fun a -> a.Length = 1))
                         }
                 | GemmAccumulate(transA, transB, product, _) ->
                     let addend = p.Schedule.Order[p.Reads[k][2]]
