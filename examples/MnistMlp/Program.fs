@@ -3,12 +3,18 @@
 module MnistMlp
 
 open System.IO
+open System.Runtime
 open FuncFlow
 open FuncFlow.Data
 open FuncFlow.NN
 
 [<EntryPoint>]
 let main _ =
+    let output = Path.Combine(__SOURCE_DIRECTORY__, "output")
+    // Multicore JIT: the methods the last run compiled (recorded in output/) are compiled again on the idle core
+    // while the data loads, so that from the second run on the first epoch is hardly slower than the others.
+    ProfileOptimization.SetProfileRoot(Directory.CreateDirectory(output).FullName)
+    ProfileOptimization.StartProfile "mnist-mlp.jitprofile"
     let train, test = Datasets.mnistDefault ()
     // MNIST's usual normalisation, (x - 0.1307) / 0.3081, which centres the pixels and helps the first layer.
     let train, test = Dataset.normalize 0.1307 0.3081 train, Dataset.normalize 0.1307 0.3081 test
@@ -19,7 +25,6 @@ let main _ =
     // A decaying rate lets the last epoch settle into a minimum instead of hopping around it.
     let steps = epochs * ((train.Count + batch - 1) / batch)
     let trainer = Trainer(model, Loss.CrossEntropy, Scheduled(Adam 2e-3, LinearDecay steps), 1)
-    let output = Path.Combine(__SOURCE_DIRECTORY__, "output")
     let plot = Path.Combine(output, "mnist-mlp.svg")
     let history =
         trainer.Fit(train, { FitOptions.Create(epochs, batch) with Test = Some test; PlotPath = Some plot })

@@ -65,7 +65,14 @@ type Evaluator(loss: Loss) =
         let mutable mean = MeanMetric.Empty
         let mutable correct = 0.0
         let loaded = HashSet<Plan>(HashIdentity.Reference)
-        for b in Batches.sequential batchSize (DatasetCast.cast model.DType data) do
+        if batchSize <= 0 then
+            invalidArg "batchSize" (sprintf "Evaluator.Evaluate: batchSize must be positive, got %d" batchSize)
+        let data = DatasetCast.cast model.DType data
+        let n = Dataset.rows "Evaluator.Evaluate" data
+        // Gathered into reused buffers (Run copies each batch into its plan): an evaluation allocates no array
+        // per batch, which an evaluation after every epoch would otherwise leave to the GC by the megabyte.
+        let batches = Dataset.batchesInto (Array.init n id) batchSize (Batches.count false batchSize n) data
+        for b in batches do
             let plan = e.PlanFor(model, b.Features, b.Targets)
             if loaded.Add plan then e.Load(model, plan)
             let struct (l, c) = e.Run(plan, b.Features, b.Targets)
