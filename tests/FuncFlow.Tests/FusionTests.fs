@@ -1,4 +1,4 @@
-/// Compiled plans with fused instructions (the SGD update a - b * c, row broadcasts, the vectorised step)
+/// Compiled plans with fused instructions (groups, the SGD update a - b * c among them, compiled loops, row broadcasts, the vectorised step)
 /// and Eval's scalar path compute what one-shot evaluation's general path computes; shared literals and
 /// the dense node index keep graphs' meaning.
 module FuncFlow.Tests.FusionTests

@@ -271,7 +271,7 @@ let tests =
                 Expect.equal s.LastUse[at hh] (at y) "last use of h * h"
                 Expect.equal s.LastUse[at h] Int32.MaxValue "last use of the root h"
                 Expect.equal s.LastUse[at y] Int32.MaxValue "last use of the root y"
-            testCase "rewrite reads transposes through GEMM flags and folds the SGD update; fuse groups single-use chains"
+            testCase "rewrite reads transposes through GEMM flags; fuse groups single-use chains, the SGD update among them"
             <| fun () ->
                 let a, w, p = Expr.var "a" [| 3; 2 |], Expr.var "w" [| 3; 4 |], Expr.var "p" [| 2; 4 |]
                 let at = Expr.transpose a
@@ -287,9 +287,7 @@ let tests =
                 let rewritten = PlanCompiler.rewrite s
                 Expect.equal rewritten.Kinds[pos g] (Gemm(true, false)) "the product reads a through a flag"
                 Expect.equal rewritten.Reads[pos g] [| pos a; pos w |] "the product's reads"
-                Expect.equal rewritten.Kinds[pos update] (Axpy -0.5) "the update"
-                Expect.equal rewritten.Reads[pos update] [| pos p; pos g |] "the update's reads"
-                Expect.equal rewritten.Kinds[pos product] Folded "the update's product"
+                Expect.equal rewritten.Kinds[pos update] Kernel "the update before fusion"
                 Expect.equal rewritten.Kinds[pos chain] Kernel "the chain before fusion"
                 let fused = PlanCompiler.fuse rewritten
                 // Leaves in first-read order: g, p, the constant 1. y is read twice, both times inside the group:
@@ -305,12 +303,19 @@ let tests =
                     |]
                 Expect.equal fused.Kinds[pos chain] (Group(expectedSteps, [||])) "the group's steps"
                 Expect.equal fused.Kinds[pos y] Folded "y, computed inside the group"
+                // The update p - g * 0.5: its product, read only there, is a step of its group (and never runs alone).
+                let half = product.Inputs[1]
+                Expect.equal fused.Reads[pos update] [| pos p; pos g; pos half |] "the update's leaves"
+                Expect.equal
+                    fused.Kinds[pos update]
+                    (Group([| { Node = product; A = 1; B = 2; Slot = 0 }; { Node = update; A = 0; B = -1; Slot = -1 } |], [||]))
+                    "the update's steps"
                 let live = PlanCompiler.liveness fused
                 for dead in [ at; product; inner; oneMinus; y ] do
                     Expect.isFalse (Array.contains (pos dead) live.Running) (sprintf "%O runs" dead)
                 Expect.equal
                     live.Running
-                    (Array.sort [| pos a; pos w; pos g; pos p; pos oneMinus.Inputs[0]; pos chain; pos update |])
+                    (Array.sort [| pos a; pos w; pos g; pos p; pos oneMinus.Inputs[0]; pos half; pos chain; pos update |])
                     "what runs"
                 // g is read last by whichever of chain and update runs later; the roots are pinned.
                 Expect.equal live.LastRead[pos g] (Array.IndexOf(live.Running, max (pos chain) (pos update))) "last read of g"

@@ -208,10 +208,10 @@ let mutants: Mutant list =
         }
         {
             Id = "M28"
-            File = core + "Execution/PlanCompiler.fs"
-            What = "the SGD update pattern keeps the constant's sign (a + b * c)"
-            Find = "Some(a, product, b, -(t.At 0))"
-            Replace = "Some(a, product, b, t.At 0)"
+            File = core + "Execution/FusedLoop.fs"
+            What = "a fused loop's subtraction swaps its operands (b - a), as an SGD update p - lr g would"
+            Find = "| Op.Binary BinaryOp.Sub -> E.Subtract(a, operand step.B)"
+            Replace = "| Op.Binary BinaryOp.Sub -> E.Subtract(operand step.B, a)"
         }
         {
             Id = "M29"

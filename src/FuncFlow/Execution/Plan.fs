@@ -233,7 +233,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         instructions
         |> Array.sumBy (fun ins ->
             match ins.Node.Op with
-            | Op.MatMul when not ins.Axpy && isNull ins.Steps -> flops ins.Node
+            | Op.MatMul when isNull ins.Steps -> flops ins.Node
             | _ when not (isNull (box ins.Product)) -> flops ins.Product
             // A transposed product computed as one GEMM (its product node folded into it).
             | Op.Permute _ when ins.Transposed -> flops ins.Node.Inputs[0]
@@ -284,10 +284,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         lock p (fun () -> Tensor.wrap v.ShapeRef (Array.copy buffer))
 
     static member private Run(ins: Instruction<'T>) =
-        if ins.Axpy then
-            // Not fused in rounding: MultiplyAdd rounds the product, then the sum, as a - b * c does.
-            Numerics.Tensors.TensorPrimitives.MultiplyAdd(ReadOnlySpan ins.Args[1], ins.Scale, ReadOnlySpan ins.Args[0], Span ins.Dst)
-        elif not (isNull ins.Steps) then
+        if not (isNull ins.Steps) then
             Fused<'T>.Run(ins.Steps, ins.Args, ins.Temps, ins.Dst, ins.Stores, ins.Loop)
         elif not (isNull (box ins.Product)) then
             // c + A B: c's values (already there when c lent its buffer), then the GEMM adds the product.
@@ -311,9 +308,7 @@ type internal TypedPlan<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: un
         let shapes (e: Expr) = e.Inputs |> Array.map (fun i -> Shape.show i.ShapeRef) |> String.concat " "
         let flags (ins: Instruction<'T>) = if ins.TransA || ins.TransB then sprintf " (transposed %b %b)" ins.TransA ins.TransB else ""
         let label (ins: Instruction<'T>) =
-            if ins.Axpy then
-                sprintf "a - b * c %s" (Shape.show ins.Node.ShapeRef)
-            elif not (isNull (box ins.Product)) then
+            if not (isNull (box ins.Product)) then
                 let c = if obj.ReferenceEquals(ins.Args[2], ins.Dst) then "in place" else "copied"
                 sprintf
                     "c %s %s + matmul %s -> %s%s"

@@ -17,9 +17,7 @@ type internal Lowering =
     /// The transpose of a rank-2 matrix product nothing else reads, (A B)^T = B^T A^T: one GEMM reading
     /// [B; A] with their flags flipped; the product itself is Folded.
     | TransposedGemm of transA: bool * transB: bool
-    /// a - b * c for a one-element constant c (an SGD step) in one pass: reads [a; b], scales by -c.
-    | Axpy of scale: float
-    /// Computed inside another node's instruction (an Axpy's b * c, a folded matrix product, a step of a
+    /// Computed inside another node's instruction (a folded matrix product, a step of a
     /// group read nowhere else): never runs on its own.
     | Folded
     /// A fused elementwise group: reads its leaves and runs its steps in order, the last being this node;
@@ -75,9 +73,6 @@ type internal Instruction<'T> =
         TransB: bool
         /// Node is the transpose of a matrix product, computed as one GEMM of Args [B; A] (TransposedGemm).
         Transposed: bool
-        /// Fused a - b * c for a scalar constant c (an SGD step): Args are [a; b], Scale is -c.
-        Axpy: bool
-        Scale: 'T
         /// A fused elementwise group (null if none): its steps in order, the last one being Node.
         Steps: FusedStep[]
         /// The group's block-sized temps, one per slot its steps write (FusedStep.Slot).
@@ -165,31 +160,12 @@ module internal PlanCompiler =
         | Op.Permute perm when Op.IsTransposePermutation perm -> Some e.Inputs[0]
         | _ -> None
 
-    /// a - b * c where c is a one-element constant, b * c is read nowhere else, and a and b have the
-    /// result's shape: the SGD update, one MultiplyAdd pass over same-length spans. Any broadcast operand
-    /// leaves the nodes to the general kernels. Gives (a, b * c, b, -c).
-    let private (|SgdUpdate|_|) (uses: Expr -> int) (e: Expr) =
-        match e.Op with
-        | Op.Binary BinaryOp.Sub ->
-            let a, product = e.Inputs[0], e.Inputs[1]
-            match product.Op with
-            | Op.Binary BinaryOp.Mul when uses product = 1 ->
-                let b, c = product.Inputs[0], product.Inputs[1]
-                match c.Op with
-                | Op.Const t when t.Size = 1 && Shape.equal a.ShapeRef e.ShapeRef && Shape.equal b.ShapeRef e.ShapeRef ->
-                    Some(a, product, b, -(t.At 0))
-                | _ -> None
-            | _ -> None
-        | _ -> None
-
     /// Decides how each node runs: leaves and reshapes run nothing, matrix products read transposes through
-    /// GEMM flags, the SGD update pattern becomes one Axpy, a sum onto a product read only there one GEMM with
-    /// beta = 1; every other node runs as itself.
+    /// GEMM flags, a sum onto a product read only there one GEMM with beta = 1; every other node runs as itself.
     let rewrite (s: Schedule) : Lowered =
         let n = s.Count
         let reads = Array.init n (fun k -> s.Operands[s.Starts[k] .. s.Starts[k + 1] - 1])
         let kinds = Array.create n Kernel
-        let uses (e: Expr) = s.Uses[s.Position e]
         for k in 0 .. n - 1 do
             let e = s.Order[k]
             kinds[k] <-
@@ -211,10 +187,6 @@ module internal PlanCompiler =
                         transposed
                     let transA = flag 0
                     Gemm(transA, flag 1)
-                | _, SgdUpdate uses (a, product, b, scale) ->
-                    reads[k] <- [| s.Position a; s.Position b |]
-                    kinds[s.Position product] <- Folded
-                    Axpy scale
                 | _ -> Kernel
         // How many times each node is read, by the rewritten reads and as a root.
         let countReaders () =
@@ -335,8 +307,8 @@ module internal PlanCompiler =
             match p.Kinds[k] with
             | Kernel -> elementwiseKernel p k
             | _ -> false
-        // Chains of single-use nodes first. The schedule's use counts hold for the rewritten reads here: an
-        // Axpy reads its product's operand once instead of the product, and neither is elementwise to a group.
+        // Chains of single-use nodes first. The schedule's use counts hold for the rewritten reads here: the
+        // rewrites change only what matrix products and transposes read, and neither is elementwise.
         let groupSize = Array.zeroCreate<int> n
         let absorbed = Array.zeroCreate<bool> n
         for k in 0 .. n - 1 do
@@ -516,8 +488,7 @@ module internal PlanCompiler =
             // A stored node of a group is written block by block after the block's reads.
             let elementwise, runs =
                 match p.Kinds[k] with
-                | Group _
-                | Axpy _ -> true, index[k]
+                | Group _ -> true, index[k]
                 | Kernel -> elementwiseKernel p k, index[k]
                 | Produced group -> true, index[group]
                 | _ -> false, index[k]
@@ -609,8 +580,6 @@ module internal PlanCompiler =
                         TransA = false
                         TransB = false
                         Transposed = false
-                        Axpy = false
-                        Scale = 'T.Zero
                         Steps = null
                         Temps = null
                         Stores = Array.Empty()
@@ -626,7 +595,6 @@ module internal PlanCompiler =
                 | Kernel -> yield plain
                 | Gemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB }
                 | TransposedGemm(transA, transB) -> yield { plain with TransA = transA; TransB = transB; Transposed = true }
-                | Axpy scale -> yield { plain with Axpy = true; Scale = 'T.CreateTruncating scale }
                 | Group(steps, stores) ->
                     yield
                         { plain with
