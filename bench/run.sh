@@ -59,7 +59,7 @@ for w, target in targets.items():
         tcell = f"{t:,.1f}" if t else "-"
         # The step's matrix products at GEMM's peak rate: the time no engine can beat on this machine.
         limit = ff[w].get("gemm_flops", 0) / (peak.get(w[-3:], 0) * 1e3) if peak.get(w[-3:]) else 0
-        times = f"{f / limit:.1f}" if limit > 0 else "-"
+        times = f"{f / limit:.2f}" if limit > 0 else "-"
         print(f"| {w} | {f:,.1f} | {p:,.1f} ({setup}) | {tcell} | {ratio:.3f} | <= {target} | {'yes' if ratio <= target else 'no'} | {limit:,.1f} | {times} | {ff[w]['alloc_bytes_per_step']:,.0f} |")
 PY
 fi
