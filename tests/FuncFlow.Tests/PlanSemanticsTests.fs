@@ -304,11 +304,12 @@ let tests =
                 Expect.equal fused.Kinds[pos chain] (Group(expectedSteps, [||])) "the group's steps"
                 Expect.equal fused.Kinds[pos y] Folded "y, computed inside the group"
                 // The update p - g * 0.5: its product, read only there, is a step of its group (and never runs alone).
+                // Both steps run in one loop (FusedLoop.covers), which needs no temp: every Slot is -1.
                 let half = product.Inputs[1]
                 Expect.equal fused.Reads[pos update] [| pos p; pos g; pos half |] "the update's leaves"
                 Expect.equal
                     fused.Kinds[pos update]
-                    (Group([| { Node = product; A = 1; B = 2; Slot = 0 }; { Node = update; A = 0; B = -1; Slot = -1 } |], [||]))
+                    (Group([| { Node = product; A = 1; B = 2; Slot = -1 }; { Node = update; A = 0; B = -1; Slot = -1 } |], [||]))
                     "the update's steps"
                 let live = PlanCompiler.liveness fused
                 for dead in [ at; product; inner; oneMinus; y ] do

@@ -30,11 +30,27 @@ module internal FusedLoop =
 
     let private compiled = ConcurrentDictionary<string, obj>()
 
-    let private inLoop (op: Op) =
+    // How a loop computes a step, in a vector lane and a scalar alike.
+    [<NoComparison; NoEquality>]
+    type private Lane =
+        | Operator of (E * E -> BinaryExpression)
+        | Negation
+        /// Vector.{vector}<'T> on vectors, 'T.{scalar} on the last elements.
+        | Method of vector: string * scalar: string
+
+    let private lane (op: Op) : Lane voption =
         match op with
-        | Op.Binary(BinaryOp.Add | BinaryOp.Sub | BinaryOp.Mul | BinaryOp.Div)
-        | Op.Unary(UnaryOp.Neg | UnaryOp.Sqrt | UnaryOp.Abs) -> true
-        | _ -> false
+        | Op.Binary BinaryOp.Add -> ValueSome(Operator E.Add)
+        | Op.Binary BinaryOp.Sub -> ValueSome(Operator E.Subtract)
+        | Op.Binary BinaryOp.Mul -> ValueSome(Operator E.Multiply)
+        | Op.Binary BinaryOp.Div -> ValueSome(Operator E.Divide)
+        | Op.Unary UnaryOp.Neg -> ValueSome Negation
+        | Op.Unary UnaryOp.Sqrt -> ValueSome(Method("SquareRoot", "Sqrt"))
+        | Op.Unary UnaryOp.Abs -> ValueSome(Method("Abs", "Abs"))
+        | _ -> ValueNone
+
+    /// Whether a group of these steps runs as one loop (tryCompile) and so needs no temps between its steps.
+    let covers (steps: FusedStep seq) : bool = steps |> Seq.forall (fun s -> (lane s.Node.Op).IsSome)
 
     // The loop over vectors, then over the last elements one by one, as an expression tree.
     let private build<'T> (steps: FusedStep[]) (stores: int[]) (broadcast: bool[]) : FusedLoop<'T> =
@@ -70,15 +86,12 @@ module internal FusedLoop =
                     E.ArrayIndex(arrays[r], i)
             let compute (step: FusedStep) : E =
                 let a = operand step.A
-                match step.Node.Op with
-                | Op.Binary BinaryOp.Add -> E.Add(a, operand step.B)
-                | Op.Binary BinaryOp.Sub -> E.Subtract(a, operand step.B)
-                | Op.Binary BinaryOp.Mul -> E.Multiply(a, operand step.B)
-                | Op.Binary BinaryOp.Div -> E.Divide(a, operand step.B)
-                | Op.Unary UnaryOp.Neg -> E.Negate a
-                | Op.Unary UnaryOp.Sqrt -> E.Call((if vector then vectorMethod "SquareRoot" else scalarMethod "Sqrt"), a)
-                | Op.Unary UnaryOp.Abs -> E.Call((if vector then vectorMethod "Abs" else scalarMethod "Abs"), a)
-                | op -> invalidOp (sprintf "FusedLoop: %s is not computed in a loop" op.Name)
+                match lane step.Node.Op with
+                | ValueSome(Operator f) -> f (a, operand step.B) :> E
+                | ValueSome Negation -> E.Negate a
+                | ValueSome(Method(vectorName, scalarName)) ->
+                    E.Call((if vector then vectorMethod vectorName else scalarMethod scalarName), a)
+                | ValueNone -> invalidOp (sprintf "FusedLoop: %s is not computed in a loop" step.Node.Op.Name)
             let write (value: E) (buffer: E) : E =
                 if vector then E.Call(value, copyTo, buffer, i) else E.Assign(E.ArrayAccess(buffer, i), value)
             E.Block(
@@ -115,7 +128,7 @@ module internal FusedLoop =
     /// The group as one loop, if every step computes the same bits in one; stores are the stored steps in
     /// order, broadcast says which of the group's arguments are one value for every element.
     let tryCompile<'T> (steps: FusedStep[]) (stores: int[]) (broadcast: bool[]) : FusedLoop<'T> voption =
-        if steps |> Array.forall (fun s -> inLoop s.Node.Op) then
+        if covers steps then
             let key =
                 String.Join(
                     ";",

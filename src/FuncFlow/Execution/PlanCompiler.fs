@@ -393,7 +393,9 @@ module internal PlanCompiler =
                     steps.Add { Node = s.Order[node]; A = a; B = b; Slot = -1 }
                     -steps.Count
                 step k |> ignore
-                kinds[k] <- Group(withSlots (steps.ToArray()) stores, stores.ToArray())
+                // A group that runs as one loop keeps its steps' values in registers, not in temps.
+                let steps = if FusedLoop.covers steps then steps.ToArray() else withSlots (steps.ToArray()) stores
+                kinds[k] <- Group(steps, stores.ToArray())
                 reads[k] <- leaves.ToArray()
         for i in 0 .. n - 1 do
             if takenBy[i] >= 0 then
