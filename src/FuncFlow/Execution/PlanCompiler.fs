@@ -394,7 +394,8 @@ module internal PlanCompiler =
                     -steps.Count
                 step k |> ignore
                 // A group that runs as one loop keeps its steps' values in registers, not in temps.
-                let steps = if FusedLoop.covers steps then steps.ToArray() else withSlots (steps.ToArray()) stores
+                let steps = steps.ToArray()
+                let steps = if FusedLoop.covers steps then steps else withSlots steps stores
                 kinds[k] <- Group(steps, stores.ToArray())
                 reads[k] <- leaves.ToArray()
         for i in 0 .. n - 1 do
