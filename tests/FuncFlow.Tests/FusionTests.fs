@@ -243,6 +243,24 @@ let tests =
                 let env = Eval.bindings [ "x", Tensor.scalar 3.0 ]
                 Expect.equal (Tensor.item (Eval.evaluate env g[c])) 3.0 "Tensor.item (Eval.evaluate env g[c])"
                 Expect.equal (Tensor.item (Eval.evaluate env g[x])) 4.0 "Tensor.item (Eval.evaluate env g[x])"
+            testCase "shared literals do not depend on what other threads build"
+            <| fun () ->
+                let x = Expr.var "x" [||]
+                use stop = new Threading.CancellationTokenSource()
+                // Another thread churns through varying literals, which would evict shared ones from a cache
+                // common to all threads.
+                let churn =
+                    Threading.Tasks.Task.Run(fun () ->
+                        let mutable i = 0
+                        while not stop.IsCancellationRequested do
+                            x + float i |> ignore
+                            i <- i + 1)
+                let mutable y = x
+                for i in 1..20_000 do
+                    y <- if i % 2 = 0 then y * 1.0001 else y - 0.25
+                stop.Cancel()
+                churn.Wait()
+                Expect.equal (Graph.size [ y ]) (1 + 20_000 + 2) "x, the steps and their two literals"
             testCase "graphs mixing old and new nodes (ids far apart) differentiate and evaluate correctly"
             <| fun () ->
                 let old = Expr.var "old" [| 3 |]

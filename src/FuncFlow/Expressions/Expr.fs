@@ -381,6 +381,23 @@ type PoolSpec =
     /// A kernel with a stride equal to it and no padding (PyTorch's defaults), e.g. PoolSpec.Create [ 2; 2 ].
     static member Create(kernel: int list) : PoolSpec = { Kernel = kernel; Stride = kernel; Padding = List.map (fun _ -> 0) kernel }
 
+// Literals that operators and gradient rules turn into constants (x + 0.5, 1 - y * y) are mostly the
+// same few values: a small direct-mapped cache per dtype shares their nodes instead of building a node, a
+// tensor and its storage each time. Bounded, so varying literals (a learning-rate schedule) cannot grow it.
+// One per thread, so the nodes a graph gets never depend on what other threads are building.
+[<AbstractClass; Sealed>]
+type internal LiteralCache =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private slots: (int64 * Expr)[]
+
+    static member SlotsPerDType = 64
+
+    /// This thread's slots: 64 for float64 literals, then 64 for float32 ones.
+    static member Slots =
+        if isNull LiteralCache.slots then
+            LiteralCache.slots <- Array.zeroCreate (2 * LiteralCache.SlotsPerDType)
+        LiteralCache.slots
+
 /// Building expressions. Every builder infers the result's shape and dtype and fails, naming the
 /// operation and the shapes, when the operands do not fit.
 [<RequireQualifiedAccess>]
@@ -436,14 +453,6 @@ module Expr =
     /// A scalar constant of the given dtype.
     let scalarOf (dtype: DType) (x: float) = constant (Tensor.scalarOf dtype x)
 
-    // Literals that operators and gradient rules turn into constants (x + 0.5, 1 - y * y) are mostly the
-    // same few values: a small direct-mapped cache per dtype shares their nodes instead of building a node,
-    // a tensor and its storage each time. Bounded, so varying literals (a learning-rate schedule) cannot
-    // grow it; a slot holds an immutable (bits, node) pair, so racing threads at worst rebuild a node.
-    let private literalSlots = 64
-    let private literals: (int64 * Expr)[][] =
-        [| Array.zeroCreate literalSlots; Array.zeroCreate literalSlots |]
-
     /// A constant of x's dtype, broadcastable against x. Nodes for the same value may be shared: unlike
     /// Expr.scalar, the result is meant as an operand, not as a node to take gradients with respect to.
     let scalarLike (x: Expr) (value: float) =
@@ -451,11 +460,12 @@ module Expr =
             scalarOf x.DType value
         else
             let bits = BitConverter.DoubleToInt64Bits value
-            let table =
-                literals[match x.DType with
-                         | Float64 -> 0
-                         | Float32 -> 1]
-            let slot = int ((uint64 bits * 0x9E3779B97F4A7C15UL) >>> 58)
+            let table = LiteralCache.Slots
+            let hash = int ((uint64 bits * 0x9E3779B97F4A7C15UL) >>> 58)
+            let slot =
+                match x.DType with
+                | Float64 -> hash
+                | Float32 -> LiteralCache.SlotsPerDType + hash
             let cached = table[slot]
             if not (isNull (box cached)) && fst cached = bits then
                 snd cached

@@ -4,6 +4,7 @@
 namespace FuncFlow
 
 open System
+open System.Buffers
 open System.Numerics
 open System.Numerics.Tensors
 open System.Runtime.InteropServices
@@ -62,15 +63,28 @@ module internal OpenBlasNative =
         int ldc
     )
 
-/// The managed GEMM: one row of C at a time, vectorised along rows with TensorPrimitives, allocating
-/// nothing; rows are independent, so large products split them across threads. (MathNet's managed provider
-/// takes whole column-major arrays, without offsets or leading dimensions, so batched products would need copies.)
+/// The managed GEMM: one row of C at a time, vectorised along rows with TensorPrimitives; rows are
+/// independent, so large products split them across threads. Each entry sums its k terms in order and C is
+/// added last, whatever the transpositions: a product and its transposed form (A B against (B^T A^T)^T,
+/// which plans and Eval may choose differently) give the same bits, as with OpenBLAS's packed kernels. (MathNet's
+/// managed provider takes whole column-major arrays, without offsets or leading dimensions, so batched
+/// products would need copies.)
 type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: unit -> 'T) and 'T: struct and 'T :> ValueType> =
-    static member Row
+    /// Row i of alpha op(A) B into row[rowOff ..], B not transposed: the row gains alpha a(i, p) B[p, :] for
+    /// each p along contiguous rows of B.
+    static member private Product
+        (i: int, transA: bool, n: int, k: int, alpha: 'T, a: 'T[], aOff: int, lda: int, b: 'T[], bOff: int, ldb: int, row: 'T[], rowOff: int) : unit =
+        let row = Span<'T>(row, rowOff, n)
+        row.Clear()
+        for p in 0 .. k - 1 do
+            let aip = if transA then a[aOff + p * lda + i] else a[aOff + i * lda + p]
+            if not ('T.IsZero aip) then
+                TensorPrimitives.MultiplyAdd(ReadOnlySpan<'T>(b, bOff + p * ldb, n), alpha * aip, Span<'T>.op_Implicit row, row)
+
+    static member private Row
         (
             i: int,
             transA: bool,
-            transB: bool,
             n: int,
             k: int,
             alpha: 'T,
@@ -85,36 +99,17 @@ type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: 
             cOff: int,
             ldc: int
         ) : unit =
-        let cRow = Span<'T>(c, cOff + i * ldc, n)
-        if transB then
-            // op(B)[p, j] = B[j, p]: each entry of the row is a dot product with a contiguous row of B.
-            for j in 0 .. n - 1 do
-                let bRow = ReadOnlySpan<'T>(b, bOff + j * ldb, k)
-                let dot: 'T =
-                    if transA then
-                        ManagedGemm<'T>.StridedDot(a, aOff + i, lda, bRow)
-                    else
-                        TensorPrimitives.Dot(ReadOnlySpan<'T>(a, aOff + i * lda, k), bRow)
-                let product: 'T = alpha * dot
-                // beta = 0 overwrites C, NaNs included, as BLAS does.
-                cRow[j] <- if 'T.IsZero beta then product else product + beta * cRow[j]
+        // beta = 0 overwrites C, NaNs included, as BLAS does.
+        if 'T.IsZero beta then
+            ManagedGemm<'T>.Product(i, transA, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff + i * ldc)
         else
-            // C's row is scaled once, then gains alpha a(i, p) B[p, :] for each p along contiguous rows of B.
-            if 'T.IsZero beta then
-                cRow.Clear()
-            elif not ('T.IsZero(beta - 'T.One)) then
+            let product = ArrayPool<'T>.Shared.Rent n
+            ManagedGemm<'T>.Product(i, transA, n, k, alpha, a, aOff, lda, b, bOff, ldb, product, 0)
+            let cRow = Span<'T>(c, cOff + i * ldc, n)
+            if not ('T.IsZero(beta - 'T.One)) then
                 TensorPrimitives.Multiply(Span<'T>.op_Implicit cRow, beta, cRow)
-            for p in 0 .. k - 1 do
-                let aip = if transA then a[aOff + p * lda + i] else a[aOff + i * lda + p]
-                if not ('T.IsZero aip) then
-                    TensorPrimitives.MultiplyAdd(ReadOnlySpan<'T>(b, bOff + p * ldb, n), alpha * aip, Span<'T>.op_Implicit cRow, cRow)
-
-    /// The dot product of a strided column of a with a contiguous row.
-    static member StridedDot(a: 'T[], start: int, stride: int, row: ReadOnlySpan<'T>) : 'T =
-        let mutable sum = 'T.Zero
-        for p in 0 .. row.Length - 1 do
-            sum <- sum + a[start + p * stride] * row[p]
-        sum
+            TensorPrimitives.Add(ReadOnlySpan<'T>(product, 0, n), Span<'T>.op_Implicit cRow, cRow)
+            ArrayPool<'T>.Shared.Return product
 
     static member Run
         (
@@ -135,12 +130,21 @@ type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: 
             cOff: int,
             ldc: int
         ) : unit =
+        // A transposed B is copied to k x n rows once, so every product runs along contiguous rows of B.
+        let packed = if transB then ArrayPool<'T>.Shared.Rent(k * n) else b
+        if transB then
+            for p in 0 .. k - 1 do
+                for j in 0 .. n - 1 do
+                    packed[p * n + j] <- b[bOff + j * ldb + p]
+        let bOff = if transB then 0 else bOff
+        let ldb = if transB then n else ldb
         if int64 m * int64 n * int64 k >= 1_000_000L then
-            Parallel.For(0, m, fun i -> ManagedGemm<'T>.Row(i, transA, transB, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc))
+            Parallel.For(0, m, fun i -> ManagedGemm<'T>.Row(i, transA, n, k, alpha, a, aOff, lda, packed, bOff, ldb, beta, c, cOff, ldc))
             |> ignore
         else
             for i in 0 .. m - 1 do
-                ManagedGemm<'T>.Row(i, transA, transB, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
+                ManagedGemm<'T>.Row(i, transA, n, k, alpha, a, aOff, lda, packed, bOff, ldb, beta, c, cOff, ldc)
+        if transB then ArrayPool<'T>.Shared.Return packed
 
 /// General matrix multiply, C = alpha op(A) op(B) + beta C, on row-major arrays with offsets.
 /// OpenBLAS is probed once; without it a managed kernel gives the same results to rounding.
