@@ -456,23 +456,22 @@ module Expr =
     /// A constant of x's dtype, broadcastable against x. Nodes for the same value may be shared: unlike
     /// Expr.scalar, the result is meant as an operand, not as a node to take gradients with respect to.
     let scalarLike (x: Expr) (value: float) =
-        if Expr.CaptureCreationSites then
-            scalarOf x.DType value
+        // Shared also while creation sites are captured (a shared literal keeps its first builder's site), so
+        // that one thread switching capture on cannot change the graphs other threads build.
+        let bits = BitConverter.DoubleToInt64Bits value
+        let table = LiteralCache.Slots
+        let hash = int ((uint64 bits * 0x9E3779B97F4A7C15UL) >>> 58)
+        let slot =
+            match x.DType with
+            | Float64 -> hash
+            | Float32 -> LiteralCache.SlotsPerDType + hash
+        let cached = table[slot]
+        if not (isNull (box cached)) && fst cached = bits then
+            snd cached
         else
-            let bits = BitConverter.DoubleToInt64Bits value
-            let table = LiteralCache.Slots
-            let hash = int ((uint64 bits * 0x9E3779B97F4A7C15UL) >>> 58)
-            let slot =
-                match x.DType with
-                | Float64 -> hash
-                | Float32 -> LiteralCache.SlotsPerDType + hash
-            let cached = table[slot]
-            if not (isNull (box cached)) && fst cached = bits then
-                snd cached
-            else
-                let node = scalarOf x.DType value
-                table[slot] <- (bits, node)
-                node
+            let node = scalarOf x.DType value
+            table[slot] <- (bits, node)
+            node
 
     /// The variable's name, if the node is a variable.
     let tryName (e: Expr) =
