@@ -135,13 +135,18 @@ let doubledSquare: CustomOp =
     |> CustomOp.withBatching (fun inputs axes -> CustomOp.apply plain inputs, Option.defaultValue 0 axes.Head)
 
 /// A plan's run allocates nothing: after 3 warm-up runs, 20 runs (each reading output 0) allocate 0 bytes on this
-/// thread. `what` names the case in the failure message.
+/// thread. `what` names the case in the failure message. The runtime allocates a few bytes once per thread or lock
+/// (a thread's first blocking wait, when the kernels' worker is late), which can land in any window, so up to three
+/// windows are measured: a plan that allocates per run allocates in all three.
 let expectNoAllocation (what: string) (plan: Plan) =
     for _ in 1..3 do
         plan.Execute()
-    let before = GC.GetAllocatedBytesForCurrentThread()
-    for _ in 1..20 do
-        plan.Execute()
-        plan.OutputScalar 0 |> ignore
-    let allocated = GC.GetAllocatedBytesForCurrentThread() - before
-    Expect.equal allocated 0L (what + ": bytes allocated by 20 runs")
+    let window () =
+        let before = GC.GetAllocatedBytesForCurrentThread()
+        for _ in 1..20 do
+            plan.Execute()
+            plan.OutputScalar 0 |> ignore
+        GC.GetAllocatedBytesForCurrentThread() - before
+    let windows = Seq.init 3 (fun _ -> window ()) |> Seq.takeWhile (fun bytes -> bytes > 0L) |> Seq.toList
+    if windows.Length = 3 then
+        failtestf "%s: 20 runs allocated %A bytes in each of three windows; expected 0" what windows

@@ -108,7 +108,7 @@ let mutants: Mutant list =
         {
             Id = "M14"
             File = core + "Tensors/Blas.fs"
-            What = "managed GEMM ignores transA when B is not transposed"
+            What = "managed GEMM ignores transA"
             Find = "let aip = if transA then a[aOff + p * lda + i] else a[aOff + i * lda + p]"
             Replace = "let aip = a[aOff + i * lda + p]"
         }
@@ -383,5 +383,21 @@ let mutants: Mutant list =
             What = "Core.Sum starts at the second value (drops the first gradient part)"
             Find = "for (int i = 0; i < values.Count; i++)\n            {\n                var name = \"v\""
             Replace = "for (int i = 1; i < values.Count; i++)\n            {\n                var name = \"v\""
+        }
+        {
+            Id = "M53"
+            File = core + "Expressions/Expr.fs"
+            What = "one literal cache for all threads: the nodes a graph gets depend on what other threads build"
+            Find = "[<ThreadStatic; DefaultValue>]"
+            Replace = "[<DefaultValue>]"
+        }
+        {
+            Id = "M54"
+            File = core + "Tensors/Blas.fs"
+            What = "the managed GEMM adds the product to C before scaling C by beta (beta (C + A B))"
+            Find =
+                "if not ('T.IsZero(beta - 'T.One)) then\n                TensorPrimitives.Multiply(Span<'T>.op_Implicit cRow, beta, cRow)\n            TensorPrimitives.Add(ReadOnlySpan<'T>(product, 0, n), Span<'T>.op_Implicit cRow, cRow)"
+            Replace =
+                "TensorPrimitives.Add(ReadOnlySpan<'T>(product, 0, n), Span<'T>.op_Implicit cRow, cRow)\n            if not ('T.IsZero(beta - 'T.One)) then\n                TensorPrimitives.Multiply(Span<'T>.op_Implicit cRow, beta, cRow)"
         }
     ]
