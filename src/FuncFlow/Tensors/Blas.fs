@@ -130,21 +130,20 @@ type internal ManagedGemm<'T when 'T :> IFloatingPointIeee754<'T> and 'T: (new: 
             cOff: int,
             ldc: int
         ) : unit =
-        // A transposed B is copied to k x n rows once, so every product runs along contiguous rows of B.
-        let packed = if transB then ArrayPool<'T>.Shared.Rent(k * n) else b
         if transB then
+            // A transposed B is copied to k x n rows once, so every product runs along contiguous rows of B.
+            let packed = ArrayPool<'T>.Shared.Rent(k * n)
             for p in 0 .. k - 1 do
                 for j in 0 .. n - 1 do
                     packed[p * n + j] <- b[bOff + j * ldb + p]
-        let bOff = if transB then 0 else bOff
-        let ldb = if transB then n else ldb
-        if int64 m * int64 n * int64 k >= 1_000_000L then
-            Parallel.For(0, m, fun i -> ManagedGemm<'T>.Row(i, transA, n, k, alpha, a, aOff, lda, packed, bOff, ldb, beta, c, cOff, ldc))
+            ManagedGemm<'T>.Run(transA, false, m, n, k, alpha, a, aOff, lda, packed, 0, n, beta, c, cOff, ldc)
+            ArrayPool<'T>.Shared.Return packed
+        elif int64 m * int64 n * int64 k >= 1_000_000L then
+            Parallel.For(0, m, fun i -> ManagedGemm<'T>.Row(i, transA, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc))
             |> ignore
         else
             for i in 0 .. m - 1 do
-                ManagedGemm<'T>.Row(i, transA, n, k, alpha, a, aOff, lda, packed, bOff, ldb, beta, c, cOff, ldc)
-        if transB then ArrayPool<'T>.Shared.Return packed
+                ManagedGemm<'T>.Row(i, transA, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
 
 /// General matrix multiply, C = alpha op(A) op(B) + beta C, on row-major arrays with offsets.
 /// OpenBLAS is probed once; without it a managed kernel gives the same results to rounding.
